@@ -1,0 +1,177 @@
+"""The one action vocabulary shared by keyboard, OSC, gamepad, scripts and the operator.
+
+Inputs (app.control) turn what they receive into these frozen objects and put them on the
+action queue; the main loop hands them to the cue engine (app.cues.engine), which is the
+only place that gives them meaning. Every action names its source for the event log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """Base of every action. `source` is 'key', 'osc', 'gamepad', 'script', 'operator'..."""
+
+    source: str = "script"
+    detail: str = field(default="", compare=False)  # e.g. the OSC address or the key name
+
+    @property
+    def name(self) -> str:
+        """Upper-case action name as written in scripts and logs (e.g. 'GO', 'FADEOUT')."""
+        return ACTION_NAMES[type(self)]
+
+    def to_log(self) -> dict[str, Any]:
+        """JSON-ready form for the event log."""
+        d = asdict(self)
+        d["action"] = self.name
+        if not d.get("detail"):
+            d.pop("detail", None)
+        return d
+
+
+# --- cue engine (issue: live runtime) -------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Go(Action):
+    """Fire the cue in standby (or the named one) and advance standby to the next cue."""
+
+    poem: str | None = None
+    cue: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Back(Action):
+    """Move standby back one cue (does not change what is live)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Goto(Action):
+    """Set standby to a poem's first cue, or to a given cue of it."""
+
+    poem: str
+    cue: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FadeOut(Action):
+    """Fade every layer to black over `seconds` (default: the cue's own fade time)."""
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Blackout(Action):
+    """Blackout on, off, or toggled (on=None). It covers the mix; the mix goes on below."""
+
+    on: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Master(Action):
+    """Master level 0..1 applied to the whole output."""
+
+    level: float
+
+
+# --- live control (issue: OSC and gamepad) ---------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Panic(Action):
+    """Fade everything to black over the panic time; a second PANIC within it cuts at once."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HardBlack(Action):
+    """Cut everything to black at once and clear the mix (standby stays)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Crossfade(Action):
+    """Manual T-bar toward the cue in standby, 0..1; reaching 1 completes it as a GO."""
+
+    position: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerOpacity(Action):
+    """Opacity multiplier 0..1 of a layer (1 = as the cues say)."""
+
+    layer: int
+    opacity: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerRate(Action):
+    """Playback rate multiplier of the videos in a layer (1 = as the cues say)."""
+
+    layer: int
+    rate: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class NextFade(Action):
+    """Transition time for the next GO only (overrides the cue's fade)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StandbyStep(Action):
+    """Move standby by `cues` cues (+1/-1), or by `poems` poems to that poem's first cue."""
+
+    cues: int = 0
+    poems: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraOrbit(Action):
+    """Orbit the splat camera by dx, dy degrees (yaw, pitch)."""
+
+    dx: float
+    dy: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraPan(Action):
+    """Pan the splat camera by dx, dy (fractions of the focus distance)."""
+
+    dx: float
+    dy: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraDolly(Action):
+    """Dolly the splat camera by d (fraction of the focus distance, + toward the scene)."""
+
+    d: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraReset(Action):
+    """Back to the cue's base view."""
+
+
+ACTION_NAMES: dict[type, str] = {
+    Go: "GO",
+    Back: "BACK",
+    Goto: "GOTO",
+    FadeOut: "FADEOUT",
+    Blackout: "BLACKOUT",
+    Master: "MASTER",
+    Panic: "PANIC",
+    HardBlack: "HARDBLACK",
+    Crossfade: "CROSSFADE",
+    LayerOpacity: "LAYEROPACITY",
+    LayerRate: "LAYERRATE",
+    NextFade: "NEXTFADE",
+    StandbyStep: "STANDBY",
+    CameraOrbit: "ORBIT",
+    CameraPan: "PAN",
+    CameraDolly: "DOLLY",
+    CameraReset: "CAMERARESET",
+}

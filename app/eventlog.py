@@ -1,0 +1,57 @@
+"""The event log: JSON lines of actions, cue firings, errors and frames.
+
+Record shapes (the `event` key names the kind):
+- `{"event": "action", "t": ..., "action": "GO", "source": "osc", ...}`
+- `{"event": "cue", "t": ..., "cue": "1.2", "poem": "1", "media": "demo/tide.mp4"}`
+- `{"event": "frame", "t": ..., "frame": n, "layers": [{"layer": 1, "cue": "1.1",
+   "media": "...", "opacity": 0.5}, ...], "master": 1.0, "black": 0.0}`
+- `{"event": "error", "t": ..., "message": "...", "cue": "1.2"}`
+- `{"event": "info", "t": ..., "message": "..."}`
+Tests and benchmarks read it; it is the record of a show run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+
+class EventLog:
+    """Append-only JSON-lines writer; a log with no path keeps nothing (but counts errors)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else None
+        self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8") if self.path else None
+        self.errors: list[str] = []  # recent error messages, for the status line
+
+    def write(self, event: str, t: float, **fields: Any) -> None:
+        """Write one record."""
+        if event == "error":
+            self.errors.append(str(fields.get("message", "")))
+            del self.errors[:-50]
+        if self._fh is None:
+            return
+        rec = {"event": event, "t": round(t, 6), **fields}
+        self._fh.write(json.dumps(rec, separators=(",", ":"), default=str) + "\n")
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """All records of an event log file."""
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

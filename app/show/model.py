@@ -1,0 +1,208 @@
+"""The show model: frozen dataclasses built by `app.show.loader` from a YAML show file.
+
+No GL and no torch here. Everything is resolved at load time (defaults merged, media paths
+made absolute), so the rest of the program never looks at YAML again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+STILL_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf"})
+SPLAT_EXTENSIONS = frozenset({".ply", ".splat"})
+
+
+class MediaKind(str, Enum):
+    """What a cue's media file is, decided by its extension."""
+
+    STILL = "still"
+    VIDEO = "video"
+    SPLAT = "splat"
+
+
+def media_kind_for(path: str | Path) -> MediaKind | None:
+    """The media kind of a file name, or None for an unknown extension."""
+    ext = Path(path).suffix.lower()
+    if ext in STILL_EXTENSIONS:
+        return MediaKind.STILL
+    if ext in VIDEO_EXTENSIONS:
+        return MediaKind.VIDEO
+    if ext in SPLAT_EXTENSIONS:
+        return MediaKind.SPLAT
+    return None
+
+
+class Fit(str, Enum):
+    """How media of one aspect ratio fills an output of another."""
+
+    COVER = "cover"  # fill the output, crop the overflow
+    CONTAIN = "contain"  # show everything, letterbox/pillarbox with black
+    STRETCH = "stretch"  # fill the output, distort
+
+
+class Curve(str, Enum):
+    """Crossfade curves (see app.cues.curves for the math)."""
+
+    LINEAR = "linear"
+    SMOOTH = "smooth"  # S-curve (smoothstep), the default of most cue software
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """The projector output: resolution and frame rate."""
+
+    width: int = 1920
+    height: int = 1080
+    fps: float = 60.0
+
+
+@dataclass(frozen=True)
+class CameraLimits:
+    """How far a performer may move a splat camera from its base view."""
+
+    yaw: float = 8.0  # degrees either side
+    pitch: float = 5.0  # degrees either side
+    pan: float = 0.08  # fraction of the scene's focus distance, either side
+    dolly_in: float = 0.15  # fraction of the focus distance, toward the scene
+    dolly_out: float = 0.15  # fraction of the focus distance, away from the scene
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """Base view of a splat cue, and how it may move.
+
+    `fov` is the vertical field of view in degrees; None means "from the file's
+    intrinsics" (ml-sharp) or 60 degrees when the file has none.
+    """
+
+    yaw: float = 0.0
+    pitch: float = 0.0
+    dolly: float = 0.0
+    pan_x: float = 0.0
+    pan_y: float = 0.0
+    fov: float | None = None
+    limits: CameraLimits = field(default_factory=CameraLimits)
+    drift: float = 0.0  # amplitude of the automatic "breathing" move, 0..1 of the limits
+    drift_period: float = 20.0  # seconds per breathing cycle
+
+
+@dataclass(frozen=True)
+class GenerateSpec:
+    """How the offline module makes a cue's media (the cue's `generate:` block).
+
+    Show- and part-level defaults are already merged in by the loader. `source` names another
+    cue id whose output feeds this one (image -> video, image -> splat); `last_from` a cue
+    whose output is the last frame of an image-to-video job.
+    """
+
+    kind: MediaKind
+    model: str | None = None
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    seeds: tuple[int, ...] = ()  # a sweep; empty means just `seed`
+    steps: int = 30
+    guidance: float = 5.0
+    width: int = 1280
+    height: int = 720
+    scheduler: str | None = None
+    refine: dict[str, Any] | None = None  # img2img "hires fix": {scale, strength, steps}
+    upscale: float | None = None
+    source: str | None = None  # `from:` in YAML
+    last_from: str | None = None
+    frames: int = 49
+    fps: float = 16.0
+    extra: dict[str, Any] = field(default_factory=dict)  # passed through to the pipeline
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One entry of a poem: one media file and how it plays."""
+
+    id: str
+    poem_id: str
+    media: Path  # absolute, resolved against the show's media root
+    media_ref: str  # as written in the show file (for messages)
+    kind: MediaKind
+    fade: float = 1.5  # seconds to crossfade in; 0 = cut
+    curve: Curve = Curve.SMOOTH
+    opacity: float = 1.0
+    fit: Fit = Fit.COVER
+    layer: int = 1  # a GO replaces what is in this layer; higher layers draw on top
+    rate: float = 1.0  # video playback speed
+    loop: bool = True
+    start: float = 0.0  # seconds into the video
+    end: float | None = None  # seconds into the video; None = the clip's end
+    camera: CameraSpec | None = None  # splat cues only
+    generate: GenerateSpec | None = None
+    line: int = 0  # line of the cue in the show file, for messages
+
+
+@dataclass(frozen=True)
+class Poem:
+    """A poem of the concert: an ordered list of cues."""
+
+    id: str
+    title: str
+    part: int
+    cues: tuple[Cue, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Show-level defaults for cue settings."""
+
+    fade: float = 1.5
+    curve: Curve = Curve.SMOOTH
+    fit: Fit = Fit.COVER
+    opacity: float = 1.0
+    loop: bool = True
+    rate: float = 1.0
+    blackout_fade: float = 0.0  # seconds; 0 = blackout cuts at once
+    panic_fade: float = 2.0  # seconds for PANIC to fade everything to black
+    go_guard: float = 0.25  # minimum seconds between two GOs (double-GO guard)
+
+
+@dataclass(frozen=True)
+class Show:
+    """A whole show: output settings, defaults and the poems in order."""
+
+    title: str
+    path: Path  # the show file
+    media_root: Path
+    output: OutputSpec
+    defaults: Defaults
+    poems: tuple[Poem, ...]
+    osc: dict[str, Any] = field(default_factory=dict)  # raw `osc:` settings (port, passcode...)
+    gamepad: dict[str, Any] = field(default_factory=dict)  # raw `gamepad:` mapping overrides
+
+    @property
+    def cues(self) -> tuple[Cue, ...]:
+        """All cues of the show in playing order (poem by poem)."""
+        return tuple(c for p in self.poems for c in p.cues)
+
+    def cue_index(self, poem_id: str, cue_id: str | None = None) -> int | None:
+        """Flat index of a cue (or of a poem's first cue), or None if there is none."""
+        i = 0
+        for p in self.poems:
+            if p.id == poem_id:
+                if cue_id is None:
+                    return i if p.cues else None
+                for j, c in enumerate(p.cues):
+                    if c.id == cue_id:
+                        return i + j
+                return None
+            i += len(p.cues)
+        return None
+
+    def find_cue(self, cue_id: str) -> int | None:
+        """Flat index of a cue by its (show-unique) id."""
+        for i, c in enumerate(self.cues):
+            if c.id == cue_id:
+                return i
+        return None
