@@ -58,7 +58,7 @@ class Goto(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class FadeOut(Action):
-    """Fade every layer to black over `seconds` (default: the cue's own fade time)."""
+    """Fade every layer to black over `seconds` (default: the show's default fade)."""
 
     seconds: float | None = None
 
