@@ -7,7 +7,7 @@ made absolute), so the rest of the program never looks at YAML again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", "
 SPLAT_EXTENSIONS = frozenset({".ply", ".splat"})
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     """What a cue's media file is, decided by its extension."""
 
     STILL = "still"
@@ -36,7 +36,7 @@ def media_kind_for(path: str | Path) -> MediaKind | None:
     return None
 
 
-class Fit(str, Enum):
+class Fit(StrEnum):
     """How media of one aspect ratio fills an output of another."""
 
     COVER = "cover"  # fill the output, crop the overflow
@@ -44,7 +44,7 @@ class Fit(str, Enum):
     STRETCH = "stretch"  # fill the output, distort
 
 
-class Curve(str, Enum):
+class Curve(StrEnum):
     """Crossfade curves (see app.cues.curves for the math)."""
 
     LINEAR = "linear"
