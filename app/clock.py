@@ -37,8 +37,14 @@ class FrameClock:
 
     def wait_next_frame(self, fps: float) -> float:
         """Sleep until the next frame boundary at `fps` and return the show time."""
+        now = self.time()
         target = (self.frame + 1) / fps
-        delay = target - self.time()
+        if now - target > 1.0 / fps:
+            # More than a frame late: skip the missed slots instead of racing to catch up,
+            # which would show a burst of frames after every stall.
+            self.frame = int(now * fps)
+            target = (self.frame + 1) / fps
+        delay = target - now
         if delay > 0:
             self._sleep(delay)
         self.frame += 1

@@ -22,7 +22,10 @@ class EventLog:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path else None
-        self._fh: IO[str] | None = open(self.path, "w", encoding="utf-8") if self.path else None
+        self._fh: IO[str] | None = (
+            # Line-buffered: the log of a run survives a crash up to its last line.
+            open(self.path, "w", encoding="utf-8", buffering=1) if self.path else None
+        )
         self.errors: list[str] = []  # recent error messages, for the status line
 
     def write(self, event: str, t: float, **fields: Any) -> None:

@@ -128,9 +128,11 @@ def test_a_show_that_does_not_load_becomes_a_report(tmp_path: Path) -> None:
     )
     report = check_show(path)
     assert not report.ok and report.show is None and report.poems == []
-    assert report.problems == [
+    # Missing media files are listed too, with the other problems, all at once.
+    assert [p for p in report.problems if "not found" not in p] == [
         f"{path}:5: unknown key 'fdae' in cue, did you mean 'fade'?",
         f"{path}:7: opacity: expected a number from 0 to 1, got 2",
     ]
+    assert sum("media file not found" in p for p in report.problems) == 2
     text = format_report(report)
-    assert "did not load" in text and text.rstrip().endswith("not playable: 2 problems")
+    assert "did not load" in text and text.rstrip().endswith("not playable: 4 problems")

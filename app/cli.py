@@ -1,0 +1,134 @@
+"""The command line: one argparse parser with a subcommand per job.
+
+Each room registers its own subcommands so that this file stays a table of contents:
+- `play`, `render`, `check`: here (they use app.player and app.show.check);
+- `bench <name>`: `app/bench/<name>.py` exposes `add_arguments(parser)` and `run(args) -> int`;
+- `generate`, `variations`, `pick`: `app.generate.cli.register(subparsers)` (torch is
+  imported only when one of them runs).
+Heavy modules are imported inside the handlers so that `python -m app check` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_SHOW = Path(__file__).resolve().parent.parent / "show" / "demo.yaml"
+BENCHES = ("video", "memory", "latency", "splats", "generate", "soak")
+
+
+def _add_play_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("show", nargs="?", type=Path, default=DEFAULT_SHOW, help="show file (YAML)")
+    p.add_argument("--headless", action="store_true", help="render offscreen (EGL), no window")
+    p.add_argument("--frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--event-log", type=Path, default=None, help="write a JSON-lines event log")
+    p.add_argument("--script", default=None, help="scripted actions, e.g. '0:GO 4:GO 9:BLACKOUT'")
+    p.add_argument("--allow-missing", action="store_true", help="play with missing media (black)")
+    p.add_argument("--fullscreen", action="store_true", help="fullscreen output window")
+    p.add_argument("--monitor", default=None, help="output monitor: index or name substring")
+    p.add_argument("--no-vsync", action="store_true", help="do not wait for vertical sync")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument(
+        "--fake-clock",
+        action="store_true",
+        help="advance time by exactly 1/fps per frame (deterministic headless runs)",
+    )
+    p.add_argument("--osc-port", type=int, default=None, help="OSC UDP port (default 7700)")
+    p.add_argument("--osc-host", default=None, help="OSC bind address (default 0.0.0.0)")
+    p.add_argument("--no-osc", action="store_true", help="do not start the OSC server")
+    p.add_argument("--osc-allow", action="append", default=None, help="allowed client network")
+    p.add_argument("--passcode", default=None, help="OSC passcode required by /connect")
+    p.add_argument("--no-gamepad", action="store_true", help="do not poll gamepads")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    play = sub.add_parser("play", help="play a show (default: show/demo.yaml)")
+    _add_play_arguments(play)
+    play.set_defaults(handler=_cmd_play)
+
+    check = sub.add_parser("check", help="validate a show and every media file it uses")
+    check.add_argument("show", type=Path)
+    check.set_defaults(handler=_cmd_check)
+
+    render = sub.add_parser("render", help="render a scripted run of a show to a video")
+    render.add_argument("show", type=Path)
+    render.add_argument("--script", required=True, help="e.g. '0:GO 4:GO 9.5:BLACKOUT'")
+    render.add_argument("--out", type=Path, required=True, help="output video file (.mp4)")
+    render.add_argument("--duration", type=float, default=None, help="seconds (default: last + 3)")
+    render.add_argument("--event-log", type=Path, default=None)
+    render.add_argument("--allow-missing", action="store_true")
+    render.set_defaults(handler=_cmd_render)
+
+    bench = sub.add_parser("bench", help="benchmarks against a reference measured in the same run")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    for name in BENCHES:
+        try:
+            mod = importlib.import_module(f"app.bench.{name}")
+        except ImportError:
+            continue
+        bp = bench_sub.add_parser(name, help=(mod.__doc__ or name).strip().splitlines()[0])
+        mod.add_arguments(bp)
+        bp.set_defaults(handler=mod.run)
+
+    try:
+        from app.generate import cli as generate_cli
+    except ImportError:
+        generate_cli = None
+    if generate_cli is not None:
+        generate_cli.register(sub)
+
+    testcard = sub.add_parser("testcard", help="show a projector calibration pattern")
+    testcard.add_argument("--width", type=int, default=1920)
+    testcard.add_argument("--height", type=int, default=1080)
+    testcard.add_argument("--fps", type=float, default=60.0)
+    testcard.add_argument("--headless", action="store_true")
+    testcard.add_argument("--frames", type=int, default=None)
+    testcard.add_argument("--out", type=Path, default=None, help="save one frame as PNG")
+    testcard.set_defaults(handler=_cmd_testcard)
+    return parser
+
+
+def _cmd_play(args: argparse.Namespace) -> int:
+    from app.player import play_command
+
+    return play_command(args)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from app.player import render_command
+
+    return render_command(args)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from app.player import prepare_demo_media
+    from app.show.check import check_show, format_report
+
+    prepare_demo_media(args.show)
+    report = check_show(args.show)
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def _cmd_testcard(args: argparse.Namespace) -> int:
+    from app.render.testcard import testcard_command
+
+    return testcard_command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m app`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,314 @@
+"""The media pool: one source and one GL image per cue that is live or in standby.
+
+Owned by the main thread (it touches GL). Decoding that could stall a frame happens off the
+main thread: stills are decoded by a small worker pool and uploaded when ready; videos decode
+in their own threads (app.media.video). The cue in standby is pre-rolled: its still is
+uploaded, or its video is started and its first frame uploaded, before GO, so that GO shows
+it in the next frame.
+
+A media failure never raises out of the pool: the cue's image becomes None (black), the error
+is logged once, and `error_since(cue)` tells the player when to fade that entry out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import moderngl
+import numpy as np
+
+from app.cues.state import CameraOffset, Mix
+from app.media.splats import SplatScene, load_splats
+from app.media.still import load_still
+from app.media.types import MediaError, YuvFrame
+from app.media.video import VideoSource
+from app.render.camera import CameraSmoother, cue_view
+from app.render.compositor import LayerImage
+from app.render.textures import RgbaTexture, YuvTextures
+from app.show.model import Cue, Fit, MediaKind, Show
+
+ErrorLog = Callable[[str, int], None]  # (message, cue index)
+
+
+def _close_when_opened(future: Future[VideoSource]) -> None:
+    """A video released while still opening is closed as soon as it is open."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
+
+
+def _open_video(cue: Cue) -> VideoSource:
+    """Probe a cue's video and start its decoder (runs on the worker thread)."""
+    video = VideoSource(cue.media, rate=cue.rate, loop=cue.loop, start=cue.start, end=cue.end)
+    video.open(0.0)
+    return video
+
+
+@dataclass
+class _Slot:
+    """What the pool holds for one cue."""
+
+    cue: Cue
+    image: LayerImage | None = None
+    still: Future[np.ndarray] | None = None
+    scene: Future[SplatScene] | None = None
+    splat: Any = None  # GpuSplats once uploaded
+    smoother: CameraSmoother | None = None
+    last_t: float | None = None
+    video: VideoSource | None = None
+    opening: Future[VideoSource] | None = None
+    last_pts: float | None = None
+    error: str | None = None
+    error_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    last_used: float = 0.0
+
+
+class MediaPool:
+    """Sources and GL images for the cues the engine needs now and next."""
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        show: Show,
+        on_error: ErrorLog | None = None,
+        *,
+        offline: bool = False,
+        keep_stills: int = 8,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        """`offline` makes every frame wait for the media it needs (renders to a file)."""
+        self.ctx = ctx
+        self.show = show
+        self.cues = show.cues
+        self.on_error = on_error or (lambda msg, cue: None)
+        self.offline = offline
+        self.keep_stills = keep_stills
+        self.size = size or (show.output.width, show.output.height)
+        self._splat_renderer: Any = None  # created on the first splat cue (needs GL 4.3)
+        self._slots: dict[int, _Slot] = {}
+        self._camera = CameraOffset()
+        self._live: int | None = None
+        self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="still-decode")
+
+    # --- queries used by the compositor ----------------------------------------------
+
+    def image_for(self, cue: int) -> LayerImage | None:
+        """The GL image of a cue, or None (draws black)."""
+        slot = self._slots.get(cue)
+        return slot.image if slot is not None else None
+
+    def fit_for(self, cue: int) -> Fit:
+        return self.cues[cue].fit
+
+    def error_since(self, cue: int) -> float | None:
+        """Clock time at which this cue's media failed, or None."""
+        slot = self._slots.get(cue)
+        return slot.error_at if slot is not None else None
+
+    def slot_extra(self, cue: int) -> dict[str, Any] | None:
+        slot = self._slots.get(cue)
+        return slot.extra if slot is not None else None
+
+    @property
+    def dropped_video_frames(self) -> int:
+        return sum(s.video.dropped for s in self._slots.values() if s.video is not None)
+
+    # --- per frame ------------------------------------------------------------------
+
+    def update(self, mix: Mix, standby: int | None, t: float, live: int | None = None) -> None:
+        """Make sure every cue in the mix (and the standby cue) has its image for time t.
+
+        The performer's camera offset (mix.camera) steers the splat scene of the `live` cue;
+        other splat scenes keep their last view while they fade.
+        """
+        self._camera = mix.camera
+        self._live = live
+        wanted: dict[int, float] = {}
+        for layer in mix.layers:
+            for e in layer.entries:
+                wanted[e.cue] = max(wanted.get(e.cue, -1.0), e.media_time)
+        live = set(wanted)
+        for cue, media_time in wanted.items():
+            self._refresh(self._slot(cue, t), media_time, t)
+        if standby is not None and standby not in live:
+            self._preroll(self._slot(standby, t), t)
+        self._release_unused(set(wanted) | ({standby} if standby is not None else set()))
+
+    def _slot(self, cue: int, t: float) -> _Slot:
+        slot = self._slots.get(cue)
+        if slot is None:
+            slot = _Slot(self.cues[cue])
+            self._slots[cue] = slot
+            self._open(slot, t)
+        slot.last_used = t
+        return slot
+
+    def _open(self, slot: _Slot, t: float) -> None:
+        cue = slot.cue
+        if not cue.media.exists():
+            self._fail(slot, f"media file not found: {cue.media}", t)
+            return
+        try:
+            if cue.kind is MediaKind.STILL:
+                slot.still = self._workers.submit(load_still, cue.media)
+            elif cue.kind is MediaKind.VIDEO:
+                # Probing and spawning ffmpeg take tens of ms: never on the render thread.
+                slot.opening = self._workers.submit(_open_video, cue)
+            elif cue.kind is MediaKind.SPLAT:
+                slot.scene = self._workers.submit(load_splats, cue.media)
+                slot.smoother = CameraSmoother(halflife=0.25)
+        except (MediaError, OSError, ValueError) as exc:
+            self._fail(slot, str(exc), t)
+
+    def _fail(self, slot: _Slot, message: str, t: float) -> None:
+        if slot.error is None:
+            slot.error = message
+            slot.error_at = t
+            index = self.cues.index(slot.cue)
+            self.on_error(f"cue {slot.cue.id}: {message}", index)
+
+    def _still_ready(self, slot: _Slot, t: float, wait: bool) -> None:
+        if slot.still is None or slot.image is not None:
+            return
+        if not wait and not slot.still.done():
+            return
+        try:
+            rgba = slot.still.result()
+        except (MediaError, OSError, ValueError) as exc:
+            self._fail(slot, str(exc), t)
+        else:
+            slot.image = RgbaTexture(self.ctx, rgba)
+        slot.still = None
+
+    def _video_ready(self, slot: _Slot, t: float, wait: bool) -> VideoSource | None:
+        """The slot's video source once the worker has opened it."""
+        if slot.opening is not None:
+            if not wait and not slot.opening.done():
+                return None
+            try:
+                slot.video = slot.opening.result()
+            except (MediaError, OSError, ValueError) as exc:
+                self._fail(slot, str(exc), t)
+            finally:
+                slot.opening = None
+        return slot.video
+
+    def _upload_video(self, slot: _Slot, frame: YuvFrame | None) -> None:
+        if frame is None or frame.pts == slot.last_pts:
+            return
+        image = slot.image
+        if not isinstance(image, YuvTextures) or (image.width, image.height) != (
+            frame.width,
+            frame.height,
+        ):
+            if image is not None:
+                image.release()
+            slot.image = YuvTextures(self.ctx, frame.width, frame.height)
+        slot.image.upload(frame)
+        slot.last_pts = frame.pts
+
+    def _refresh(self, slot: _Slot, media_time: float, t: float) -> None:
+        if slot.error is not None:
+            return
+        if slot.cue.kind is MediaKind.SPLAT:
+            self._splat(slot, t, wait=self.offline or slot.image is None)
+        elif slot.cue.kind is MediaKind.STILL:
+            self._still_ready(slot, t, wait=self.offline or slot.image is None)
+        elif slot.cue.kind is MediaKind.VIDEO:
+            video = self._video_ready(slot, t, wait=self.offline or slot.image is None)
+            if video is not None:
+                self._upload_video(slot, self._video_frame(video, media_time))
+                if video.error:
+                    self._fail(slot, video.error, t)
+
+    def _video_frame(self, video: VideoSource, media_time: float) -> YuvFrame | None:
+        if not self.offline:
+            return video.frame_for(media_time, wait=0.0 if video.decoded else 0.05)
+        # Offline renders must be exact: wait until the frame due at media_time has decoded.
+        deadline = time.monotonic() + 5.0
+        fps = video.info.fps or 30.0
+        while True:
+            frame = video.frame_for(media_time, wait=0.05)
+            if video.error or time.monotonic() > deadline:
+                return frame
+            if frame is not None and video.is_current(frame, media_time, fps):
+                return frame
+            time.sleep(0.002)
+
+    def _splat(self, slot: _Slot, t: float, wait: bool) -> None:
+        """Upload a loaded splat scene, then render it for the current camera."""
+        if slot.scene is not None:
+            if not wait and not slot.scene.done():
+                return
+            try:
+                scene = slot.scene.result()
+                if self._splat_renderer is None:
+                    from app.render.splats import SplatRenderer
+
+                    self._splat_renderer = SplatRenderer(self.ctx, timing=False)
+                slot.splat = self._splat_renderer.upload(scene)
+                slot.extra["scene"] = scene
+            except (MediaError, OSError, ValueError, RuntimeError) as exc:
+                self._fail(slot, str(exc), t)
+                return
+            finally:
+                slot.scene = None
+        if slot.splat is None or slot.smoother is None:
+            return
+        index = self.cues.index(slot.cue)
+        target = self._camera if index == self._live else slot.smoother.value
+        dt = 0.0 if slot.last_t is None else max(0.0, t - slot.last_t)
+        slot.last_t = t
+        offset = slot.smoother.update(target, dt)
+        width, height = self.size
+        view = cue_view(slot.extra["scene"], slot.cue.camera, offset, t, width, height)
+        slot.image = self._splat_renderer.render(slot.splat, view, width, height)
+
+    def _preroll(self, slot: _Slot, t: float) -> None:
+        if slot.error is not None:
+            return
+        if slot.cue.kind is MediaKind.SPLAT:
+            self._splat(slot, t, wait=self.offline)
+        elif slot.cue.kind is MediaKind.STILL:
+            self._still_ready(slot, t, wait=self.offline)
+        elif slot.cue.kind is MediaKind.VIDEO and slot.image is None:
+            video = self._video_ready(slot, t, wait=self.offline)
+            if video is not None:
+                self._upload_video(slot, video.frame_for(0.0, wait=0.5 if self.offline else 0.0))
+
+    def _release_unused(self, keep: set[int]) -> None:
+        stills = sorted(
+            (s.last_used, i)
+            for i, s in self._slots.items()
+            if i not in keep and s.cue.kind is MediaKind.STILL and s.error is None
+        )
+        drop = [
+            i for i, s in self._slots.items() if i not in keep and s.cue.kind is not MediaKind.STILL
+        ]
+        drop += [i for _, i in stills[: max(0, len(stills) - self.keep_stills)]]
+        for i in drop:
+            self._close_slot(self._slots.pop(i))
+
+    def _close_slot(self, slot: _Slot) -> None:
+        if slot.opening is not None:
+            slot.opening.add_done_callback(_close_when_opened)
+        if slot.video is not None:
+            slot.video.close()
+        if slot.splat is not None:
+            slot.splat.release()  # the renderer owns the splat image itself
+        elif slot.image is not None and hasattr(slot.image, "release"):
+            slot.image.release()
+
+    def close(self) -> None:
+        """Stop every decoder and release every GL object."""
+        for slot in self._slots.values():
+            self._close_slot(slot)
+        self._slots.clear()
+        if self._splat_renderer is not None:
+            self._splat_renderer.release()
+            self._splat_renderer = None
+        self._workers.shutdown(wait=False, cancel_futures=True)
