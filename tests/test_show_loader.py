@@ -44,6 +44,7 @@ def test_demo_show_loads() -> None:
         "demo/moon.png",
         "demo/tide.mp4",
         "demo/stars.png",
+        "demo/room.ply",
         "demo/life.mp4",
         "demo/cells.mp4",
         "demo/dawn.png",

@@ -15,6 +15,7 @@ from app.cues.state import CameraOffset
 from app.media.splat_demo import make_demo_scene
 from app.media.splats import SplatScene, load_splats
 from app.render.camera import CameraView, apply_offset, base_view, move
+from app.render.gl import make_current
 from app.render.splats import GpuRadixSort, SplatRenderer, compute_supported
 from app.show.model import CameraLimits
 
@@ -170,8 +171,15 @@ def read_layer(tex: object) -> np.ndarray:
     return img if tex.top_row_first else img[::-1]  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True)
+def _current(gl_context: moderngl.Context) -> None:
+    """Other test files create and release contexts of their own: ours must be current."""
+    make_current(gl_context)
+
+
 @pytest.fixture(scope="module")
 def renderers(gl_context: moderngl.Context) -> dict[str, SplatRenderer]:
+    make_current(gl_context)
     out = {"cpu": SplatRenderer(gl_context, sort="cpu")}
     if compute_supported(gl_context):
         out["gpu"] = SplatRenderer(gl_context, sort="gpu")
