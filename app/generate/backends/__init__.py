@@ -1,0 +1,86 @@
+"""Generation backends: `placeholder` (no torch) and `diffusers` (torch, imported lazily).
+
+A backend turns a batch of jobs into `Rendered` results (a PIL image, video frames or a splat
+scene) and never writes files itself: the runner writes every output atomically with its
+metadata, whatever made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    from app.generate.plan import Job
+    from app.media.splats import SplatScene
+
+StepCallback = Callable[[float], None]  # fraction (0..1) of the running job done
+
+
+@dataclass
+class Rendered:
+    """What a backend made for one job: exactly one of image, frames, scene."""
+
+    image: Image.Image | None = None
+    frames: list[np.ndarray] | None = None  # (H, W, 3) uint8
+    frames_fps: float | None = None  # the rate the frames were made at
+    scene: SplatScene | None = None
+    sampler: str | None = None  # for the A1111 parameters
+    draft: bool = False  # a stand-in: encode fast rather than well
+    info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
+
+
+class Backend(Protocol):
+    """What the runner needs from a backend."""
+
+    name: str
+    max_batch: int  # jobs differing only by seed that may be rendered in one call
+
+    def check(self, jobs: list[Job]) -> list[tuple[Job, str]]:
+        """(job, problem) for everything that would stop these jobs (missing models, wrong
+        sizes...), all at once; the caller adds the show file and line."""
+        ...
+
+    def identity(self, job: Job) -> dict[str, Any]:
+        """What of the model goes into the job's recipe hash."""
+        ...
+
+    def prepare(self) -> None:
+        """Called once before the first job that really renders (device checks)."""
+        ...
+
+    def render(
+        self, jobs: list[Job], inputs: dict[str, Path], on_step: StepCallback
+    ) -> list[Rendered]:
+        """Render a batch (one job, or jobs of one recipe differing only by seed)."""
+        ...
+
+    def recover(self) -> None:
+        """Free what can be freed after a failed job (e.g. after out-of-memory)."""
+        ...
+
+    def describe_device(self) -> str:
+        """The device the outputs were made on, for the manifest."""
+        ...
+
+    def close(self) -> None:
+        """Release pipelines and memory."""
+        ...
+
+
+def make_backend(name: str, **options: Any) -> Backend:
+    """The backend called `name` ('placeholder' or 'diffusers')."""
+    if name == "placeholder":
+        from app.generate.backends.placeholder import PlaceholderBackend
+
+        return PlaceholderBackend()
+    if name == "diffusers":
+        from app.generate.backends.diffusers_backend import DiffusersBackend
+
+        return DiffusersBackend(**options)
+    raise ValueError(f"unknown backend {name!r}: expected 'diffusers' or 'placeholder'")

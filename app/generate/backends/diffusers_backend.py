@@ -1,0 +1,668 @@
+"""The diffusers backend: text-to-image (+ img2img refine), image-to-video, image-to-splat.
+
+torch, diffusers and transformers are imported inside methods only, so importing this module
+is cheap and the live runtime never pulls them in. Models come from the registry, from local
+disk only (`HF_HUB_OFFLINE=1`, `local_files_only=True`).
+
+What makes a sweep fast without changing its images (compile off): the pipeline stays loaded
+across jobs (one model at a time: big models do not fit together), weights in bf16 on CUDA,
+PyTorch SDPA attention (diffusers' default processor), the prompt encoded once per recipe,
+and seeds batched in one call with one CPU `torch.Generator` per image, so image i of a
+batch is the image a single call with seed i makes (CPU generators also make a seed give the
+same noise on any GPU).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import inspect
+import json
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from app.generate.backends import Rendered, StepCallback
+from app.generate.backends.depth_splat import DepthModel, image_to_scene
+from app.generate.errors import DeviceError, JobError, ModelNotFoundError
+from app.generate.plan import Job, full_prompt
+from app.generate.registry import ModelEntry, Registry, model_identity
+from app.show.model import MediaKind
+
+NEEDED_KIND = {MediaKind.STILL: "t2i", MediaKind.VIDEO: "i2v", MediaKind.SPLAT: "depth"}
+KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
+KIND_NAMES = {"t2i": "text to image", "i2v": "image to video", "depth": "image to splat"}
+SIZE_GRID = 16  # latent grid of the families we use (VAE /8, 2x2 patches)
+# Recipe `extra` keys that are ours (splat making), not pipeline arguments.
+OWN_EXTRA = frozenset({"style", "splat_width", "fov", "near", "far", "edge_fade"})
+
+# A1111-style sampler names -> (diffusers scheduler class, options). A diffusers class name
+# (e.g. "DPMSolverMultistepScheduler") is accepted as well.
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler a": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "lms": ("LMSDiscreteScheduler", {}),
+    "ddim": ("DDIMScheduler", {}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "dpm++ 2m": ("DPMSolverMultistepScheduler", {}),
+    "dpm++ 2m karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    "dpm++ 2m sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
+    "dpm++ 2m sde karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
+    ),
+    "flow euler": ("FlowMatchEulerDiscreteScheduler", {}),
+}
+# Frame-count rules of the video families: (class name prefix, k in `frames = k*n + 1`).
+FRAME_RULES = (("Wan", 4), ("LTX", 8))
+
+
+def snap(value: float, grid: int = SIZE_GRID) -> int:
+    """`value` rounded up to a multiple of `grid` (at least one grid step)."""
+    return max(grid, int(math.ceil(value / grid - 1e-9)) * grid)
+
+
+def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
+    """`image` scaled to cover width x height (Lanczos) and centre-cropped to it."""
+    if image.size == (width, height):
+        return image
+    k = max(width / image.width, height / image.height)
+    rw = max(width, math.ceil(image.width * k))
+    rh = max(height, math.ceil(image.height * k))
+    scaled = image.resize((rw, rh), Image.Resampling.LANCZOS)
+    left, top = (rw - width) // 2, (rh - height) // 2
+    return scaled.crop((left, top, left + width, top + height))
+
+
+def pipeline_class_name(entry: ModelEntry) -> str | None:
+    """The diffusers pipeline class of a model (registry `pipeline:` or model_index.json)."""
+    if entry.pipeline:
+        return entry.pipeline
+    index = entry.path / "model_index.json"
+    if entry.single_file or not index.is_file():
+        return None
+    try:
+        return str(json.loads(index.read_text(encoding="utf-8")).get("_class_name"))
+    except (OSError, ValueError):
+        return None
+
+
+def scheduler_spec(name: str) -> tuple[str, dict[str, Any]] | None:
+    """(class name, options) for a recipe's `scheduler:`, or None if unknown."""
+    key = " ".join(name.lower().replace("_", " ").split())
+    if key in SCHEDULERS:
+        return SCHEDULERS[key]
+    if name.endswith("Scheduler") and name.isidentifier():
+        return name, {}
+    return None
+
+
+def dtype_keyword() -> str:
+    """`dtype` from diffusers 0.40 on, `torch_dtype` before (it is deprecated there)."""
+    import diffusers
+
+    parts = diffusers.__version__.split(".")
+    major, minor = int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
+    return "dtype" if (major, minor) >= (0, 40) else "torch_dtype"
+
+
+class DiffusersBackend:
+    """Renders jobs with diffusers pipelines (and transformers depth models for splats)."""
+
+    name = "diffusers"
+
+    def __init__(
+        self,
+        registry: Registry,
+        device: str = "cuda",
+        batch: int | None = None,
+        compile: bool = False,
+    ) -> None:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        self.registry = registry
+        self.device = device
+        self.compile = compile
+        self.max_batch = max(1, batch if batch is not None else (4 if self.on_cuda else 1))
+        self._loaded: tuple[str, Any] | None = None  # (model name, pipeline or DepthModel)
+        self._img2img: Any = None
+        self._scheduler_config: dict[str, Any] = {}
+        self._scheduler_class: Any = None
+        self._embeds: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._warned: set[str] = set()
+        self.notes: list[str] = []
+
+    @property
+    def on_cuda(self) -> bool:
+        """True when rendering on a CUDA device."""
+        return self.device.startswith("cuda")
+
+    # --- before rendering ---------------------------------------------------------------
+
+    def check(self, jobs: list[Job]) -> list[tuple[Job, str]]:
+        """Missing or unsuitable models, recipes the pipeline family cannot make."""
+        problems: list[tuple[Job, str]] = []
+        seen_models: dict[str, ModelEntry | None] = {}
+        for job in jobs:
+            if job.variation and any(j.key == job.cue.id for j in jobs):
+                continue
+            spec = job.spec
+            if spec.model is None:
+                problems.append(
+                    (
+                        job,
+                        "generate.model: no model given; set `model:` in the recipe or as a "
+                        "part/show default (names come from models.yaml)",
+                    )
+                )
+                continue
+            if spec.model not in seen_models:
+                try:
+                    seen_models[spec.model] = self.registry.locate(spec.model)
+                except ModelNotFoundError as exc:
+                    seen_models[spec.model] = None
+                    problems.append((job, str(exc)))
+            entry = seen_models[spec.model]
+            if entry is None:
+                continue
+            need = NEEDED_KIND[job.kind]
+            if entry.kind != need:
+                problems.append(
+                    (
+                        job,
+                        f"model '{entry.name}' is a {entry.kind} model "
+                        f"({KIND_NAMES[entry.kind]}); {KIND_WORD[job.kind]} recipes need a "
+                        f"{need} model ({KIND_NAMES[need]})",
+                    )
+                )
+                continue
+            if job.kind is not MediaKind.STILL and spec.source is None:
+                problems.append(
+                    (
+                        job,
+                        f"{KIND_WORD[job.kind]} recipes need `from:` (the cue whose image they "
+                        "start from)",
+                    )
+                )
+            if spec.scheduler and scheduler_spec(spec.scheduler) is None:
+                problems.append(
+                    (
+                        job,
+                        f"generate.scheduler: unknown scheduler '{spec.scheduler}' (known: "
+                        f"{', '.join(sorted(SCHEDULERS))}, or a diffusers class name)",
+                    )
+                )
+            if job.kind is MediaKind.VIDEO:
+                problems.extend((job, m) for m in self._video_rules(entry, spec))
+        return problems
+
+    @staticmethod
+    def _video_rules(entry: ModelEntry, spec: Any) -> list[str]:
+        cls = pipeline_class_name(entry) or ""
+        problems = []
+        for prefix, k in FRAME_RULES:
+            if cls.startswith(prefix) and (spec.frames - 1) % k != 0:
+                lo = (spec.frames - 1) // k * k + 1
+                problems.append(
+                    f"generate.frames: {cls} makes {k}n+1 frames (e.g. {lo} or {lo + k}), "
+                    f"got {spec.frames}"
+                )
+        if cls.startswith("Wan") and importlib.util.find_spec("ftfy") is None:
+            problems.append(
+                f"{cls} needs the ftfy package, which is not installed: pip install ftfy"
+            )
+        if spec.last_from is not None and cls.startswith("LTX"):
+            problems.append(
+                f"generate.last_from: {cls} takes no last frame; use a Wan image-to-video "
+                "model for first-and-last-frame clips"
+            )
+        return problems
+
+    def identity(self, job: Job) -> dict[str, Any]:
+        """The model's file identity and dtype (what changes the pixels)."""
+        if job.spec.model is None:
+            return {}
+        entry = self.registry.get(job.spec.model)
+        return {
+            "files": model_identity(entry),
+            "dtype": entry.dtype,
+            "vae_dtype": entry.vae_dtype,
+            "pipeline": entry.pipeline,
+            "fps": entry.fps,
+        }
+
+    def prepare(self) -> None:
+        """Fail early and clearly when the device is not there."""
+        import torch
+
+        if self.on_cuda:
+            if not torch.cuda.is_available():
+                build = "a CPU-only build" if torch.version.cuda is None else "no GPU visible"
+                raise DeviceError(
+                    f"--device {self.device}: no CUDA device is available (torch "
+                    f"{torch.__version__}, {build}). Run on the machine with the NVIDIA GPU, or "
+                    "use --backend placeholder (no GPU), or --device cpu (slow: tiny models only)"
+                )
+            index = torch.device(self.device).index or 0
+            if index >= torch.cuda.device_count():
+                raise DeviceError(
+                    f"--device {self.device}: only {torch.cuda.device_count()} CUDA device(s)"
+                )
+        elif self.device != "cpu" and not self.device.startswith("mps"):
+            raise DeviceError(f"--device {self.device}: expected cuda, cuda:N or cpu")
+
+    def describe_device(self) -> str:
+        """GPU name and CUDA version, or the CPU."""
+        import torch
+
+        if self.on_cuda and torch.cuda.is_available():
+            index = torch.device(self.device).index or 0
+            return f"{torch.cuda.get_device_name(index)} (CUDA {torch.version.cuda})"
+        return f"cpu ({platform.processor() or platform.machine()})"
+
+    # --- loading ------------------------------------------------------------------------
+
+    def torch_dtype(self, name: str | None) -> Any:
+        """The torch dtype for a registry dtype name (float32 on CPU: bf16 there is slow)."""
+        import torch
+
+        if not self.on_cuda or name is None:
+            return torch.float32
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, torch.float32)
+
+    def load(self, entry: ModelEntry) -> Any:
+        """The loaded pipeline of `entry` (the one loaded before is released first)."""
+        if self._loaded is not None and self._loaded[0] == entry.name:
+            return self._loaded[1]
+        self.unload()
+
+        if entry.kind == "depth":
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
+            model = DepthModel(entry.path, self.device, self.torch_dtype(entry.dtype))
+            self._loaded = (entry.name, model)
+            return model
+        import diffusers
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+        kwargs: dict[str, Any] = {dtype_keyword(): self.torch_dtype(entry.dtype)}
+        kwargs["local_files_only"] = True
+        if entry.variant:
+            kwargs["variant"] = entry.variant
+        kwargs.update(entry.options)
+        cls_name = pipeline_class_name(entry)
+        if entry.vae_dtype and not entry.single_file:
+            # Loaded on its own so its weights never pass through the lower precision.
+            vae = self._load_vae(entry)
+            if vae is not None:
+                kwargs["vae"] = vae
+        if entry.single_file:
+            cls = getattr(diffusers, cls_name or "StableDiffusionXLPipeline")
+            if entry.config is not None:
+                kwargs["config"] = str(entry.config)
+            pipe = cls.from_single_file(str(entry.path), **kwargs)
+        else:
+            cls = getattr(diffusers, cls_name or "", None) or diffusers.DiffusionPipeline
+            pipe = cls.from_pretrained(str(entry.path), **kwargs)
+        if entry.vae_dtype and entry.single_file and getattr(pipe, "vae", None) is not None:
+            pipe.vae.to(dtype=self.torch_dtype(entry.vae_dtype))
+        if entry.offload == "model" and self.on_cuda:
+            pipe.enable_model_cpu_offload(device=self.device)
+        elif entry.offload == "sequential" and self.on_cuda:
+            pipe.enable_sequential_cpu_offload(device=self.device)
+        else:
+            pipe.to(self.device)
+        pipe.set_progress_bar_config(disable=True)
+        if self.compile:
+            for attr in ("transformer", "transformer_2", "unet"):
+                module = getattr(pipe, attr, None)
+                if module is not None:
+                    module.compile()  # in place: the pipeline keeps its module class
+        self._scheduler_class = type(pipe.scheduler)
+        self._scheduler_config = dict(pipe.scheduler.config)
+        self._loaded = (entry.name, pipe)
+        return pipe
+
+    def _load_vae(self, entry: ModelEntry) -> Any:
+        """The model's VAE in `vae_dtype`, or None when model_index.json names none."""
+        import diffusers
+
+        try:
+            index = json.loads((entry.path / "model_index.json").read_text(encoding="utf-8"))
+            cls = getattr(diffusers, str(index["vae"][1]))
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return None
+        return cls.from_pretrained(
+            str(entry.path),
+            subfolder="vae",
+            local_files_only=True,
+            **{dtype_keyword(): self.torch_dtype(entry.vae_dtype)},
+        )
+
+    def unload(self) -> None:
+        """Release the loaded pipeline and its memory."""
+        self._loaded = None
+        self._img2img = None
+        self._embeds = None
+        gc.collect()
+        self._empty_cache()
+
+    def _empty_cache(self) -> None:
+        if self.on_cuda:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def recover(self) -> None:
+        """After a failed job (e.g. out of memory): free cached blocks, keep the pipeline."""
+        self._embeds = None
+        gc.collect()
+        self._empty_cache()
+
+    def close(self) -> None:
+        """Release everything."""
+        self.unload()
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def render(
+        self, jobs: list[Job], inputs: dict[str, Path], on_step: StepCallback
+    ) -> list[Rendered]:
+        """Render a batch of jobs of one recipe (images), or one job (video, splat)."""
+        job = jobs[0]
+        assert job.spec.model is not None
+        entry = self.registry.locate(job.spec.model)
+        model = self.load(entry)
+        if job.kind is MediaKind.STILL:
+            return self.text_to_image(model, entry, jobs, on_step, inputs.get("from"))
+        if len(jobs) != 1:
+            raise JobError("video and splat jobs are rendered one at a time")
+        if job.kind is MediaKind.VIDEO:
+            return [self.image_to_video(model, entry, job, inputs, on_step)]
+        with Image.open(inputs["from"]) as im:
+            scene, info = image_to_scene(model, im.convert("RGB"), job.spec.extra)
+        on_step(1.0)
+        return [Rendered(scene=scene, sampler=f"depth: {entry.name}", info=info)]
+
+    def _set_scheduler(self, pipe: Any, name: str | None) -> str:
+        """A fresh scheduler for the job (none left in a state by the one before)."""
+        import diffusers
+
+        if name is None:
+            cls, options = self._scheduler_class, {}
+        else:
+            found = scheduler_spec(name)
+            if found is None or not hasattr(diffusers, found[0]):
+                raise JobError(f"generate.scheduler: unknown scheduler '{name}'")
+            cls, options = getattr(diffusers, found[0]), found[1]
+        pipe.scheduler = cls.from_config(self._scheduler_config, **options)
+        return name or cls.__name__
+
+    def _call_kwargs(
+        self, pipe: Any, job: Job, wanted: dict[str, Any], *, extra: bool = True
+    ) -> dict[str, Any]:
+        """`wanted` plus the recipe's `extra`, checked against the pipeline's arguments."""
+        params = inspect.signature(pipe.__call__).parameters
+        kwargs = {k: v for k, v in wanted.items() if v is not None}
+        if extra:
+            for key, value in job.spec.extra.items():
+                if key in OWN_EXTRA:
+                    continue
+                if key not in params:
+                    raise JobError(
+                        f"generate.extra.{key}: {type(pipe).__name__} takes no argument '{key}'"
+                    )
+                kwargs[key] = value
+        if "negative_prompt" in kwargs and "negative_prompt" not in params:
+            kwargs.pop("negative_prompt")
+            note = f"{job.spec.model}: negative_prompt"
+            if note not in self._warned:
+                self._warned.add(note)
+                self.notes.append(
+                    f"cue '{job.cue.id}': {type(pipe).__name__} takes no negative prompt; "
+                    "it is ignored"
+                )
+        return {k: v for k, v in kwargs.items() if k in params}
+
+    def _step_callback(self, on_step: StepCallback, start: float, span: float, steps: int) -> Any:
+        def callback(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> Any:
+            on_step(start + span * (step + 1) / max(steps, 1))
+            return tensors
+
+        return callback
+
+    def prompt_embeddings(self, pipe: Any, job: Job, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Encode the prompt once per recipe (SDXL and FLUX families); {} for others.
+
+        The returned keyword arguments replace `prompt`/`negative_prompt` in the call; the
+        pipeline repeats them per image itself, exactly as it does for a text prompt.
+        """
+        import torch
+
+        name = type(pipe).__name__
+        spec = job.spec
+        extra = {k: v for k, v in spec.extra.items() if k not in OWN_EXTRA}
+        family = (
+            "sdxl"
+            if name.startswith("StableDiffusionXL")
+            else "flux"
+            if name in ("FluxPipeline", "FluxImg2ImgPipeline")
+            else None
+        )
+        if family is None or any("embeds" in k or k == "prompt_2" for k in extra):
+            return {}
+        if family == "flux" and extra.get("true_cfg_scale", 1.0) > 1.0:
+            return {}
+        msl = extra.get("max_sequence_length", 512 if family == "flux" else None)
+        prompt = full_prompt(spec)
+        key = (id(pipe), family, prompt, spec.negative_prompt, spec.guidance > 1.0, msl)
+        if self._embeds is not None and self._embeds[0] == key:
+            return self._embeds[1]
+        device = getattr(pipe, "_execution_device", None) or torch.device(self.device)
+        with torch.inference_mode():
+            if family == "sdxl":
+                pe, npe, ppe, nppe = pipe.encode_prompt(
+                    prompt=prompt,
+                    device=device,
+                    num_images_per_prompt=1,
+                    do_classifier_free_guidance=spec.guidance > 1.0,
+                    negative_prompt=spec.negative_prompt or None,
+                )
+                embeds = {
+                    "prompt_embeds": pe,
+                    "negative_prompt_embeds": npe,
+                    "pooled_prompt_embeds": ppe,
+                    "negative_pooled_prompt_embeds": nppe,
+                }
+            else:
+                pe, ppe, _ = pipe.encode_prompt(
+                    prompt=prompt,
+                    prompt_2=None,
+                    device=device,
+                    num_images_per_prompt=1,
+                    max_sequence_length=msl,
+                )
+                embeds = {"prompt_embeds": pe, "pooled_prompt_embeds": ppe}
+        embeds = {k: v for k, v in embeds.items() if v is not None}
+        self._embeds = (key, embeds)
+        return embeds
+
+    def text_to_image(
+        self,
+        pipe: Any,
+        entry: ModelEntry,
+        jobs: list[Job],
+        on_step: StepCallback,
+        source: Path | None = None,
+    ) -> list[Rendered]:
+        """Text to image for seeds of one recipe, then the optional refine/upscale pass.
+
+        With a `source` image (`from:` on an image recipe) the first pass is image-to-image
+        from it instead, at `extra.strength` (default 0.6).
+        """
+        import torch
+
+        spec = jobs[0].spec
+        refine = dict(spec.refine or {})
+        scale = float(spec.upscale or refine.get("scale") or 1.0)
+        gw, gh = snap(spec.width / scale), snap(spec.height / scale)
+        sampler = self._set_scheduler(pipe, spec.scheduler)
+        refine_steps = int(refine.get("steps", spec.steps)) if refine else 0
+        total = spec.steps + refine_steps
+        generators = [torch.Generator(device="cpu").manual_seed(j.seed) for j in jobs]
+        wanted: dict[str, Any] = {
+            "prompt": full_prompt(spec),
+            "negative_prompt": spec.negative_prompt or None,
+            "num_inference_steps": spec.steps,
+            "guidance_scale": spec.guidance,
+            "width": gw,
+            "height": gh,
+            "generator": generators,
+            "num_images_per_prompt": len(jobs),
+            "output_type": "pil",
+            "callback_on_step_end": self._step_callback(
+                on_step, 0.0, spec.steps / total, spec.steps
+            ),
+        }
+        info: dict[str, Any] = {"generated_size": [gw, gh], "pipeline": type(pipe).__name__}
+        first_pass = pipe
+        if source is not None:
+            first_pass = self._image_to_image(pipe)
+            with Image.open(source) as im:
+                wanted["image"] = fit_exact(im.convert("RGB"), gw, gh)
+            wanted.setdefault("strength", 0.6)
+            info["pipeline"] = type(first_pass).__name__
+        kwargs = self._call_kwargs(first_pass, jobs[0], wanted)
+        embeds = self.prompt_embeddings(first_pass, jobs[0], kwargs)
+        if embeds:
+            kwargs.pop("prompt", None)
+            kwargs.pop("negative_prompt", None)
+            kwargs.update(embeds)
+        images = list(first_pass(**kwargs).images)
+        if refine:
+            images = self._refine(pipe, jobs, images, refine, on_step, spec.steps / total)
+            info["refined"] = refine
+        results = []
+        for image in images:
+            final = fit_exact(image.convert("RGB"), spec.width, spec.height)
+            results.append(Rendered(image=final, sampler=sampler, info=dict(info)))
+        on_step(1.0)
+        return results
+
+    def _image_to_image(self, pipe: Any) -> Any:
+        """The image-to-image pipeline sharing `pipe`'s weights (made once per model)."""
+        from diffusers import AutoPipelineForImage2Image
+
+        if self._img2img is None:
+            try:
+                self._img2img = AutoPipelineForImage2Image.from_pipe(pipe)
+            except ValueError as exc:
+                raise JobError(
+                    f"{type(pipe).__name__} has no image-to-image pipeline in diffusers "
+                    f"(needed by refine: and by image recipes with from:): {exc}"
+                ) from None
+            self._img2img.set_progress_bar_config(disable=True)
+        self._img2img.scheduler = pipe.scheduler.__class__.from_config(pipe.scheduler.config)
+        return self._img2img
+
+    def _refine(
+        self,
+        pipe: Any,
+        jobs: list[Job],
+        images: list[Image.Image],
+        refine: dict[str, Any],
+        on_step: StepCallback,
+        start: float,
+    ) -> list[Image.Image]:
+        """The "hires fix": upscale, then img2img at `strength` with the same model."""
+        import torch
+
+        spec = jobs[0].spec
+        i2i = self._image_to_image(pipe)
+        rw, rh = snap(spec.width), snap(spec.height)
+        upscaled = [im.resize((rw, rh), Image.Resampling.LANCZOS) for im in images]
+        steps = int(refine.get("steps", spec.steps))
+        # The refine pass gets its own noise stream per seed (offset so it differs from the
+        # first pass's), still one generator per image.
+        generators = [torch.Generator(device="cpu").manual_seed(j.seed + 1) for j in jobs]
+        n = len(jobs)
+        wanted = {
+            "prompt": [str(refine.get("prompt", full_prompt(spec)))] * n,
+            "negative_prompt": [spec.negative_prompt] * n if spec.negative_prompt else None,
+            "image": upscaled,
+            "strength": float(refine.get("strength", 0.35)),
+            "num_inference_steps": steps,
+            "guidance_scale": float(refine.get("guidance", spec.guidance)),
+            "width": rw,
+            "height": rh,
+            "generator": generators,
+            "output_type": "pil",
+            "callback_on_step_end": self._step_callback(on_step, start, 1.0 - start, steps),
+        }
+        kwargs = self._call_kwargs(i2i, jobs[0], wanted, extra=False)
+        return list(i2i(**kwargs).images)
+
+    def image_to_video(
+        self, pipe: Any, entry: ModelEntry, job: Job, inputs: dict[str, Path], on_step: StepCallback
+    ) -> Rendered:
+        """Image (and optional last image) to video frames at the model's native rate."""
+        import numpy as np
+        import torch
+
+        spec = job.spec
+        scale = float(spec.upscale or 1.0)
+        gw, gh = snap(spec.width / scale), snap(spec.height / scale)
+        sampler = self._set_scheduler(pipe, spec.scheduler)
+        with Image.open(inputs["from"]) as im:
+            first = fit_exact(im.convert("RGB"), gw, gh)
+        last = None
+        if "last_from" in inputs:
+            with Image.open(inputs["last_from"]) as im:
+                last = fit_exact(im.convert("RGB"), gw, gh)
+            if "last_image" not in inspect.signature(pipe.__call__).parameters:
+                raise JobError(f"generate.last_from: {type(pipe).__name__} takes no last frame")
+        wanted: dict[str, Any] = {
+            "image": first,
+            "last_image": last,
+            "prompt": full_prompt(spec),
+            "negative_prompt": spec.negative_prompt or None,
+            "width": gw,
+            "height": gh,
+            "num_frames": spec.frames,
+            "num_inference_steps": spec.steps,
+            "guidance_scale": spec.guidance,
+            "generator": torch.Generator(device="cpu").manual_seed(job.seed),
+            "output_type": "np",
+            "callback_on_step_end": self._step_callback(on_step, 0.0, 1.0, spec.steps),
+        }
+        kwargs = self._call_kwargs(pipe, job, wanted)
+        video = pipe(**kwargs).frames[0]
+        array = np.asarray(video)
+        if array.dtype != np.uint8:
+            array = (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        frames = [np.ascontiguousarray(f[:, :, :3]) for f in array]
+        on_step(1.0)
+        return Rendered(
+            frames=frames,
+            frames_fps=entry.fps or spec.fps,
+            sampler=sampler,
+            info={
+                "generated_size": [gw, gh],
+                "pipeline": type(pipe).__name__,
+                "frames": len(frames),
+                "model_fps": entry.fps,
+            },
+        )

@@ -1,0 +1,277 @@
+"""`python -m app generate | variations | pick`: the generation commands.
+
+`register(subparsers)` adds them to the program's argparse subcommands. Nothing heavy is
+imported until a command runs, and torch only when the diffusers backend renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from app.generate.errors import GenerateError
+
+EXIT_OK, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `generate`, `variations` and `pick` to the program's subcommands."""
+    gen = sub.add_parser(
+        "generate",
+        help="render the media of a show's generate: recipes (cached, resumable)",
+        description="Render every cue's media from its generate: recipe. Outputs whose recipe "
+        "has not changed are skipped; a killed run resumes where it stopped.",
+    )
+    gen.add_argument("show", type=Path, help="show file (YAML)")
+    gen.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="POEM[/CUE]",
+        help="only this poem or cue (and what it is made from); repeatable",
+    )
+    gen.add_argument("--dry-run", action="store_true", help="print the plan, render nothing")
+    gen.add_argument("--force", action="store_true", help="re-render even current outputs")
+    gen.add_argument(
+        "--no-sweeps", action="store_true", help="skip seed sweeps (seeds:), render cue media only"
+    )
+    _backend_arguments(gen)
+    gen.set_defaults(handler=cmd_generate)
+
+    var = sub.add_parser(
+        "variations",
+        help="render a cue at many seeds and make a contact sheet",
+        description="Render a cue's recipe at several seeds into "
+        "<media_root>/.generate/variations/<cue>/ and write contact.png and index.html there.",
+    )
+    var.add_argument("show", type=Path)
+    var.add_argument("cue", help="cue id")
+    var.add_argument(
+        "--seeds",
+        default=None,
+        help="a count (24: that many seeds from --start) or a list (3,17,40); "
+        "default: the recipe's seeds:, else 24",
+    )
+    var.add_argument("--start", type=int, default=None, help="first seed (default: the recipe's)")
+    var.add_argument("--columns", type=int, default=6, help="contact sheet columns")
+    _backend_arguments(var)
+    var.set_defaults(handler=cmd_variations)
+
+    pick = sub.add_parser(
+        "pick",
+        help="record the seed chosen for a cue (generate then uses it)",
+        description="Record SEED as the pick for CUE in <show>.picks.yaml. The next generate "
+        "renders the cue at that seed (copying the variation when it exists) and re-renders "
+        "what is made from it.",
+    )
+    pick.add_argument("show", type=Path)
+    pick.add_argument("cue", help="cue id")
+    pick.add_argument("seed", type=int, nargs="?", default=None)
+    pick.add_argument("--clear", action="store_true", help="forget the pick of CUE")
+    pick.set_defaults(handler=cmd_pick)
+
+
+def _backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("diffusers", "placeholder"),
+        default="diffusers",
+        help="diffusers (real models, GPU) or placeholder (title cards, no GPU)",
+    )
+    p.add_argument("--device", default="cuda", help="torch device (default cuda; cpu for tests)")
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        help="model registry (default: models.yaml next to the show, or in its parent folder)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="seeds per pipeline call in sweeps (default 4 on CUDA, 1 on CPU)",
+    )
+    p.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
+    p.add_argument("--verbose", action="store_true", help="tracebacks for failed jobs")
+
+
+class _Session:
+    """What every generation command sets up: the show, backend, manifest."""
+
+    def __init__(self, args: argparse.Namespace, err: TextIO) -> None:
+        from app.generate.backends import make_backend
+        from app.generate.manifest import Manifest
+        from app.generate.picks import load_picks
+        from app.generate.registry import find_registry, load_registry
+        from app.show.loader import ShowError, load_show
+
+        try:
+            self.show = load_show(args.show, allow_missing=True)
+        except ShowError as exc:
+            raise GenerateError("\n".join(str(p) for p in exc.problems)) from None
+        self.picks = load_picks(self.show.path)
+        options = {}
+        if args.backend == "diffusers":
+            registry = load_registry(find_registry(self.show.path, args.models))
+            options = {
+                "registry": registry,
+                "device": args.device,
+                "batch": args.batch,
+                "compile": args.compile,
+            }
+        self.backend = make_backend(args.backend, **options)
+        self.manifest = Manifest.load(self.show.media_root, warn=err)
+
+
+def _fail(err: TextIO, message: str) -> int:
+    for line in message.splitlines():
+        print(f"error: {line}" if not line.startswith(" ") else line, file=err)
+    return EXIT_SETUP
+
+
+def cmd_generate(
+    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """`generate SHOW`: render what is missing or out of date."""
+    out, err = out or sys.stdout, err or sys.stderr
+    from app.generate.manifest import RunLock
+    from app.generate.plan import plan_show
+    from app.generate.runner import Runner, validate_jobs
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        s = _Session(args, err)
+        jobs = plan_show(s.show, only=args.only, picks=s.picks, sweeps=not args.no_sweeps)
+        if not jobs:
+            print(f"{s.show.path}: no cue has a generate: recipe, nothing to do", file=out)
+            return EXIT_OK
+        problems = validate_jobs(s.show, jobs, s.backend)
+        if problems:
+            return _fail(err, "\n".join(problems))
+        runner = Runner(
+            s.show, s.backend, s.manifest, force=args.force, verbose=args.verbose, out=out, err=err
+        )
+        if args.dry_run:
+            runner.print_plan(jobs)
+            return EXIT_OK
+        with RunLock(s.show.media_root):
+            try:
+                report = runner.run(jobs)
+            finally:
+                s.backend.close()
+    except GenerateError as exc:
+        return _fail(err, str(exc))
+    for note in getattr(s.backend, "notes", []):
+        print(f"note: {note}", file=err)
+    print(f"generate: {report.summary()}", file=out)
+    for message in [*report.failed.values(), *report.skipped.values()]:
+        print(f"  {message.splitlines()[0]}", file=err)
+    return report.exit_code
+
+
+def _parse_seeds(text: str | None, start: int, recipe_seeds: tuple[int, ...]) -> list[int]:
+    if text is None:
+        return list(recipe_seeds) if recipe_seeds else list(range(start, start + 24))
+    try:
+        if "," in text:
+            seeds = [int(t) for t in text.split(",") if t.strip()]
+        else:
+            seeds = list(range(start, start + int(text)))
+    except ValueError:
+        raise GenerateError(f"--seeds {text}: expected a count (24) or a list (3,17,40)") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise GenerateError(f"--seeds {text}: expected at least one seed, all >= 0")
+    return seeds
+
+
+def cmd_variations(
+    args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """`variations SHOW CUE`: render a seed sweep and its contact sheet."""
+    out, err = out or sys.stdout, err or sys.stderr
+    from app.generate.contact_sheet import make_contact_sheet
+    from app.generate.manifest import RunLock
+    from app.generate.plan import variation_jobs, variation_path
+    from app.generate.runner import Runner, validate_jobs
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        s = _Session(args, err)
+        cue = next((c for c in s.show.cues if c.id == args.cue), None)
+        if cue is None:
+            raise GenerateError(f"no cue '{args.cue}' in {s.show.path}")
+        if cue.generate is None:
+            raise GenerateError(f"cue '{cue.id}' (line {cue.line}) has no generate: recipe")
+        spec = cue.generate
+        start = spec.seed if args.start is None else args.start
+        seeds = _parse_seeds(args.seeds, start, () if args.start is not None else spec.seeds)
+        jobs = variation_jobs(s.show, args.cue, seeds)
+        problems = validate_jobs(s.show, jobs, s.backend)
+        if problems:
+            return _fail(err, "\n".join(problems))
+        runner = Runner(s.show, s.backend, s.manifest, verbose=args.verbose, out=out, err=err)
+        with RunLock(s.show.media_root):
+            try:
+                report = runner.run(jobs)
+            finally:
+                s.backend.close()
+        items = [
+            (seed, variation_path(s.show.media_root, cue.id, seed, spec.kind)) for seed in seeds
+        ]
+        items = [(seed, p) for seed, p in items if p.is_file()]
+        print(f"variations: {report.summary()}", file=out)
+        if items:
+            png, page = make_contact_sheet(
+                items,
+                items[0][1].parent,
+                title=f"{s.show.title} - cue {cue.id}: {spec.prompt[:80]}",
+                pick_command=f"python -m app pick {args.show} {cue.id} {{seed}}",
+                picked=s.picks.get(cue.id),
+                columns=args.columns,
+            )
+            print(f"contact sheet: {png}\npage: {page}", file=out)
+            print(f"pick one: python -m app pick {args.show} {cue.id} SEED", file=out)
+    except GenerateError as exc:
+        return _fail(err, str(exc))
+    for message in report.failed.values():
+        print(f"  {message.splitlines()[0]}", file=err)
+    return report.exit_code
+
+
+def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """`pick SHOW CUE SEED`: record the chosen seed of a cue."""
+    out, err = out or sys.stdout, err or sys.stderr
+    from app.generate.picks import save_pick
+    from app.generate.plan import dependants, plan_show, variation_path
+    from app.show.loader import ShowError, load_show
+
+    try:
+        try:
+            show = load_show(args.show, allow_missing=True)
+        except ShowError as exc:
+            raise GenerateError("\n".join(str(p) for p in exc.problems)) from None
+        cue = next((c for c in show.cues if c.id == args.cue), None)
+        if cue is None:
+            raise GenerateError(f"no cue '{args.cue}' in {show.path}")
+        if cue.generate is None:
+            raise GenerateError(f"cue '{cue.id}' (line {cue.line}) has no generate: recipe")
+        if args.clear:
+            path = save_pick(show.path, cue.id, None)
+            print(f"cleared the pick of cue {cue.id} in {path}", file=out)
+            return EXIT_OK
+        if args.seed is None or args.seed < 0:
+            raise GenerateError("pick: give a SEED (an integer >= 0) or --clear")
+        path = save_pick(show.path, cue.id, args.seed)
+    except GenerateError as exc:
+        return _fail(err, str(exc))
+    variation = variation_path(show.media_root, cue.id, args.seed, cue.generate.kind)
+    jobs = plan_show(show, picks={cue.id: args.seed}, sweeps=False)
+    downstream = sorted(dependants(jobs, cue.id))
+    print(f"picked seed {args.seed} for cue {cue.id} (recorded in {path})", file=out)
+    how = "copied from its variation" if variation.is_file() else "rendered at that seed"
+    print(f"next `python -m app generate {args.show}`: cue {cue.id} is {how}", file=out, end="")
+    print(f"; then re-rendered from it: {', '.join(downstream)}" if downstream else "", file=out)
+    return EXIT_OK

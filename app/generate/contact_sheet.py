@@ -1,0 +1,124 @@
+"""Contact sheets of a seed sweep: a labelled grid PNG and an HTML page of thumbnails."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from app.generate.cache import atomic_output, write_text_atomic
+
+THUMB_WIDTH = 320
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):
+        return ImageFont.load_default()
+
+
+def thumbnail(path: Path, width: int = THUMB_WIDTH) -> Image.Image:
+    """A thumbnail of a still, or of a video's first frame, `width` pixels wide."""
+    if path.suffix.lower() == ".png" or path.suffix.lower() in (".jpg", ".jpeg", ".webp"):
+        with Image.open(path) as im:
+            image = im.convert("RGB")
+    else:
+        from app.generate.video import first_frame
+
+        image = Image.fromarray(first_frame(path))
+    height = max(1, round(image.height * width / image.width))
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def make_contact_sheet(
+    items: list[tuple[int, Path]],
+    folder: Path,
+    *,
+    title: str,
+    pick_command: str,
+    picked: int | None = None,
+    columns: int = 6,
+    width: int = THUMB_WIDTH,
+) -> tuple[Path, Path]:
+    """Write `contact.png` and `index.html` in `folder` for (seed, file) items.
+
+    The picked seed, if any, is framed. Returns (png path, html path).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    thumbs_dir = folder / "thumbs"
+    thumbs_dir.mkdir(exist_ok=True)
+    thumbs: list[tuple[int, Path, Image.Image]] = []
+    for seed, path in items:
+        thumb = thumbnail(path, width)
+        thumb_path = thumbs_dir / f"seed-{seed}.jpg"
+        with atomic_output(thumb_path) as tmp:
+            thumb.save(tmp, format="JPEG", quality=85)
+        thumbs.append((seed, path, thumb))
+
+    columns = max(1, min(columns, len(thumbs)))
+    rows = math.ceil(len(thumbs) / columns)
+    cell_h = max(t.height for _, _, t in thumbs)
+    label_h, pad, head = 22, 8, 34
+    sheet = Image.new(
+        "RGB",
+        (columns * (width + pad) + pad, head + rows * (cell_h + label_h + pad) + pad),
+        (24, 24, 24),
+    )
+    draw = ImageDraw.Draw(sheet)
+    draw.text((pad, 8), title, font=_font(18), fill=(235, 235, 235))
+    font = _font(14)
+    for i, (seed, _, thumb) in enumerate(thumbs):
+        x = pad + (i % columns) * (width + pad)
+        y = head + (i // columns) * (cell_h + label_h + pad)
+        sheet.paste(thumb, (x, y))
+        colour = (255, 200, 40) if seed == picked else (220, 220, 220)
+        if seed == picked:
+            draw.rectangle(
+                (x - 3, y - 3, x + width + 2, y + thumb.height + 2), outline=colour, width=3
+            )
+        draw.text(
+            (x, y + cell_h + 3),
+            f"seed {seed}" + ("  (picked)" if seed == picked else ""),
+            font=font,
+            fill=colour,
+        )
+    png = folder / "contact.png"
+    with atomic_output(png) as tmp:
+        sheet.save(tmp, format="PNG")
+
+    cards = []
+    for seed, path, _ in thumbs:
+        rel = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.as_uri()
+        media = (
+            f'<video src="{html.escape(rel)}" poster="thumbs/seed-{seed}.jpg" muted loop '
+            'onmouseover="this.play()" onmouseout="this.pause()"></video>'
+            if path.suffix.lower() == ".mp4"
+            else f'<img src="thumbs/seed-{seed}.jpg" alt="seed {seed}">'
+        )
+        mark = " picked" if seed == picked else ""
+        command = html.escape(pick_command.format(seed=seed))
+        cards.append(
+            f'<figure class="card{mark}"><a href="{html.escape(rel)}">{media}</a>'
+            f"<figcaption>seed {seed}{' (picked)' if mark else ''}<br><code>{command}</code>"
+            "</figcaption></figure>"
+        )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ background: #181818; color: #ddd; font-family: sans-serif; margin: 16px; }}
+.grid {{ display: flex; flex-wrap: wrap; gap: 10px; }}
+.card {{ margin: 0; width: {width}px; }}
+.card img, .card video {{ width: {width}px; display: block; }}
+.card.picked {{ outline: 3px solid #ffc828; }}
+code {{ font-size: 11px; color: #9c9; user-select: all; }}
+</style></head>
+<body><h1>{html.escape(title)}</h1><div class="grid">
+{chr(10).join(cards)}
+</div></body></html>
+"""
+    page_path = folder / "index.html"
+    write_text_atomic(page_path, page)
+    return png, page_path

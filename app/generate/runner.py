@@ -1,0 +1,528 @@
+"""The generation loop: check, assess, render, write, record.
+
+For each job in plan order: skip it when its output is current (the recipe hash recorded in
+the manifest, or carried by the file itself, matches), copy it when another output already
+has that hash (a picked variation), else render it with the backend and write it atomically
+with its metadata, then record it in the manifest. A failed job (out of memory, a broken
+input) is reported by cue and the run goes on with every job that does not depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+from app.generate.backends import Backend, Rendered
+from app.generate.cache import (
+    CACHE_VERSION,
+    atomic_output,
+    copy_atomic,
+    file_sha256,
+    recipe_hash,
+    remove_partials,
+)
+from app.generate.errors import JobError, is_out_of_memory
+from app.generate.manifest import Manifest
+from app.generate.metadata import (
+    a1111_parameters,
+    embedded_backend,
+    embedded_hash,
+    save_png,
+    sidecar_path,
+    write_sidecar,
+)
+from app.generate.plan import Job, full_prompt
+from app.generate.progress import Progress
+from app.show.model import MediaKind, Show
+
+RECIPE_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "steps",
+    "guidance",
+    "width",
+    "height",
+    "scheduler",
+    "refine",
+    "upscale",
+    "frames",
+    "fps",
+    "extra",
+)
+_KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
+
+
+@dataclass
+class RunReport:
+    """What a run did, job key -> message where there is one."""
+
+    rendered: list[str] = field(default_factory=list)
+    current: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # real media a placeholder run left alone
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every job is done, 1 when some failed or were skipped because of that."""
+        return 1 if self.failed or self.skipped else 0
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        parts = [
+            f"{len(self.rendered)} rendered",
+            f"{len(self.copied)} copied",
+            f"{len(self.current)} already current",
+        ]
+        if self.kept:
+            parts.append(f"{len(self.kept)} kept (real media are never replaced by placeholders)")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped (their inputs failed)")
+        return ", ".join(parts)
+
+
+def validate_jobs(show: Show, jobs: list[Job], backend: Backend) -> list[str]:
+    """Every problem that would stop these jobs, as `show:line: message` lines."""
+    problems: list[str] = []
+    keys = {j.key for j in jobs}
+    for job in jobs:
+        if job.variation:
+            continue
+        for role, src in job.sources:
+            if src.kind is not MediaKind.STILL:
+                problems.append(
+                    f"{show.path}:{job.cue.line}: cue '{job.cue.id}': generate.{role}: cue "
+                    f"'{src.id}' is a {src.kind.value}; {_KIND_WORD[job.kind]} recipes are made "
+                    "from a still image"
+                )
+            elif src.id not in keys and not src.media.is_file():
+                problems.append(
+                    f"{show.path}:{job.cue.line}: cue '{job.cue.id}': generate.{role}: the media "
+                    f"of cue '{src.id}' is missing ({src.media}) and it has no recipe to make it"
+                )
+    for job, message in backend.check(jobs):
+        line = f"{show.path}:{job.cue.line}: cue '{job.cue.id}': {message}"
+        if line not in problems:
+            problems.append(line)
+    return problems
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of what made the outputs (read from package metadata: no torch import)."""
+    versions = {"python": platform.python_version(), "cache": str(CACHE_VERSION)}
+    for name in ("torch", "diffusers", "transformers", "pillow"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def job_recipe(job: Job, backend: Backend, input_digests: dict[str, str]) -> dict[str, Any]:
+    """Everything that decides the bytes of the job's output (the hash's input)."""
+    spec = job.spec
+    recipe: dict[str, Any] = {
+        "cache": CACHE_VERSION,
+        "backend": backend.name,
+        "kind": _KIND_WORD[job.kind],
+        "model": backend.identity(job),
+        "seed": job.seed,
+        "inputs": input_digests,
+    }
+    for name in RECIPE_FIELDS:
+        recipe[name] = getattr(spec, name)
+    return recipe
+
+
+def job_cost(job: Job, backend: Backend) -> float:
+    """A rough cost to weigh jobs in the progress bar (denoising work)."""
+    if backend.name == "placeholder":
+        return 1.0
+    spec = job.spec
+    megapixels = spec.width * spec.height / 1e6
+    if job.kind is MediaKind.STILL:
+        refine = spec.refine or {}
+        return spec.steps * megapixels + int(refine.get("steps", 0) or 0) * megapixels
+    if job.kind is MediaKind.VIDEO:
+        return spec.steps * megapixels * max(spec.frames, 1) / 4
+    return 2.0
+
+
+class Runner:
+    """Runs an ordered list of jobs with one backend, recording outputs in a manifest."""
+
+    def __init__(
+        self,
+        show: Show,
+        backend: Backend,
+        manifest: Manifest,
+        *,
+        force: bool = False,
+        verbose: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.show = show
+        self.backend = backend
+        self.manifest = manifest
+        self.force = force
+        self.verbose = verbose
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._prepared = False
+        self._versions = software_versions()
+
+    # --- assessing ----------------------------------------------------------------------
+
+    def inputs(self, job: Job) -> dict[str, Path]:
+        """The input files of a job by role."""
+        return {role: src.media for role, src in job.sources}
+
+    def digest(self, job: Job) -> tuple[str, dict[str, Any]]:
+        """The recipe hash of a job now (its input files must exist)."""
+        digests = {role: file_sha256(path) for role, path in self.inputs(job).items()}
+        recipe = job_recipe(job, self.backend, digests)
+        return recipe_hash(recipe), recipe
+
+    def is_current(self, job: Job, digest: str) -> bool:
+        """True when the job's output exists and was made from this very recipe."""
+        out = job.output
+        if not out.is_file():
+            return False
+        entry = self.manifest.get(out)
+        if entry is not None and entry.get("hash") == digest:
+            return entry.get("bytes") == out.stat().st_size
+        # Killed after the file was committed but before the manifest was: the file's own
+        # metadata still says which recipe made it.
+        if embedded_hash(out) == digest:
+            self.manifest.record(out, self._entry_from_file(job, digest))
+            return True
+        return False
+
+    def keeps_real_media(self, job: Job) -> bool:
+        """True when a placeholder would replace media it did not make (a real render or a
+        file put there by hand): placeholders only ever stand in for missing media."""
+        if self.backend.name != "placeholder" or not job.output.is_file():
+            return False
+        entry = self.manifest.get(job.output)
+        made_by = entry.get("backend") if entry else embedded_backend(job.output)
+        return made_by != "placeholder"
+
+    def assess(self, jobs: list[Job]) -> list[tuple[Job, str]]:
+        """(job, status) for each job without rendering: current, copy, render, or
+        'render (after inputs)' when something it reads will be remade first."""
+        changing: set[str] = set()
+        statuses: list[tuple[Job, str]] = []
+        for job in jobs:
+            if self.keeps_real_media(job):
+                statuses.append((job, "kept (real media)"))
+                continue
+            if any(d in changing for d in job.deps) or not all(
+                p.is_file() for p in self.inputs(job).values()
+            ):
+                status = "render (after inputs)"
+            else:
+                digest, _ = self.digest(job)
+                if not self.force and self.is_current(job, digest):
+                    status = "current"
+                elif not self.force and self._copy_source(job, digest) is not None:
+                    status = "copy"
+                else:
+                    status = "render"
+            if status != "current":
+                changing.add(job.key)
+            statuses.append((job, status))
+        return statuses
+
+    def print_plan(self, jobs: list[Job]) -> None:
+        """The dry-run table: order, job, kind, model, seed, status, output."""
+        statuses = self.assess(jobs)
+        todo = sum(1 for _, s in statuses if s.startswith(("render", "copy")))
+        print(
+            f"plan for {self.show.path} (backend {self.backend.name}): {len(jobs)} jobs, "
+            f"{todo} to make, {len(jobs) - todo} current or kept",
+            file=self.out,
+        )
+        rows = [("#", "job", "kind", "model", "seed", "status", "output")]
+        for i, (job, status) in enumerate(statuses, 1):
+            rows.append(
+                (
+                    str(i),
+                    job.label,
+                    _KIND_WORD[job.kind],
+                    job.spec.model or "-",
+                    str(job.seed),
+                    status,
+                    self.manifest.key(job.output),
+                )
+            )
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]) - 1)]
+        for r in rows:
+            cells = [r[c].ljust(widths[c]) for c in range(len(widths))]
+            print("  " + "  ".join(cells) + "  " + r[-1], file=self.out)
+
+    # --- running ------------------------------------------------------------------------
+
+    def run(self, jobs: list[Job]) -> RunReport:
+        """Make every job's output; never raises for one job's failure."""
+        report = RunReport()
+        costs = {j.key: job_cost(j, self.backend) for j in jobs}
+        progress = Progress(sum(costs.values()), len(jobs), stream=self.err)
+        blocked: dict[str, str] = {}  # job key -> the failed job it waits for
+        index = 0
+        try:
+            while index < len(jobs):
+                job = jobs[index]
+                index += 1
+                bad = next((d for d in job.deps if d in report.failed or d in blocked), None)
+                if bad is not None:
+                    root = blocked.get(bad, bad)
+                    blocked[job.key] = root
+                    report.skipped[job.key] = (
+                        f"{job.where}: not made: it needs '{root}', which failed"
+                    )
+                    progress.message(report.skipped[job.key])
+                    progress.skip(costs[job.key])
+                    continue
+                missing = [p for p in self.inputs(job).values() if not p.is_file()]
+                if missing:
+                    self._fail(report, progress, job, f"{job.where}: input missing: {missing[0]}")
+                    progress.skip(costs[job.key])
+                    continue
+                if self.keeps_real_media(job):
+                    report.kept.append(job.key)
+                    progress.skip(costs[job.key])
+                    continue
+                digest, recipe = self.digest(job)
+                if not self.force and self.is_current(job, digest):
+                    report.current.append(job.key)
+                    progress.skip(costs[job.key])
+                    continue
+                remove_partials(job.output)
+                source = None if self.force else self._copy_source(job, digest)
+                if source is not None:
+                    self._copy(job, source, digest)
+                    report.copied.append(job.key)
+                    progress.skip(costs[job.key])
+                    progress.message(f"{job.label}: copied from {self.manifest.key(source)}")
+                    continue
+                batch = [(job, digest, recipe)]
+                while (
+                    index < len(jobs)
+                    and len(batch) < self.backend.max_batch
+                    and self._batchable(job, jobs[index], report)
+                ):
+                    nxt = jobs[index]
+                    d2, r2 = self.digest(nxt)
+                    if not self.force and self.is_current(nxt, d2):
+                        break
+                    batch.append((nxt, d2, r2))
+                    index += 1
+                self._render(batch, report, progress, costs, index - len(batch) + 1)
+        finally:
+            progress.close()
+        return report
+
+    def _batchable(self, first: Job, other: Job, report: RunReport) -> bool:
+        return first.same_recipe_but_seed(other) and first.deps == other.deps
+
+    def _render(
+        self,
+        batch: list[tuple[Job, str, dict[str, Any]]],
+        report: RunReport,
+        progress: Progress,
+        costs: dict[str, float],
+        position: int,
+    ) -> None:
+        jobs = [b[0] for b in batch]
+        label = (
+            jobs[0].label
+            if len(jobs) == 1
+            else f"{jobs[0].cue.id} seeds " + ",".join(str(j.seed) for j in jobs)
+        )
+        progress.begin_job(label, sum(costs[j.key] for j in jobs), position)
+        if not self._prepared:
+            self.backend.prepare()  # a missing device stops the run: no job could succeed
+            self._prepared = True
+        started = time.monotonic()
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            results = self.backend.render(jobs, self.inputs(jobs[0]), progress.step)
+            seconds = (time.monotonic() - started) / len(jobs)
+            for (job, digest, recipe), rendered in zip(batch, results, strict=True):
+                self._write(job, rendered, digest, recipe, seconds, when)
+                report.rendered.append(job.key)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one job's failure must not stop the others
+            self.backend.recover()
+            written = any(j.key in report.rendered for j in jobs)
+            if len(batch) > 1 and is_out_of_memory(exc) and not written:
+                progress.message(f"{label}: out of memory as a batch, retrying one at a time")
+                progress.end_job()
+                for i, single in enumerate(batch):
+                    self._render([single], report, progress, costs, position + i)
+                return
+            for job in jobs:
+                if job.key not in report.rendered:
+                    self._fail(report, progress, job, self._explain(job, exc))
+        progress.end_job()
+
+    def _explain(self, job: Job, exc: BaseException) -> str:
+        spec = job.spec
+        what = f"{spec.width}x{spec.height}"
+        if job.kind is MediaKind.VIDEO:
+            what += f", {spec.frames} frames"
+        if is_out_of_memory(exc):
+            return (
+                f"{job.where}: out of memory on {self.backend.describe_device()} while making "
+                f"{job.label} ({what}, model '{spec.model}'). Outputs already finished are "
+                "kept. Try a smaller size or fewer frames, or `offload: model` for this "
+                "model in models.yaml"
+            )
+        if isinstance(exc, JobError):
+            return f"{job.where}: {exc}"
+        text = f"{job.where}: failed: {type(exc).__name__}: {exc}"
+        if self.verbose:
+            text += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+        return text
+
+    def _fail(self, report: RunReport, progress: Progress, job: Job, message: str) -> None:
+        report.failed[job.key] = message
+        progress.message(f"error: {message}")
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _parameters(self, job: Job, recipe: dict[str, Any], digest: str, sampler: str) -> str:
+        spec = job.spec
+        model = recipe.get("model", {})
+        refine = spec.refine or {}
+        fields: list[tuple[str, Any]] = [
+            ("Steps", spec.steps),
+            ("Sampler", sampler),
+            ("CFG scale", spec.guidance),
+            ("Seed", job.seed),
+            ("Size", f"{spec.width}x{spec.height}"),
+            ("Model hash", str(model.get("files", ""))[:10] or None),
+            ("Model", spec.model or self.backend.name),
+            ("Denoising strength", refine.get("strength") if refine else None),
+            ("Hires upscale", refine.get("scale", spec.upscale) if refine else spec.upscale),
+            ("Hires steps", refine.get("steps") if refine else None),
+            ("Cue", job.cue.id),
+            ("Recipe hash", digest),
+            ("Version", f"app-generate {CACHE_VERSION}"),
+        ]
+        if job.kind is MediaKind.VIDEO:
+            fields.insert(5, ("Frames", spec.frames))
+            fields.insert(6, ("FPS", spec.fps))
+        return a1111_parameters(full_prompt(spec), spec.negative_prompt, fields)
+
+    def _write(
+        self,
+        job: Job,
+        rendered: Rendered,
+        digest: str,
+        recipe: dict[str, Any],
+        seconds: float,
+        when: str,
+    ) -> None:
+        parameters = self._parameters(job, recipe, digest, rendered.sampler or "?")
+        with atomic_output(job.output) as tmp:
+            if job.kind is MediaKind.STILL:
+                if rendered.image is None:
+                    raise JobError("the backend returned no image")
+                save_png(rendered.image, tmp, parameters=parameters, digest=digest, recipe=recipe)
+            elif job.kind is MediaKind.VIDEO:
+                if not rendered.frames:
+                    raise JobError("the backend returned no frames")
+                from app.generate.video import encode_video
+
+                size = rendered.info.get("placeholder_size") or (job.spec.width, job.spec.height)
+                encode_video(
+                    rendered.frames,
+                    tmp,
+                    fps_in=rendered.frames_fps or job.spec.fps,
+                    fps_out=job.spec.fps,
+                    width=int(size[0]),
+                    height=int(size[1]),
+                    crf=28 if rendered.draft else 18,
+                    preset="ultrafast" if rendered.draft else "veryfast",
+                )
+            else:
+                if rendered.scene is None:
+                    raise JobError("the backend returned no splat scene")
+                from app.media.splats import write_mlsharp_ply
+
+                write_mlsharp_ply(tmp, rendered.scene)
+        entry = {
+            "hash": digest,
+            "cue": job.cue.id,
+            "poem": job.poem.id,
+            "seed": job.seed,
+            "kind": _KIND_WORD[job.kind],
+            "variation": job.variation,
+            "backend": self.backend.name,
+            "model": job.spec.model,
+            "recipe": recipe,
+            "parameters": parameters,
+            "started": when,
+            "seconds": round(seconds, 3),
+            "bytes": job.output.stat().st_size,
+            "sha256": file_sha256(job.output),
+            "versions": self._versions,
+            "device": self.backend.describe_device(),
+            "info": rendered.info,
+        }
+        if job.kind is not MediaKind.STILL:
+            write_sidecar(job.output, {k: v for k, v in entry.items() if k != "bytes"})
+        self.manifest.record(job.output, entry)
+
+    def _copy_source(self, job: Job, digest: str) -> Path | None:
+        for path in self.manifest.outputs_with_hash(digest):
+            if path.resolve() != job.output.resolve():
+                return path
+        return None
+
+    def _copy(self, job: Job, source: Path, digest: str) -> None:
+        entry = dict(self.manifest.get(source) or {})
+        copy_atomic(source, job.output)
+        entry.update(
+            {
+                "cue": job.cue.id,
+                "variation": job.variation,
+                "copied_from": self.manifest.key(source),
+                "bytes": job.output.stat().st_size,
+            }
+        )
+        if job.kind is not MediaKind.STILL:
+            write_sidecar(job.output, {k: v for k, v in entry.items() if k != "bytes"})
+        self.manifest.record(job.output, entry)
+
+    def _entry_from_file(self, job: Job, digest: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "hash": digest,
+            "cue": job.cue.id,
+            "seed": job.seed,
+            "kind": _KIND_WORD[job.kind],
+            "variation": job.variation,
+            "bytes": job.output.stat().st_size,
+            "recovered": True,
+        }
+        side = sidecar_path(job.output)
+        if side.is_file():
+            try:
+                entry = {**json.loads(side.read_text(encoding="utf-8")), **entry}
+            except ValueError:
+                pass
+        return entry

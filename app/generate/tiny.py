@@ -1,0 +1,313 @@
+"""Tiny random-weight pipelines (SDXL, FLUX-style, Wan image-to-video, depth) for tests and
+for `bench generate` on machines without real weights.
+
+Shapes follow the dummy components of diffusers' own fast tests; tokenizers are built
+locally with the `tokenizers` library (character level), so nothing is ever downloaded.
+Everything here imports torch: call it only from tests, benches or the generate backends.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+
+_SPECIAL = ("<pad>", "<unk>", "<s>", "</s>")
+
+
+def char_tokenizer(model_max_length: int = 77) -> Any:
+    """A character-level `PreTrainedTokenizerFast` (every printable ASCII char is a token)."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(_SPECIAL)}
+    for ch in string.printable:
+        if ch not in vocab and not ch.isspace():
+            vocab[ch] = len(vocab)
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        model_max_length=model_max_length,
+    )
+
+
+def tiny_sdxl() -> Any:
+    """A StableDiffusionXLPipeline with random weights (a few MB; works at 32x32)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(2, 4),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64,
+        norm_num_groups=1,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        steps_offset=1,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        sample_size=128,
+    )
+    config = CLIPTextConfig(
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=32,
+    )
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(config)
+    torch.manual_seed(0)
+    text_encoder_2 = CLIPTextModelWithProjection(config)
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=char_tokenizer(),
+        tokenizer_2=char_tokenizer(),
+        unet=unet,
+        scheduler=scheduler,
+    )
+
+
+def _tiny_t5(umt5: bool = False) -> Any:
+    import torch
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    config = (UMT5Config if umt5 else T5Config)(
+        vocab_size=1000,
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        pad_token_id=0,
+        eos_token_id=3,
+        decoder_start_token_id=0,
+    )
+    return (UMT5EncoderModel if umt5 else T5EncoderModel)(config).eval()
+
+
+def tiny_flux() -> Any:
+    """A FluxPipeline with random weights (works at 16x16 or 32x32)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
+    )
+    config = CLIPTextConfig(
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=32,
+    )
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(config)
+    text_encoder_2 = _tiny_t5()
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,),
+        layers_per_block=1,
+        latent_channels=1,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+    return FluxPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=char_tokenizer(77),
+        tokenizer_2=char_tokenizer(512),
+        transformer=transformer,
+        vae=vae,
+    )
+
+
+def tiny_wan_i2v() -> Any:
+    """A Wan2.2-style WanImageToVideoPipeline (two experts, no image encoder) with random
+    weights; works at 16x16 with 5 or 9 frames, with or without a last frame."""
+    import torch
+    from diffusers import (
+        AutoencoderKLWan,
+        UniPCMultistepScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    experts = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        experts.append(
+            WanTransformer3DModel(
+                patch_size=(1, 2, 2),
+                num_attention_heads=2,
+                attention_head_dim=12,
+                in_channels=36,
+                out_channels=16,
+                text_dim=32,
+                freq_dim=256,
+                ffn_dim=32,
+                num_layers=2,
+                cross_attn_norm=True,
+                qk_norm="rms_norm_across_heads",
+                rope_max_seq_len=32,
+            )
+        )
+    scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    )
+    return WanImageToVideoPipeline(
+        tokenizer=char_tokenizer(512),
+        text_encoder=_tiny_t5(umt5=True),
+        vae=vae,
+        scheduler=scheduler,
+        image_processor=None,
+        image_encoder=None,
+        transformer=experts[0],
+        transformer_2=experts[1],
+        boundary_ratio=0.875,
+    )
+
+
+def tiny_depth() -> tuple[Any, Any]:
+    """A Depth Anything model (DINOv2 backbone) with random weights and its image processor
+    (works at 32x32)."""
+    import torch
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        image_size=32,
+        patch_size=16,
+        num_channels=3,
+        hidden_size=4,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=8,
+        out_indices=[1, 2],
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=4,
+        patch_size=16,
+        neck_hidden_sizes=[2, 2],
+        fusion_hidden_size=6,
+    )
+    model = DepthAnythingForDepthEstimation(config).eval()
+    processor = DPTImageProcessor(
+        do_resize=True,
+        size={"height": 32, "width": 32},
+        keep_aspect_ratio=False,
+        ensure_multiple_of=16,
+    )
+    return model, processor
+
+
+BUILDERS = {"sdxl": tiny_sdxl, "flux": tiny_flux, "wan-i2v": tiny_wan_i2v}
+
+
+def save_tiny(name: str, folder: Path) -> Path:
+    """Build the tiny model `name` ('sdxl', 'flux', 'wan-i2v' or 'depth') and save it in
+    `folder` (diffusers / transformers layout). Returns the folder."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if name == "depth":
+        model, processor = tiny_depth()
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        return folder
+    pipe = BUILDERS[name]()
+    pipe.save_pretrained(folder)
+    return folder
