@@ -435,10 +435,10 @@ def test_camera_on_splat(tmp_path: Path) -> None:
         """
         poems:
           - id: 1
-            look: reserved
+            look: sepia
             cues:
               - media: room.ply
-                look: {anything: 1}
+                look: {grain: 0.2}
                 camera:
                   yaw: 10
                   pitch: -5

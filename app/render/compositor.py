@@ -17,6 +17,10 @@ Two ways to get there:
 - the reference path (`direct=False`): every layer into an RGBA16F buffer, composited into an
   RGBA16F accumulator, then presented with the gain. More passes, no intermediate 8-bit
   rounding; the tests hold the direct path to it.
+
+Looks (`look_for`): an entry whose cue has a look is drawn with `shaders/look.glsl`, which
+applies the look to the entry's own image before its weight, so a crossfade between two looks
+blends the two looked images. Entries without a look use the plain programs.
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ from app.cues.state import Mix
 from app.render.colour import yuv_matrix
 from app.render.fit import fit_scale
 from app.render.gl import release_framebuffer
+from app.render.look_math import DUST_UNIT, dust_cells, frame_seed, look_defines, look_uniforms
 from app.render.programs import load_program
 from app.render.textures import PremulTexture, RgbaTexture, YuvTextures
-from app.show.model import Fit
+from app.show.model import Fit, Look
 
 LayerImage = RgbaTexture | YuvTextures | PremulTexture
+# one entry to draw: image, fit, weight, look (None: drawn as it is)
+_Item = tuple[LayerImage, Fit, float, Look | None]
 
 _ADD = (moderngl.ONE, moderngl.ONE, moderngl.ONE, moderngl.ONE)
 # colour only; the target's alpha (1 after the clear) is kept
@@ -90,6 +97,10 @@ class Compositor:
         self._layer: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
         self._accum: tuple[moderngl.Texture, moderngl.Framebuffer] | None = None
         self._matrices: dict[tuple[str, bool], tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        # look programs by source (True: YUV) and variant, made on first use
+        self._looks: dict[tuple, tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self._look_cache: dict[tuple, tuple[dict[str, int], dict[str, object]]] = {}
+        self._dust: tuple[tuple, moderngl.Texture] | None = None  # (film frame, size), cells
 
     def _float_buffer(self) -> tuple[moderngl.Texture, moderngl.Framebuffer]:
         tex = self.ctx.texture((self.width, self.height), 4, dtype="f2")
@@ -114,12 +125,15 @@ class Compositor:
         image_for: Callable[[int], LayerImage | None],
         fit_for: Callable[[int], Fit],
         target: moderngl.Framebuffer,
+        look_for: Callable[[int], Look | None] | None = None,
+        t: float = 0.0,
     ) -> None:
         """Draw `mix` into `target` (which must be `width` x `height`).
 
         `image_for(cue)` gives the cue's current image, or None to draw nothing for it (black);
-        `fit_for(cue)` its fit. Entries and layers with zero weight are skipped without asking
-        for their image.
+        `fit_for(cue)` its fit; `look_for(cue)` its look (None, or no `look_for`: as it is),
+        animated (grain, dust) by the time `t`. Entries and layers with zero weight are skipped
+        without asking for their image.
         """
         if target.size != (self.width, self.height):
             raise ValueError(
@@ -127,7 +141,7 @@ class Compositor:
                 f"compositor is {self.width}x{self.height}"
             )
         gain = _unit(mix.master) * (1.0 - _unit(mix.black))
-        layers: list[tuple[float, list[tuple[LayerImage, Fit, float]]]] = []
+        layers: list[tuple[float, list[_Item]]] = []
         if gain > 0.0:
             for layer in mix.layers:
                 opacity = _unit(layer.opacity)
@@ -140,48 +154,54 @@ class Compositor:
                         continue
                     image = image_for(entry.cue)
                     if image is not None:
-                        items.append((image, fit_for(entry.cue), weight))
+                        look = look_for(entry.cue) if look_for is not None else None
+                        if look is not None and look.is_identity:
+                            look = None
+                        items.append((image, fit_for(entry.cue), weight, look))
                 if items:
                     layers.append((opacity, items))
         ctx = self.ctx
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         try:
             if self.direct:
-                self._draw_direct(layers, gain, target)
+                self._draw_direct(layers, gain, target, t)
             else:
-                self._draw_reference(layers, gain, target)
+                self._draw_reference(layers, gain, target, t)
         finally:
             ctx.disable(moderngl.BLEND)
             ctx.blend_func = moderngl.DEFAULT_BLENDING
 
     def _draw_direct(
         self,
-        layers: list[tuple[float, list[tuple[LayerImage, Fit, float]]]],
+        layers: list[tuple[float, list[_Item]]],
         gain: float,
         target: moderngl.Framebuffer,
+        t: float,
     ) -> None:
         ctx = self.ctx
         target.use()
         target.clear(0.0, 0.0, 0.0, 1.0)
         first = True
         for i, (opacity, items) in enumerate(layers):
-            total = sum(w for _, _, w in items)
+            total = sum(item[2] for item in items)
             if len(items) == 1 or (i == 0 and total <= 1.0 + _SUM_EPS):
                 k = opacity * gain
-                for image, fit, w in items:
+                for image, fit, w, look in items:
                     if first:
                         # onto opaque black nothing needs blending: saves a read of the target
                         ctx.disable(moderngl.BLEND)
-                        self._draw_image(image, fit, w * k, 1.0, target.size, opaque=True)
+                        self._draw_image(
+                            image, fit, w * k, 1.0, target.size, opaque=True, look=look, t=t
+                        )
                         first = False
                         continue
                     ctx.enable(moderngl.BLEND)
                     # adding within the bottom layer; over black, adding is the same as "over"
                     ctx.blend_func = _ADD_RGB if i == 0 else _OVER_RGB
-                    self._draw_image(image, fit, w * k, w * opacity, target.size)
+                    self._draw_image(image, fit, w * k, w * opacity, target.size, look=look, t=t)
             else:
                 tex, fbo = self._layer_buffer()
-                self._fill_layer(fbo, items)
+                self._fill_layer(fbo, items, t)
                 target.use()
                 ctx.enable(moderngl.BLEND)
                 ctx.blend_func = _OVER_RGB
@@ -190,9 +210,10 @@ class Compositor:
 
     def _draw_reference(
         self,
-        layers: list[tuple[float, list[tuple[LayerImage, Fit, float]]]],
+        layers: list[tuple[float, list[_Item]]],
         gain: float,
         target: moderngl.Framebuffer,
+        t: float,
     ) -> None:
         ctx = self.ctx
         accum_tex, accum = self._accum_buffer()
@@ -200,7 +221,7 @@ class Compositor:
         if layers:
             layer_tex, layer_fbo = self._layer_buffer()
             for opacity, items in layers:
-                self._fill_layer(layer_fbo, items)
+                self._fill_layer(layer_fbo, items, t)
                 accum.use()
                 ctx.blend_func = _OVER
                 self._composite(layer_tex, opacity, opacity)
@@ -210,16 +231,14 @@ class Compositor:
         self._present["u_gain"].value = gain
         self._present_vao.render(moderngl.TRIANGLE_STRIP, vertices=4)
 
-    def _fill_layer(
-        self, fbo: moderngl.Framebuffer, items: list[tuple[LayerImage, Fit, float]]
-    ) -> None:
+    def _fill_layer(self, fbo: moderngl.Framebuffer, items: list[_Item], t: float) -> None:
         """The sum of a layer's entries, premultiplied, unclamped, into a float buffer."""
         fbo.use()
         fbo.clear(0.0, 0.0, 0.0, 0.0)
         self.ctx.enable(moderngl.BLEND)
         self.ctx.blend_func = _ADD
-        for image, fit, w in items:
-            self._draw_image(image, fit, w, w, fbo.size)
+        for image, fit, w, look in items:
+            self._draw_image(image, fit, w, w, fbo.size, look=look, t=t)
 
     def _composite(self, tex: moderngl.Texture, rgb_weight: float, alpha_weight: float) -> None:
         """A layer buffer over the current framebuffer (blend function set by the caller)."""
@@ -241,6 +260,53 @@ class Compositor:
             self._matrices[key] = cached
         return cached
 
+    def _look_program(
+        self, yuv: bool, defines: dict[str, int]
+    ) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        """The `shaders/look.glsl` variant for an RGBA (or, with `yuv`, a YUV) source."""
+        key = (yuv, *defines.values())
+        found = self._looks.get(key)
+        if found is None:
+            source = {"SOURCE_YUV": 1} if yuv else {}
+            prog = load_program(self.ctx, "look", {**defines, **source})
+            samplers = ("u_y", "u_u", "u_v") if yuv else ("u_texture",)
+            for location, name in enumerate(samplers):
+                prog[name].value = location
+            if defines["LOOK_DUST"]:
+                prog["u_dust_cells"].value = DUST_UNIT
+            found = self._looks[key] = (prog, self.ctx.vertex_array(prog, []))
+        return found
+
+    def _look_setup(
+        self, look: Look, t: float, size: tuple[int, int]
+    ) -> tuple[dict[str, int], dict[str, object]]:
+        """A look's shader variant and uniforms, computed once per look and film frame."""
+        key = (look, frame_seed(t), size)
+        found = self._look_cache.get(key)
+        if found is None:
+            if len(self._look_cache) >= 16:
+                self._look_cache.clear()
+            uniforms = look_uniforms(look, t, size[0], size[1])
+            found = self._look_cache[key] = (look_defines(look), uniforms)
+        return found
+
+    def _dust_texture(self, t: float, size: tuple[int, int]) -> moderngl.Texture:
+        """The dust cells of the film frame at `t` (look_math.dust_cells), shared by all looks."""
+        key = (frame_seed(t), size)
+        if self._dust is not None and self._dust[0] == key:
+            return self._dust[1]
+        cells = dust_cells(t, size[0], size[1])
+        grid = (cells.shape[1], cells.shape[0])
+        tex = self._dust[1] if self._dust is not None else None
+        if tex is None or tex.size != grid:
+            if tex is not None:
+                tex.release()
+            tex = self.ctx.texture(grid, 4, dtype="f4")
+            tex.filter = _NEAREST
+        tex.write(cells.tobytes())
+        self._dust = (key, tex)
+        return tex
+
     def _draw_image(
         self,
         image: LayerImage,
@@ -250,13 +316,26 @@ class Compositor:
         target_size: tuple[int, int],
         *,
         opaque: bool = False,
+        look: Look | None = None,
+        t: float = 0.0,
     ) -> None:
         scale = fit_scale(image.width, image.height, target_size[0], target_size[1], fit)
         flip = 1.0 if image.top_row_first else 0.0
         # drawn pixel for pixel, NEAREST gives the same texels as linear filtering, cheaper
         exact = (image.width, image.height) == target_size and scale == (1.0, 1.0)
+        yuv = isinstance(image, YuvTextures)
+        if look is not None:
+            defines, uniforms = self._look_setup(look, t, target_size)
+            prog, vao = self._look_program(yuv, defines)
+            for name, value in uniforms.items():
+                prog[name].value = value
+            if defines["LOOK_DUST"]:
+                self._dust_texture(t, target_size).use(location=DUST_UNIT)
+        elif yuv:
+            prog, vao = self._yuv, self._yuv_vao
+        else:
+            prog, vao = self._quad, self._quad_vao
         if isinstance(image, YuvTextures):
-            prog = self._yuv
             _select_filter(image.y, exact, image.smooth_filter)
             matrix, offset = self._yuv_uniforms(image.colorspace, image.full_range)
             prog["u_matrix"].value = matrix
@@ -267,13 +346,10 @@ class Compositor:
             image.y.use(location=0)
             image.u.use(location=1)
             image.v.use(location=2)
-            vao = self._yuv_vao
         else:
-            prog = self._quad
             _select_filter(image.texture, exact, image.smooth_filter)
             prog["u_opaque"].value = opaque
             image.texture.use(location=0)
-            vao = self._quad_vao
         prog["u_scale"].value = scale
         prog["u_flip_y"].value = flip
         prog["u_weight"].value = (rgb_weight, 1.0 if opaque else alpha_weight)
@@ -287,24 +363,29 @@ class Compositor:
         target: moderngl.Framebuffer,
         *,
         clear: bool = True,
+        look: Look | None = None,
+        t: float = 0.0,
     ) -> None:
         """Draw one image straight into `target` (any size), added with `weight`.
 
-        For benchmarks and previews: with `clear`, the target is first cleared to opaque black.
+        For benchmarks and previews: with `clear`, the target is first cleared to opaque black;
+        `look` (at time `t`) is applied as `draw` would.
         """
         ctx = self.ctx
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         target.use()
         w = _unit(weight)
+        if look is not None and look.is_identity:
+            look = None
         try:
             if clear:
                 target.clear(0.0, 0.0, 0.0, 1.0)
                 ctx.disable(moderngl.BLEND)
-                self._draw_image(image, fit, w, 1.0, target.size, opaque=True)
+                self._draw_image(image, fit, w, 1.0, target.size, opaque=True, look=look, t=t)
             else:
                 ctx.enable(moderngl.BLEND)
                 ctx.blend_func = _ADD_RGB
-                self._draw_image(image, fit, w, w, target.size)
+                self._draw_image(image, fit, w, w, target.size, look=look, t=t)
         finally:
             ctx.disable(moderngl.BLEND)
             ctx.blend_func = moderngl.DEFAULT_BLENDING
@@ -313,6 +394,12 @@ class Compositor:
         """Free the vertex arrays and float buffers (the programs belong to the cache)."""
         for vao in (self._quad_vao, self._yuv_vao, self._present_vao):
             vao.release()
+        for _, vao in self._looks.values():
+            vao.release()
+        self._looks.clear()
+        if self._dust is not None:
+            self._dust[1].release()
+            self._dust = None
         for buf in (self._layer, self._accum):
             if buf is not None:
                 release_framebuffer(buf[1])

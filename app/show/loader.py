@@ -14,12 +14,12 @@ Schema (keys not listed are errors, with a "did you mean"):
   `Show.gamepad`), `poems` (required list).
 - poem: `id` (required; text or number, kept as written: `1.10` stays "1.10"; unique),
   `title` (default ""), `part` (integer >= 1, default 1), `cues` (list, default empty),
-  `generate` (poem-level recipe defaults), `look` (reserved, ignored).
+  `generate` (poem-level recipe defaults), `look` (the poem's cues' look).
 - cue: `id` (default `<poem id>.<position from 1>`; unique in the whole show), `media`
   (required; relative to `media_root`, or absolute; the extension decides the kind: still,
   video, splat), `fade` (>= 0 s, 0 = cut), `curve`, `opacity`, `fit` (defaults from
   `defaults`), `layer` (integer >= 1, default 1), `rate` (> 0), `loop` (bool), `start`
-  (>= 0 s), `end` (> start, or null = clip end), `camera`, `generate`, `look` (reserved).
+  (>= 0 s), `end` (> start, or null = clip end), `camera`, `generate`, `look`.
   `rate`, `loop`, `start` and `end` written on a still or splat cue are errors ("applies to
   videos only") rather than silently ignored: a setting that does nothing is usually a cue
   pointing at the wrong file. The show-level `defaults` for rate/loop apply to videos only.
@@ -39,6 +39,13 @@ Schema (keys not listed are errors, with a "did you mean"):
   `refine` and `extra` are merged key by key). Only cues with their own `generate:` key get
   a recipe (`generate: {}` takes the defaults as they are); `model`, `scheduler`, `refine`,
   `upscale`, `from`, `last_from` may be set to null to cancel a default.
+- look (`look:` at part, poem or cue level): a preset name (sepia, daguerreotype,
+  expressionist, contemporary, none) or a mapping of `preset`, `tint` ([r, g, b] 0..1 or
+  '#rrggbb'), `tint_amount`, `grain`, `vignette`, `dust` (0..1), `saturation`, `contrast`
+  (>= 0, 1 = as is), `brightness` (-1..1). A preset sets every key, the keys written beside it
+  override it. A cue's look is its part's, overlaid key by key by its poem's and its own. A
+  `tint` written without `tint_amount` tones fully unless a non-zero amount is inherited. A
+  look that changes nothing gives `Cue.look = None`.
 - `<<: *anchor` merge keys work anywhere; duplicate keys in one mapping are errors.
 
 Missing media files are errors unless `allow_missing=True` (the generator loads a show
@@ -48,7 +55,7 @@ whose file is missing is still an error for playing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +63,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from app.show.model import (
+    LOOK_PRESETS,
     SPLAT_EXTENSIONS,
     STILL_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -66,6 +74,7 @@ from app.show.model import (
     Defaults,
     Fit,
     GenerateSpec,
+    Look,
     MediaKind,
     OutputSpec,
     Poem,
@@ -74,6 +83,7 @@ from app.show.model import (
 )
 from app.show.schema import (
     INVALID,
+    STR_TAG,
     Converter,
     Items,
     Problem,
@@ -254,6 +264,55 @@ RECIPE_SPEC: dict[str, Converter] = {
 _MERGED_BY_KEY = ("refine", "extra")
 
 
+def _preset(node: Node, rep: Reporter, name: str) -> Any:
+    """A look preset's name -> the preset's settings (every key of `Look`)."""
+    if not (isinstance(node, ScalarNode) and node.tag == STR_TAG):
+        rep.add(node, f"{name}: expected a preset name, got {describe(node)}")
+        return INVALID
+    look = LOOK_PRESETS.get(node.value)
+    if look is None:
+        close = suggest(node.value, LOOK_PRESETS)
+        hint = (
+            f"did you mean '{close}'?" if close else f"expected one of: {', '.join(LOOK_PRESETS)}"
+        )
+        rep.add(node, f"{name}: unknown preset {describe(node)}, {hint}")
+        return INVALID
+    return {f.name: getattr(look, f.name) for f in fields(Look)}
+
+
+_TINT_EXPECTED = "expected a colour, [r, g, b] from 0 to 1 or '#rrggbb'"
+
+
+def _tint(node: Node, rep: Reporter, name: str) -> Any:
+    """A colour: [r, g, b] each 0..1, or '#rrggbb' -> (r, g, b) floats."""
+    if isinstance(node, ScalarNode) and node.tag == STR_TAG:
+        text = node.value.strip()
+        if len(text) == 7 and text[0] == "#":
+            try:
+                return tuple(int(text[i : i + 2], 16) / 255.0 for i in (1, 3, 5))
+            except ValueError:
+                pass
+    elif isinstance(node, SequenceNode) and len(node.value) == 3:
+        channel = number(0, 1)
+        values = [channel(item, rep, name) for item in node.value]
+        return INVALID if INVALID in values else tuple(values)
+    rep.add(node, f"{name}: {_TINT_EXPECTED}, got {describe(node)}")
+    return INVALID
+
+
+LOOK_SPEC: dict[str, Converter] = {
+    "preset": _preset,
+    "tint": _tint,
+    "tint_amount": number(0, 1),
+    "saturation": number(0),
+    "contrast": number(0),
+    "brightness": number(-1, 1),
+    "grain": number(0, 1),
+    "vignette": number(0, 1),
+    "dust": number(0, 1),
+}
+
+
 @dataclass(frozen=True)
 class _Setting:
     """A recipe value with the node it was written at."""
@@ -282,6 +341,7 @@ class _CueDraft:
     poem_recipe: Recipe
     generate_node: Node | None
     generate: GenerateSpec | None = None
+    look: Look | None = None
 
     def build(self, defaults: Defaults) -> Cue:
         """The finished cue (only called when the show has no problems)."""
@@ -305,6 +365,7 @@ class _CueDraft:
             camera=self.camera,
             generate=self.generate,
             line=self.line,
+            look=self.look,
         )
 
 
@@ -381,6 +442,7 @@ class _ShowReader:
         self.defaults = Defaults()
         self.show_recipe: Recipe = {}
         self.part_recipes: dict[int, Recipe] = {}
+        self.part_looks: dict[int, dict[str, Any]] = {}
         self.cues: list[_CueDraft] = []
         self.cue_first_line: dict[str, int] = {}
 
@@ -466,6 +528,8 @@ class _ShowReader:
                 recipe = self._recipe(part_items["generate"][1])
                 if recipe is not None:
                     self.part_recipes[int(key)] = recipe
+            if "look" in part_items:
+                self.part_looks[int(key)] = self._look(part_items["look"][1])
 
     def _poems(self, top: Items) -> list[_PoemDraft]:
         rep = self.rep
@@ -511,12 +575,15 @@ class _ShowReader:
         poem_recipe: Recipe = {}
         if "generate" in items:
             poem_recipe = self._recipe(items["generate"][1]) or {}
+        look = self.part_looks.get(part, {})
+        if "look" in items:
+            look = {**look, **self._look(items["look"][1])}
         cues: list[_CueDraft] = []
         if "cues" in items:
             cnode = items["cues"][1]
             if isinstance(cnode, SequenceNode):
                 for position, item in enumerate(cnode.value, start=1):
-                    draft = self._cue(item, poem_id, part, position, poem_recipe)
+                    draft = self._cue(item, poem_id, part, position, poem_recipe, look)
                     if draft is not None:
                         cues.append(draft)
             elif not (isinstance(cnode, ScalarNode) and cnode.tag.endswith(":null")):
@@ -525,8 +592,15 @@ class _ShowReader:
         return _PoemDraft(poem_id, values.get("title", ""), part, line, cues)
 
     def _cue(
-        self, node: Node, poem_id: str, part: int, position: int, poem_recipe: Recipe
+        self,
+        node: Node,
+        poem_id: str,
+        part: int,
+        position: int,
+        poem_recipe: Recipe,
+        poem_look: dict[str, Any],
     ) -> _CueDraft | None:
+        """Read one cue; `poem_look` is its part's look overlaid by its poem's."""
         rep = self.rep
         items = mapping(node, rep, "cue")
         if items is None:
@@ -605,7 +679,28 @@ class _ShowReader:
             own_recipe=own_recipe,
             poem_recipe=poem_recipe,
             generate_node=generate_node,
+            look=_merged_look(poem_look, self._look(items["look"][1]) if "look" in items else {}),
         )
+
+    def _look(self, node: Node) -> dict[str, Any]:
+        """The settings one `look:` writes (a preset expands to all keys); {} when invalid."""
+        if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
+            return {}
+        if isinstance(node, ScalarNode) and node.tag == STR_TAG:
+            preset = _preset(node, self.rep, "look")
+            return {} if preset is INVALID else preset
+        if not isinstance(node, MappingNode):
+            self.rep.add(
+                node,
+                f"look: expected a preset name or a mapping (key: value), got {describe(node)}",
+            )
+            return {}
+        items = mapping(node, self.rep, "look")
+        if items is None:
+            return {}
+        check_keys(items, LOOK_SPEC, self.rep, "look")
+        values = read_fields(items, LOOK_SPEC, self.rep, prefix="look.")
+        return {**values.pop("preset", {}), **values}
 
     def _camera(self, node: Node) -> CameraSpec | None:
         items = mapping(node, self.rep, "camera")
@@ -762,6 +857,20 @@ class _ShowReader:
             )
             if message:
                 self.rep.add(cue.line, message)
+
+
+def _merged_look(*levels: dict[str, Any]) -> Look | None:
+    """Looks overlaid key by key (later levels win); None when the result changes nothing."""
+    merged: dict[str, Any] = {}
+    for level in levels:
+        merged.update(level)
+        # a tint written on its own tones fully, unless a toning amount is inherited
+        if "tint" in level and "tint_amount" not in level and not merged.get("tint_amount"):
+            merged["tint_amount"] = 1.0
+    look = Look(**merged)
+    if look.tint_amount == 0.0:
+        look = replace(look, tint=Look().tint)  # no toning: one way to write it
+    return None if look.is_identity else look
 
 
 def _unknown_extension(media_ref: str) -> str:

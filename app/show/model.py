@@ -6,7 +6,7 @@ made absolute), so the rest of the program never looks at YAML again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,52 @@ class CameraSpec:
 
 
 @dataclass(frozen=True)
+class Look:
+    """A cue's grade, applied by the compositor as it draws the cue (app.render.look_math).
+
+    In order: `saturation` (0 = grey, 1 = as is), toning (luminance mapped onto `tint`, the
+    colour white becomes, mixed in by `tint_amount`), `contrast` around mid-grey (1 = as is),
+    `brightness` added (-1..1); then `dust` (specks and scratches), `grain` (film grain,
+    strongest in the mid-tones) and `vignette` (darkened corners), each 0..1.
+    """
+
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    tint_amount: float = 0.0
+    saturation: float = 1.0
+    contrast: float = 1.0
+    brightness: float = 0.0
+    grain: float = 0.0
+    vignette: float = 0.0
+    dust: float = 0.0
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the look changes nothing (the compositor then takes its plain path)."""
+        # with no toning the tint colour does not matter
+        return replace(self, tint=_NO_LOOK.tint) == _NO_LOOK
+
+
+_NO_LOOK = Look()
+
+# The paper's three aesthetics and a plain sepia; `none` cancels a look set higher up.
+LOOK_PRESETS: dict[str, Look] = {
+    "sepia": Look(tint=(1.0, 0.84, 0.62), tint_amount=1.0),
+    "daguerreotype": Look(
+        tint=(0.95, 0.88, 0.76),
+        tint_amount=1.0,
+        contrast=1.15,
+        brightness=0.02,
+        grain=0.25,
+        vignette=0.55,
+        dust=0.5,
+    ),
+    "expressionist": Look(saturation=0.7, contrast=1.5, brightness=-0.04, vignette=0.35, grain=0.1),
+    "contemporary": Look(saturation=1.1, contrast=1.05),
+    "none": _NO_LOOK,
+}
+
+
+@dataclass(frozen=True)
 class GenerateSpec:
     """How the offline module makes a cue's media (the cue's `generate:` block).
 
@@ -140,6 +186,7 @@ class Cue:
     camera: CameraSpec | None = None  # splat cues only
     generate: GenerateSpec | None = None
     line: int = 0  # line of the cue in the show file, for messages
+    look: Look | None = None  # part, poem and cue `look:` merged; None = drawn as it is
 
 
 @dataclass(frozen=True)
