@@ -42,6 +42,21 @@ def _add_play_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--osc-allow", action="append", default=None, help="allowed client network")
     p.add_argument("--passcode", default=None, help="OSC passcode required by /connect")
     p.add_argument("--no-gamepad", action="store_true", help="do not poll gamepads")
+    p.add_argument(
+        "--operator", action="store_true", help="open the operator window beside the output"
+    )
+    p.add_argument(
+        "--operator-monitor", default=None, help="operator window's monitor: index or name"
+    )
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="record the output to a video (FILE.mp4; the event log goes to FILE.jsonl)",
+    )
+    p.add_argument(
+        "--venue", type=Path, default=None, help="venue file (default: venue.yaml next to the show)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     testcard.add_argument("--headless", action="store_true")
     testcard.add_argument("--frames", type=int, default=None)
     testcard.add_argument("--out", type=Path, default=None, help="save one frame as PNG")
+    testcard.add_argument("--fullscreen", action="store_true", help="fullscreen window")
+    testcard.add_argument("--monitor", default=None, help="output monitor: index or name substring")
+    testcard.add_argument(
+        "--venue", type=Path, default=None, help="venue file (default: show/venue.yaml)"
+    )
     testcard.set_defaults(handler=_cmd_testcard)
     return parser
 

@@ -21,6 +21,7 @@ from app.cues.actions import Action, Go
 from app.cues.engine import Engine
 from app.cues.state import LayerMix, Mix
 from app.eventlog import EventLog
+from app.render.warp import Venue, parse_monitor
 from app.show.model import Show
 
 DEMO_SHOW = Path(__file__).resolve().parent.parent / "show" / "demo.yaml"
@@ -64,6 +65,10 @@ class Player:
         self.osc: Any = None  # the OSC server, when one runs (status line)
         self.gamepad: Any = None  # the gamepad input, when one runs (status line)
         self.hint = ""  # e.g. "press Esc again to quit"
+        self.warnings: list[str] = []  # refused OSC clients, newest last (operator view)
+        self.recorder: Any = None  # an app.render.recorder.Recorder while --record runs
+        # key handlers that see a window key before the show's keys; True consumes it
+        self.key_filters: list[Callable[[Any], bool]] = []
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -108,7 +113,16 @@ class Player:
         mix = self._fade_failed(self.engine.mix(self.state, t), t)
         self.pool.update(mix, self.state.standby, t, live=self.state.live)
         self.output.begin_frame()
-        self.compositor.draw(mix, self.pool.image_for, self.pool.fit_for, self.output.fbo)
+        self.compositor.draw(
+            mix,
+            self.pool.image_for,
+            self.pool.fit_for,
+            self.output.fbo,
+            look_for=lambda i: self.pool.cues[i].look,
+            t=t,
+        )
+        if self.recorder is not None:
+            self.recorder.capture(self.output.fbo, t)
         self.output.end_frame()
         self._account(t)
         self._log_frame(t, mix)
@@ -213,6 +227,8 @@ class Player:
         if self.gamepad is not None:
             pads = ", ".join(self.gamepad.connected) or "none"
             parts.append(f"pad {pads}")
+        if self.recorder is not None:
+            parts.append(f"REC ({self.recorder.dropped} dropped)")
         if self.hint:
             parts.append(self.hint)
         if self.log.errors:
@@ -282,8 +298,14 @@ def play_command(args: argparse.Namespace) -> int:
     if not args.headless and not _has_display():
         print("no display found: playing headless (--headless says so explicitly)", file=sys.stderr)
         args.headless = True
+    found = _venue(args, show)
+    if found is None:
+        return 2
+    venue, venue_path = found
+    warp = None if venue.warp.is_identity else venue.warp
+    monitor = venue.output_monitor if args.monitor is None else parse_monitor(args.monitor)
     if args.headless:
-        output = HeadlessOutput(show.output.width, show.output.height)
+        output = HeadlessOutput(show.output.width, show.output.height, warp=warp)
     else:
         from app.render.outputs import GlfwOutput, OutputError
 
@@ -292,24 +314,178 @@ def play_command(args: argparse.Namespace) -> int:
                 show.output.width,
                 show.output.height,
                 fullscreen=args.fullscreen,
-                monitor=args.monitor,
+                monitor=monitor,
                 vsync=not args.no_vsync,
                 title=f"{show.title}",
+                warp=warp,
             )
         except OutputError as exc:
             print(f"output: {exc}", file=sys.stderr)
             return 2
-    log = EventLog(args.event_log)
+    log = EventLog(_event_log_path(args))
     player = Player(show, output, clock=clock, log=log)
+    operator = _open_operator(args, output, venue.operator_monitor)
+    if not args.headless:
+        player.key_filters.append(_warp_keys(player, venue, venue_path, monitor))
+    if getattr(args, "record", None):
+        # on a fake clock no one watches in real time: keep every frame
+        _start_recording(player, Path(args.record), blocking=args.fake_clock)
     inputs = start_inputs(player, args)
     try:
-        run(player, script, frames=args.frames, status=not args.quiet, inputs=inputs)
+        run(
+            player,
+            script,
+            frames=args.frames,
+            status=not args.quiet,
+            inputs=inputs,
+            operator=operator,
+        )
     finally:
         for inp in inputs:
             inp.close()
+        _stop_recording(player)
+        if operator is not None:
+            operator.close()  # before the output: closing the output ends glfw
         player.close()
         output.close()
     return 0
+
+
+def _venue(args: argparse.Namespace, show: Show) -> tuple[Venue, Path] | None:
+    """The venue set-up: `--venue FILE`, else `venue.yaml` next to the show when there is one.
+
+    Prints the problems and returns None when the file cannot be used.
+    """
+    from app.render.warp import VenueError, default_venue_path, load_venue
+
+    given = getattr(args, "venue", None)
+    path = Path(given) if given else default_venue_path(show.path)
+    try:
+        return load_venue(path, missing_ok=not given), path
+    except VenueError as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
+def _warp_keys(
+    player: Player, venue: Venue, path: Path, monitor: int | str | None
+) -> Callable[[Any], bool]:
+    """Projector-window keys for the warp: F1-F4 select a corner (again: deselect),
+    shift+arrows move it a pixel (ctrl+shift: ten), F8 resets it, F5 saves the venue file."""
+    from app.render.warp import Venue, WarpEditor, save_venue
+
+    output = player.output
+    editor = WarpEditor(
+        venue.warp,
+        width=output.width,
+        height=output.height,
+        nudge_mod="shift",
+        coarse_mod="ctrl",
+        function_keys_only=True,
+    )
+
+    def consume(event: Any) -> bool:
+        outcome = editor.handle(event)
+        if outcome is None:
+            return False
+        t = player.clock.time()
+        if outcome == "save":
+            try:
+                save_venue(path, Venue(editor.warp, monitor, venue.operator_monitor))
+            except OSError as exc:
+                player.log.write("error", t, message=f"cannot save the venue file: {exc}")
+            else:
+                player.log.write("info", t, message=f"venue saved to {path}")
+        else:
+            output.warp = None if editor.warp.is_identity else editor.warp
+            player.log.write("info", t, message=editor.describe())
+        return True
+
+    return consume
+
+
+def _event_log_path(args: argparse.Namespace) -> Path | None:
+    """--event-log, else the recording's FILE.jsonl beside FILE.mp4, else none."""
+    if args.event_log is not None:
+        return Path(args.event_log)
+    record = getattr(args, "record", None)
+    if not record:
+        return None
+    Path(record).parent.mkdir(parents=True, exist_ok=True)
+    return Path(record).with_suffix(".jsonl")
+
+
+def _start_recording(player: Player, path: Path, *, blocking: bool = False) -> None:
+    """Record the output to `path`; a recording that cannot start never stops the show."""
+    from app.render.recorder import Recorder
+
+    out = player.output
+
+    def dropped(total: int) -> None:
+        message = "recording: the encoder is behind, a recorded frame was dropped"
+        player.log.write("info", player.clock.time(), message=message, recording_dropped=total)
+
+    def failed(message: str) -> None:
+        player.log.write("error", player.clock.time(), message=message)
+
+    try:
+        player.recorder = Recorder(
+            out.ctx,
+            out.width,
+            out.height,
+            player.show.output.fps,
+            path,
+            on_drop=dropped,
+            on_error=failed,
+            blocking=blocking,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"recording: cannot start ({exc}): playing without it", file=sys.stderr)
+
+
+def _stop_recording(player: Player) -> None:
+    """Finish the recording (the video file appears complete, or not at all)."""
+    from app.render.recorder import RecorderError
+
+    recorder, player.recorder = player.recorder, None
+    if recorder is None:
+        return
+    try:
+        recorder.close()
+    except RecorderError as exc:
+        print(exc, file=sys.stderr)
+        return
+    message = f"recording: wrote {recorder.written} frames to {recorder.path}"
+    player.log.write(
+        "info",
+        player.clock.time(),
+        message=message,
+        recording_frames=recorder.written,
+        recording_dropped=recorder.dropped,
+    )
+    print(f"{message} ({recorder.dropped} dropped)", file=sys.stderr)
+
+
+def _open_operator(args: argparse.Namespace, output: Any, venue_monitor: Any) -> Any:
+    """The operator window (`--operator`) sharing the output's GL context, or None.
+
+    Without a window (headless) or when it cannot open, the show plays on without it.
+    """
+    if not getattr(args, "operator", False):
+        return None
+    if args.headless:
+        print("--operator needs a window: playing without the operator view", file=sys.stderr)
+        return None
+    from app.render.operator import OperatorWindow
+    from app.render.outputs import OutputError
+
+    given = getattr(args, "operator_monitor", None)
+    monitor = parse_monitor(given) if given is not None else venue_monitor
+    try:
+        return OperatorWindow(output, monitor=monitor, title="operator")
+    except OutputError as exc:
+        print(f"operator window: {exc} (playing without it)", file=sys.stderr)
+        return None
 
 
 def _has_display() -> bool:
@@ -331,6 +507,9 @@ def start_inputs(player: Player, args: argparse.Namespace) -> list[Any]:
 
     def log(message: str, fields: dict[str, Any]) -> None:
         player.log.write("info", player.clock.time(), message=message, **fields)
+        if message.startswith(("osc refused", "osc denied", "osc bad passcode")):
+            player.warnings.append(f"{message}: {fields.get('client', '?')}")
+            del player.warnings[:-20]
 
     inputs: list[Any] = []
     cfg = player.show.osc
@@ -368,8 +547,13 @@ def run(
     frames: int | None = None,
     status: bool = True,
     inputs: Iterable[Any] = (),
+    operator: Any = None,
 ) -> None:
-    """The main loop: pace, feed scripted actions, poll inputs and keys, render, repeat."""
+    """The main loop: pace, feed scripted actions, poll inputs and keys, render, repeat.
+
+    `operator` (an app.render.operator.OperatorWindow) adds its keys and clicks to the
+    output's and is redrawn after each frame.
+    """
     from app.control.keyboard import QUIT, KeyboardMapper
 
     keys = KeyboardMapper(clock=player.clock.time)
@@ -383,7 +567,15 @@ def run(
             player.put(*reversed(pending.pop(0)))
         for inp in inputs:
             inp.poll(t)
-        for event in player.output.poll_events():
+        events = list(player.output.poll_events())
+        if operator is not None:
+            events += operator.poll_events()
+        for event in events:
+            if isinstance(event, Action):  # a click on the operator view
+                player.put(event)
+                continue
+            if any(consume(event) for consume in player.key_filters):
+                continue
             result = keys.handle(event)
             if result is QUIT:
                 return
@@ -391,6 +583,8 @@ def run(
                 player.put(result)
         player.hint = keys.hint or ""
         player.step()
+        if operator is not None:
+            operator.draw(player)
         if status and time.monotonic() - last_status > 0.5:
             last_status = time.monotonic()
             print("\r" + player.status_line()[:160].ljust(160), end="", file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ import numpy as np
 from app.render.fit import fit_scale
 from app.render.gl import GLError, create_headless_context, make_current, release_framebuffer
 from app.render.programs import load_program
+from app.render.warp import Warp
 from app.show.model import Fit
 
 KeyAction = Literal["press", "release", "repeat"]
@@ -54,6 +55,31 @@ def _read_fbo(fbo: moderngl.Framebuffer, components: int) -> np.ndarray:
     data = fbo.read(components=components, alignment=1)
     # GL rows go bottom to top
     return np.frombuffer(data, dtype=np.uint8).reshape(height, width, components)[::-1].copy()
+
+
+class WarpPresenter:
+    """Draws a texture into the bound framebuffer through a `Warp` (`shaders/warp.glsl`)."""
+
+    def __init__(self, ctx: moderngl.Context) -> None:
+        self.ctx = ctx
+        self._prog = load_program(ctx, "warp")
+        self._prog["u_texture"].value = 0
+        self._vao = ctx.vertex_array(self._prog, [])
+
+    def draw(
+        self, texture: moderngl.Texture, warp: Warp, viewport: tuple[int, int, int, int]
+    ) -> None:
+        """Fill `viewport` (x, y, w, h in the bound framebuffer) with `texture` warped."""
+        self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        self.ctx.viewport = viewport
+        texture.use(location=0)
+        # GLSL matrices are column-major
+        self._prog["u_inverse"].value = tuple(warp.inverse.T.ravel().tolist())
+        self._prog["u_viewport"].value = tuple(float(v) for v in viewport)
+        self._vao.render(moderngl.TRIANGLE_STRIP, vertices=4)
+
+    def release(self) -> None:
+        self._vao.release()
 
 
 class Output(ABC):
@@ -103,10 +129,18 @@ class HeadlessOutput(Output):
     """An offscreen RGBA8 framebuffer on an EGL context (its own unless `ctx` is given).
 
     `inject` queues key events for `poll_events`, so scripted runs and tests can drive the
-    same code path as a window.
+    same code path as a window. `warp` (settable) is what a projector would show:
+    `read_presented()` gives the warped picture, `read_pixels()` the show itself.
     """
 
-    def __init__(self, width: int, height: int, ctx: moderngl.Context | None = None) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        ctx: moderngl.Context | None = None,
+        *,
+        warp: Warp | None = None,
+    ) -> None:
         self._owns_ctx = ctx is None
         if ctx is None:
             try:
@@ -119,8 +153,29 @@ class HeadlessOutput(Output):
         self.width = width
         self.height = height
         self.fbo = _make_fbo(ctx, width, height)
+        self.warp = warp
+        self._presented: moderngl.Framebuffer | None = None
+        self._presenter: WarpPresenter | None = None
         self._events: list[KeyEvent] = []
         self._closed = False
+
+    def read_presented(self, components: int = 3) -> np.ndarray:
+        """The last frame as the output surface shows it: through `warp` (if any)."""
+        if self.warp is None:
+            return self.read_pixels(components)
+        make_current(self.ctx)
+        if self._presented is None:
+            self._presented = _make_fbo(self.ctx, self.width, self.height)
+            self._presenter = WarpPresenter(self.ctx)
+        assert self._presenter is not None
+        self._presented.use()
+        self._presented.clear(0.0, 0.0, 0.0, 1.0)
+        self._presenter.draw(
+            self.fbo.color_attachments[0], self.warp, (0, 0, self.width, self.height)
+        )
+        pixels = _read_fbo(self._presented, components)
+        self.fbo.use()
+        return pixels
 
     def begin_frame(self) -> None:
         """Make the context current (there may be several in a process) and bind `fbo`."""
@@ -153,6 +208,12 @@ class HeadlessOutput(Output):
         if self.fbo is None:
             return
         make_current(self.ctx)
+        if self._presented is not None:
+            release_framebuffer(self._presented)
+            self._presented = None
+        if self._presenter is not None:
+            self._presenter.release()
+            self._presenter = None
         release_framebuffer(self.fbo)
         self.fbo = None  # type: ignore[assignment]
         if self._owns_ctx:
@@ -188,7 +249,8 @@ class GlfwOutput(Output):
     `monitor` (fullscreen only) picks the monitor by index or by a substring of its name
     (default: the primary one); fullscreen uses the monitor's current video mode. The show is
     drawn into `fbo` at `width` x `height` and scaled (letterboxed) into the window by
-    `end_frame`.
+    `end_frame`; with a `warp` (settable, for live adjustment) it is drawn through the
+    four-corner warp instead, the warp's unit square being the whole window.
     """
 
     def __init__(
@@ -200,6 +262,7 @@ class GlfwOutput(Output):
         monitor: int | str | None = None,
         vsync: bool = True,
         title: str = "app",
+        warp: Warp | None = None,
     ) -> None:
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise OutputError("no display: use --headless")
@@ -231,6 +294,8 @@ class GlfwOutput(Output):
         self._blit = load_program(self.ctx, "quad")
         self._blit["u_texture"].value = 0
         self._blit_vao = self.ctx.vertex_array(self._blit, [])
+        self.warp = warp
+        self._presenter = WarpPresenter(self.ctx)
         self._events: list[KeyEvent] = []
         self._key_names = _glfw_key_names()
         glfw.set_key_callback(self._window, self._on_key)
@@ -305,7 +370,9 @@ class GlfwOutput(Output):
         self.ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         self.ctx.viewport = (0, 0, fb_w, fb_h)
         self.ctx.clear(0.0, 0.0, 0.0, 1.0)
-        if fb_w > 0 and fb_h > 0:
+        if fb_w > 0 and fb_h > 0 and self.warp is not None:
+            self._presenter.draw(self.fbo.color_attachments[0], self.warp, (0, 0, fb_w, fb_h))
+        elif fb_w > 0 and fb_h > 0:
             self.fbo.color_attachments[0].use(location=0)
             self._blit["u_scale"].value = fit_scale(
                 self.width, self.height, fb_w, fb_h, Fit.CONTAIN
@@ -333,6 +400,7 @@ class GlfwOutput(Output):
         if self._window is None:
             return
         self._blit_vao.release()
+        self._presenter.release()
         release_framebuffer(self.fbo)
         self.ctx.release()
         self._glfw.destroy_window(self._window)

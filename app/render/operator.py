@@ -1,0 +1,930 @@
+"""The operator's window: program and preview monitors, the poem's cues, show state, health.
+
+A second glfw window beside the projector output, for the performer's laptop screen. Its GL
+context shares objects with the output's (glfw `share=`), so nothing is uploaded twice:
+
+- in the output's context, once per redraw: the cue in standby is drawn by a `Compositor` of
+  the preview's size into the preview framebuffer (a mix of that cue alone at full opacity,
+  from the images the media pool already holds: standby is pre-rolled), and splat cues get a
+  thumbnail rendered from their pool image the first time they are live or in standby;
+- in the operator's own context: the view is drawn by `app.render.ui.UiCanvas` as textured
+  quads. The program monitor samples the output's show framebuffer texture directly, the
+  preview monitor the preview texture, the thumbnails their small textures. Textures are
+  shared between the contexts; vertex arrays and framebuffers are not, so each context makes
+  its own.
+
+Verified under Xvfb on Mesa llvmpipe (GLX): a moderngl texture object made in one context
+samples correctly while the other, sharing, context is current, and a change made in the
+first is seen by the second after the first's commands are finished (`ctx.finish()`, which
+the operator calls in the output's context before switching). The output window only ever
+presents its show framebuffer: the operator view is drawn into a different window.
+
+The view is redrawn every `every` frames (2 by default) and never takes more than about a
+quarter of the main thread: after a redraw that cost c seconds the next one waits at least
+3c. Frame times are sampled every frame all the same. Closing the operator window does not
+end the show (Esc twice does, as on the output).
+
+`offscreen=True` (automatic for a `HeadlessOutput`) draws the same view into a framebuffer of
+the output's own context: for tests without a display and for the benchmark.
+
+Mouse and keyboard act through the action vocabulary: keys go through the run loop's
+`KeyboardMapper` like the output's; a click on a cue thumbnail sets standby to that cue
+(GOTO), on a poem sets standby to its first cue, on GO fires, on BLACKOUT toggles it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import moderngl
+import numpy as np
+
+from app.cues.actions import Action, Blackout, Go, Goto
+from app.cues.state import LayerMix, Mix, MixEntry
+from app.render.compositor import Compositor
+from app.render.gl import make_current, release_framebuffer
+from app.render.outputs import KeyEvent, OutputError, _glfw_key_names, _glfw_mods
+from app.render.ui import (
+    AMBER,
+    BLUE,
+    DIM,
+    GREEN,
+    PANEL,
+    RED,
+    TEXT,
+    Color,
+    Rect,
+    UiCanvas,
+    line_height,
+)
+from app.show.model import Cue, Fit, MediaKind
+
+THUMB_WIDTH = 192
+PREVIEW_WIDTH = 480  # about the monitor's size in a 1280-wide view
+GRAPH_FRAMES = 120  # frame times shown in the graph
+BLACK: Color = (0.0, 0.0, 0.0, 1.0)
+WHITE: Color = (1.0, 1.0, 1.0, 1.0)
+
+
+# --- pure parts: layout, frame times, thumbnails' pixels --------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where everything goes in a `width` x `height` operator view (pure, testable)."""
+
+    width: int
+    height: int
+    scale: float
+    margin: float
+    preview: Rect
+    program: Rect
+    go: Rect
+    blackout: Rect
+    progress: Rect
+    poems: Rect
+    cues: Rect
+    side: Rect
+
+    @property
+    def big(self) -> int:
+        return max(9, round(28 * self.scale))
+
+    @property
+    def mid(self) -> int:
+        return max(8, round(21 * self.scale))
+
+    @property
+    def small(self) -> int:
+        return max(7, round(16 * self.scale))
+
+
+def layout(width: int, height: int, aspect: float) -> Layout:
+    """The operator view's regions: monitors on top (preview left, program right), buttons and
+    the transition bar under them, the poem list and the poem's cues below, a status column
+    on the right. `aspect` is the show output's width / height."""
+    s = max(0.4, min(width / 1280.0, height / 800.0))
+    m = 14.0 * s
+    left_w = width * 0.7
+    label_h = line_height(max(9, round(28 * s))) + 6 * s
+    mw = (left_w - 3 * m) / 2
+    mh = mw / aspect
+    if mh > height * 0.42:
+        mh = height * 0.42
+        mw = mh * aspect
+    top = m + label_h
+    preview = Rect(m, top, mw, mh)
+    program = Rect(2 * m + mw, top, mw, mh)
+    row_y = top + mh + m * 0.75
+    row_h = 46.0 * s
+    half = (mw - m / 2) / 2
+    go = Rect(preview.x, row_y, half, row_h)
+    blackout = Rect(preview.x + half + m / 2, row_y, half, row_h)
+    progress = Rect(program.x, row_y, mw, row_h)
+    y0 = row_y + row_h + m
+    bottom_h = max(0.0, height - y0 - m)
+    poems = Rect(m, y0, left_w * 0.3, bottom_h)
+    cues = Rect(poems.x + poems.w + m, y0, left_w - poems.w - 3 * m, bottom_h)
+    side = Rect(left_w, m, max(0.0, width - left_w - m), max(0.0, height - 2 * m))
+    return Layout(width, height, s, m, preview, program, go, blackout, progress, poems, cues, side)
+
+
+def thumbnail_grid(area: Rect, count: int, aspect: float, label_h: float, gap: float) -> list[Rect]:
+    """Rectangles (picture only) of `count` thumbnails laid out in rows to fill `area` with
+    the biggest pictures that fit."""
+    if count <= 0 or area.w <= 0 or area.h <= 0:
+        return []
+    best: tuple[float, int] = (0.0, 1)
+    for cols in range(1, count + 1):
+        rows = math.ceil(count / cols)
+        w = (area.w - (cols - 1) * gap) / cols
+        h_room = (area.h - (rows - 1) * gap) / rows - label_h
+        w = min(w, h_room * aspect)
+        if w > best[0]:
+            best = (w, cols)
+    w, cols = best
+    if w <= 0:
+        return []
+    h = w / aspect
+    return [
+        Rect(area.x + (i % cols) * (w + gap), area.y + (i // cols) * (h + label_h + gap), w, h)
+        for i in range(count)
+    ]
+
+
+class FrameTimes:
+    """Intervals between frames (seconds), the last `size` of them, sampled once per frame."""
+
+    def __init__(self, size: int = 600) -> None:
+        self.intervals: deque[float] = deque(maxlen=size)
+        self._last: float | None = None
+
+    def tick(self, now: float) -> None:
+        if self._last is not None:
+            self.intervals.append(now - self._last)
+        self._last = now
+
+    def last(self, n: int) -> list[float]:
+        items = list(self.intervals)
+        return items[-n:]
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile (0..100) of the recorded intervals, 0 when there are none."""
+        if not self.intervals:
+            return 0.0
+        return float(np.percentile(np.fromiter(self.intervals, float), q))
+
+
+def make_thumbnail(cue: Cue, width: int, height: int) -> np.ndarray | None:
+    """An (height, width, 3) uint8 picture of a cue (a still, a video's first frame), cropped to
+    fill; None for splat scenes (rendered on the GPU instead) and unreadable media.
+
+    Runs on a worker thread: decoding a big still or starting ffmpeg must not stall a frame.
+    """
+    from PIL import Image, ImageOps
+
+    if cue.kind is MediaKind.STILL:
+        from app.media.still import load_still
+
+        try:
+            rgba = load_still(cue.media)
+        except Exception:  # noqa: BLE001 - a bad file shows a placeholder; the pool logs it
+            return None
+        img = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
+        img = ImageOps.fit(img, (width, height), Image.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
+    if cue.kind is MediaKind.VIDEO:
+        from app.media.ffmpeg import input_arg, run_ffmpeg
+
+        vf = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}"
+        try:
+            proc = run_ffmpeg(
+                [
+                    "-loglevel",
+                    "error",
+                    "-ss",
+                    f"{cue.start:.3f}",
+                    "-i",
+                    input_arg(cue.media),
+                    "-frames:v",
+                    "1",
+                    "-vf",
+                    vf,
+                    "-f",
+                    "rawvideo",
+                    "-pix_fmt",
+                    "rgb24",
+                    "-",
+                ],
+                timeout=30.0,
+            )
+        except Exception:  # noqa: BLE001
+            return None
+        need = width * height * 3
+        if proc.returncode != 0 or len(proc.stdout) < need:
+            return None
+        return np.frombuffer(proc.stdout[:need], np.uint8).reshape(height, width, 3).copy()
+    return None
+
+
+@dataclass
+class _Thumb:
+    texture: moderngl.Texture | None = None
+    top_row_first: bool = True
+    job: Future[np.ndarray | None] | None = None
+    placeholder: bool = False  # no picture of its own: rendered from the pool when possible
+    fbo: Any = field(default=None, repr=False)
+
+
+class Thumbnails:
+    """Cue thumbnails: pixels made on a worker thread, textures uploaded on the main thread."""
+
+    def __init__(self, width: int, height: int, keep: int = 160) -> None:
+        self.width = width
+        self.height = height
+        self.keep = keep
+        self._thumbs: dict[int, _Thumb] = {}
+        self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
+
+    def get(self, ctx: moderngl.Context, index: int, cue: Cue) -> _Thumb:
+        """The thumbnail of a cue (starting its job on first use; uploading it once done)."""
+        th = self._thumbs.get(index)
+        if th is None:
+            if len(self._thumbs) >= self.keep:
+                self._drop_oldest()
+            th = _Thumb()
+            th.job = self._workers.submit(make_thumbnail, cue, self.width, self.height)
+            self._thumbs[index] = th
+        if th.job is not None and th.job.done():
+            try:
+                pixels = th.job.result()
+            except Exception:  # noqa: BLE001
+                pixels = None
+            th.job = None
+            if pixels is None:
+                th.placeholder = True
+            else:
+                tex = ctx.texture((self.width, self.height), 3, pixels, alignment=1)
+                tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+                th.texture = tex
+        return th
+
+    @property
+    def pending(self) -> int:
+        """Thumbnails still being made."""
+        return sum(1 for th in self._thumbs.values() if th.job is not None and not th.job.done())
+
+    def placeholders(self) -> list[int]:
+        """Cues whose thumbnail could be rendered from a pool image."""
+        return [i for i, th in self._thumbs.items() if th.placeholder and th.texture is None]
+
+    def set_rendered(self, index: int, texture: moderngl.Texture, fbo: Any) -> None:
+        th = self._thumbs.get(index)
+        if th is None:
+            return
+        th.texture, th.top_row_first, th.fbo = texture, False, fbo
+
+    def _drop_oldest(self) -> None:
+        index = next(iter(self._thumbs))
+        self._release_one(self._thumbs.pop(index))
+
+    @staticmethod
+    def _release_one(th: _Thumb) -> None:
+        if th.job is not None:
+            th.job.cancel()
+        if th.fbo is not None:
+            release_framebuffer(th.fbo)
+        elif th.texture is not None:
+            th.texture.release()
+
+    def release(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
+        for th in self._thumbs.values():
+            self._release_one(th)
+        self._thumbs.clear()
+
+
+# --- the window -------------------------------------------------------------------------
+
+
+def _find_monitor(glfw: Any, monitor: int | str) -> Any:
+    monitors = list(glfw.get_monitors() or [])
+    names = [glfw.get_monitor_name(m).decode(errors="replace") for m in monitors]
+    listing = ", ".join(f"{i}: {n}" for i, n in enumerate(names)) or "none"
+    if isinstance(monitor, str) and monitor.isdigit():
+        monitor = int(monitor)
+    if isinstance(monitor, int):
+        if 0 <= monitor < len(monitors):
+            return monitors[monitor]
+        raise OutputError(f"no monitor {monitor} for the operator window (monitors: {listing})")
+    for m, n in zip(monitors, names, strict=True):
+        if monitor.lower() in n.lower():
+            return m
+    raise OutputError(f"no monitor named like {monitor!r} (monitors: {listing})")
+
+
+class OperatorWindow:
+    """The operator view of a player's output (see the module docstring).
+
+    `output` is the `GlfwOutput` whose context is shared, or a `HeadlessOutput` (then the view
+    is drawn offscreen into `fbo`). `width` x `height` is the window size (filled to the
+    monitor's work area when `monitor`, an index or a name substring, is given). `every`:
+    redraw once per that many frames.
+    """
+
+    def __init__(
+        self,
+        output: Any,
+        *,
+        width: int = 1280,
+        height: int = 800,
+        monitor: int | str | None = None,
+        every: int = 2,
+        offscreen: bool | None = None,
+        title: str = "operator",
+    ) -> None:
+        self.output = output
+        self.out_ctx: moderngl.Context = output.ctx
+        self.offscreen = (
+            offscreen if offscreen is not None else getattr(output, "_window", None) is None
+        )
+        self.every = max(1, every)
+        self.width, self.height = width, height
+        self.times = FrameTimes()
+        self.redraws = 0
+        self.draw_ms = 0.0  # cost of the last redraw (milliseconds)
+        self.draw_ms_total = 0.0
+        self.layout: Layout | None = None
+        self.thumb_rects: dict[int, Rect] = {}
+        self._hits: list[tuple[Rect, Callable[[], Action]]] = []
+        self._events: list[KeyEvent | Action] = []
+        self._since = every  # frames since the last redraw: draw on the first call
+        self._next_at = 0.0
+        self._window: Any = None
+        self._glfw: Any = None
+        self.fbo: moderngl.Framebuffer | None = None
+        aspect = output.width / output.height
+        tw = THUMB_WIDTH
+        self.thumbs = Thumbnails(tw, max(1, round(tw / aspect)))
+        if self.offscreen:
+            make_current(self.out_ctx)
+            self.ctx = self.out_ctx
+            tex = self.ctx.texture((width, height), 4)
+            self.fbo = self.ctx.framebuffer(color_attachments=[tex])
+            self._target: moderngl.Framebuffer = self.fbo
+            self.canvas = UiCanvas(self.ctx)
+        else:
+            self._open_window(width, height, monitor, title)
+        # shared objects made in the output's context: the preview
+        self._use_output()
+        pw = min(PREVIEW_WIDTH, output.width)
+        ph = max(1, round(pw / aspect))
+        self._preview_tex = self.out_ctx.texture((pw, ph), 4)
+        self._preview_tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self._preview_fbo = self.out_ctx.framebuffer(color_attachments=[self._preview_tex])
+        self._preview_fbo.clear(0.0, 0.0, 0.0, 1.0)
+        self._compositor = Compositor(self.out_ctx, pw, ph)
+        self._key_names = _glfw_key_names() if not self.offscreen else {}
+
+    def _open_window(self, width: int, height: int, monitor: int | str | None, title: str) -> None:
+        import glfw
+
+        self._glfw = glfw
+        share = self.output._window  # the output window whose context this one shares
+        glfw.default_window_hints()
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        glfw.window_hint(glfw.DOUBLEBUFFER, True)
+        area = None
+        if monitor is not None:
+            chosen = _find_monitor(glfw, monitor)
+            area = glfw.get_monitor_workarea(chosen)  # x, y, w, h
+            width, height = int(area[2]), int(area[3])
+        try:
+            window = glfw.create_window(width, height, title, None, share)
+        except glfw.GLFWError as exc:
+            raise OutputError(f"cannot open the operator window: {exc}") from exc
+        if not window:
+            raise OutputError("cannot open the operator window (no shared GL 3.3 context?)")
+        self._window = window
+        if area is not None:
+            glfw.set_window_pos(window, int(area[0]), int(area[1]))
+        try:
+            glfw.make_context_current(window)
+            # the output waits for vsync; the operator view must never wait as well
+            glfw.swap_interval(0)
+            self.ctx = moderngl.create_context(require=330)
+        except Exception:
+            glfw.make_context_current(share)
+            glfw.destroy_window(window)
+            self._window = None
+            raise
+        self._target = self.ctx.detect_framebuffer(0)
+        self.canvas = UiCanvas(self.ctx)
+        glfw.set_key_callback(window, self._on_key)
+        glfw.set_mouse_button_callback(window, self._on_mouse)
+
+    def _use_output(self) -> None:
+        if self.offscreen:
+            make_current(self.out_ctx)
+        else:
+            self._glfw.make_context_current(self.output._window)
+
+    def _use_operator(self) -> None:
+        if not self.offscreen:
+            self._glfw.make_context_current(self._window)
+
+    def _size(self) -> tuple[int, int]:
+        if self.offscreen:
+            return self.width, self.height
+        w, h = self._glfw.get_framebuffer_size(self._window)
+        return int(w), int(h)
+
+    # --- events ---------------------------------------------------------------------
+
+    def _on_key(self, window: object, key: int, scancode: int, action: int, mods: int) -> None:
+        glfw = self._glfw
+        actions = {glfw.PRESS: "press", glfw.RELEASE: "release", glfw.REPEAT: "repeat"}
+        name = self._key_names.get(key)
+        if name is None or len(name) == 1:
+            layout_name = glfw.get_key_name(key, scancode)
+            if layout_name:
+                name = (
+                    layout_name.decode(errors="replace")
+                    if isinstance(layout_name, bytes)
+                    else layout_name
+                ).lower()
+        if name is None or action not in actions:
+            return
+        self._events.append(KeyEvent(name, actions[action], _glfw_mods(mods)))  # type: ignore[arg-type]
+
+    def _on_mouse(self, window: object, button: int, action: int, mods: int) -> None:
+        glfw = self._glfw
+        if button != glfw.MOUSE_BUTTON_LEFT or action != glfw.PRESS:
+            return
+        cx, cy = glfw.get_cursor_pos(window)
+        ww, wh = glfw.get_window_size(window)
+        fw, fh = glfw.get_framebuffer_size(window)
+        # the layout is in framebuffer pixels (HiDPI screens have more than window units)
+        self.click(cx * fw / max(1, ww), cy * fh / max(1, wh))
+
+    def inject(self, event: KeyEvent) -> None:
+        """Queue a key event as if typed on the operator window (tests, offscreen)."""
+        self._events.append(event)
+
+    def click(self, x: float, y: float) -> Action | None:
+        """A left click at (x, y) view pixels: the action it means (also queued for
+        `poll_events`), or None where nothing is clickable."""
+        for rect, make in reversed(self._hits):
+            if rect.contains(x, y):
+                action = make()
+                self._events.append(action)
+                return action
+        return None
+
+    def poll_events(self) -> list[KeyEvent | Action]:
+        """Key events and clicked actions since the last call, oldest first."""
+        if not self.offscreen and self._window is not None:
+            self._glfw.poll_events()
+            # a stray click on the close button must not end the show: Esc twice does
+            self._glfw.set_window_should_close(self._window, False)
+        events, self._events = self._events, []
+        return events
+
+    # --- drawing --------------------------------------------------------------------
+
+    def draw(self, player: Any, *, force: bool = False) -> bool:
+        """Call once per frame after `player.step()`; redraws the view when it is due (or
+        `force`, which does not count as a frame). Returns whether it redrew. The output's
+        context is current again afterwards.
+        """
+        now = time.perf_counter()
+        if not force:
+            self.times.tick(now)
+            self._since += 1
+            if self._since < self.every or now < self._next_at:
+                return False
+        self._since = 0
+        self._render_sources(player)
+        self._use_operator()
+        try:
+            self._view(player)
+            self.canvas.end(self._target)
+            if not self.offscreen:
+                self._glfw.swap_buffers(self._window)
+        finally:
+            self._use_output()
+        end = time.perf_counter()
+        cost = end - now
+        self.draw_ms = cost * 1000.0
+        self.draw_ms_total += self.draw_ms
+        self.redraws += 1
+        self._next_at = end + 3.0 * cost
+        return True
+
+    def _render_sources(self, player: Any) -> None:
+        """In the output's context: the preview, and thumbnails of splat cues from the pool."""
+        standby = player.state.standby
+        image = player.pool.image_for(standby) if standby is not None else None
+        if image is None:
+            self._preview_fbo.clear(0.0, 0.0, 0.0, 1.0)
+        else:
+            cue = player.show.cues[standby]
+            mix = Mix((LayerMix(cue.layer, (MixEntry(standby, 1.0, 0.0, 1.0),), 1.0),), 1.0, 0.0)
+            cues = player.pool.cues
+            self._compositor.draw(
+                mix,
+                player.pool.image_for,
+                player.pool.fit_for,
+                self._preview_fbo,
+                look_for=lambda i: cues[i].look,  # graded as it will show
+                t=player.clock.time(),
+            )
+        for index in self.thumbs.placeholders()[:1]:
+            pooled = player.pool.image_for(index)
+            if pooled is None:
+                continue
+            tex = self.out_ctx.texture((self.thumbs.width, self.thumbs.height), 4)
+            tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            fbo = self.out_ctx.framebuffer(color_attachments=[tex])
+            self._compositor.draw_image(pooled, Fit.COVER, 1.0, fbo)
+            self.thumbs.set_rendered(index, tex, fbo)
+        if not self.offscreen:
+            # the operator's context samples what this one drew: finish it first
+            self.out_ctx.finish()
+
+    def _view(self, player: Any) -> None:
+        w, h = self._size()
+        c = self.canvas
+        c.begin(w, h)
+        show = player.show
+        cues = show.cues
+        state = player.state
+        aspect = self.output.width / self.output.height
+        lay = layout(w, h, aspect)
+        self.layout = lay
+        self._hits = []
+        big, mid = lay.big, lay.mid
+        live, standby = state.live, state.standby
+        mix = player.last_mix
+
+        # monitors
+        for rect, name, colour, index in (
+            (lay.preview, "PREVIEW", GREEN, standby),
+            (lay.program, "PROGRAM", RED, live),
+        ):
+            y = rect.y - line_height(big) - 4 * lay.scale
+            lw = c.text(rect.x, y, name, big, colour)
+            if index is not None:
+                cue = cues[index]
+                c.text(
+                    rect.x + lw + 12 * lay.scale,
+                    y + (line_height(big) - line_height(mid)),
+                    f"{cue.id}  {cue.media.name}",
+                    mid,
+                    TEXT,
+                    max_width=rect.w - lw - 12 * lay.scale,
+                )
+            border = max(1.0, 4 * lay.scale)
+            c.frame(rect.inset(-border), colour, border)  # outside the picture: no overdraw
+        c.image(lay.preview, self._preview_tex, top_row_first=False)
+        c.image(lay.program, self.output.fbo.color_attachments[0], top_row_first=False)
+
+        # GO and BLACKOUT buttons, transition bar
+        self._button(lay.go, "GO", GREEN, lambda: Go(source="operator", detail="click"))
+        self._button(
+            lay.blackout,
+            "BLACKOUT",
+            RED if state.blackout else PANEL,
+            lambda: Blackout(on=None, source="operator", detail="click"),
+            text_colour=BLACK if state.blackout else TEXT,
+        )
+        c.rect(lay.progress, PANEL)
+        transition = mix.transition if mix is not None else None
+        if transition is not None:
+            fill = Rect(
+                lay.progress.x,
+                lay.progress.y,
+                lay.progress.w * min(1.0, transition),
+                lay.progress.h,
+            )
+            c.rect(fill, BLUE)
+            label = f"FADE {transition * 100:3.0f}%"
+        else:
+            label = "no fade running"
+        cy = lay.progress.y + (lay.progress.h - line_height(mid)) / 2
+        c.text(
+            lay.progress.centre[0],
+            cy,
+            label,
+            mid,
+            TEXT if transition is not None else DIM,
+            align="centre",
+            dynamic=True,
+        )
+
+        self._poem_list(player, lay)
+        self._cue_grid(player, lay)
+        self._side(player, lay)
+
+    def _button(
+        self,
+        rect: Rect,
+        label: str,
+        colour: Color,
+        make: Callable[[], Action],
+        *,
+        text_colour: Color = BLACK,
+    ) -> None:
+        c = self.canvas
+        lay = self.layout
+        assert lay is not None
+        c.rect(rect, colour)
+        c.frame(rect, TEXT if colour is PANEL else colour, max(1.0, 2 * lay.scale))
+        c.text(
+            rect.centre[0],
+            rect.y + (rect.h - line_height(lay.big)) / 2,
+            label,
+            lay.big,
+            text_colour,
+            align="centre",
+            max_width=rect.w,
+        )
+        self._hits.append((rect, make))
+
+    def _poem_list(self, player: Any, lay: Layout) -> None:
+        c = self.canvas
+        show = player.show
+        cues = show.cues
+        state = player.state
+        area = lay.poems
+        c.rect(area, PANEL)
+        c.text(area.x + 8 * lay.scale, area.y + 4 * lay.scale, "POEMS", lay.small, DIM)
+        row_h = line_height(lay.mid) + 8 * lay.scale
+        top = area.y + line_height(lay.small) + 8 * lay.scale
+        rows = max(0, int((area.y + area.h - top) // row_h))
+        live_poem = cues[state.live].poem_id if state.live is not None else None
+        standby_poem = cues[state.standby].poem_id if state.standby is not None else None
+        ids = [p.id for p in show.poems]
+        focus = ids.index(standby_poem) if standby_poem in ids else 0
+        first = max(0, min(focus - rows // 2, len(ids) - rows))
+        for k, poem in enumerate(show.poems[first : first + rows]):
+            r = Rect(area.x, top + k * row_h, area.w, row_h)
+            if poem.id == standby_poem:
+                c.rect(r, (0.08, 0.3, 0.14, 1.0))
+            if poem.id == live_poem:
+                c.rect(Rect(r.x, r.y, 6 * lay.scale, r.h), RED)
+            colour = GREEN if poem.id == standby_poem else TEXT
+            c.text(
+                r.x + 14 * lay.scale,
+                r.y + 4 * lay.scale,
+                f"{poem.id}  {poem.title}",
+                lay.mid,
+                colour,
+                max_width=r.w - 20 * lay.scale,
+            )
+            pid = poem.id
+            self._hits.append(
+                (r, lambda pid=pid: Goto(poem=pid, source="operator", detail="click"))
+            )
+
+    def _cue_grid(self, player: Any, lay: Layout) -> None:
+        c = self.canvas
+        show = player.show
+        cues = show.cues
+        state = player.state
+        focus = state.standby if state.standby is not None else state.live
+        self.thumb_rects = {}
+        if focus is None:
+            return
+        poem_id = cues[focus].poem_id
+        poem = next(p for p in show.poems if p.id == poem_id)
+        first = show.cue_index(poem_id)
+        assert first is not None
+        area = lay.cues
+        head = line_height(lay.big) + 8 * lay.scale
+        c.text(area.x, area.y, f"POEM {poem.id}  {poem.title}", lay.big, TEXT, max_width=area.w)
+        label_h = line_height(lay.small) + 6 * lay.scale
+        grid = Rect(area.x, area.y + head, area.w, area.h - head)
+        rects = thumbnail_grid(
+            grid, len(poem.cues), self.output.width / self.output.height, label_h, 12 * lay.scale
+        )
+        border = max(2.0, 5 * lay.scale)
+        for k, (cue, r) in enumerate(zip(poem.cues, rects, strict=False)):
+            index = first + k
+            self.thumb_rects[index] = r
+            th = self.thumbs.get(self.ctx, index, cue)
+            if th.texture is not None:
+                c.image(r, th.texture, top_row_first=th.top_row_first)
+            else:
+                c.rect(r, PANEL)
+                word = "…" if th.job is not None else cue.kind.value.upper()
+                c.text(
+                    r.centre[0],
+                    r.centre[1] - line_height(lay.mid) / 2,
+                    word,
+                    lay.mid,
+                    DIM,
+                    align="centre",
+                    max_width=r.w,
+                )
+            if index == state.live:
+                c.frame(r.inset(-border), RED, border)
+            if index == state.standby:
+                c.frame(r.inset(-border) if index != state.live else r, GREEN, border)
+            c.text(
+                r.x,
+                r.y + r.h + 3 * lay.scale,
+                f"{cue.id}  {cue.kind.value}",
+                lay.small,
+                TEXT,
+                max_width=r.w,
+            )
+            hit = Rect(r.x, r.y, r.w, r.h + label_h)
+            self._hits.append(
+                (
+                    hit,
+                    lambda pid=cue.poem_id, cid=cue.id: Goto(
+                        poem=pid, cue=cid, source="operator", detail="click"
+                    ),
+                )
+            )
+
+    def _side(self, player: Any, lay: Layout) -> None:
+        c = self.canvas
+        s = lay.scale
+        area = lay.side
+        state = player.state
+        x, y, w = area.x, area.y, area.w
+        mid, small = lay.mid, lay.small
+        mid_h, small_h = line_height(mid), line_height(small)
+        gap = 10 * s
+
+        def heading(text: str, colour: Color = DIM) -> None:
+            nonlocal y
+            c.text(x, y, text, small, colour)
+            y += small_h + 2 * s
+
+        # master, blackout, panic
+        heading("MASTER")
+        bar = Rect(x, y, w, mid_h + 6 * s)
+        c.rect(bar, PANEL)
+        c.rect(
+            Rect(bar.x, bar.y, bar.w * max(0.0, min(1.0, state.master)), bar.h),
+            (0.45, 0.45, 0.5, 1.0),
+        )
+        c.text(bar.x + 8 * s, bar.y + 3 * s, f"{state.master * 100:.0f}%", mid, TEXT, dynamic=True)
+        y += bar.h + gap
+        half = (w - gap) / 2
+        panic = state.panic_at is not None
+        for k, (name, on, colour) in enumerate(
+            (("BLACKOUT", state.blackout, RED), ("PANIC", panic, AMBER))
+        ):
+            r = Rect(x + k * (half + gap), y, half, mid_h + 10 * s)
+            c.rect(r, colour if on else PANEL)
+            c.text(
+                r.centre[0],
+                r.y + 5 * s,
+                name,
+                mid,
+                BLACK if on else DIM,
+                align="centre",
+                max_width=r.w,
+            )
+        y += mid_h + 10 * s + gap
+
+        # layers
+        heading("LAYERS")
+        snap_layers = player.snapshot()["layers"]
+        for layer, values in sorted(snap_layers.items(), key=lambda kv: int(kv[0])):
+            c.text(
+                x,
+                y,
+                f"L{layer}  {values['opacity'] * 100:3.0f}%  x{values['rate']:.2f}",
+                mid,
+                TEXT,
+                max_width=w,
+                dynamic=True,
+            )
+            y += mid_h + 2 * s
+        y += gap
+
+        # fps, dropped frames, frame-time graph
+        dropped = player.dropped + player.pool.dropped_video_frames
+        fps = player.show.output.fps
+        heading("FRAMES")
+        c.text(x, y, f"{player.fps:5.1f} fps", mid, TEXT, dynamic=True)
+        c.text(
+            x + w,
+            y,
+            f"dropped {dropped}",
+            mid,
+            AMBER if dropped else TEXT,
+            align="right",
+            dynamic=True,
+        )
+        y += mid_h + 4 * s
+        graph = Rect(x, y, w, 70 * s)
+        c.rect(graph, PANEL)
+        budget = 1.0 / fps
+        top_ms = 3.0 * budget
+        samples = self.times.last(GRAPH_FRAMES)
+        bw = graph.w / GRAPH_FRAMES
+        for i, dt in enumerate(samples):
+            hgt = graph.h * min(1.0, dt / top_ms)
+            colour = GREEN if dt <= 1.5 * budget else RED
+            c.rect(Rect(graph.x + i * bw, graph.y + graph.h - hgt, max(1.0, bw - 1), hgt), colour)
+        line_y = graph.y + graph.h - graph.h / 3.0  # one frame period
+        c.rect(Rect(graph.x, line_y, graph.w, 1), DIM)
+        y += graph.h + 2 * s
+        p95 = self.times.percentile(95) * 1000.0
+        c.text(
+            x,
+            y,
+            f"p95 {p95:.1f} ms   view {self.draw_ms:.1f} ms",
+            small,
+            DIM,
+            max_width=w,
+            dynamic=True,
+        )
+        y += small_h + gap
+
+        # inputs
+        heading("INPUTS")
+        pad = player.gamepad
+        pads = ", ".join(pad.connected) if pad is not None else ""
+        c.text(x, y, f"pad: {pads or 'none'}", mid, TEXT if pads else DIM, max_width=w)
+        y += mid_h + 2 * s
+        osc = player.osc
+        clients = list(osc.clients) if osc is not None else []
+        label = "OSC off" if osc is None else f"OSC: {len(clients)} client(s)"
+        c.text(x, y, label, mid, TEXT, max_width=w)
+        y += mid_h + 2 * s
+        for info in clients[:3]:
+            c.text(x + 12 * s, y, info.address, small, DIM, max_width=w - 12 * s)
+            y += small_h + 2 * s
+        y += gap
+
+        # warnings: media errors, refused OSC clients
+        warnings = list(player.log.errors) + list(getattr(player, "warnings", ()))
+        heading(
+            f"WARNINGS ({len(warnings)})" if warnings else "WARNINGS", AMBER if warnings else DIM
+        )
+        room = int((area.y + area.h - y) // (small_h + 2 * s))
+        for message in warnings[-room:] if room > 0 else []:
+            c.text(x, y, message, small, AMBER, max_width=w)
+            y += small_h + 2 * s
+
+    # --- read-back and release --------------------------------------------------------
+
+    def read_pixels(self) -> np.ndarray:
+        """The last drawn view: (H, W, 3) uint8, top row first (for tests and screenshots)."""
+        self._use_operator()
+        try:
+            if self.offscreen:
+                assert self.fbo is not None
+                fbo = self.fbo
+                copy = None
+            else:
+                # the window's default framebuffer is copied out: reading it directly is not
+                # allowed on every driver
+                copy = self.ctx.simple_framebuffer(self._size())
+                self.ctx.copy_framebuffer(copy, self._target)
+                fbo = copy
+            w, h = fbo.size
+            data = fbo.read(components=3, alignment=1)
+            if copy is not None:
+                release_framebuffer(copy)
+            return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+        finally:
+            self._use_output()
+
+    def close(self) -> None:
+        """Release everything and close the window (before the output closes: it ends glfw)."""
+        if self.ctx is None:
+            return
+        self._use_operator()
+        self.canvas.release()
+        self._use_output()
+        self.thumbs.release()
+        self._compositor.release()
+        release_framebuffer(self._preview_fbo)
+        if self.offscreen:
+            if self.fbo is not None:
+                release_framebuffer(self.fbo)
+                self.fbo = None
+        else:
+            self._glfw.make_context_current(self._window)
+            self.ctx.release()
+            self._glfw.make_context_current(self.output._window)
+            self._glfw.destroy_window(self._window)
+            self._window = None
+        self.ctx = None  # type: ignore[assignment]
