@@ -14,9 +14,6 @@ space on it (GO: 1.2 live, 1.3 in standby), a click on the GO button (1.3 live).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ from typing import Any
 import moderngl
 import numpy as np
 import pytest
+from xvfb import run_on_display, xvfb
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # when run as a script by the window test
@@ -306,40 +304,13 @@ def test_operator_offscreen(ctx: moderngl.Context, tmp_path: Path) -> None:
 
 @pytest.fixture
 def xvfb_display() -> Iterator[str]:
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed")
-    display = f":{190 + os.getpid() % 100}"
-    proc = subprocess.Popen(
-        [exe, display, "-screen", "0", "1024x600x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    socket = Path(f"/tmp/.X11-unix/X{display[1:]}")
-    deadline = time.monotonic() + 10
-    while not socket.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not socket.exists():
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    yield display
-    proc.terminate()
-    proc.wait(timeout=10)
+    with xvfb("1024x600x24") as display:
+        yield display
 
 
 def test_operator_and_output_windows_under_xvfb(xvfb_display: str, tmp_path: Path) -> None:
-    env = {**os.environ, "DISPLAY": xvfb_display, "PYTHONPATH": str(REPO)}
-    env.pop("WAYLAND_DISPLAY", None)
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__)), str(tmp_path), "windowed"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
-    check(json.loads(proc.stdout.strip().splitlines()[-1]), windowed=True)
+    args = [str(Path(__file__)), str(tmp_path), "windowed"]
+    check(run_on_display(xvfb_display, args, timeout=180), windowed=True)
 
 
 if __name__ == "__main__":

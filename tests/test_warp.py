@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import moderngl
 import numpy as np
 import pytest
+from xvfb import run_on_display, xvfb
 
 from app.render.compositor import Compositor
 from app.render.outputs import HeadlessOutput, KeyEvent
@@ -284,40 +279,12 @@ out.close()
 
 @pytest.fixture
 def xvfb_display() -> Iterator[str]:
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed")
-    display = f":{190 + os.getpid() % 100}"
-    proc = subprocess.Popen(
-        [exe, display, "-screen", "0", "320x180x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    socket = Path(f"/tmp/.X11-unix/X{display[1:]}")
-    deadline = time.monotonic() + 10
-    while not socket.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if not socket.exists():
-        proc.kill()
-        pytest.skip("Xvfb did not start")
-    yield display
-    proc.terminate()
-    proc.wait(timeout=10)
+    with xvfb("320x180x24") as display:
+        yield display
 
 
 def test_window_presents_through_the_warp(xvfb_display: str) -> None:
-    env = {**os.environ, "DISPLAY": xvfb_display, "PYTHONPATH": str(REPO)}
-    env.pop("WAYLAND_DISPLAY", None)
-    proc = subprocess.run(
-        [sys.executable, "-c", WINDOW_SCRIPT],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_on_display(xvfb_display, ["-c", WINDOW_SCRIPT], timeout=120)
     assert result == {"left": [0, 0, 0], "right": [255, 255, 255], "error": "GL_NO_ERROR"}
 
 
