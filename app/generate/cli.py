@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from app.generate.errors import GenerateError
 
@@ -98,6 +98,26 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true", help="tracebacks for failed jobs")
 
 
+def _load(path: Path) -> Any:
+    """The show (media may be missing: generating them is the point); errors as one message."""
+    from app.show.loader import ShowError, load_show
+
+    try:
+        return load_show(path, allow_missing=True)
+    except ShowError as exc:
+        raise GenerateError("\n".join(str(p) for p in exc.problems)) from None
+
+
+def _cue_with_recipe(show: Any, cue_id: str) -> Any:
+    """The cue `cue_id` of `show`, which must have a generate: recipe."""
+    cue = next((c for c in show.cues if c.id == cue_id), None)
+    if cue is None:
+        raise GenerateError(f"no cue '{cue_id}' in {show.path}")
+    if cue.generate is None:
+        raise GenerateError(f"cue '{cue.id}' (line {cue.line}) has no generate: recipe")
+    return cue
+
+
 class _Session:
     """What every generation command sets up: the show, backend, manifest."""
 
@@ -106,12 +126,8 @@ class _Session:
         from app.generate.manifest import Manifest
         from app.generate.picks import load_picks
         from app.generate.registry import find_registry, load_registry
-        from app.show.loader import ShowError, load_show
 
-        try:
-            self.show = load_show(args.show, allow_missing=True)
-        except ShowError as exc:
-            raise GenerateError("\n".join(str(p) for p in exc.problems)) from None
+        self.show = _load(args.show)
         self.picks = load_picks(self.show.path)
         options = {}
         if args.backend == "diffusers":
@@ -200,11 +216,7 @@ def cmd_variations(
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         s = _Session(args, err)
-        cue = next((c for c in s.show.cues if c.id == args.cue), None)
-        if cue is None:
-            raise GenerateError(f"no cue '{args.cue}' in {s.show.path}")
-        if cue.generate is None:
-            raise GenerateError(f"cue '{cue.id}' (line {cue.line}) has no generate: recipe")
+        cue = _cue_with_recipe(s.show, args.cue)
         spec = cue.generate
         start = spec.seed if args.start is None else args.start
         seeds = _parse_seeds(args.seeds, start, () if args.start is not None else spec.seeds)
@@ -246,18 +258,10 @@ def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     out, err = out or sys.stdout, err or sys.stderr
     from app.generate.picks import save_pick
     from app.generate.plan import dependants, plan_show, variation_path
-    from app.show.loader import ShowError, load_show
 
     try:
-        try:
-            show = load_show(args.show, allow_missing=True)
-        except ShowError as exc:
-            raise GenerateError("\n".join(str(p) for p in exc.problems)) from None
-        cue = next((c for c in show.cues if c.id == args.cue), None)
-        if cue is None:
-            raise GenerateError(f"no cue '{args.cue}' in {show.path}")
-        if cue.generate is None:
-            raise GenerateError(f"cue '{cue.id}' (line {cue.line}) has no generate: recipe")
+        show = _load(args.show)
+        cue = _cue_with_recipe(show, args.cue)
         if args.clear:
             path = save_pick(show.path, cue.id, None)
             print(f"cleared the pick of cue {cue.id} in {path}", file=out)

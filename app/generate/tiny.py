@@ -47,7 +47,7 @@ def tiny_sdxl() -> Any:
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -84,19 +84,7 @@ def tiny_sdxl() -> Any:
         latent_channels=4,
         sample_size=128,
     )
-    config = CLIPTextConfig(
-        bos_token_id=2,
-        eos_token_id=3,
-        pad_token_id=0,
-        hidden_size=32,
-        intermediate_size=37,
-        layer_norm_eps=1e-05,
-        num_attention_heads=4,
-        num_hidden_layers=5,
-        vocab_size=1000,
-        hidden_act="gelu",
-        projection_dim=32,
-    )
+    config = _tiny_clip_config()
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(config)
     torch.manual_seed(0)
@@ -109,6 +97,25 @@ def tiny_sdxl() -> Any:
         tokenizer_2=char_tokenizer(),
         unet=unet,
         scheduler=scheduler,
+    )
+
+
+def _tiny_clip_config() -> Any:
+    """The CLIP text encoder config of the tiny pipelines (32 wide, 5 layers)."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=32,
     )
 
 
@@ -141,7 +148,7 @@ def tiny_flux() -> Any:
         FluxPipeline,
         FluxTransformer2DModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
     torch.manual_seed(0)
     transformer = FluxTransformer2DModel(
@@ -155,19 +162,7 @@ def tiny_flux() -> Any:
         pooled_projection_dim=32,
         axes_dims_rope=[4, 4, 8],
     )
-    config = CLIPTextConfig(
-        bos_token_id=2,
-        eos_token_id=3,
-        pad_token_id=0,
-        hidden_size=32,
-        intermediate_size=37,
-        layer_norm_eps=1e-05,
-        num_attention_heads=4,
-        num_hidden_layers=5,
-        vocab_size=1000,
-        hidden_act="gelu",
-        projection_dim=32,
-    )
+    config = _tiny_clip_config()
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(config)
     text_encoder_2 = _tiny_t5()
