@@ -1,19 +1,27 @@
 """A private X server for the real-window tests, and running a script on it.
 
-Xvfb picks a free display number itself (`-displayfd`), so parallel or leftover servers
-never collide. The tests skip when Xvfb is not installed or does not start.
+Each server gets a random high display number (never the shared `:0`), is started with
+`-noreset` (a client leaving never makes it regenerate under the next one), and is only
+handed out once it has answered a real X connection handshake, over the same sockets
+libxcb tries (abstract first, then the file in /tmp/.X11-unix). A display that does not
+answer is dropped and another number tried. The tests skip when Xvfb is not installed or
+no server it starts ever answers.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import shutil
+import socket
+import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +29,38 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# X11 connection setup: little-endian byte order, protocol 11.0, no authorisation.
+_SETUP_REQUEST = struct.pack("<cxHHHHxx", b"l", 11, 0, 0, 0)
 
-@contextmanager
-def xvfb(screen: str = "1024x600x24") -> Iterator[str]:
-    """Start Xvfb with one screen of `screen` (WxHxDEPTH); yields its DISPLAY (":N")."""
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        pytest.skip("Xvfb is not installed")
+
+def _answers_handshake(number: int, timeout: float = 5.0) -> bool:
+    """Whether the X server on display `number` accepts a connection as libxcb makes it."""
+    path = f"/tmp/.X11-unix/X{number}"
+    for address in ("\0" + path, path):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            continue  # libxcb also falls back from the abstract socket to the file
+        try:
+            sock.sendall(_SETUP_REQUEST)
+            status = sock.recv(1)
+        except OSError:
+            return False
+        finally:
+            sock.close()
+        return status == b"\x01"  # 1: Success; 0: Failed; 2: Authenticate
+    return False
+
+
+def _start(exe: str, number: int, screen: str) -> subprocess.Popen[bytes] | None:
+    """Xvfb on `:number`, once it says it is ready and answers a handshake; else None."""
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        [exe, "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp"],
+        [exe, f":{number}", "-displayfd", str(write_fd), "-screen", "0", screen]
+        + ["-nolisten", "tcp", "-noreset"],
         pass_fds=(write_fd,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -38,18 +68,45 @@ def xvfb(screen: str = "1024x600x24") -> Iterator[str]:
     os.close(write_fd)
     try:
         ready, _, _ = select.select([read_fd], [], [], 10.0)
-        number = os.read(read_fd, 32).decode().strip() if ready else ""
+        said = os.read(read_fd, 32).decode().strip() if ready else ""
     finally:
         os.close(read_fd)
-    if not number.isdigit():
+    if said == str(number) and _answers_handshake(number):
+        return proc
+    _stop(proc)
+    return None
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
-        pytest.skip("Xvfb did not start")
+
+
+@contextmanager
+def xvfb(screen: str = "1024x600x24", attempts: int = 4) -> Iterator[str]:
+    """Start Xvfb with one screen of `screen` (WxHxDEPTH); yields its DISPLAY (":N")."""
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("Xvfb is not installed")
+    rng = random.Random(time.monotonic_ns() ^ os.getpid())
+    for _ in range(attempts):
+        number = rng.randrange(1000, 50000)
+        if Path(f"/tmp/.X{number}-lock").exists():
+            continue
+        proc = _start(exe, number, screen)
+        if proc is not None:
+            break
+    else:
+        pytest.skip(f"no Xvfb server answered an X handshake in {attempts} attempts")
     try:
         yield f":{number}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        with suppress(Exception):
+            _stop(proc)
 
 
 def run_on_display(display: str, args: Sequence[str], timeout: float = 180) -> Any:
