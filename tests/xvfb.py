@@ -55,6 +55,24 @@ def _answers_handshake(number: int, timeout: float = 5.0) -> bool:
     return False
 
 
+def _read_to_eof(fd: int, deadline: float) -> str:
+    """All `fd` gives until its writer closes it (or the deadline), stripped.
+
+    Xvfb writes the number and the newline in two writes: closing our end after the first
+    makes the second fail, and Xvfb then dies ("Cannot write display number").
+    """
+    data = b""
+    while (left := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            break
+        chunk = os.read(fd, 64)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
 def _start(exe: str, number: int, screen: str) -> subprocess.Popen[bytes] | None:
     """Xvfb on `:number`, once it says it is ready and answers a handshake; else None."""
     read_fd, write_fd = os.pipe()
@@ -67,8 +85,7 @@ def _start(exe: str, number: int, screen: str) -> subprocess.Popen[bytes] | None
     )
     os.close(write_fd)
     try:
-        ready, _, _ = select.select([read_fd], [], [], 10.0)
-        said = os.read(read_fd, 32).decode().strip() if ready else ""
+        said = _read_to_eof(read_fd, deadline=time.monotonic() + 10.0)
     finally:
         os.close(read_fd)
     if said == str(number) and _answers_handshake(number):
