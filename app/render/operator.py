@@ -396,7 +396,7 @@ class OperatorWindow:
         import glfw
 
         self._glfw = glfw
-        share = self.output._window  # the output window whose context this one shares
+        share = self.output.glfw_window  # the output window whose context this one shares
         glfw.default_window_hints()
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
@@ -436,7 +436,7 @@ class OperatorWindow:
         if self.offscreen:
             make_current(self.out_ctx)
         else:
-            self._glfw.make_context_current(self.output._window)
+            self.output.make_current()
 
     def _use_operator(self) -> None:
         if not self.offscreen:
@@ -924,7 +924,7 @@ class OperatorWindow:
         else:
             self._glfw.make_context_current(self._window)
             self.ctx.release()
-            self._glfw.make_context_current(self.output._window)
+            self.output.make_current()
             self._glfw.destroy_window(self._window)
             self._window = None
         self.ctx = None  # type: ignore[assignment]

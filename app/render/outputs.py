@@ -389,6 +389,18 @@ class GlfwOutput(Output):
         return events
 
     @property
+    def glfw_window(self) -> object:
+        """The glfw window handle, for a window that shares this one's GL context."""
+        if self._window is None:
+            raise OutputError("the output window is closed")
+        return self._window
+
+    def make_current(self) -> None:
+        """Make this window's GL context current on the calling (GL) thread."""
+        if self._window is not None:
+            self._glfw.make_context_current(self._window)
+
+    @property
     def should_close(self) -> bool:
         """True once the window's close button (or the window manager) asked to close."""
         if self._window is None:
