@@ -642,13 +642,35 @@ def test_layer_opacity_and_rate() -> None:
     mix = engine.mix(s, 10.0)
     (l1, l2) = mix.layers
     assert l1.opacity == 1.0 and l2.opacity == 0.5
-    assert l1.entries[0].rate == 6.0 and l1.entries[0].media_time == pytest.approx(60.0)
+    # v played 1 s at 2x (2 media s) before layer 1 went to 3x: 2 + 9 s * 6
+    assert l1.entries[0].rate == 6.0 and l1.entries[0].media_time == pytest.approx(56.0)
     assert l2.entries[0].rate == 0.5 and l2.entries[0].media_time == pytest.approx(4.5)
     s = run(engine, s, (2.0, LayerOpacity(layer=2, opacity=7.0)), (2.0, LayerRate(layer=1, rate=9)))
     assert s.layer_opacity == ((2, 1.0),) and s.layer_rate == ((1, 4.0),)
     s = run(engine, s, (2.0, LayerOpacity(layer=0, opacity=-1)), (2.0, LayerRate(layer=1, rate=-2)))
     assert s.layer_opacity == ((0, 0.0), (2, 1.0)) and s.layer_rate == ((1, 0.0),)
-    assert engine.mix(s, 10.0).layers[0].entries[0].media_time == 0.0  # rate 0 = paused
+    # rate 0 pauses where it was (2 + 1 s * 6 = 8 media s), not back at the start
+    assert engine.mix(s, 10.0).layers[0].entries[0].media_time == pytest.approx(8.0)
+    s = run(engine, s, (10.0, LayerRate(layer=1, rate=1)))
+    assert engine.mix(s, 11.0).layers[0].entries[0].media_time == pytest.approx(10.0)
+
+
+def test_layer_rate_change_never_jumps_the_media_time() -> None:
+    show = make_show(("1", [cue("a", rate=1.5), cue("b")]))
+    engine = Engine(show)
+    s = run(engine, engine.initial_state(), (0.0, NextFade(seconds=0.0)), (0.0, Go()))
+    changes = [(0.7, 2.0), (1.3, 0.25), (2.0, 0.0), (2.5, 4.0), (3.1, 1.0)]
+    for t, rate in changes:
+        before = engine.mix(s, t).layers[0].entries[0].media_time
+        s = engine.apply(s, LayerRate(layer=1, rate=rate), t)
+        assert engine.mix(s, t).layers[0].entries[0].media_time == pytest.approx(before)
+    # by hand: 0.7*1.5 + 0.6*3 + 0.7*0.375 + 0.5*0 + 0.6*6 + 0.9*1.5
+    expected = 1.05 + 1.8 + 0.2625 + 0.0 + 3.6 + 1.35
+    assert engine.mix(s, 4.0).layers[0].entries[0].media_time == pytest.approx(expected)
+    # a cue fired after the change plays at the layer's rate from its own start
+    s = run(engine, s, (4.0, NextFade(seconds=0.0)), (4.0, Go()))
+    (entry,) = engine.mix(s, 5.0).layers[0].entries
+    assert entry.media_time == pytest.approx(1.0)
 
 
 # --- camera -------------------------------------------------------------------------------

@@ -35,8 +35,9 @@ Semantics (quoted by the README):
   move. After it ends (completed, or taken over by GO/FADEOUT/PANIC/HARDBLACK) the T-bar must
   come back to 0 before it starts another crossfade, so a spring-loaded trigger returning to
   rest never starts the next cue half-way.
-- **Layer rate**: a cue's media time is `(t - fired_at) * cue.rate * layer rate`, with the
-  *current* layer rate: changing the rate of a playing layer moves its media time.
+- **Layer rate** multiplies the cue's own rate. A change applies from the moment it
+  arrives: media already played stays played (a playing video slows down, speeds up or
+  pauses where it is, without a jump), and a cue fired later plays at the layer's rate.
 - **Camera** moves are offsets from the splat cue's base view, clamped to the limits of the
   live cue's camera (or the newest splat on stage, or `CameraLimits()` defaults). A GO that
   fires a splat cue resets the offset.
@@ -87,6 +88,12 @@ def entry_weight(entry: Entry, t: float) -> float:
 
 def _clamp(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else hi if x > hi else x
+
+
+def _media_elapsed(e: Entry, t: float, rate: float) -> float:
+    """Media seconds entry `e` has played by clock time `t` at its current `rate`."""
+    since = e.fired_at if e.media_since is None else e.media_since
+    return e.media_base + max(t - since, 0.0) * rate
 
 
 def _num(x: float) -> str:
@@ -217,7 +224,7 @@ class Engine:
                 w = entry_weight(e, t)
                 if w > 0.0:
                     rate = self.cues[e.cue].rate * rates.get(layer, 1.0)
-                    mixed.append(MixEntry(e.cue, w, max(t - e.fired_at, 0.0) * rate, rate))
+                    mixed.append(MixEntry(e.cue, w, _media_elapsed(e, t, rate), rate))
             if mixed:
                 layers.append(LayerMix(layer, tuple(mixed), opacity.get(layer, 1.0)))
         black = fade_value(state.black, t) if state.black is not None else 0.0
@@ -511,7 +518,22 @@ class Engine:
 
     def _layer_rate(self, state: EngineState, a: LayerRate, t: float) -> EngineState:
         value = _clamp(float(a.rate), 0.0, MAX_LAYER_RATE)
-        return replace(state, layer_rate=_set_pair(state.layer_rate, a.layer, value))
+        old = dict(state.layer_rate).get(a.layer, 1.0)
+        entries = tuple(
+            replace(
+                e,
+                media_base=_media_elapsed(e, t, self.cues[e.cue].rate * old),
+                media_since=max(t, e.fired_at),
+            )
+            if e.layer == a.layer and value != old
+            else e
+            for e in state.entries
+        )
+        return replace(
+            state,
+            entries=entries,
+            layer_rate=_set_pair(state.layer_rate, a.layer, value),
+        )
 
     def _next_fade(self, state: EngineState, a: NextFade, t: float) -> EngineState:
         if a.seconds < 0:

@@ -28,8 +28,11 @@ class Entry:
     """One cue present in a layer: its opacity over time and when it went live.
 
     `fired_at` is the clock time the cue was fired; its media time at clock time t is
-    `cue.start + (t - fired_at) * rate` (the media source handles loop and end). `manual`
-    holds the T-bar position while a manual crossfade drives this entry.
+    `cue.start + media_base + (t - media_since) * rate`, with `media_since` = `fired_at`
+    until the layer's rate changes (the media source handles loop and end). A rate change
+    rebases the entry (`media_base` = the media seconds played so far, `media_since` = the
+    time of the change), so the picture goes on from where it was. `manual` holds the T-bar
+    position while a manual crossfade drives this entry.
     """
 
     cue: int
@@ -37,6 +40,8 @@ class Entry:
     opacity: Fade
     fired_at: float
     manual: float | None = None
+    media_base: float = 0.0
+    media_since: float | None = None
 
 
 @dataclass(frozen=True)
