@@ -60,9 +60,20 @@ def solid(path: Path, rgb: tuple[int, int, int]) -> None:
 
 def decode(path: Path, w: int, h: int) -> np.ndarray:
     raw = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo",
-         "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=True,
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
     ).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
@@ -83,8 +94,16 @@ def test_render_writes_the_scripted_run(tmp_path: Path) -> None:
     solid(tmp_path / "media" / "blue.png", (0, 0, 220))
     out = tmp_path / "run.mp4"
     log = tmp_path / "run.jsonl"
-    r = app("render", str(show), "--script", "0:GO 1:GO 2.5:BLACKOUT", "--out", str(out),
-            "--event-log", str(log))
+    r = app(
+        "render",
+        str(show),
+        "--script",
+        "0:GO 1:GO 2.5:BLACKOUT",
+        "--out",
+        str(out),
+        "--event-log",
+        str(log),
+    )
     assert r.returncode == 0, r.stderr
     frames = decode(out, 64, 36)
     assert len(frames) == 55  # last scripted time 2.5 s + 3 s at 10 fps
@@ -99,15 +118,29 @@ def test_render_writes_the_scripted_run(tmp_path: Path) -> None:
 
 def test_play_headless_demo_event_log(tmp_path: Path) -> None:
     log = tmp_path / "run.jsonl"
-    r = app("play", "--headless", "--fake-clock", "--frames", "150", "--quiet", "--no-osc",
-            "--no-gamepad", "--script", "0:GO 1:GO 3.5:GO", "--event-log", str(log))
+    r = app(
+        "play",
+        "--headless",
+        "--fake-clock",
+        "--frames",
+        "150",
+        "--quiet",
+        "--no-osc",
+        "--no-gamepad",
+        "--script",
+        "0:GO 1:GO 3.5:GO",
+        "--event-log",
+        str(log),
+    )
     assert r.returncode == 0, r.stderr
     records = [json.loads(line) for line in log.read_text().splitlines()]
     frames = [x for x in records if x["event"] == "frame"]
     assert len(frames) == 150
+
     # demo.yaml: 1.1 fades in over 2 s; 1.2 over 1.5 s from t=1; 1.3 is a cut at t=3.5.
     def opacity(frame: dict, cue: str) -> float:
         return sum(e["opacity"] for e in frame["layers"] if e["cue"] == cue)
+
     at = {round(f["t"] * 30): f for f in frames}
     assert abs(opacity(at[15], "1.1") - (3 * 0.25**2 - 2 * 0.25**3)) < 1e-3  # smooth, x = 0.25
     assert abs(opacity(at[30], "1.2")) < 1e-6  # fired at exactly this frame: starts at 0

@@ -15,10 +15,10 @@ from PIL import Image
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from tiny_models import tiny_registry, write_show  # noqa: E402
+from tiny_models import tiny_registry, write_show
 
-from app.cli import main  # noqa: E402
-from app.generate.manifest import Manifest  # noqa: E402
+from app.cli import main
+from app.generate.manifest import Manifest
 
 pytestmark = pytest.mark.torch
 ROOT = Path(__file__).resolve().parent.parent

@@ -70,8 +70,9 @@ def test_crossfade_log_and_pixels(tmp_path: Path) -> None:
 
 def test_first_frame_after_go_shows_preroll(tmp_path: Path) -> None:
     a = solid_png(tmp_path / "a.png", (255, 255, 255))
-    clip = make_clip(tmp_path / "b.mp4", width=W, height=H, fps=FPS, seconds=1.0,
-                     source="smptebars")
+    clip = make_clip(
+        tmp_path / "b.mp4", width=W, height=H, fps=FPS, seconds=1.0, source="smptebars"
+    )
     player, fake, out = make_player(tmp_path, [a, clip], fade=0.5, offline=False)
     try:
         run_frames(player, fake, 10, [(0.0, Go())])  # standby (the video) pre-rolls meanwhile
@@ -90,8 +91,7 @@ def test_first_frame_after_go_shows_preroll(tmp_path: Path) -> None:
 
 
 def test_broken_video_mid_show_fades_to_black_and_goes_on(tmp_path: Path) -> None:
-    clip = make_clip(tmp_path / "v.mp4", width=W, height=H, fps=FPS, seconds=2.0,
-                     source="testsrc2")
+    clip = make_clip(tmp_path / "v.mp4", width=W, height=H, fps=FPS, seconds=2.0, source="testsrc2")
     still = solid_png(tmp_path / "g.png", (0, 180, 0))
     player, fake, out = make_player(tmp_path, [clip, still], fade=0.0, offline=False)
     try:

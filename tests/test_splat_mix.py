@@ -29,8 +29,9 @@ def test_still_to_splat_to_video_crossfade(tmp_path: Path) -> None:
     Image.fromarray(grad).save(photo)
     room = tmp_path / "room.ply"
     make_demo_scene(photo, room, size=48)
-    clip = make_clip(tmp_path / "bars.mp4", width=W, height=H, fps=FPS, seconds=2.0,
-                     source="smptebars")
+    clip = make_clip(
+        tmp_path / "bars.mp4", width=W, height=H, fps=FPS, seconds=2.0, source="smptebars"
+    )
     show = show_of([still, room, clip], width=W, height=H, fps=FPS, fade=1.0)
     fake = FakeTime()
     out = HeadlessOutput(W, H)

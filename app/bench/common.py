@@ -36,8 +36,15 @@ def show_of(
         if kind is None:
             raise ValueError(f"{path}: unknown media type")
         cues.append(
-            Cue(id=f"1.{i}", poem_id="1", media=Path(path).resolve(), media_ref=str(path),
-                kind=kind, fade=fade, loop=loop)
+            Cue(
+                id=f"1.{i}",
+                poem_id="1",
+                media=Path(path).resolve(),
+                media_ref=str(path),
+                kind=kind,
+                fade=fade,
+                loop=loop,
+            )
         )
     return Show(
         title="bench",

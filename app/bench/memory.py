@@ -50,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
                     samples.append((round(elapsed, 1), rss_mb()))
                     next_sample += args.interval
                     if not args.json:
-                        print(f"{elapsed:7.1f} s  rss {samples[-1][1]:8.1f} MB  "
-                              f"frames {player.frame}", flush=True)
+                        print(
+                            f"{elapsed:7.1f} s  rss {samples[-1][1]:8.1f} MB  "
+                            f"frames {player.frame}",
+                            flush=True,
+                        )
                 if elapsed >= total:
                     break
                 player.step()
@@ -74,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"rss at 1 min {at_1min:.1f} MB, at end {at_end:.1f} MB: "
-              f"growth {growth:+.2f}% (ratio {at_end / at_1min:.4f}), {player.frame} frames")
+        print(
+            f"rss at 1 min {at_1min:.1f} MB, at end {at_end:.1f} MB: "
+            f"growth {growth:+.2f}% (ratio {at_end / at_1min:.4f}), {player.frame} frames"
+        )
     return 0

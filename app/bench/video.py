@@ -20,8 +20,13 @@ from typing import Any
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("clip", nargs="?", type=Path, default=None,
-                   help="video (default: a generated 1080p30 H.264 clip)")
+    p.add_argument(
+        "clip",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="video (default: a generated 1080p30 H.264 clip)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--repeat", type=int, default=2, help="runs of each path; the best counts")
 
@@ -100,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"clip {result['clip']} ({result['size']}, {result['frames']} frames), "
-          f"GL: {result['gl_renderer']}")
+    print(
+        f"clip {result['clip']} ({result['size']}, {result['frames']} frames), "
+        f"GL: {result['gl_renderer']}"
+    )
     rows = [
         ("(a) ffmpeg -f null (reference)", result["reference_fps"], 1.0),
         ("(b) our decode -> frame queue", result["decode_fps"], result["decode_ratio"]),
@@ -111,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
     for name, fps, ratio in rows:
         print(f"{name:34s} {fps:8.1f} fps   x{ratio:.3f}")
     if "llvmpipe" in result["gl_renderer"]:
-        print("note: software GL (llvmpipe): (c) and (d) measure the CPU rasteriser; "
-              "on a GPU machine (d) is the figure that counts")
+        print(
+            "note: software GL (llvmpipe): (c) and (d) measure the CPU rasteriser; "
+            "on a GPU machine (d) is the figure that counts"
+        )
     return 0

@@ -470,7 +470,7 @@ class Device:
         for h in self.handles:
             try:
                 h.quit()
-            except Exception:  # noqa: BLE001 - unplugged: nothing left to close
+            except Exception:
                 pass
         self.handles.clear()
 
@@ -540,7 +540,7 @@ class PygameBackend:
                 return []
             try:
                 dev = self.opener(index)
-            except Exception as e:  # noqa: BLE001 - a pad that fails to open is skipped
+            except Exception as e:
                 self.errors.append(f"cannot open pad {index}: {e}")
                 return []
             if dev is None:
@@ -612,7 +612,7 @@ class PygameBackend:
         try:
             self._controller.quit()
             self._pg.joystick.quit()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 
@@ -643,14 +643,14 @@ class GamepadInput:
         if self.backend is None:
             try:
                 self.backend = PygameBackend(self.mapping)
-            except Exception as e:  # noqa: BLE001 - no gamepads is not a reason to stop
+            except Exception as e:
                 self._say("gamepad input disabled", {"error": str(e)})
 
     def _say(self, message: str, fields: dict[str, Any]) -> None:
         if self._log is not None:
             try:
                 self._log(message, fields)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     @property
@@ -679,7 +679,7 @@ class GamepadInput:
                     self._put(action)
             for action in self.mapper.tick(dt):
                 self._put(action)
-        except Exception as e:  # noqa: BLE001 - a pad must never stop the show
+        except Exception as e:
             self._errors += 1
             if self._errors <= 5:
                 self._say("gamepad error", {"error": repr(e)})

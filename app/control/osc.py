@@ -471,7 +471,7 @@ class _LogLimiter:
                 return
             try:
                 self._log(message, fields)  # type: ignore[misc]
-            except Exception:  # noqa: BLE001 - a broken log sink must not stop the show
+            except Exception:
                 pass
 
     def __call__(self, kind: str, message: str, fields: dict[str, Any]) -> None:
@@ -622,7 +622,7 @@ class OscServer:
                 continue  # e.g. an ICMP error surfaced on Windows: keep serving
             try:
                 self._packet(data, addr[0], addr[1])
-            except Exception as e:  # noqa: BLE001 - never let a packet end the thread
+            except Exception as e:
                 self._stats["errors"] += 1
                 self._log("internal", "osc internal error", {"error": repr(e)})
 

@@ -194,7 +194,7 @@ def make_thumbnail(cue: Cue, width: int, height: int) -> np.ndarray | None:
 
         try:
             rgba = load_still(cue.media)
-        except Exception:  # noqa: BLE001 - a bad file shows a placeholder; the pool logs it
+        except Exception:
             return None
         img = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
         img = ImageOps.fit(img, (width, height), Image.BILINEAR)
@@ -224,7 +224,7 @@ def make_thumbnail(cue: Cue, width: int, height: int) -> np.ndarray | None:
                 ],
                 timeout=30.0,
             )
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
         need = width * height * 3
         if proc.returncode != 0 or len(proc.stdout) < need:
@@ -264,7 +264,7 @@ class Thumbnails:
         if th.job is not None and th.job.done():
             try:
                 pixels = th.job.result()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pixels = None
             th.job = None
             if pixels is None:
