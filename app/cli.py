@@ -1,7 +1,7 @@
 """The command line: one argparse parser with a subcommand per job.
 
 Each room registers its own subcommands so that this file stays a table of contents:
-- `play`, `render`, `check`: here (they use app.player and app.show.check);
+- `play`, `render`, `check`: here (they use app.session and app.show.check);
 - `bench <name>`: `app/bench/<name>.py` exposes `add_arguments(parser)` and `run(args) -> int`;
 - `generate`, `variations`, `pick`: `app.generate.cli.register(subparsers)` (torch is
   imported only when one of them runs).
@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-DEFAULT_SHOW = Path(__file__).resolve().parent.parent / "show" / "demo.yaml"
+from app.show.model import DEMO_SHOW
+
 BENCHES = ("video", "memory", "latency", "splats", "generate", "soak")
 
 
@@ -30,7 +31,7 @@ def _add_script_arguments(p: argparse.ArgumentParser, *, required: bool) -> None
 
 
 def _add_play_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("show", nargs="?", type=Path, default=DEFAULT_SHOW, help="show file (YAML)")
+    p.add_argument("show", nargs="?", type=Path, default=DEMO_SHOW, help="show file (YAML)")
     p.add_argument("--headless", action="store_true", help="render offscreen (EGL), no window")
     p.add_argument("--frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--event-log", type=Path, default=None, help="write a JSON-lines event log")
@@ -125,19 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_play(args: argparse.Namespace) -> int:
-    from app.player import play_command
+    from app.session import play_command
 
     return play_command(args)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from app.player import render_command
+    from app.session import render_command
 
     return render_command(args)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from app.player import prepare_demo_media
+    from app.session import prepare_demo_media
     from app.show.check import check_show, format_report
 
     prepare_demo_media(args.show)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from app.cues.actions import (
     LayerOpacity,
     LayerRate,
     Master,
+    MediaFailed,
     NextFade,
     Panic,
     StandbyStep,
@@ -40,6 +42,17 @@ from app.show.model import (
     Poem,
     Show,
 )
+
+
+class NotedEngine(Engine):
+    """The engine with the note of its last `apply` kept, for the many checks below."""
+
+    last_note: str | None = None
+
+    def apply(self, state: EngineState, action: Any, t: float) -> Any:  # type: ignore[override]
+        applied = super().apply(state, action, t)
+        self.last_note = applied.note
+        return applied.state
 
 
 def cue(cid: str, poem: str = "1", **kw: object) -> Cue:
@@ -99,16 +112,16 @@ def run(engine: Engine, state: EngineState, *steps: tuple[float, object]) -> Eng
 
 
 def test_initial_state() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = engine.initial_state()
     assert s.standby == 0 and s.live is None and s.entries == () and s.master == 1.0
     mix = engine.mix(s, 0.0)
     assert mix.layers == () and mix.black == 0.0 and mix.master == 1.0 and mix.transition is None
-    assert Engine(make_show()).initial_state().standby is None
+    assert NotedEngine(make_show()).initial_state().standby is None
 
 
 def test_first_go_fades_in_from_nothing() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (1.0, Go()))
     assert s.live == 0 and s.standby == 1 and s.last_go_at == 1.0
     assert weights(engine, s, 1.0) == {}
@@ -125,7 +138,7 @@ def test_first_go_fades_in_from_nothing() -> None:
 )
 def test_crossfade_opacities(curve: Curve, expected: list[float]) -> None:
     show = make_show(("1", [cue("a", fade=0.0), cue("b", fade=4.0, curve=curve)]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()))
     for frac, b in zip([0.0, 0.25, 0.5, 1.0], expected, strict=True):
         w = weights(engine, s, 10.0 + 4.0 * frac)
@@ -137,7 +150,7 @@ def test_crossfade_opacities(curve: Curve, expected: list[float]) -> None:
 
 
 def test_go_fades_to_cue_opacity() -> None:
-    engine = Engine(make_show(("1", [cue("a", opacity=0.6)])))
+    engine = NotedEngine(make_show(("1", [cue("a", opacity=0.6)])))
     s = run(engine, engine.initial_state(), (0.0, Go()))
     assert weights(engine, s, 1.0) == {"a": pytest.approx(0.3)}
     assert weights(engine, s, 5.0) == {"a": pytest.approx(0.6)}
@@ -146,7 +159,7 @@ def test_go_fades_to_cue_opacity() -> None:
 @pytest.mark.parametrize("curve", list(Curve))
 def test_go_during_transition_continues_without_a_jump(curve: Curve) -> None:
     show = make_show(("1", [cue(c, fade=2.0, curve=curve) for c in "abc"]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()))
     before = weights(engine, s, 10.7)
     assert 0.0 < before["a"] < 1.0 and 0.0 < before["b"] < 1.0
@@ -165,7 +178,7 @@ def test_go_during_transition_continues_without_a_jump(curve: Curve) -> None:
 
 
 def test_cut_with_fade_zero() -> None:
-    engine = Engine(make_show(("1", [cue("a"), cue("b", fade=0.0)])))
+    engine = NotedEngine(make_show(("1", [cue("a"), cue("b", fade=0.0)])))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Go()))
     assert weights(engine, s, 5.0) == {"b": 1.0}
     assert [e.cue for e in s.entries] == [1]  # the cut-out entry is pruned at once
@@ -173,7 +186,7 @@ def test_cut_with_fade_zero() -> None:
 
 def test_layers_are_independent() -> None:
     show = make_show(("1", [cue("a"), cue("top", layer=2), cue("b")]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Go()), (10.0, Go()))
     w = weights(engine, s, 11.0)
     assert w == {"a": pytest.approx(0.5), "b": pytest.approx(0.5), "top": 1.0}
@@ -183,26 +196,26 @@ def test_layers_are_independent() -> None:
 
 
 def test_double_go_guard() -> None:
-    engine = Engine(abc_show(go_guard=0.25))
+    engine = NotedEngine(abc_show(go_guard=0.25))
     s = run(engine, engine.initial_state(), (1.0, Go()))
     s2 = engine.apply(s, Go(), 1.1)
     assert s2 is s
     assert engine.last_note == "GO ignored: 0.1 s after the last GO (guard 0.25 s)"
     s3 = engine.apply(s, Go(), 1.25)
     assert engine.last_note is None and s3.live == 1
-    engine0 = Engine(abc_show(go_guard=0.0))
+    engine0 = NotedEngine(abc_show(go_guard=0.0))
     s = run(engine0, engine0.initial_state(), (1.0, Go()), (1.0, Go()))
     assert s.live == 1
 
 
 def test_refused_go_does_not_arm_the_guard() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = engine.apply(engine.initial_state(), Go(poem="9"), 1.0)
     assert s.last_go_at is None and engine.last_note == "GO ignored: no poem '9'"
 
 
 def test_go_advances_standby_to_the_end() -> None:
-    engine = Engine(make_show(("1", [cue("a"), cue("b")])))
+    engine = NotedEngine(make_show(("1", [cue("a"), cue("b")])))
     s = run(engine, engine.initial_state(), (0.0, Go()), (1.0, Go()))
     assert s.standby is None and s.live == 1
     s2 = engine.apply(s, Go(), 5.0)
@@ -210,7 +223,7 @@ def test_go_advances_standby_to_the_end() -> None:
 
 
 def test_named_go() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go(poem="2", cue="e")))
     assert s.live == 4 and s.standby == 5
     s = run(engine, s, (1.0, Go(poem="1")))
@@ -224,7 +237,7 @@ def test_named_go() -> None:
 
 
 def test_refire_live_cue_restarts_media_without_a_dip() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (1.0, Back()), (10.0, Go()))
     assert len(s.entries) == 1 and s.entries[0].fired_at == 10.0
     for t in (10.0, 10.5, 12.0):
@@ -234,7 +247,7 @@ def test_refire_live_cue_restarts_media_without_a_dip() -> None:
 
 
 def test_refire_during_its_fade_out_continues_from_current_value() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()), (11.0, Goto(poem="1")))
     s = run(engine, s, (11.0, Go()))
     assert sorted(e.cue for e in s.entries) == [0, 1]  # still one entry per cue
@@ -243,7 +256,7 @@ def test_refire_during_its_fade_out_continues_from_current_value() -> None:
 
 
 def test_apply_is_pure() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s0 = engine.initial_state()
     s1 = engine.apply(s0, Go(), 0.0)
     assert s0 == EngineState(standby=0) and s1 is not s0
@@ -253,7 +266,7 @@ def test_apply_is_pure() -> None:
 
 
 def test_back_stops_at_first_cue_and_comes_back_from_the_end() -> None:
-    engine = Engine(make_show(("1", [cue("a"), cue("b")])))
+    engine = NotedEngine(make_show(("1", [cue("a"), cue("b")])))
     s = engine.initial_state()
     assert engine.apply(s, Back(), 0.0) is s
     assert engine.last_note == "BACK ignored: standby is already the first cue"
@@ -266,7 +279,7 @@ def test_back_stops_at_first_cue_and_comes_back_from_the_end() -> None:
 
 
 def test_goto() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = engine.initial_state()
     assert run(engine, s, (0.0, Goto(poem="2"))).standby == 3
     assert run(engine, s, (0.0, Goto(poem="2", cue="e"))).standby == 4
@@ -280,7 +293,7 @@ def test_goto() -> None:
 
 
 def test_standby_step_cues() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = engine.initial_state()
     s = run(engine, s, (0.0, StandbyStep(cues=1)), (0.0, StandbyStep(cues=2)))
     assert s.standby == 3
@@ -298,7 +311,7 @@ def test_standby_step_cues() -> None:
 
 
 def test_standby_step_poems_skips_empty_poems() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = replace(engine.initial_state(), standby=1)  # poem 1, cue b
     s = run(engine, s, (0.0, StandbyStep(poems=1)))
     assert s.standby == 3  # poem 2's first cue
@@ -316,7 +329,7 @@ def test_standby_step_poems_skips_empty_poems() -> None:
 
 
 def test_empty_standby_step_is_noted() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = engine.initial_state()
     engine.apply(s, StandbyStep(), 0.0)
     assert engine.last_note == "STANDBY_NEXT: nothing to change"
@@ -327,7 +340,7 @@ def test_empty_standby_step_is_noted() -> None:
 
 def test_fadeout_fades_every_layer_and_keeps_standby() -> None:
     show = make_show(("1", [cue("a"), cue("top", layer=2), cue("b")]), fade=4.0, curve=Curve.LINEAR)
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()), (0.5, Go(cue="top")))
     s = run(engine, s, (3.0, FadeOut()))
     assert weights(engine, s, 3.0) == {"a": 1.0, "top": 1.0}
@@ -340,7 +353,7 @@ def test_fadeout_fades_every_layer_and_keeps_standby() -> None:
 
 
 def test_fadeout_seconds_and_negative() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
     s2 = run(engine, s, (2.0, FadeOut(seconds=1.0)))
     assert weights(engine, s2, 2.5) == {"a": pytest.approx(0.5)}
@@ -349,7 +362,7 @@ def test_fadeout_seconds_and_negative() -> None:
 
 
 def test_blackout_toggle_cut() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
     s = run(engine, s, (5.0, Blackout()))
     assert s.blackout and engine.mix(s, 5.0).black == 1.0
@@ -364,7 +377,7 @@ def test_blackout_toggle_cut() -> None:
 
 def test_blackout_with_fade_reverses_from_current_level() -> None:
     show = make_show(("1", [cue("a")]), blackout_fade=2.0, curve=Curve.LINEAR)
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Blackout()))
     assert engine.mix(s, 11.0).black == pytest.approx(0.5)
     assert engine.mix(s, 11.0).transition == pytest.approx(0.5)
@@ -377,7 +390,7 @@ def test_blackout_with_fade_reverses_from_current_level() -> None:
 
 
 def test_go_in_blackout_fires_underneath() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Blackout()), (6.0, Go()))
     assert s.blackout and s.live == 1
     mix = engine.mix(s, 8.0)
@@ -388,7 +401,7 @@ def test_go_in_blackout_fires_underneath() -> None:
 
 
 def test_master_clamps_and_is_immediate() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = engine.initial_state()
     s = run(engine, s, (0.0, Master(level=0.4)))
     assert s.master == 0.4
@@ -416,7 +429,7 @@ def test_master_clamps_and_is_immediate() -> None:
     ],
 )
 def test_invalid_numbers_are_refused(action: object) -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
     assert engine.apply(s, action, 1.0) is s  # type: ignore[arg-type]
     assert engine.last_note is not None and "refused" in engine.last_note
@@ -431,7 +444,7 @@ def test_panic_fades_everything_then_clears() -> None:
     show = make_show(
         ("1", [cue("a"), cue("top", layer=2), cue("b")]), panic_fade=2.0, curve=Curve.LINEAR
     )
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()), (0.5, Go(cue="top")))
     s = run(engine, s, (3.0, Blackout()), (5.0, Panic()))
     assert not s.blackout and s.panic_at == 5.0
@@ -447,14 +460,14 @@ def test_panic_fades_everything_then_clears() -> None:
 
 
 def test_panic_black_ramps_up() -> None:
-    engine = Engine(abc_show(panic_fade=2.0, curve=Curve.LINEAR))
+    engine = NotedEngine(abc_show(panic_fade=2.0, curve=Curve.LINEAR))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()))
     assert engine.mix(s, 6.0).black == pytest.approx(0.5)
     assert weights(engine, s, 6.0) == {"a": pytest.approx(0.5)}
 
 
 def test_second_panic_within_the_fade_cuts_at_once() -> None:
-    engine = Engine(abc_show(panic_fade=2.0))
+    engine = NotedEngine(abc_show(panic_fade=2.0))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()), (5.5, Panic()))
     assert s.entries == () and s.black is None and s.panic_at is None and not s.blackout
     mix = engine.mix(s, 5.5)
@@ -463,20 +476,20 @@ def test_second_panic_within_the_fade_cuts_at_once() -> None:
 
 
 def test_panic_after_the_fade_is_a_first_panic_again() -> None:
-    engine = Engine(abc_show(panic_fade=2.0))
+    engine = NotedEngine(abc_show(panic_fade=2.0))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()), (8.0, Go()))
     s = run(engine, s, (20.0, Panic()))
     assert s.panic_at == 20.0 and s.entries
 
 
 def test_panic_with_zero_time_is_immediate() -> None:
-    engine = Engine(abc_show(panic_fade=0.0))
+    engine = NotedEngine(abc_show(panic_fade=0.0))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()))
     assert s.entries == () and s.black is None and engine.mix(s, 5.0).layers == ()
 
 
 def test_go_during_panic_brings_black_back_down() -> None:
-    engine = Engine(abc_show(panic_fade=2.0, curve=Curve.LINEAR))
+    engine = NotedEngine(abc_show(panic_fade=2.0, curve=Curve.LINEAR))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()), (6.0, Go()))
     assert s.panic_at is None
     mix = engine.mix(s, 6.0)
@@ -487,7 +500,7 @@ def test_go_during_panic_brings_black_back_down() -> None:
 
 
 def test_hardblack_clears_everything_but_standby() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (1.0, Blackout()), (2.0, HardBlack()))
     assert s.entries == () and s.black is None and not s.blackout and s.standby == 1
     assert engine.mix(s, 2.0).layers == ()
@@ -499,7 +512,7 @@ def test_hardblack_clears_everything_but_standby() -> None:
 
 
 def test_manual_crossfade_forward_and_complete() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
     s = run(engine, s, (10.0, Crossfade(position=0.25)))
     assert weights(engine, s, 10.0) == {"a": 0.75, "b": 0.25}
@@ -517,7 +530,7 @@ def test_manual_crossfade_forward_and_complete() -> None:
 
 
 def test_manual_crossfade_back_to_zero_restores() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s0 = run(engine, engine.initial_state(), (0.0, Go()))
     s = run(engine, s0, (10.0, Crossfade(position=0.6)), (11.0, Crossfade(position=0.0)))
     assert weights(engine, s, 11.0) == {"a": 1.0}
@@ -528,7 +541,7 @@ def test_manual_crossfade_back_to_zero_restores() -> None:
 
 
 def test_manual_crossfade_from_a_running_transition_takes_current_values() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()))
     s = run(engine, s, (11.0, Crossfade(position=0.5)))  # a and b at 0.5 each
     assert weights(engine, s, 11.0) == {"a": 0.25, "b": 0.25, "c": 0.5}
@@ -536,7 +549,7 @@ def test_manual_crossfade_from_a_running_transition_takes_current_values() -> No
 
 
 def test_go_during_manual_crossfade_completes_it_with_a_timed_fade() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Crossfade(position=0.5)))
     s = run(engine, s, (11.0, Go()))
     assert s.live == 1 and s.standby == 2 and not any(e.manual is not None for e in s.entries)
@@ -555,7 +568,7 @@ def test_go_during_manual_crossfade_completes_it_with_a_timed_fade() -> None:
 
 
 def test_tbar_must_return_to_zero_after_completion() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
     s = run(engine, s, (10.0, Crossfade(position=0.5)), (10.5, Crossfade(position=1.0)))
     assert s.crossfade == 1.0
@@ -567,13 +580,13 @@ def test_tbar_must_return_to_zero_after_completion() -> None:
 
 
 def test_crossfade_straight_to_one_is_a_cut_go() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Crossfade(position=1.0)))
     assert weights(engine, s, 10.0) == {"b": 1.0} and s.live == 1 and s.crossfade == 1.0
 
 
 def test_crossfade_refusals() -> None:
-    engine = Engine(make_show(("1", [cue("a")])))
+    engine = NotedEngine(make_show(("1", [cue("a")])))
     s = engine.initial_state()
     assert engine.apply(s, Crossfade(position=0.0), 0.0) is s
     assert engine.last_note == "TBAR ignored: T-bar at 0, no crossfade running"
@@ -586,7 +599,7 @@ def test_crossfade_refusals() -> None:
 
 
 def test_standby_is_locked_during_manual_crossfade() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (1.0, Crossfade(position=0.5)))
     for action in (Back(), Goto(poem="2"), StandbyStep(cues=1)):
         assert engine.apply(s, action, 2.0) is s
@@ -595,7 +608,7 @@ def test_standby_is_locked_during_manual_crossfade() -> None:
 
 def test_named_go_during_manual_crossfade_freezes_it() -> None:
     show = make_show(("1", [cue("a"), cue("b"), cue("top", layer=2)]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Crossfade(position=0.4)))
     s = run(engine, s, (6.0, Go(cue="top")))
     assert weights(engine, s, 10.0) == {"a": pytest.approx(0.6), "b": 0.4, "top": 1.0}
@@ -603,7 +616,7 @@ def test_named_go_during_manual_crossfade_freezes_it() -> None:
 
 
 def test_fadeout_during_manual_crossfade() -> None:
-    engine = Engine(abc_show(fade=1.0, curve=Curve.LINEAR))
+    engine = NotedEngine(abc_show(fade=1.0, curve=Curve.LINEAR))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Crossfade(position=0.5)))
     s = run(engine, s, (6.0, FadeOut()))
     assert weights(engine, s, 6.5) == {"a": 0.25, "b": 0.25}
@@ -611,7 +624,7 @@ def test_fadeout_during_manual_crossfade() -> None:
 
 
 def test_crossfade_refused_during_panic() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()))
     assert engine.apply(s, Crossfade(position=0.5), 5.5) is s
     assert engine.last_note == "TBAR ignored: a panic is in progress"
@@ -621,7 +634,7 @@ def test_crossfade_refused_during_panic() -> None:
 
 
 def test_next_fade_is_used_once() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, NextFade(seconds=0.0)), (0.0, Go()))
     assert s.next_fade is None and weights(engine, s, 0.0) == {"a": 1.0}
     s = run(engine, s, (10.0, Go()))
@@ -634,7 +647,7 @@ def test_next_fade_is_used_once() -> None:
 
 def test_layer_opacity_and_rate() -> None:
     show = make_show(("1", [cue("v", rate=2.0), cue("top", layer=2, rate=0.5)]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, NextFade(seconds=0.0)), (0.0, Go()))
     s = run(engine, s, (1.0, NextFade(seconds=0.0)), (1.0, Go()))
     s = run(engine, s, (1.0, LayerOpacity(layer=2, opacity=0.5)), (1.0, LayerRate(layer=1, rate=3)))
@@ -657,7 +670,7 @@ def test_layer_opacity_and_rate() -> None:
 
 def test_layer_rate_change_never_jumps_the_media_time() -> None:
     show = make_show(("1", [cue("a", rate=1.5), cue("b")]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, NextFade(seconds=0.0)), (0.0, Go()))
     changes = [(0.7, 2.0), (1.3, 0.25), (2.0, 0.0), (2.5, 4.0), (3.1, 1.0)]
     for t, rate in changes:
@@ -677,7 +690,7 @@ def test_layer_rate_change_never_jumps_the_media_time() -> None:
 
 
 def test_camera_moves_clamp_to_default_limits() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
     s = run(engine, s, (1.0, CameraOrbit(dx=3.0, dy=-1.0)), (1.0, CameraOrbit(dx=100.0, dy=-100)))
     lim = CameraLimits()
@@ -695,7 +708,7 @@ def test_camera_moves_clamp_to_default_limits() -> None:
 def test_camera_uses_the_live_splat_limits_and_go_resets_it() -> None:
     spec = CameraSpec(limits=CameraLimits(yaw=2.0, pitch=1.0, pan=0.5, dolly_in=0.3, dolly_out=0.1))
     show = make_show(("1", [cue("s", camera=spec), cue("s2", camera=CameraSpec()), cue("still")]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (0.0, Go()))
     s = run(engine, s, (1.0, CameraOrbit(dx=5.0, dy=5.0)), (1.0, CameraDolly(d=1.0)))
     assert (s.camera.yaw, s.camera.pitch, s.camera.dolly) == (2.0, 1.0, 0.3)
@@ -709,7 +722,7 @@ def test_camera_uses_the_live_splat_limits_and_go_resets_it() -> None:
 
 
 def test_prune_drops_only_finished_fade_outs() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()))
     assert engine.prune(s, 11.0) is s
     p = engine.prune(s, 12.0)
@@ -718,7 +731,7 @@ def test_prune_drops_only_finished_fade_outs() -> None:
 
 
 def test_entry_weight_matches_mix() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()))
     by_cue = {e.cue: entry_weight(e, 10.5) for e in s.entries}
     assert by_cue == {0: 0.75, 1: 0.25}
@@ -726,7 +739,7 @@ def test_entry_weight_matches_mix() -> None:
 
 def test_mix_fields() -> None:
     show = make_show(("1", [cue("a", rate=1.5), cue("b")]))
-    engine = Engine(show)
+    engine = NotedEngine(show)
     s = run(engine, engine.initial_state(), (2.0, Go()), (2.0, Master(level=0.8)))
     mix = engine.mix(s, 3.0)
     assert mix.master == 0.8 and mix.black == 0.0 and mix.camera == CameraOffset()
@@ -740,12 +753,12 @@ def test_mix_fields() -> None:
 
 
 def test_label() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     assert engine.label(3) == "2/d" and engine.label(None) == "-" and engine.label(99) == "-"
 
 
 def test_blackout_during_panic_keeps_black_on() -> None:
-    engine = Engine(abc_show(panic_fade=2.0))
+    engine = NotedEngine(abc_show(panic_fade=2.0))
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()), (5.5, Blackout(on=True)))
     assert s.blackout and s.panic_at is None
     s = engine.prune(s, 10.0)
@@ -753,7 +766,7 @@ def test_blackout_during_panic_keeps_black_on() -> None:
 
 
 def test_nothing_to_change_is_noted() -> None:
-    engine = Engine(abc_show())
+    engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Master(level=0.5)))
     assert engine.apply(s, Master(level=0.5), 1.0) == s
     assert engine.last_note == "MASTER: nothing to change"
@@ -770,7 +783,7 @@ def test_random_actions_keep_the_invariants() -> None:
         panic_fade=1.0,
         blackout_fade=0.5,
     )
-    engine = Engine(show)
+    engine = NotedEngine(show)
     rng = random.Random(7)
     makers = [
         lambda: Go(),
@@ -805,3 +818,29 @@ def test_random_actions_keep_the_invariants() -> None:
             assert 0.0 <= layer.opacity <= 1.0
             total = sum(e.opacity for e in layer.entries)
             assert all(e.opacity > 0.0 for e in layer.entries) and total <= 1.0 + 1e-9
+
+
+# --- the apply result and media failures ------------------------------------------------
+
+
+def test_apply_returns_the_state_and_the_note() -> None:
+    engine = Engine(abc_show())
+    s = engine.initial_state()
+    applied = engine.apply(s, Go(), 1.0)
+    assert applied.note is None and applied.state.live == 0
+    refused = engine.apply(applied.state, Go(), 1.1)
+    assert refused.state is applied.state
+    assert refused.note == "GO ignored: 0.1 s after the last GO (guard 0.25 s)"
+
+
+def test_media_failure_fades_the_entry_and_marks_the_cue() -> None:
+    engine = NotedEngine(abc_show())
+    s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, MediaFailed(cue=0, reason="x")))
+    assert s.failed == (0,)
+    assert weights(engine, s, 5.5) == {"a": 0.5}
+    assert weights(engine, s, 6.0) == {}
+    assert engine.apply(s, MediaFailed(cue=0), 6.0) is s and "already failed" in str(
+        engine.last_note
+    )
+    s = run(engine, replace(s, standby=0), (7.0, Go()))
+    assert s.failed == ()  # fired again: a new try

@@ -86,14 +86,16 @@ def test_validation_lists_every_problem() -> None:
         )
     problems = exc.value.problems
     text = "\n".join(problems)
-    assert "buttons.z: unknown button 'z'" in text and "(buttons: a, b, x, y" in text
-    assert "buttons.a: unknown command 'jump'" in text and "commands: go, back, standby" in text
-    assert "axes.leftx: unknown action 'spin'" in text and "tbar, master, orbit.dx" in text
-    assert "axes.wheel: unknown axis 'wheel'" in text
-    assert "axes.righty: unknown key(s) sped" in text
-    assert "dead_zone: 2 out of range 0..0.9" in text
-    assert "unknown key 'colour'" in text
-    assert len(problems) == 7
+    assert "unknown name 'z' in gamepad.buttons" in text and "expected one of: a, b, x, y" in text
+    assert "gamepad.buttons.a: unknown command 'jump'" in text and "go, back, standby" in text
+    assert "unknown name 'spin' in gamepad.axes.leftx.action" in text
+    assert "tbar, master, orbit.dx" in text
+    assert "unknown name 'wheel' in gamepad.axes" in text
+    assert "unknown key 'sped' in gamepad.axes.righty, did you mean 'speed'?" in text
+    assert "gamepad.dead_zone: expected a number from 0 to 0.9, got 2" in text
+    assert "unknown key 'colour' in gamepad" in text
+    assert all(p.startswith("<gamepad>:") for p in problems)  # each with its line
+    assert len(problems) == 8
     assert str(exc.value).startswith("gamepad mapping:\n  ")
 
 

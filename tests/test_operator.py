@@ -236,9 +236,10 @@ def scenario(tmp: Path, windowed: bool, ctx: moderngl.Context | None = None) -> 
     from app.clock import FakeTime, FrameClock
     from app.cues.actions import Go
     from app.eventlog import EventLog
-    from app.player import Player, run
+    from app.player import Player
     from app.render.operator import OperatorWindow
     from app.render.outputs import GlfwOutput, HeadlessOutput
+    from app.session import run
 
     media = [_solid(tmp / f"{cue}.png", rgb) for cue, rgb in COLOURS.items()]
     show = show_of(media, width=OUT_W, height=OUT_H, fps=30.0, fade=0.0)

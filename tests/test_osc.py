@@ -9,6 +9,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -26,17 +27,17 @@ from app.control.osc import (
     state_messages,
 )
 from app.cues import actions as A
+from app.status import Status
 
-SNAP = {
-    "poem": "1",
-    "poem_title": "Mondestrunken",
-    "cue": "1.1",
-    "standby": "1.2",
-    "blackout": False,
-    "master": 1.0,
-    "transition": None,
-    "layers": {"1": {"opacity": 1.0, "rate": 1.0}},
-}
+SNAP = Status(
+    poem="1",
+    poem_title="Mondestrunken",
+    live_id="1.1",
+    standby_id="1.2",
+    blackout=False,
+    master=1.0,
+    transition=None,
+)
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 2.0) -> bool:
@@ -240,10 +241,10 @@ def test_state_messages_only_changes() -> None:
         ("/state/master", [1.0]),
         ("/state/transition", [-1.0]),
     ]
-    changed = {**SNAP, "cue": "1.2", "standby": None, "transition": 0.25}
+    changed = replace(SNAP, live_id="1.2", standby_id=None, transition=0.25)
     got = [(m.address, m.params) for m in map(OscMessage, state_messages(changed, SNAP))]
     assert got == [("/state/cue", ["1.2"]), ("/state/standby", [""]), ("/state/transition", [0.25])]
-    assert state_messages({**SNAP, "master": 1.0000001}, SNAP) == []
+    assert state_messages(replace(SNAP, master=1.0000001), SNAP) == []
 
 
 # --- over UDP ------------------------------------------------------------------------------
@@ -323,14 +324,14 @@ def test_subscribe_and_state_pushes(server) -> None:
     assert ("/reply/subscribe", ["ok"]) in first
     assert ("/state/cue", ["1.1"]) in first and ("/state/poem", ["1", "Mondestrunken"]) in first
     assert drain(c, 0.05) == []  # the full state on subscribing, plus the reply: 7
-    srv.publish({**SNAP, "cue": "1.2", "standby": "1.3", "transition": 0.0})
+    srv.publish(replace(SNAP, live_id="1.2", standby_id="1.3", transition=0.0))
     pushed = recv_n(c, 3)
     assert pushed == [
         ("/state/cue", ["1.2"]),
         ("/state/standby", ["1.3"]),
         ("/state/transition", [0.0]),
     ]
-    srv.publish({**SNAP, "cue": "1.2", "standby": "1.3", "transition": 0.0})
+    srv.publish(replace(SNAP, live_id="1.2", standby_id="1.3", transition=0.0))
     assert drain(c, 0.05) == []  # nothing changed: nothing pushed
     c.send_message("/state", None)
     full = [a for a, _ in recv_n(c, 7)]
@@ -341,7 +342,7 @@ def test_subscribe_and_state_pushes(server) -> None:
     assert srv.clients[0].subscribed and srv.clients[0].host == "127.0.0.1"
     c.send_message("/unsubscribe", None)
     assert recv_one(c).address == "/reply/unsubscribe"
-    srv.publish({**SNAP, "blackout": True})
+    srv.publish(replace(SNAP, blackout=True))
     assert drain(c, 0.05) == []
     assert got == []
 
@@ -355,7 +356,7 @@ def test_subscribe_on_another_port(server) -> None:
         c = client_for(srv)
         c.send_message("/subscribe", listener.getsockname()[1])
         assert OscMessage(listener.recv(4096)).address == "/reply/subscribe"
-        srv.publish({**SNAP, "master": 0.5})
+        srv.publish(replace(SNAP, master=0.5))
         listener.settimeout(2.0)
         addresses = {OscMessage(listener.recv(4096)).address for _ in range(6)}
         assert "/state/master" in addresses and len(addresses) == 6

@@ -102,7 +102,10 @@ def test_broken_video_mid_show_fades_to_black_and_goes_on(tmp_path: Path) -> Non
         errors = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "error"]
         assert errors and errors[0]["cue"] == "1.1"
         frames = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "frame"]
-        assert frames[-1]["layers"][0]["opacity"] == 0.0
+        assert all(layer["opacity"] == 0.0 for layer in frames[-1]["layers"])  # faded out
+        told = [r for r in read_log(tmp_path / "run.jsonl") if r.get("action") == "MEDIA_FAILED"]
+        assert [r["cue"] for r in told] == [0]  # the engine heard it: status and log agree
+        assert player.status.media_failed == (0,)
         player.put(Go(source="key"), fake.t)  # the show goes on
         run_frames(player, fake, 2)
         px = out.read_pixels()[H // 2, W // 2, :3].astype(int)

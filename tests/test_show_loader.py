@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.show.controls import OscSpec
 from app.show.loader import Problem, ShowError, load_show
 from app.show.model import CameraSpec, Curve, Fit, MediaKind
 
@@ -105,7 +106,7 @@ def test_show_defaults_and_cue_overrides(tmp_path: Path) -> None:
         defaults: {fade: 3, fit: contain, curve: linear, opacity: 0.5, loop: false,
                    rate: 0.5, blackout_fade: 1, panic_fade: 4, go_guard: 0.5}
         osc: {port: 9000, passcode: abc}
-        gamepad: {a: GO}
+        gamepad: {buttons: {a: go}}
         poems:
           - id: "1.10"
             title: Ten
@@ -130,7 +131,8 @@ def test_show_defaults_and_cue_overrides(tmp_path: Path) -> None:
     assert show.media_root == (tmp_path / "clips").resolve()
     assert (show.output.width, show.output.height, show.output.fps) == (640, 360, 25.0)
     assert show.defaults.blackout_fade == 1.0 and show.defaults.go_guard == 0.5
-    assert show.osc == {"port": 9000, "passcode": "abc"} and show.gamepad == {"a": "GO"}
+    assert show.osc == OscSpec(port=9000, passcode="abc")
+    assert dict(show.gamepad.buttons) == {"a": "go"}
     poem = show.poems[0]
     assert (poem.id, poem.title, poem.part) == ("1.10", "Ten", 2)
     a, b = poem.cues

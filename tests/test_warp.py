@@ -293,7 +293,8 @@ def test_projector_keys_in_play_adjust_and_save_the_warp(tmp_path: Path) -> None
 
     from app.bench.common import show_of
     from app.clock import FakeTime, FrameClock
-    from app.player import Player, _warp_keys, run
+    from app.player import Player
+    from app.session import _warp_keys, run
 
     still = tmp_path / "a.png"
     Image.fromarray(np.full((36, 64, 3), 200, np.uint8)).save(still)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,44 +51,25 @@ from typing import Any, Literal
 import yaml
 
 from app.cues.actions import Action
-from app.cues.commands import COMMANDS, build, check, parse
+from app.cues.commands import COMMANDS, build, parse
+from app.show.controls import (
+    ABSOLUTE_AXIS_ACTIONS,
+    MOVE_AXIS_ACTIONS,
+    PAD_AXES,
+    PAD_BUTTONS,
+    GamepadSpec,
+    read_file,
+    read_gamepad,
+)
+from app.show.schema import Reporter
+from app.status import InputStatus
 
 DEFAULT_MAPPING_FILE = Path(__file__).with_name("gamepad_default.yaml")
 
-# SDL game-controller names, in SDL's enum order (the index is the SDL button/axis number).
-BUTTONS = (
-    "a",
-    "b",
-    "x",
-    "y",
-    "back",
-    "guide",
-    "start",
-    "leftstick",
-    "rightstick",
-    "leftshoulder",
-    "rightshoulder",
-    "dpup",
-    "dpdown",
-    "dpleft",
-    "dpright",
-    "misc1",
-    "paddle1",
-    "paddle2",
-    "paddle3",
-    "paddle4",
-    "touchpad",
-)
-AXES = ("leftx", "lefty", "rightx", "righty", "lefttrigger", "righttrigger")
+BUTTONS = PAD_BUTTONS  # SDL game-controller names (app/show/controls.py keeps them)
+AXES = PAD_AXES
 TRIGGERS = frozenset({"lefttrigger", "righttrigger"})
-
 _G = "gamepad"
-ABSOLUTE_AXIS_ACTIONS = ("tbar", "master")
-"""Commands an axis position drives directly (their one argument is the position)."""
-MOVE_AXIS_ACTIONS = ("orbit.dx", "orbit.dy", "pan.dx", "pan.dy", "dolly.d")
-"""`command.argument` targets that a held stick moves by `speed * position * dt`."""
-AXIS_ACTIONS = ABSOLUTE_AXIS_ACTIONS + MOVE_AXIS_ACTIONS
-NONE = "none"
 
 OUTER_DEAD_ZONE = 0.02  # the last 2% of travel reads as full (worn triggers stop at 0.99)
 MAX_DT = 0.1  # a stalled frame must not turn into a camera jump
@@ -130,145 +111,60 @@ class GamepadMapping:
     raw_axes: Mapping[int, str] = field(default_factory=dict)
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k != "axes":
-            out[k] = _merge(dict(out[k]), v)
-        elif k == "axes" and isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = {**out[k], **v}  # an axis entry replaces the default one whole
-        else:
-            out[k] = v
-    return out
+def _spec_of(over: GamepadSpec | Mapping[str, Any] | str | Path) -> GamepadSpec:
+    """An override as a spec: a spec, a dict (a show's block, tests) or a YAML file."""
+    if isinstance(over, GamepadSpec):
+        return over
+    if isinstance(over, str | Path):
+        spec, problems = read_file(Path(over), read_gamepad, "gamepad")
+        if problems:
+            raise GamepadMappingError([str(p) for p in problems])
+        return spec
+    if not isinstance(over, Mapping):
+        raise GamepadMappingError([f"expected a mapping, got {type(over).__name__}"])
+    rep = Reporter(Path("<gamepad>"))
+    spec = read_gamepad(yaml.compose(yaml.safe_dump(dict(over))), rep)
+    if rep.problems:
+        raise GamepadMappingError([str(p) for p in rep.problems])
+    return spec
 
 
-def _names(xs: Iterable[str]) -> str:
-    return ", ".join(xs)
+def merge(base: GamepadSpec, over: GamepadSpec) -> GamepadSpec:
+    """`over` on top of `base`, key by key (an axis entry replaces the base one whole)."""
+    return GamepadSpec(
+        base.dead_zone if over.dead_zone is None else over.dead_zone,
+        base.smoothing if over.smoothing is None else over.smoothing,
+        {**base.buttons, **over.buttons},
+        {**base.axes, **over.axes},
+        {**base.raw_buttons, **over.raw_buttons},
+        {**base.raw_axes, **over.raw_axes},
+    )
 
 
-def _number(raw: Any, where: str, lo: float, hi: float, problems: list[str]) -> float | None:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-        problems.append(f"{where}: expected a number, got {raw!r}")
-        return None
-    if not lo <= raw <= hi:
-        problems.append(f"{where}: {raw} out of range {lo:g}..{hi:g}")
-        return None
-    return float(raw)
+def mapping_of(spec: GamepadSpec) -> GamepadMapping:
+    """The mapping a merged spec describes (unbound controls left out)."""
+    axes = {
+        k: AxisBinding(v.action, v.invert, v.speed) for k, v in spec.axes.items() if v is not None
+    }
+    return GamepadMapping(
+        {k: v for k, v in spec.buttons.items() if v is not None},
+        axes,
+        0.15 if spec.dead_zone is None else spec.dead_zone,
+        0.08 if spec.smoothing is None else spec.smoothing,
+        {k: v for k, v in spec.raw_buttons.items() if v is not None},
+        {k: v for k, v in spec.raw_axes.items() if v is not None},
+    )
 
 
-def parse_mapping(data: Mapping[str, Any]) -> GamepadMapping:
-    """Validate a complete mapping (the default merged with overrides).
-
-    Raises GamepadMappingError listing every unknown key, control and action name.
-    """
-    problems: list[str] = []
-    if not isinstance(data, Mapping):
-        raise GamepadMappingError([f"expected a mapping, got {type(data).__name__}"])
-    for key in data:
-        if key not in ("dead_zone", "smoothing", "buttons", "axes", "raw"):
-            problems.append(
-                f"unknown key {key!r} (expected dead_zone, smoothing, buttons, axes, raw)"
-            )
-    dz = _number(data.get("dead_zone", 0.15), "dead_zone", 0.0, 0.9, problems)
-    sm = _number(data.get("smoothing", 0.08), "smoothing", 0.0, 2.0, problems)
-
-    buttons: dict[str, str] = {}
-    for control, action in dict(data.get("buttons") or {}).items():
-        where = f"buttons.{control}"
-        if control not in BUTTONS:
-            problems.append(f"{where}: unknown button {control!r} (buttons: {_names(BUTTONS)})")
-            continue
-        name = str(action).strip().lower() if action is not None else NONE
-        if name == NONE:
-            continue
-        problem = check(name)
-        if problem is not None:
-            problems.append(f"{where}: {problem}")
-            continue
-        buttons[control] = name
-
-    axes: dict[str, AxisBinding] = {}
-    for control, spec in dict(data.get("axes") or {}).items():
-        where = f"axes.{control}"
-        if control not in AXES:
-            problems.append(f"{where}: unknown axis {control!r} (axes: {_names(AXES)})")
-            continue
-        if spec is None or isinstance(spec, str):
-            spec = {"action": spec or NONE}
-        if not isinstance(spec, Mapping):
-            problems.append(f"{where}: expected an action name or {{action, invert, speed}}")
-            continue
-        extra = set(spec) - {"action", "invert", "speed"}
-        if extra:
-            problems.append(
-                f"{where}: unknown key(s) {_names(sorted(extra))} (action, invert, speed)"
-            )
-        name = str(spec.get("action", NONE)).strip().lower()
-        if name == NONE:
-            continue
-        if name not in AXIS_ACTIONS:
-            problems.append(
-                f"{where}: unknown action {spec.get('action')!r} "
-                f"(axis actions: {_names([*AXIS_ACTIONS, NONE])})"
-            )
-            continue
-        invert = spec.get("invert", False)
-        if not isinstance(invert, bool):
-            problems.append(f"{where}.invert: expected true or false, got {invert!r}")
-            invert = False
-        speed = _number(spec.get("speed", 1.0), f"{where}.speed", 0.0, 1000.0, problems)
-        axes[control] = AxisBinding(name, invert, speed if speed is not None else 1.0)
-
-    raw = data.get("raw") or {}
-    raw_buttons: dict[int, str] = {}
-    raw_axes: dict[int, str] = {}
-    if not isinstance(raw, Mapping):
-        problems.append("raw: expected {buttons: {n: name}, axes: {n: name}}")
-        raw = {}
-    for key in raw:
-        if key not in ("buttons", "axes"):
-            problems.append(f"raw: unknown key {key!r} (expected buttons, axes)")
-    for section, names, out in (("buttons", BUTTONS, raw_buttons), ("axes", AXES, raw_axes)):
-        for n, control in dict(raw.get(section) or {}).items():
-            where = f"raw.{section}.{n}"
-            if isinstance(n, str) and n.strip().isdigit():
-                n = int(n)
-            if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 256:
-                problems.append(f"{where}: expected a {section[:-1]} number 0..255")
-            elif control is None or str(control).lower() == NONE:
-                continue
-            elif control not in names:
-                problems.append(f"{where}: unknown {section[:-1]} {control!r} ({_names(names)})")
-            else:
-                out[n] = str(control)
-
-    if problems:
-        raise GamepadMappingError(problems)
-    assert dz is not None and sm is not None
-    return GamepadMapping(buttons, axes, dz, sm, raw_buttons, raw_axes)
-
-
-def load_mapping(*overrides: Mapping[str, Any] | str | Path | None) -> GamepadMapping:
-    """The default mapping with each override (a dict, e.g. a show's `gamepad:`, or a YAML
-    file) merged over it in order. Raises GamepadMappingError on any problem."""
-    data: dict[str, Any] = yaml.safe_load(DEFAULT_MAPPING_FILE.read_text()) or {}
+def load_mapping(*overrides: GamepadSpec | Mapping[str, Any] | str | Path | None) -> GamepadMapping:
+    """The default mapping with each override (a show's `gamepad:` spec, a dict or a YAML
+    file) merged over it in order. Raises GamepadMappingError listing every problem, each
+    as `file:line: message` (the same checks as `python -m app check`)."""
+    spec = _spec_of(DEFAULT_MAPPING_FILE)
     for over in overrides:
-        if over is None:
-            continue
-        if isinstance(over, str | Path):
-            try:
-                loaded = yaml.safe_load(Path(over).read_text())
-            except (OSError, yaml.YAMLError) as e:
-                raise GamepadMappingError([f"{over}: {e}"]) from None
-            if loaded is None:
-                continue
-            if not isinstance(loaded, Mapping):
-                raise GamepadMappingError([f"{over}: expected a mapping at the top"])
-            over = loaded
-        if not isinstance(over, Mapping):
-            raise GamepadMappingError([f"expected a mapping, got {type(over).__name__}"])
-        data = _merge(data, over)
-    return parse_mapping(data)
+        if over is not None:
+            spec = merge(spec, _spec_of(over))
+    return mapping_of(spec)
 
 
 # --- the pure mapper -----------------------------------------------------------------------
@@ -622,6 +518,15 @@ class GamepadInput:
     def connected(self) -> list[str]:
         """Names of the connected pads, for the status line."""
         return list(self.mapper.connected.values())
+
+    def start(self) -> GamepadInput:
+        """Nothing to start: pygame is pumped in `poll` on the main thread (the session's
+        input protocol: start, poll, status, close)."""
+        return self
+
+    def status(self) -> InputStatus:
+        """For the status snapshot: the connected pads."""
+        return InputStatus("gamepad", pads=tuple(self.connected))
 
     def poll(self, t: float) -> None:
         """Pump pad events, update axes for the time since the last poll, queue actions."""

@@ -20,12 +20,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final, Literal, Protocol
 
-from app.control.bindings import HERE, read_yaml
+from app.control.bindings import HERE
 from app.cues.actions import Action
 from app.cues.commands import parse
+from app.show.controls import KeyboardSpec, read_file, read_keyboard
 
 QUIT_WINDOW = 1.0  # seconds between the two Esc presses
 QUIT_HINT = "press Esc again to quit"
@@ -86,22 +86,38 @@ class KeyBinding:
     repeat: bool = False
 
 
-def load_bindings(path: Path = DEFAULT_KEYS_FILE) -> dict[str, KeyBinding]:
-    """Key name -> binding, from a file shaped like `keyboard_default.yaml`.
+class KeyBindingError(ValueError):
+    """A key file that does not validate; the message lists `file:line: problem` lines."""
 
-    The command lines are checked when the show is checked (`app.show.controls`); a bad
-    one here raises `CommandError` at the first press, never silently.
+
+def _default_spec() -> KeyboardSpec:
+    spec, problems = read_file(DEFAULT_KEYS_FILE, read_keyboard, "keyboard")
+    if problems:
+        raise KeyBindingError("\n".join(str(p) for p in problems))
+    return spec
+
+
+DEFAULT_SPEC: KeyboardSpec = _default_spec()
+
+
+def bindings_for(*overrides: KeyboardSpec | None) -> dict[str, KeyBinding]:
+    """Key name -> binding: the default file with each spec (a show's `keyboard:`) over it.
+
+    Keys map to command lines already checked against the command table by the show's
+    validator (`app.show.controls.read_keyboard`); a `repeat:` list replaces the default.
     """
-    data = read_yaml(path)
-    repeat = set(data.get("repeat") or ())
-    return {
-        str(key): KeyBinding(str(line), str(key) in repeat)
-        for key, line in (data.get("keys") or {}).items()
-        if line is not None and str(line).lower() != "none"
-    }
+    keys = dict(DEFAULT_SPEC.keys)
+    repeat = set(DEFAULT_SPEC.repeat or ())
+    for over in overrides:
+        if over is None:
+            continue
+        keys.update(over.keys)
+        if over.repeat is not None:
+            repeat = set(over.repeat)
+    return {k: KeyBinding(line, k in repeat) for k, line in keys.items() if line is not None}
 
 
-DEFAULT_BINDINGS: Mapping[str, KeyBinding] = load_bindings()
+DEFAULT_BINDINGS: Mapping[str, KeyBinding] = bindings_for()
 
 
 class KeyboardMapper:

@@ -57,6 +57,7 @@ from app.control.access import AccessControl, Verdict
 from app.control.bindings import OscBinding, load_osc_bindings
 from app.cues.actions import Action
 from app.cues.commands import CommandError, build
+from app.status import InputStatus, Status
 
 DEFAULT_PORT = 7700
 MAX_BUNDLE_DEPTH = 4
@@ -293,8 +294,8 @@ def message_to_action(
         raise OscArgError(str(e)) from None
 
 
-def state_messages(snapshot: dict[str, Any], previous: dict[str, Any] | None = None) -> list[bytes]:
-    """The /state/... messages for a player snapshot: all of them, or those that changed."""
+def state_messages(snapshot: Status, previous: Status | None = None) -> list[bytes]:
+    """The /state/... messages for a status snapshot: all of them, or those that changed."""
     key = _state_key(snapshot)
     old = _state_key(previous) if previous is not None else {}
     out: list[bytes] = []
@@ -312,16 +313,15 @@ def state_messages(snapshot: dict[str, Any], previous: dict[str, Any] | None = N
     return out
 
 
-def _state_key(snap: dict[str, Any]) -> dict[str, Any]:
+def _state_key(snap: Status) -> dict[str, Any]:
     """The published values of a snapshot, rounded so that tiny changes are not pushed."""
-    tr = snap.get("transition")
-    master = snap.get("master", 1.0)
+    tr = snap.transition
     return {
-        "poem": (str(snap.get("poem") or ""), str(snap.get("poem_title") or "")),
-        "cue": str(snap.get("cue") or ""),
-        "standby": str(snap.get("standby") or ""),
-        "blackout": bool(snap.get("blackout", False)),
-        "master": round(float(master), 3) if master is not None else 1.0,
+        "poem": (snap.poem or "", snap.poem_title or ""),
+        "cue": snap.live_id or "",
+        "standby": snap.standby_id or "",
+        "blackout": snap.blackout,
+        "master": round(float(snap.master), 3),
         "transition": -1.0 if tr is None else round(float(tr), 2),
     }
 
@@ -449,7 +449,7 @@ class OscServer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, int], _Client] = {}
-        self._last_state: dict[str, Any] | None = None
+        self._last_state: Status | None = None
         self._stats = {"received": 0, "ok": 0, "errors": 0, "denied": 0, "malformed": 0}
 
     # -- life cycle
@@ -506,6 +506,10 @@ class OscServer:
         """Counters: packets received; messages ok, errors, denied; malformed packets."""
         return dict(self._stats)
 
+    def status(self) -> InputStatus:
+        """For the status snapshot: the known clients' addresses, most recent first."""
+        return InputStatus("osc", clients=tuple(c.address for c in self.clients))
+
     @property
     def clients(self) -> list[ClientInfo]:
         """Known clients, most recently seen first."""
@@ -515,11 +519,11 @@ class OscServer:
 
     # -- state pushes (main thread)
 
-    def publish(self, snapshot: dict[str, Any]) -> None:
+    def publish(self, snapshot: Status) -> None:
         """Push the changed /state/... values to every subscribed client (thread-safe)."""
         with self._lock:
             msgs = state_messages(snapshot, self._last_state)
-            self._last_state = dict(snapshot)
+            self._last_state = snapshot
             targets = [c.target() for c in self._clients.values() if c.push_port is not None]
         for target in targets:
             for m in msgs:
@@ -669,7 +673,7 @@ class OscServer:
             _count(args, 0)
             with self._lock:
                 state = self._last_state
-            for m in state_messages(state or {}):
+            for m in state_messages(state or Status()):
                 self._send(m, client.target())
         else:
             action = message_to_action(address, args, go_button_edge=self.go_button_edge)

@@ -157,3 +157,17 @@ class CameraDolly(Action):
 @dataclass(frozen=True, kw_only=True)
 class CameraReset(Action):
     """Back to the cue's base view."""
+
+
+# --- engine inputs that are not commands -----------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaFailed(Action):
+    """The media of cue `cue` (flat index) broke: its entry fades to black, the show goes on.
+
+    Made by the player from the media pool's reports, never by a performer's input.
+    """
+
+    cue: int
+    reason: str = ""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -421,7 +422,7 @@ def name_of(action: Action) -> str:
     for cmd in _TABLE:
         if type(action) is cmd.action:
             return cmd.name
-    return type(action).__name__.lower()
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(action).__name__).lower()  # MediaFailed
 
 
 def format_action(action: Action) -> str:

@@ -41,7 +41,13 @@ Semantics (quoted by the README):
 - **Camera** moves are offsets from the splat cue's base view, clamped to the limits of the
   live cue's camera (or the newest splat on stage, or `CameraLimits()` defaults). A GO that
   fires a splat cue resets the offset.
+- **Media failure** (`MediaFailed`, from the player when the pool reports a broken file):
+  that cue's entries fade from their current weight to 0 over `MEDIA_FAIL_FADE` seconds and
+  the cue is marked failed until it is fired again; the rest of the show goes on.
 - Any action carrying a non-finite or non-numeric number is refused, state unchanged.
+
+`apply` returns an `Applied(state, note)`: the note says why an action was refused or
+changed nothing (None when it took effect).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.cues.actions import (
     Action,
@@ -67,6 +73,7 @@ from app.cues.actions import (
     LayerOpacity,
     LayerRate,
     Master,
+    MediaFailed,
     NextFade,
     Panic,
     StandbyStep,
@@ -76,6 +83,14 @@ from app.cues.state import CameraOffset, EngineState, Entry, Fade, LayerMix, Mix
 from app.show.model import CameraLimits, Curve, MediaKind, Show
 
 MAX_LAYER_RATE = 4.0
+MEDIA_FAIL_FADE = 1.0  # seconds: an entry whose media broke fades to black over this
+
+
+class Applied(NamedTuple):
+    """What `Engine.apply` returns: the new state and the note (None: it took effect)."""
+
+    state: EngineState
+    note: str | None
 
 
 def entry_weight(entry: Entry, t: float) -> float:
@@ -127,13 +142,13 @@ class Engine:
     """The cue engine of one show (see the module docstring for the semantics).
 
     `apply` never raises on a valid action object: an action that cannot apply returns the
-    state unchanged and says why in `last_note` (None when the action took effect).
+    state unchanged with a note saying why (the note is None when the action took effect).
     """
 
     def __init__(self, show: Show) -> None:
         self.show = show
         self.cues = show.cues
-        self.last_note: str | None = None
+        self._note: str | None = None  # scratch of the apply in progress
         self._poem_of: list[int] = []  # poem index of each cue
         self._poem_first: list[int | None] = []  # first cue index of each poem
         for p_index, poem in enumerate(show.poems):
@@ -157,6 +172,7 @@ class Engine:
             CameraPan: self._camera,
             CameraDolly: self._camera,
             CameraReset: self._camera,
+            MediaFailed: self._media_failed,
         }
 
     # --- public API -------------------------------------------------------------------
@@ -172,9 +188,15 @@ class Engine:
         cue = self.cues[index]
         return f"{cue.poem_id}/{cue.id}"
 
-    def apply(self, state: EngineState, action: Action, t: float) -> EngineState:
-        """The state after `action` at clock time `t` (a new object; `state` is unchanged)."""
-        self.last_note = None
+    def apply(self, state: EngineState, action: Action, t: float) -> Applied:
+        """The state after `action` at clock time `t` (a new object; `state` is unchanged)
+        and the note (why it was refused or changed nothing; None when it took effect)."""
+        new = self._apply(state, action, t)
+        note, self._note = self._note, None
+        return Applied(new, note)
+
+    def _apply(self, state: EngineState, action: Action, t: float) -> EngineState:
+        self._note = None
         handler = self._handlers.get(type(action))
         if handler is None:
             return self._refuse(state, f"{type(action).__name__} ignored: unknown action")
@@ -185,11 +207,11 @@ class Engine:
             return self._refuse(state, f"{action.name} refused: {bad}")
         pruned = self.prune(state, t)
         new = handler(pruned, action, t)
-        if new is pruned and self.last_note is not None:
+        if new is pruned and self._note is not None:
             return state  # refused: the caller's state, untouched
         new = self.prune(new, t)
-        if new == pruned and self.last_note is None:
-            self.last_note = f"{action.name}: nothing to change"
+        if new == pruned and self._note is None:
+            self._note = f"{action.name}: nothing to change"
         return new
 
     def prune(self, state: EngineState, t: float) -> EngineState:
@@ -233,7 +255,7 @@ class Engine:
     # --- helpers ----------------------------------------------------------------------
 
     def _refuse(self, state: EngineState, note: str) -> EngineState:
-        self.last_note = note
+        self._note = note
         return state
 
     def _black_level(self, state: EngineState, t: float) -> float:
@@ -317,12 +339,32 @@ class Engine:
         entries.append(
             Entry(index, cue.layer, Fade(start, cue.opacity, t, seconds, cue.curve), fired_at)
         )
-        new = replace(state, entries=tuple(entries), live=index, standby=self._after(index))
+        failed = tuple(c for c in state.failed if c != index)  # fired again: a new try
+        new = replace(
+            state,
+            entries=tuple(entries),
+            live=index,
+            standby=self._after(index),
+            failed=failed,
+        )
         if self._is_splat(index):
             new = replace(new, camera=CameraOffset())
         return new
 
     # --- handlers ---------------------------------------------------------------------
+
+    def _media_failed(self, state: EngineState, a: MediaFailed, t: float) -> EngineState:
+        if not 0 <= a.cue < len(self.cues):
+            return self._refuse(state, f"{a.name} ignored: no cue at index {a.cue}")
+        if a.cue in state.failed:
+            return self._refuse(state, f"{a.name} ignored: {self.label(a.cue)} already failed")
+        entries = []
+        for e in state.entries:
+            if e.cue == a.cue:
+                w = entry_weight(e, t)
+                e = replace(e, opacity=Fade(w, 0.0, t, MEDIA_FAIL_FADE, Curve.LINEAR), manual=None)
+            entries.append(e)
+        return replace(state, entries=tuple(entries), failed=(*state.failed, a.cue))
 
     def _go(self, state: EngineState, a: Go, t: float) -> EngineState:
         guard = self.show.defaults.go_guard

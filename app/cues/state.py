@@ -72,6 +72,7 @@ class EngineState:
     layer_rate: tuple[tuple[int, float], ...] = ()
     camera: CameraOffset = field(default_factory=CameraOffset)
     crossfade: float | None = None  # manual T-bar position while one is in progress
+    failed: tuple[int, ...] = ()  # cues whose media failed since they were last fired
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ from app.render.ui import (
     line_height,
 )
 from app.show.model import Cue, Fit, MediaKind
+from app.status import LayerStatus
 
 THUMB_WIDTH = 192
 PREVIEW_WIDTH = 480  # about the monitor's size in a 1280-wide view
@@ -538,7 +539,7 @@ class OperatorWindow:
 
     def _render_sources(self, player: Any) -> None:
         """In the output's context: the preview, and thumbnails of splat cues from the pool."""
-        standby = player.state.standby
+        standby = player.status.standby
         image = player.pool.image_for(standby) if standby is not None else None
         if image is None:
             self._preview_fbo.clear(0.0, 0.0, 0.0, 1.0)
@@ -552,7 +553,7 @@ class OperatorWindow:
                 player.pool.fit_for,
                 self._preview_fbo,
                 look_for=lambda i: cues[i].look,  # graded as it will show
-                t=player.clock.time(),
+                t=player.status.t,
             )
         for index in self.thumbs.placeholders()[:1]:
             pooled = player.pool.image_for(index)
@@ -573,14 +574,13 @@ class OperatorWindow:
         c.begin(w, h)
         show = player.show
         cues = show.cues
-        state = player.state
+        state = player.status
         aspect = self.output.width / self.output.height
         lay = layout(w, h, aspect)
         self.layout = lay
         self._hits = []
         big, mid = lay.big, lay.mid
         live, standby = state.live, state.standby
-        mix = player.last_mix
 
         # monitors
         for rect, name, colour, index in (
@@ -614,7 +614,7 @@ class OperatorWindow:
             text_colour=BLACK if state.blackout else TEXT,
         )
         c.rect(lay.progress, PANEL)
-        transition = mix.transition if mix is not None else None
+        transition = state.transition
         if transition is not None:
             fill = Rect(
                 lay.progress.x,
@@ -670,7 +670,7 @@ class OperatorWindow:
         c = self.canvas
         show = player.show
         cues = show.cues
-        state = player.state
+        state = player.status
         area = lay.poems
         c.rect(area, PANEL)
         c.text(area.x + 8 * lay.scale, area.y + 4 * lay.scale, "POEMS", lay.small, DIM)
@@ -704,7 +704,7 @@ class OperatorWindow:
         c = self.canvas
         show = player.show
         cues = show.cues
-        state = player.state
+        state = player.status
         focus = state.standby if state.standby is not None else state.live
         self.thumb_rects = {}
         if focus is None:
@@ -764,7 +764,7 @@ class OperatorWindow:
         c = self.canvas
         s = lay.scale
         area = lay.side
-        state = player.state
+        state = player.status
         x, y, w = area.x, area.y, area.w
         mid, small = lay.mid, lay.small
         mid_h, small_h = line_height(mid), line_height(small)
@@ -786,7 +786,7 @@ class OperatorWindow:
         c.text(bar.x + 8 * s, bar.y + 3 * s, f"{state.master * 100:.0f}%", mid, TEXT, dynamic=True)
         y += bar.h + gap
         half = (w - gap) / 2
-        panic = state.panic_at is not None
+        panic = state.panic
         for k, (name, on, colour) in enumerate(
             (("BLACKOUT", state.blackout, RED), ("PANIC", panic, AMBER))
         ):
@@ -805,12 +805,11 @@ class OperatorWindow:
 
         # layers
         heading("LAYERS")
-        snap_layers = player.snapshot()["layers"]
-        for layer, values in sorted(snap_layers.items(), key=lambda kv: int(kv[0])):
+        for la in state.layers or (LayerStatus(1),):
             c.text(
                 x,
                 y,
-                f"L{layer}  {values['opacity'] * 100:3.0f}%  x{values['rate']:.2f}",
+                f"L{la.layer}  {la.opacity * 100:3.0f}%  x{la.rate:.2f}",
                 mid,
                 TEXT,
                 max_width=w,
@@ -820,10 +819,10 @@ class OperatorWindow:
         y += gap
 
         # fps, dropped frames, frame-time graph
-        dropped = player.dropped + player.pool.dropped_video_frames
+        dropped = state.dropped
         fps = player.show.output.fps
         heading("FRAMES")
-        c.text(x, y, f"{player.fps:5.1f} fps", mid, TEXT, dynamic=True)
+        c.text(x, y, f"{state.fps:5.1f} fps", mid, TEXT, dynamic=True)
         c.text(
             x + w,
             y,
@@ -861,22 +860,20 @@ class OperatorWindow:
 
         # inputs
         heading("INPUTS")
-        pad = player.gamepad
-        pads = ", ".join(pad.connected) if pad is not None else ""
+        pads = ", ".join(state.pads)
         c.text(x, y, f"pad: {pads or 'none'}", mid, TEXT if pads else DIM, max_width=w)
         y += mid_h + 2 * s
-        osc = player.osc
-        clients = list(osc.clients) if osc is not None else []
-        label = "OSC off" if osc is None else f"OSC: {len(clients)} client(s)"
+        clients = state.osc_clients
+        label = f"OSC: {len(clients)} client(s)" if state.osc_on else "OSC off"
         c.text(x, y, label, mid, TEXT, max_width=w)
         y += mid_h + 2 * s
-        for info in clients[:3]:
-            c.text(x + 12 * s, y, info.address, small, DIM, max_width=w - 12 * s)
+        for address in clients[:3]:
+            c.text(x + 12 * s, y, address, small, DIM, max_width=w - 12 * s)
             y += small_h + 2 * s
         y += gap
 
         # warnings: media errors, refused OSC clients
-        warnings = list(player.log.errors) + list(getattr(player, "warnings", ()))
+        warnings = state.warnings
         heading(
             f"WARNINGS ({len(warnings)})" if warnings else "WARNINGS", AMBER if warnings else DIM
         )

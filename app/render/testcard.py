@@ -189,7 +189,7 @@ def render_testcard(
 
 def testcard_command(args: argparse.Namespace) -> int:
     """`python -m app testcard`: the card in a window (or headless, or one frame to --out)."""
-    from app.cli import DEFAULT_SHOW
+    from app.show.model import DEMO_SHOW
 
     width, height, fps = args.width, args.height, args.fps
     try:
@@ -200,7 +200,7 @@ def testcard_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"testcard: {exc}", file=sys.stderr)
         return 2
-    venue_path = Path(getattr(args, "venue", None) or default_venue_path(DEFAULT_SHOW))
+    venue_path = Path(getattr(args, "venue", None) or default_venue_path(DEMO_SHOW))
     try:
         venue = load_venue(venue_path, missing_ok=True)
     except VenueError as exc:

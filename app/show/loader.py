@@ -10,8 +10,10 @@ Schema (keys not listed are errors, with a "did you mean"):
   >= 1), `fps` (> 0)}, `defaults` {`fade` (>= 0 s), `curve` (linear|smooth), `fit`
   (cover|contain|stretch), `opacity` (0..1), `loop` (bool), `rate` (> 0), `blackout_fade`,
   `panic_fade`, `go_guard` (>= 0 s)}, `parts` {part number: {`generate`, `look`}}, `generate`
-  (show-level recipe defaults), `osc` and `gamepad` (mappings kept raw in `Show.osc` /
-  `Show.gamepad`), `poems` (required list).
+  (show-level recipe defaults), `osc`, `gamepad` and `keyboard` (typed specs read by
+  `app/show/controls.py`: `osc` {`host`, `port`, `passcode`, `allow`}, `gamepad` like
+  app/control/gamepad_default.yaml, `keyboard` like app/control/keyboard_default.yaml, each
+  binding a command line of the command table), `poems` (required list).
 - poem: `id` (required; text or number, kept as written: `1.10` stays "1.10"; unique),
   `title` (default ""), `part` (integer >= 1, default 1), `cues` (list, default empty),
   `generate` (poem-level recipe defaults), `look` (the poem's cues' look).
@@ -62,6 +64,14 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from app.show.controls import (
+    GamepadSpec,
+    KeyboardSpec,
+    OscSpec,
+    read_gamepad,
+    read_keyboard,
+    read_osc,
+)
 from app.show.model import (
     LOOK_PRESETS,
     SPLAT_EXTENSIONS,
@@ -116,6 +126,7 @@ SHOW_KEYS = (
     "generate",
     "osc",
     "gamepad",
+    "keyboard",
     "poems",
 )
 PART_KEYS = ("generate", "look")
@@ -458,8 +469,6 @@ class _ShowReader:
             {
                 "title": string(),
                 "media_root": string(),
-                "osc": raw_mapping(),
-                "gamepad": raw_mapping(),
             },
             rep,
         )
@@ -469,6 +478,9 @@ class _ShowReader:
             if not self.allow_missing and not root_dir.is_dir():
                 rep.add(top["media_root"][1], f"media_root: folder not found: {root_dir}")
         output = OutputSpec(**self._block(top, "output", OUTPUT_SPEC))
+        osc = read_osc(top["osc"][1], rep) if "osc" in top else OscSpec()
+        gamepad = read_gamepad(top["gamepad"][1], rep) if "gamepad" in top else GamepadSpec()
+        keyboard = read_keyboard(top["keyboard"][1], rep) if "keyboard" in top else KeyboardSpec()
         self.defaults = Defaults(**self._block(top, "defaults", DEFAULTS_SPEC))
         if "generate" in top:
             self.show_recipe = self._recipe(top["generate"][1]) or {}
@@ -496,8 +508,9 @@ class _ShowReader:
                 )
                 for p in poems
             ),
-            osc=values.get("osc", {}),
-            gamepad=values.get("gamepad", {}),
+            osc=osc,
+            gamepad=gamepad,
+            keyboard=keyboard,
         )
 
     def _block(self, top: Items, key: str, spec: dict[str, Converter]) -> dict[str, Any]:

@@ -11,6 +11,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app.show.controls import GamepadSpec, KeyboardSpec, OscSpec
+
+DEMO_SHOW = Path(__file__).resolve().parent.parent.parent / "show" / "demo.yaml"
+"""The show `play` and `testcard` use when none is given; its media are made on first use."""
+
 STILL_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf"})
 SPLAT_EXTENSIONS = frozenset({".ply", ".splat"})
@@ -225,8 +230,9 @@ class Show:
     output: OutputSpec
     defaults: Defaults
     poems: tuple[Poem, ...]
-    osc: dict[str, Any] = field(default_factory=dict)  # raw `osc:` settings (port, passcode...)
-    gamepad: dict[str, Any] = field(default_factory=dict)  # raw `gamepad:` mapping overrides
+    osc: OscSpec = field(default_factory=OscSpec)  # `osc:` (port, bind address, access)
+    gamepad: GamepadSpec = field(default_factory=GamepadSpec)  # `gamepad:` overrides
+    keyboard: KeyboardSpec = field(default_factory=KeyboardSpec)  # `keyboard:` overrides
 
     @property
     def cues(self) -> tuple[Cue, ...]:

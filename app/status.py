@@ -1,0 +1,142 @@
+"""The status snapshot: what the show is doing, one immutable object per frame.
+
+The player makes one `Status` at the end of each frame and publishes it by swapping one
+reference (`Player.status`): any thread may read that attribute without a lock and gets a
+complete, consistent frame's view (frozen dataclasses of tuples and plain values; nothing
+in it is shared with the engine or the pool). The operator view, the OSC state pushes, the
+terminal status line (and the web console) read it instead of the player's attributes.
+
+`Status.key` is the part that listeners care about (everything but the clocks and frame
+counters): the player calls its listeners, on the main thread, when the key changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LiveCue:
+    """A cue in the mix: its flat index, ids and its visible opacity (weight x layer)."""
+
+    index: int
+    cue: str
+    poem: str
+    opacity: float
+
+
+@dataclass(frozen=True)
+class LayerStatus:
+    """One layer: its opacity and rate multipliers and the cues it shows, oldest first."""
+
+    layer: int
+    opacity: float = 1.0
+    rate: float = 1.0
+    live: tuple[LiveCue, ...] = ()
+
+
+@dataclass(frozen=True)
+class InputStatus:
+    """What an input reports for the status: its kind, its clients or its pads."""
+
+    kind: str  # 'osc', 'gamepad', 'web'...
+    clients: tuple[str, ...] = ()  # client addresses, most recent first
+    pads: tuple[str, ...] = ()  # connected pad names
+
+
+@dataclass(frozen=True)
+class Status:
+    """One frame's view of the show (see the module docstring)."""
+
+    t: float = 0.0  # show clock seconds of the frame
+    frame: int = 0  # frames rendered before this one
+    fps: float = 0.0  # smoothed frames per second
+    frame_ms: float = 0.0  # time since the previous frame
+    dropped: int = 0  # show frames missed + video frames dropped
+    poem: str | None = None  # poem of the live cue (else of the standby cue)
+    poem_title: str | None = None
+    live: int | None = None  # flat cue index of the last fired cue
+    live_id: str | None = None
+    standby: int | None = None  # flat cue index of the cue the next GO fires
+    standby_id: str | None = None
+    master: float = 1.0
+    tbar: float | None = None  # manual crossfade position while one runs
+    transition: float | None = None  # progress 0..1 of the running transition
+    blackout: bool = False
+    panic: bool = False  # a panic fade is running
+    layers: tuple[LayerStatus, ...] = ()
+    last_source: str = "-"  # source of the last action applied
+    last_note: str = ""  # the engine's last note (why an action was refused)
+    media_failed: tuple[int, ...] = ()  # cue indexes whose media failed during the show
+    warnings: tuple[str, ...] = ()  # errors and refusals, newest last (at most 20)
+    inputs: tuple[InputStatus, ...] = ()
+    recording: bool = False
+    recording_dropped: int = 0
+    hint: str = ""  # e.g. "press Esc again to quit"
+    extra: tuple[tuple[str, str], ...] = field(default=())  # room for a later input's words
+
+    @property
+    def osc_clients(self) -> tuple[str, ...]:
+        """Addresses of the OSC clients (empty without OSC)."""
+        return tuple(c for i in self.inputs if i.kind == "osc" for c in i.clients)
+
+    @property
+    def osc_on(self) -> bool:
+        """Whether an OSC server runs."""
+        return any(i.kind == "osc" for i in self.inputs)
+
+    @property
+    def pads(self) -> tuple[str, ...]:
+        """Names of the connected gamepads."""
+        return tuple(p for i in self.inputs for p in i.pads)
+
+    def layer(self, number: int) -> LayerStatus:
+        """The status of layer `number` (defaults when it has none)."""
+        return next((la for la in self.layers if la.layer == number), LayerStatus(number))
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Everything but the clocks and counters: listeners hear about changes of this."""
+        return (
+            self.poem,
+            self.poem_title,
+            self.live,
+            self.standby,
+            round(self.master, 4),
+            self.tbar,
+            None if self.transition is None else round(self.transition, 2),
+            self.blackout,
+            self.panic,
+            self.layers,
+            self.last_source,
+            self.last_note,
+            self.media_failed,
+            self.warnings,
+            self.inputs,
+            self.recording,
+            self.hint,
+        )
+
+    def line(self) -> str:
+        """The terminal status line: poem, live, standby, fps, dropped, source, inputs."""
+        parts = [
+            f"poem {self.poem or '-'}",
+            f"live {self.live_id or '-'}",
+            f"standby {self.standby_id or '-'}",
+            f"{self.fps:5.1f} fps",
+            f"dropped {self.dropped}",
+            f"src {self.last_source}",
+        ]
+        if self.blackout:
+            parts.append("BLACKOUT")
+        if self.osc_on:
+            parts.append(f"osc {len(self.osc_clients)} clients")
+        if any(i.kind == "gamepad" for i in self.inputs):
+            parts.append(f"pad {', '.join(self.pads) or 'none'}")
+        if self.recording:
+            parts.append(f"REC ({self.recording_dropped} dropped)")
+        if self.hint:
+            parts.append(self.hint)
+        if self.warnings:
+            parts.append(f"warnings {len(self.warnings)}: {self.warnings[-1][:60]}")
+        return " | ".join(parts)
