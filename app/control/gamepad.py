@@ -13,21 +13,10 @@
     a dummy video driver are initialised: no window is ever opened. Hot-plug: a pad unplugged
     and plugged back during the show is picked up again, no restart.
 
-Default mapping (`gamepad_default.yaml`):
-
-| control | action |
-|---|---|
-| a | GO |
-| b | BACK (standby one cue back) |
-| x | blackout toggle |
-| y | (unmapped) |
-| leftshoulder / rightshoulder | standby to the previous / next poem |
-| dpup / dpdown | standby one cue back / forward |
-| leftstick / rightstick (click) | camera reset |
-| righttrigger | manual crossfade (T-bar) toward the cue in standby; full pull completes it |
-| lefttrigger | master, inverted: untouched = 1, fully pulled = 0 |
-| leftx / lefty | camera orbit (yaw / pitch) |
-| rightx / righty | camera pan (x) / dolly (y) |
+Default mapping: `gamepad_default.yaml`, bindings onto the command table (buttons bind to
+command lines, axes to `tbar`/`master` or to a move `command.argument`); a show's
+`gamepad:` block is validated by `app/show/controls.py` and merged over it. The README's
+gamepad table is generated from it (`app/control/tables.py`).
 
 Two decisions worth knowing on stage:
 - The left trigger is inverted so that a pad lying on the table leaves the master at full;
@@ -393,24 +382,9 @@ class PygameBackend:
 
     def convert(self, ev: Any) -> list[PadEvent]:
         """PadEvents for one pygame event (none for unrelated or unknown-device events)."""
-        pg = self._pg
         t = ev.type
-        if t == pg.JOYDEVICEADDED:
-            index = getattr(ev, "device_index", None)
-            if not isinstance(index, int):
-                return []
-            try:
-                dev = self.opener(index)
-            except Exception as e:
-                self.errors.append(f"cannot open pad {index}: {e}")
-                return []
-            if dev is None:
-                return []
-            if dev.instance_id in self.devices:
-                dev.close()
-                return []
-            self.devices[dev.instance_id] = dev
-            return [PadEvent("added", dev.instance_id, dev.name)]
+        if t == self._pg.JOYDEVICEADDED:
+            return self._added(ev)
         iid = getattr(ev, "instance_id", None)
         dev = self.devices.get(iid) if isinstance(iid, int) else None
         if dev is None:
@@ -420,17 +394,44 @@ class PygameBackend:
             dev.close()
             return [PadEvent("removed", dev.instance_id, dev.name)]
         if dev.is_controller:
-            if t in (pg.CONTROLLERBUTTONDOWN, pg.CONTROLLERBUTTONUP):
-                b = getattr(ev, "button", -1)
-                if isinstance(b, int) and 0 <= b < len(BUTTONS):
-                    down = 1.0 if t == pg.CONTROLLERBUTTONDOWN else 0.0
-                    return [PadEvent("button", dev.instance_id, dev.name, BUTTONS[b], down)]
-            elif t == pg.CONTROLLERAXISMOTION:
-                a = getattr(ev, "axis", -1)
-                v = getattr(ev, "value", 0)
-                if isinstance(a, int) and 0 <= a < len(AXES) and isinstance(v, int | float):
-                    return [PadEvent("axis", dev.instance_id, dev.name, AXES[a], v / 32767.0)]
+            return self._controller_event(dev, ev)
+        return self._joystick_event(dev, ev)
+
+    def _added(self, ev: Any) -> list[PadEvent]:
+        index = getattr(ev, "device_index", None)
+        if not isinstance(index, int):
             return []
+        try:
+            dev = self.opener(index)
+        except Exception as e:
+            self.errors.append(f"cannot open pad {index}: {e}")
+            return []
+        if dev is None:
+            return []
+        if dev.instance_id in self.devices:
+            dev.close()
+            return []
+        self.devices[dev.instance_id] = dev
+        return [PadEvent("added", dev.instance_id, dev.name)]
+
+    def _controller_event(self, dev: Device, ev: Any) -> list[PadEvent]:
+        """A game controller's button or axis, by SDL's game-controller names."""
+        pg, t = self._pg, ev.type
+        if t in (pg.CONTROLLERBUTTONDOWN, pg.CONTROLLERBUTTONUP):
+            b = getattr(ev, "button", -1)
+            if isinstance(b, int) and 0 <= b < len(BUTTONS):
+                down = 1.0 if t == pg.CONTROLLERBUTTONDOWN else 0.0
+                return [PadEvent("button", dev.instance_id, dev.name, BUTTONS[b], down)]
+        elif t == pg.CONTROLLERAXISMOTION:
+            a = getattr(ev, "axis", -1)
+            v = getattr(ev, "value", 0)
+            if isinstance(a, int) and 0 <= a < len(AXES) and isinstance(v, int | float):
+                return [PadEvent("axis", dev.instance_id, dev.name, AXES[a], v / 32767.0)]
+        return []
+
+    def _joystick_event(self, dev: Device, ev: Any) -> list[PadEvent]:
+        """A raw joystick's button, axis or hat, named by the mapping's `raw:` numbers."""
+        pg, t = self._pg, ev.type
         if t in (pg.JOYBUTTONDOWN, pg.JOYBUTTONUP):
             name = self.mapping.raw_buttons.get(getattr(ev, "button", -1))
             if name:

@@ -36,7 +36,9 @@ State pushes: `/state/poem {id} {title}`, `/state/cue {id}`, `/state/standby {id
 when none), `/state/blackout {0|1}`, `/state/master {level}`, `/state/transition
 {progress 0..1, or -1 when no transition runs}`.
 
-Bundles are accepted (nested up to 4 deep); their time tags are ignored: messages run at
+Outgoing messages are built by python-osc; incoming ones are parsed here, strictly (python-osc's
+parser accepts truncated and unknown-tag packets and hangs on a negative bundle size: see
+ARCHITECTURE.md). Bundles are accepted (nested up to 4 deep); their time tags are ignored: messages run at
 once, in order. Type tags understood: i h f d s S b c T F N I t r m; a packet without a
 type tag string, with trailing bytes or with arrays is malformed.
 """
@@ -52,6 +54,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 from app.control.access import AccessControl, Verdict
 from app.control.bindings import OscBinding, load_osc_bindings
@@ -98,6 +102,62 @@ def _need(data: bytes, i: int, n: int) -> None:
         raise MalformedPacket("argument cut short")
 
 
+def _fixed(struct_: struct.Struct) -> Callable[[bytes, int], tuple[Any, int]]:
+    def read(data: bytes, i: int) -> tuple[Any, int]:
+        _need(data, i, struct_.size)
+        return struct_.unpack_from(data, i)[0], i + struct_.size
+
+    return read
+
+
+def _read_char(data: bytes, i: int) -> tuple[Any, int]:
+    v, i = _fixed(_I32)(data, i)
+    return (chr(v) if 0 <= v < 0x110000 else v), i
+
+
+def _read_blob(data: bytes, i: int) -> tuple[Any, int]:
+    n, i = _fixed(_I32)(data, i)
+    if n < 0:
+        raise MalformedPacket("negative blob size")
+    _need(data, i, n)
+    end = i + ((n + 3) & ~3)
+    if end > len(data):
+        raise MalformedPacket("blob padding cut short")
+    return bytes(data[i : i + n]), end
+
+
+def _raw(size: int) -> Callable[[bytes, int], tuple[Any, int]]:
+    def read(data: bytes, i: int) -> tuple[Any, int]:
+        _need(data, i, size)
+        return bytes(data[i : i + size]), i + size
+
+    return read
+
+
+def _const(value: Any) -> Callable[[bytes, int], tuple[Any, int]]:
+    return lambda data, i: (value, i)
+
+
+_READERS: dict[str, Callable[[bytes, int], tuple[Any, int]]] = {
+    "i": _fixed(_I32),
+    "c": _read_char,
+    "f": _fixed(_F32),
+    "h": _fixed(_I64),
+    "d": _fixed(_F64),
+    "s": _read_string,
+    "S": _read_string,
+    "b": _read_blob,
+    "t": _raw(8),
+    "r": _raw(4),
+    "m": _raw(4),
+    "T": _const(True),
+    "F": _const(False),
+    "N": _const(None),
+    "I": _const(math.inf),
+}
+"""Type tag -> reader(data, offset) -> (value, next offset); anything else is malformed."""
+
+
 def parse_message(data: bytes) -> tuple[str, list[Any]]:
     """Address and arguments of one OSC message; raises MalformedPacket."""
     address, i = _read_string(data, 0)
@@ -110,52 +170,11 @@ def parse_message(data: bytes) -> tuple[str, list[Any]]:
         raise MalformedPacket("type tag string does not start with ','")
     args: list[Any] = []
     for tag in tags[1:]:
-        if tag == "i" or tag == "c":
-            _need(data, i, 4)
-            (v,) = _I32.unpack_from(data, i)
-            args.append(chr(v) if tag == "c" and 0 <= v < 0x110000 else v)
-            i += 4
-        elif tag == "f":
-            _need(data, i, 4)
-            args.append(_F32.unpack_from(data, i)[0])
-            i += 4
-        elif tag == "h":
-            _need(data, i, 8)
-            args.append(_I64.unpack_from(data, i)[0])
-            i += 8
-        elif tag == "d":
-            _need(data, i, 8)
-            args.append(_F64.unpack_from(data, i)[0])
-            i += 8
-        elif tag == "s" or tag == "S":
-            s, i = _read_string(data, i)
-            args.append(s)
-        elif tag == "b":
-            _need(data, i, 4)
-            (n,) = _I32.unpack_from(data, i)
-            if n < 0:
-                raise MalformedPacket("negative blob size")
-            i += 4
-            _need(data, i, n)
-            args.append(bytes(data[i : i + n]))
-            i += (n + 3) & ~3
-            if i > len(data):
-                raise MalformedPacket("blob padding cut short")
-        elif tag in "trm":
-            size = 8 if tag == "t" else 4
-            _need(data, i, size)
-            args.append(bytes(data[i : i + size]))
-            i += size
-        elif tag == "T":
-            args.append(True)
-        elif tag == "F":
-            args.append(False)
-        elif tag == "N":
-            args.append(None)
-        elif tag == "I":
-            args.append(math.inf)
-        else:
+        reader = _READERS.get(tag)
+        if reader is None:
             raise MalformedPacket(f"unsupported type tag {tag!r}")
+        value, i = reader(data, i)
+        args.append(value)
     if i != len(data):
         raise MalformedPacket("trailing bytes after the arguments")
     return address, args
@@ -184,27 +203,23 @@ def parse_packet(data: bytes, depth: int = 0) -> list[tuple[str, list[Any]]]:
     return out
 
 
-def _pad(b: bytes) -> bytes:
-    return b + b"\x00" * (4 - len(b) % 4)
-
-
 def encode_message(address: str, *args: str | int | float | bool) -> bytes:
-    """One OSC message (string, int32, float32 and boolean arguments)."""
-    tags = [","]
-    payload = []
+    """One OSC message (string, int32, float32 and boolean arguments), built by python-osc.
+
+    The type of each argument is chosen here (an int outside int32 goes as a float), so
+    the builder never guesses.
+    """
+    builder = OscMessageBuilder(address)
     for a in args:
         if a is True or a is False:
-            tags.append("T" if a else "F")
+            builder.add_arg(a, "T" if a else "F")
         elif isinstance(a, int) and -(2**31) <= a < 2**31:
-            tags.append("i")
-            payload.append(_I32.pack(a))
+            builder.add_arg(a, "i")
         elif isinstance(a, int | float):
-            tags.append("f")
-            payload.append(_F32.pack(float(a)))
+            builder.add_arg(float(a), "f")
         else:
-            tags.append("s")
-            payload.append(_pad(str(a).encode("utf-8")))
-    return _pad(address.encode("utf-8")) + _pad("".join(tags).encode()) + b"".join(payload)
+            builder.add_arg(str(a), "s")
+    return builder.build().dgram
 
 
 # --- messages -> actions ---------------------------------------------------------------
@@ -543,11 +558,17 @@ class OscServer:
                 if self._stop.is_set():
                     break
                 continue  # e.g. an ICMP error surfaced on Windows: keep serving
-            try:
-                self._packet(data, addr[0], addr[1])
-            except Exception as e:
-                self._stats["errors"] += 1
-                self._log("internal", "osc internal error", {"error": repr(e)})
+            self.handle_datagram(data, addr[0], addr[1])
+
+    def handle_datagram(self, data: bytes, host: str, port: int) -> None:
+        """Everything the receive thread does with one datagram from `host:port`: parse,
+        check access, execute, reply, count (`stats`). Never raises (tests feed it directly,
+        so that what they check does not depend on what the kernel delivers)."""
+        try:
+            self._packet(data, host, port)
+        except Exception as e:
+            self._stats["errors"] += 1
+            self._log("internal", "osc internal error", {"error": repr(e)})
 
     def _send(self, data: bytes, target: tuple[str, int]) -> None:
         sock = self._sock

@@ -298,47 +298,24 @@ def _probe_splat(p: Path) -> MediaInfo:
 
 
 def _probe_ply(p: Path, size: int) -> MediaInfo:
+    from app.media.splats import parse_ply_header  # the one PLY header parser
+
     with open(p, "rb") as f:
         head = f.read(PLY_HEADER_LIMIT)
-    if not head.startswith(b"ply"):
-        return MediaInfo(p, "splat", error="not a PLY file (no 'ply' magic)")
-    end = head.find(b"end_header")
-    if end < 0:
-        return MediaInfo(p, "splat", error="PLY header has no end_header")
-    header_end = head.find(b"\n", end)
-    if header_end < 0:
-        return MediaInfo(p, "splat", error="PLY header has no end_header")
-    header_bytes = header_end + 1
-    lines = head[:end].decode("ascii", "replace").splitlines()
-    fmt = ""
-    count: int | None = None
-    in_vertex = False
-    stride: int | None = 0
-    vertex_first = True  # the size check needs the vertex data at the start of the body
-    for line in lines:
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "format" and len(words) >= 2:
-            fmt = words[1]
-        elif words[0] == "element" and len(words) >= 3:
-            in_vertex = words[1] == "vertex"
-            if in_vertex:
-                try:
-                    count = int(words[2])
-                except ValueError:
-                    return MediaInfo(p, "splat", error=f"bad vertex count {words[2]!r}")
-            elif count is None:
-                vertex_first = False
-        elif words[0] == "property" and in_vertex and stride is not None:
-            size_of = _PLY_TYPE_SIZES.get(words[1]) if len(words) >= 3 else None
-            stride = None if size_of is None else stride + size_of  # lists: no fixed size
-    if count is None:
+    try:
+        header = parse_ply_header(head, p)
+    except MediaError as exc:
+        return MediaInfo(p, "splat", error=exc.reason)
+    vertex = header.element("vertex")
+    if vertex is None:
         return MediaInfo(p, "splat", error="PLY has no vertex element")
+    count = vertex.count
     if count <= 0:
         return MediaInfo(p, "splat", error="PLY has no vertices")
-    if fmt.startswith("binary") and stride and vertex_first:
-        needed = header_bytes + count * stride
+    # the size check needs fixed-size binary vertex rows at the start of the body
+    stride = vertex.row_bytes
+    if header.format != "ascii" and stride and header.elements[0] is vertex:
+        needed = header.data_offset + count * stride
         if size < needed:
             return MediaInfo(
                 p,

@@ -13,9 +13,10 @@ ml-sharp files (`extrinsic`, `intrinsic`, `image_size`, `frame`, `disparity`, `c
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -136,6 +137,13 @@ class PlyElement:
         """True when every row has the same size (no list properties)."""
         return all(p.list_count is None for p in self.properties)
 
+    @property
+    def row_bytes(self) -> int | None:
+        """Bytes per row in a binary file, None with list properties."""
+        if not self.fixed_size:
+            return None
+        return sum(np.dtype(p.dtype).itemsize for p in self.properties)
+
 
 @dataclass(frozen=True)
 class PlyHeader:
@@ -150,8 +158,8 @@ class PlyHeader:
         return next((e for e in self.elements if e.name == name), None)
 
 
-def parse_ply_header(data: bytes, path: str | Path = "<bytes>") -> PlyHeader:
-    """Parse the header at the start of `data`; raises MediaError when it is malformed."""
+def _header_text(data: bytes, path: str | Path) -> tuple[str, int]:
+    """The header's text (up to end_header) and the offset where the data starts."""
     if not data.startswith(b"ply"):
         raise MediaError(path, "not a PLY file (no 'ply' magic)")
     end = data.find(b"end_header", 0, _MAX_HEADER)
@@ -161,50 +169,56 @@ def parse_ply_header(data: bytes, path: str | Path = "<bytes>") -> PlyHeader:
     if newline < 0:
         raise MediaError(path, "PLY file ends right after its header")
     try:
-        text = data[:end].decode("ascii")
+        return data[:end].decode("ascii"), newline + 1
     except UnicodeDecodeError:
         raise MediaError(path, "PLY header is not ASCII") from None
+
+
+def _property(words: list[str]) -> PlyProperty | None:
+    """A `property TYPE NAME` or `property list COUNT_TYPE TYPE NAME` line, None if bad."""
+    if len(words) == 3 and words[1] in _PLY_TYPES:
+        return PlyProperty(words[2], _PLY_TYPES[words[1]])
+    if len(words) == 5 and words[1] == "list" and words[2] in _PLY_TYPES:
+        if words[3] in _PLY_TYPES:
+            return PlyProperty(words[4], _PLY_TYPES[words[3]], _PLY_TYPES[words[2]])
+    return None
+
+
+def parse_ply_header(data: bytes, path: str | Path = "<bytes>") -> PlyHeader:
+    """Parse the header at the start of `data`; raises MediaError when it is malformed.
+
+    The one PLY header parser: the splat loader and `app.media.probe` both use it.
+    """
+    text, data_offset = _header_text(data, path)
     fmt: str | None = None
     elements: list[PlyElement] = []
-    name: str | None = None
-    count = 0
-    props: list[PlyProperty] = []
     for lineno, raw in enumerate(text.splitlines()[1:], start=2):
         words = raw.split()
-        if not words or words[0] in ("comment", "obj_info"):
+        key = words[0] if words else "comment"
+        if key in ("comment", "obj_info"):
             continue
-        key = words[0]
+        where = f"PLY header line {lineno}"
         if key == "format":
             if len(words) < 2 or words[1] not in _PLY_FORMATS:
-                raise MediaError(path, f"PLY header line {lineno}: unknown format {raw!r}")
+                raise MediaError(path, f"{where}: unknown format {raw!r}")
             fmt = _PLY_FORMATS[words[1]]
         elif key == "element":
             if len(words) != 3 or not words[2].isdigit():
-                raise MediaError(path, f"PLY header line {lineno}: bad element line {raw!r}")
-            if name is not None:
-                elements.append(PlyElement(name, count, tuple(props)))
-            name, count, props = words[1], int(words[2]), []
+                raise MediaError(path, f"{where}: bad element line {raw!r}")
+            elements.append(PlyElement(words[1], int(words[2]), ()))
         elif key == "property":
-            if name is None:
-                raise MediaError(path, f"PLY header line {lineno}: property before any element")
-            if len(words) == 3 and words[1] in _PLY_TYPES:
-                props.append(PlyProperty(words[2], _PLY_TYPES[words[1]]))
-            elif (
-                len(words) == 5
-                and words[1] == "list"
-                and words[2] in _PLY_TYPES
-                and words[3] in _PLY_TYPES
-            ):
-                props.append(PlyProperty(words[4], _PLY_TYPES[words[3]], _PLY_TYPES[words[2]]))
-            else:
-                raise MediaError(path, f"PLY header line {lineno}: bad property line {raw!r}")
+            if not elements:
+                raise MediaError(path, f"{where}: property before any element")
+            prop = _property(words)
+            if prop is None:
+                raise MediaError(path, f"{where}: bad property line {raw!r}")
+            last = elements[-1]
+            elements[-1] = PlyElement(last.name, last.count, (*last.properties, prop))
         else:
-            raise MediaError(path, f"PLY header line {lineno}: unexpected {raw!r}")
-    if name is not None:
-        elements.append(PlyElement(name, count, tuple(props)))
+            raise MediaError(path, f"{where}: unexpected {raw!r}")
     if fmt is None:
         raise MediaError(path, "PLY header has no format line")
-    return PlyHeader(fmt, tuple(elements), newline + 1)
+    return PlyHeader(fmt, tuple(elements), data_offset)
 
 
 def _row_dtype(element: PlyElement, byte_order: str) -> np.dtype:
@@ -326,41 +340,9 @@ def decode_ply(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
     if "opacity" not in props:
         raise MediaError(path, "PLY vertex element lacks property opacity")
     opacity_logits = column("opacity")
-    if {"f_dc_0", "f_dc_1", "f_dc_2"} <= props:
-        colours = stack(["f_dc_0", "f_dc_1", "f_dc_2"]) * np.float32(SH_C0) + np.float32(0.5)
-    elif {"red", "green", "blue"} <= props:
-        colours = stack(["red", "green", "blue"])
-        if vertex_el.properties[vertex_el.names.index("red")].dtype == "u1":
-            colours /= np.float32(255.0)
-    else:
-        raise MediaError(path, "PLY vertex element lacks colour properties f_dc_0..2")
-
-    rest = sorted(
-        (n for n in props if n.startswith("f_rest_") and n[7:].isdigit()), key=lambda n: int(n[7:])
-    )
-    sh: np.ndarray | None = None
-    degree = 0
-    if rest:
-        if [int(n[7:]) for n in rest] != list(range(len(rest))) or len(rest) % 3:
-            raise MediaError(path, f"PLY f_rest_* properties are not 0..3k-1 ({len(rest)} found)")
-        per_channel = len(rest) // 3
-        degree = round(math.sqrt(per_channel + 1)) - 1
-        if (degree + 1) ** 2 - 1 != per_channel or degree > 3:
-            raise MediaError(path, f"{len(rest)} f_rest_* values match no SH degree 1..3")
-        flat = stack(rest)
-        # f_rest is channel-major in the file: coefficient k of channel c is f_rest[c*M + k]
-        sh = np.ascontiguousarray(flat.reshape(-1, 3, per_channel).transpose(0, 2, 1))
-
-    _check_finite(path, "position (x, y, z)", positions)
-    _check_finite(path, "rotation (rot_*)", rotations)
-    _check_finite(path, "colour (f_dc_*)", colours)
-    if sh is not None:
-        _check_finite(path, "SH (f_rest_*)", sh)
-    if np.isnan(opacity_logits).any():
-        raise MediaError(path, f"opacity is NaN for {int(np.isnan(opacity_logits).sum())} splats")
-    if np.isnan(log_scales).any() or np.isposinf(log_scales).any():
-        bad = int((np.isnan(log_scales) | np.isposinf(log_scales)).any(axis=1).sum())
-        raise MediaError(path, f"scale (scale_*) is NaN or +inf for {bad} splats")
+    colours = _ply_colours(vertex_el, props, stack, path)
+    sh, degree = _ply_sh(props, stack, path)
+    _check_values(path, positions, rotations, colours, sh, opacity_logits, log_scales)
 
     intrinsics: Intrinsics | None = None
     extrinsic: np.ndarray | None = None
@@ -386,6 +368,62 @@ def decode_ply(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
         kind="mlsharp" if is_mlsharp else "inria",
         path=Path(path) if not isinstance(path, Path) else path,
     )
+
+
+def _ply_colours(
+    vertex_el: PlyElement, props: set[str], stack: Callable[[list[str]], np.ndarray], path: Any
+) -> np.ndarray:
+    """Base colours 0..1: from the SH DC terms, or from red/green/blue."""
+    if {"f_dc_0", "f_dc_1", "f_dc_2"} <= props:
+        return stack(["f_dc_0", "f_dc_1", "f_dc_2"]) * np.float32(SH_C0) + np.float32(0.5)
+    if {"red", "green", "blue"} <= props:
+        colours = stack(["red", "green", "blue"])
+        if vertex_el.properties[vertex_el.names.index("red")].dtype == "u1":
+            colours /= np.float32(255.0)
+        return colours
+    raise MediaError(path, "PLY vertex element lacks colour properties f_dc_0..2")
+
+
+def _ply_sh(
+    props: set[str], stack: Callable[[list[str]], np.ndarray], path: Any
+) -> tuple[np.ndarray | None, int]:
+    """The higher SH coefficients (N, M, 3) and their degree, from f_rest_*."""
+    rest = sorted(
+        (n for n in props if n.startswith("f_rest_") and n[7:].isdigit()), key=lambda n: int(n[7:])
+    )
+    if not rest:
+        return None, 0
+    if [int(n[7:]) for n in rest] != list(range(len(rest))) or len(rest) % 3:
+        raise MediaError(path, f"PLY f_rest_* properties are not 0..3k-1 ({len(rest)} found)")
+    per_channel = len(rest) // 3
+    degree = round(math.sqrt(per_channel + 1)) - 1
+    if (degree + 1) ** 2 - 1 != per_channel or degree > 3:
+        raise MediaError(path, f"{len(rest)} f_rest_* values match no SH degree 1..3")
+    flat = stack(rest)
+    # f_rest is channel-major in the file: coefficient k of channel c is f_rest[c*M + k]
+    return np.ascontiguousarray(flat.reshape(-1, 3, per_channel).transpose(0, 2, 1)), degree
+
+
+def _check_values(
+    path: Any,
+    positions: np.ndarray,
+    rotations: np.ndarray,
+    colours: np.ndarray,
+    sh: np.ndarray | None,
+    opacity_logits: np.ndarray,
+    log_scales: np.ndarray,
+) -> None:
+    """Refuse NaN (and infinite where it cannot mean anything) values, naming them."""
+    _check_finite(path, "position (x, y, z)", positions)
+    _check_finite(path, "rotation (rot_*)", rotations)
+    _check_finite(path, "colour (f_dc_*)", colours)
+    if sh is not None:
+        _check_finite(path, "SH (f_rest_*)", sh)
+    if np.isnan(opacity_logits).any():
+        raise MediaError(path, f"opacity is NaN for {int(np.isnan(opacity_logits).sum())} splats")
+    if np.isnan(log_scales).any() or np.isposinf(log_scales).any():
+        bad = int((np.isnan(log_scales) | np.isposinf(log_scales)).any(axis=1).sum())
+        raise MediaError(path, f"scale (scale_*) is NaN or +inf for {bad} splats")
 
 
 def _single_column(elements: dict[str, np.ndarray], name: str) -> np.ndarray | None:

@@ -604,6 +604,28 @@ class _ShowReader:
         self.cues.extend(cues)
         return _PoemDraft(poem_id, values.get("title", ""), part, line, cues)
 
+    def _media(
+        self, node: Node, items: Items, cue_id: str
+    ) -> tuple[str | None, Path | None, MediaKind | None]:
+        """A cue's `media:` as written, as a path under the media root, and its kind."""
+        rep = self.rep
+        if "media" not in items:
+            rep.add(node, f"cue '{cue_id}': missing 'media' (the file to play)")
+            return None, None, None
+        mnode = items["media"][1]
+        media_ref = string()(mnode, rep, "media")
+        if media_ref is INVALID:
+            return None, None, None
+        if not media_ref.strip():
+            rep.add(mnode, "media: expected a file name, got an empty text")
+            return None, None, None
+        as_path = Path(media_ref).expanduser()
+        media = as_path if as_path.is_absolute() else self.media_root / as_path
+        kind = media_kind_for(media_ref)
+        if kind is None:
+            rep.add(mnode, _unknown_extension(media_ref))
+        return media_ref, media, kind
+
     def _cue(
         self,
         node: Node,
@@ -631,25 +653,7 @@ class _ShowReader:
         else:
             self.cue_first_line[cue_id] = line
 
-        media_ref: str | None = None
-        media: Path | None = None
-        kind: MediaKind | None = None
-        if "media" not in items:
-            rep.add(node, f"cue '{cue_id}': missing 'media' (the file to play)")
-        else:
-            mnode = items["media"][1]
-            media_ref = string()(mnode, rep, "media")
-            if media_ref is INVALID:
-                media_ref = None
-            elif not media_ref.strip():
-                rep.add(mnode, "media: expected a file name, got an empty text")
-                media_ref = None
-            else:
-                as_path = Path(media_ref).expanduser()
-                media = as_path if as_path.is_absolute() else self.media_root / as_path
-                kind = media_kind_for(media_ref)
-                if kind is None:
-                    rep.add(mnode, _unknown_extension(media_ref))
+        media_ref, media, kind = self._media(node, items, cue_id)
 
         settings = read_fields(items, CUE_SPEC, rep)
         if kind is not None and kind is not MediaKind.VIDEO:
