@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from requires import missing
 
 from app.control.gamepad import (
     AxisBinding,
@@ -265,7 +266,7 @@ def pygame_input(tmp_path: Path):  # type: ignore[no-untyped-def]
     lines: list[tuple[str, dict]] = []
     inp = GamepadInput(put, load_mapping({"smoothing": 0}), lambda m, f: lines.append((m, f)))
     if inp.backend is None:
-        pytest.skip("pygame cannot initialise here")
+        missing("pygame cannot initialise here")
     pygame.event.clear()
     next_id = iter(range(10, 100))
 

@@ -16,6 +16,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
+from requires import missing
 
 from app.control.osc import (
     MalformedPacket,
@@ -455,7 +456,7 @@ def test_end_to_end_with_player(tmp_path) -> None:  # type: ignore[no-untyped-de
     try:
         out = HeadlessOutput(64, 36)
     except OutputError as exc:
-        pytest.skip(f"no headless GL: {exc}")
+        missing(f"no headless GL: {exc}")
     fake = FakeTime()
     player = Player(
         show,

@@ -9,6 +9,7 @@ import moderngl
 import numpy as np
 import pytest
 from PIL import Image
+from requires import missing
 from splat_oracle import psnr, render_oracle
 
 from app.cues.state import CameraOffset
@@ -200,7 +201,7 @@ def test_render_matches_oracle(
     case: str,
 ) -> None:
     if mode not in renderers:
-        pytest.skip("no compute shaders on this GL")
+        missing("no compute shaders on this GL")
     if case not in scenes:
         pytest.skip("shared test data not present")
     scene, view = scenes[case]
@@ -233,7 +234,7 @@ def test_scene_traits_reach_the_tests(scenes: dict[str, tuple[SplatScene, Camera
 @pytest.mark.parametrize("n", [1, 1000, 4096, 4097, 20011, 100003])
 def test_gpu_radix_sort_matches_numpy(gl_context: moderngl.Context, n: int) -> None:
     if not compute_supported(gl_context):
-        pytest.skip("no compute shaders on this GL")
+        missing("no compute shaders on this GL")
     rng = np.random.default_rng(n)
     keys = rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32)
     keys[: n // 4] = rng.integers(0, 50, size=n // 4)  # many duplicates: stability matters

@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import pytest
+from requires import missing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def xvfb(screen: str = "1024x600x24", attempts: int = 4) -> Iterator[str]:
     """Start Xvfb with one screen of `screen` (WxHxDEPTH); yields its DISPLAY (":N")."""
     exe = shutil.which("Xvfb")
     if exe is None:
-        pytest.skip("Xvfb is not installed")
+        missing("Xvfb is not installed")
     rng = random.Random(time.monotonic_ns() ^ os.getpid())
     for _ in range(attempts):
         number = rng.randrange(1000, 50000)
@@ -118,7 +118,7 @@ def xvfb(screen: str = "1024x600x24", attempts: int = 4) -> Iterator[str]:
         if proc is not None:
             break
     else:
-        pytest.skip(f"no Xvfb server answered an X handshake in {attempts} attempts")
+        missing(f"no Xvfb server answered an X handshake in {attempts} attempts")
     try:
         yield f":{number}"
     finally:
