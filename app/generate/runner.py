@@ -57,7 +57,6 @@ RECIPE_FIELDS = (
     "fps",
     "extra",
 )
-_KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
 
 
 @dataclass
@@ -103,7 +102,7 @@ def validate_jobs(show: Show, jobs: list[Job], backend: Backend) -> list[str]:
             if src.kind is not MediaKind.STILL:
                 problems.append(
                     f"{show.path}:{job.cue.line}: cue '{job.cue.id}': generate.{role}: cue "
-                    f"'{src.id}' is a {src.kind.value}; {_KIND_WORD[job.kind]} recipes are made "
+                    f"'{src.id}' is a {src.kind.value}; {job.kind.recipe_word} recipes are made "
                     "from a still image"
                 )
             elif src.id not in keys and not src.media.is_file():
@@ -135,7 +134,7 @@ def job_recipe(job: Job, backend: Backend, input_digests: dict[str, str]) -> dic
     recipe: dict[str, Any] = {
         "cache": CACHE_VERSION,
         "backend": backend.name,
-        "kind": _KIND_WORD[job.kind],
+        "kind": job.kind.recipe_word,
         "model": backend.identity(job),
         "seed": job.seed,
         "inputs": input_digests,
@@ -260,7 +259,7 @@ class Runner:
                 (
                     str(i),
                     job.label,
-                    _KIND_WORD[job.kind],
+                    job.kind.recipe_word,
                     job.spec.model or "-",
                     str(job.seed),
                     status,
@@ -470,7 +469,7 @@ class Runner:
             "cue": job.cue.id,
             "poem": job.poem.id,
             "seed": job.seed,
-            "kind": _KIND_WORD[job.kind],
+            "kind": job.kind.recipe_word,
             "variation": job.variation,
             "backend": self.backend.name,
             "model": job.spec.model,
@@ -514,7 +513,7 @@ class Runner:
             "hash": digest,
             "cue": job.cue.id,
             "seed": job.seed,
-            "kind": _KIND_WORD[job.kind],
+            "kind": job.kind.recipe_word,
             "variation": job.variation,
             "bytes": job.output.stat().st_size,
             "recovered": True,

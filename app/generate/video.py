@@ -8,15 +8,14 @@ rate by ffmpeg's `fps` filter (frames repeated or dropped, duration kept).
 from __future__ import annotations
 
 import io
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
 from app.generate.errors import JobError
+from app.media.ffmpeg import input_arg, run_ffmpeg, spawn_ffmpeg
 
 
 def encode_video(
@@ -49,15 +48,15 @@ def encode_video(
     )
     vf = f"{scale}fps={fps_out:g},scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
     gop = max(1, int(round(fps_out)))
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+    args = [
+        "-loglevel", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{fw}x{fh}", "-r", f"{fps_in:g}",
         "-i", "-", "-vf", vf,
         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-g", str(gop),
         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
         "-color_range", "tv", "-movflags", "+faststart", "-f", "mp4", str(path),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = spawn_ffmpeg(args)
     assert proc.stdin is not None and proc.stderr is not None
     count = 0
     try:
@@ -86,11 +85,11 @@ def _chain(first: np.ndarray, rest: Iterable[np.ndarray]) -> Iterable[np.ndarray
 
 def first_frame(path: Path) -> np.ndarray:
     """The first frame of a video as (H, W, 3) uint8 (for contact sheets)."""
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path),
+    args = [
+        "-loglevel", "error", "-i", input_arg(path),
         "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-",
     ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
+    out = run_ffmpeg(args, timeout=60)
     if out.returncode != 0 or not out.stdout:
         raise JobError(f"{path}: cannot read a frame: {out.stderr.decode(errors='replace')[-200:]}")
     with Image.open(io.BytesIO(out.stdout)) as im:

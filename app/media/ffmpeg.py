@@ -1,7 +1,9 @@
 """Finding and running the ffmpeg binary that imageio-ffmpeg bundles.
 
 There is no ffprobe in that bundle: probing parses `ffmpeg -i` output (see app.media.probe).
-Everything here is a thin helper; the decoding itself lives in app.media.video.
+Everything here is a thin helper; the decoding itself lives in app.media.video. Every other
+ffmpeg run (writer, recorder, generation, test clips) goes through `run_ffmpeg` or
+`spawn_ffmpeg`.
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ def run_ffmpeg(
         capture_output=True,
         timeout=timeout,
         check=False,
+    )
+
+
+def spawn_ffmpeg(
+    args: Sequence[str | os.PathLike[str]], *, stdout: int | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ffmpeg with `args` (after `-nostdin -hide_banner`) reading frames from a stdin
+    pipe; stderr is piped for the error message. The caller writes, closes and waits."""
+    return subprocess.Popen(
+        ffmpeg_cmd(*args), stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.PIPE
     )
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from types import TracebackType
 
-import imageio_ffmpeg
 import numpy as np
+
+from app.media.ffmpeg import spawn_ffmpeg
 
 
 class VideoWriter:
@@ -26,8 +26,8 @@ class VideoWriter:
         self.frames = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+        args = [
+            "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps:g}",
             "-i", "-",
             "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
@@ -35,7 +35,7 @@ class VideoWriter:
             "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
             "-color_range", "tv", "-movflags", "+faststart", str(self._tmp),
         ]  # fmt: skip
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._proc = spawn_ffmpeg(args)
 
     def write(self, frame: np.ndarray) -> None:
         """Append one frame (top row first)."""

@@ -74,6 +74,7 @@ from app.show.controls import (
 )
 from app.show.model import (
     LOOK_PRESETS,
+    RECIPE_KINDS,
     SPLAT_EXTENSIONS,
     STILL_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -149,11 +150,6 @@ CUE_KEYS = (
 )
 VIDEO_ONLY_KEYS = ("rate", "loop", "start", "end")
 
-RECIPE_KINDS: dict[str, MediaKind] = {
-    "image": MediaKind.STILL,
-    "video": MediaKind.VIDEO,
-    "splat": MediaKind.SPLAT,
-}
 _RECIPE_WORD = {kind: word for word, kind in RECIPE_KINDS.items()}
 
 _FADE = number(0)

@@ -28,6 +28,15 @@ class MediaKind(StrEnum):
     VIDEO = "video"
     SPLAT = "splat"
 
+    @property
+    def recipe_word(self) -> str:
+        """The word a `generate:` recipe uses for this kind ('image', 'video', 'splat')."""
+        return "image" if self is MediaKind.STILL else self.value
+
+
+RECIPE_KINDS: dict[str, MediaKind] = {k.recipe_word: k for k in MediaKind}
+"""Recipe `kind:` word -> media kind."""
+
 
 def media_kind_for(path: str | Path) -> MediaKind | None:
     """The media kind of a file name, or None for an unknown extension."""

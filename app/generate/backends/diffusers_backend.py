@@ -34,7 +34,6 @@ from app.generate.registry import ModelEntry, Registry, model_identity
 from app.show.model import MediaKind
 
 NEEDED_KIND = {MediaKind.STILL: "t2i", MediaKind.VIDEO: "i2v", MediaKind.SPLAT: "depth"}
-KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
 KIND_NAMES = {"t2i": "text to image", "i2v": "image to video", "depth": "image to splat"}
 SIZE_GRID = 16  # latent grid of the families we use (VAE /8, 2x2 patches)
 # Recipe `extra` keys that are ours (splat making), not pipeline arguments.
@@ -179,7 +178,7 @@ class DiffusersBackend:
                     (
                         job,
                         f"model '{entry.name}' is a {entry.kind} model "
-                        f"({KIND_NAMES[entry.kind]}); {KIND_WORD[job.kind]} recipes need a "
+                        f"({KIND_NAMES[entry.kind]}); {job.kind.recipe_word} recipes need a "
                         f"{need} model ({KIND_NAMES[need]})",
                     )
                 )
@@ -188,7 +187,7 @@ class DiffusersBackend:
                 problems.append(
                     (
                         job,
-                        f"{KIND_WORD[job.kind]} recipes need `from:` (the cue whose image they "
+                        f"{job.kind.recipe_word} recipes need `from:` (the cue whose image they "
                         "start from)",
                     )
                 )

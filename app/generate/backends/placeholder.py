@@ -110,8 +110,7 @@ def title_card(job: Job, size: tuple[int, int]) -> Image.Image:
     big, mid, small = _font(max(10, h // 11)), _font(max(8, h // 20)), _font(max(7, h // 26))
     title = f"{job.poem.id}  {job.poem.title}".strip()
     draw.text((pad, pad), _printable(title), font=big, fill=ink)
-    kind = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
-    line2 = f"cue {job.cue.id} · {kind[job.kind]} · seed {job.seed}"
+    line2 = f"cue {job.cue.id} · {job.kind.recipe_word} · seed {job.seed}"
     if job.spec.model:
         line2 += f" · {job.spec.model}"
     draw.text((pad, pad + h // 8), _printable(line2), font=mid, fill=ink)
