@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:  # when run as a script by the window test
     sys.path.insert(0, str(REPO))
 
 from app.render.gl import release_framebuffer  # noqa: E402
-from app.render.operator import FrameTimes, layout, thumbnail_grid  # noqa: E402
+from app.render.operator_layout import FrameTimes, layout, thumbnail_grid  # noqa: E402
 from app.render.ui import GREEN, RED, Rect, UiCanvas, elide, text_width  # noqa: E402
 
 COLOURS = {"1.1": (255, 0, 0), "1.2": (0, 255, 0), "1.3": (0, 0, 255)}

@@ -34,12 +34,8 @@ Mouse and keyboard act through the action vocabulary: keys go through the run lo
 
 from __future__ import annotations
 
-import math
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import moderngl
@@ -50,7 +46,8 @@ from app.cues.commands import build
 from app.cues.state import LayerMix, Mix, MixEntry
 from app.render.compositor import Compositor
 from app.render.gl import make_current, release_framebuffer
-from app.render.outputs import KeyEvent, OutputError, _glfw_key_names, _glfw_mods
+from app.render.operator_layout import FrameTimes, Layout, layout, thumbnail_grid
+from app.render.thumbs import Thumbnails
 from app.render.ui import (
     AMBER,
     BLUE,
@@ -64,7 +61,8 @@ from app.render.ui import (
     UiCanvas,
     line_height,
 )
-from app.show.model import Cue, Fit, MediaKind
+from app.render.window import KeyEvent, OutputError, core_context_hints, find_monitor, key_callback
+from app.show.model import Fit
 from app.status import LayerStatus
 
 THUMB_WIDTH = 192
@@ -74,7 +72,7 @@ BLACK: Color = (0.0, 0.0, 0.0, 1.0)
 WHITE: Color = (1.0, 1.0, 1.0, 1.0)
 
 
-# --- pure parts: layout, frame times, thumbnails' pixels --------------------------------
+# --- clicks ----------------------------------------------------------------------------
 
 
 def _click(command: str, *args: str) -> Action:
@@ -82,258 +80,7 @@ def _click(command: str, *args: str) -> Action:
     return build(command, args, source="operator", detail="click")
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where everything goes in a `width` x `height` operator view (pure, testable)."""
-
-    width: int
-    height: int
-    scale: float
-    margin: float
-    preview: Rect
-    program: Rect
-    go: Rect
-    blackout: Rect
-    progress: Rect
-    poems: Rect
-    cues: Rect
-    side: Rect
-
-    @property
-    def big(self) -> int:
-        return max(9, round(28 * self.scale))
-
-    @property
-    def mid(self) -> int:
-        return max(8, round(21 * self.scale))
-
-    @property
-    def small(self) -> int:
-        return max(7, round(16 * self.scale))
-
-
-def layout(width: int, height: int, aspect: float) -> Layout:
-    """The operator view's regions: monitors on top (preview left, program right), buttons and
-    the transition bar under them, the poem list and the poem's cues below, a status column
-    on the right. `aspect` is the show output's width / height."""
-    s = max(0.4, min(width / 1280.0, height / 800.0))
-    m = 14.0 * s
-    left_w = width * 0.7
-    label_h = line_height(max(9, round(28 * s))) + 6 * s
-    mw = (left_w - 3 * m) / 2
-    mh = mw / aspect
-    if mh > height * 0.42:
-        mh = height * 0.42
-        mw = mh * aspect
-    top = m + label_h
-    preview = Rect(m, top, mw, mh)
-    program = Rect(2 * m + mw, top, mw, mh)
-    row_y = top + mh + m * 0.75
-    row_h = 46.0 * s
-    half = (mw - m / 2) / 2
-    go = Rect(preview.x, row_y, half, row_h)
-    blackout = Rect(preview.x + half + m / 2, row_y, half, row_h)
-    progress = Rect(program.x, row_y, mw, row_h)
-    y0 = row_y + row_h + m
-    bottom_h = max(0.0, height - y0 - m)
-    poems = Rect(m, y0, left_w * 0.3, bottom_h)
-    cues = Rect(poems.x + poems.w + m, y0, left_w - poems.w - 3 * m, bottom_h)
-    side = Rect(left_w, m, max(0.0, width - left_w - m), max(0.0, height - 2 * m))
-    return Layout(width, height, s, m, preview, program, go, blackout, progress, poems, cues, side)
-
-
-def thumbnail_grid(area: Rect, count: int, aspect: float, label_h: float, gap: float) -> list[Rect]:
-    """Rectangles (picture only) of `count` thumbnails laid out in rows to fill `area` with
-    the biggest pictures that fit."""
-    if count <= 0 or area.w <= 0 or area.h <= 0:
-        return []
-    best: tuple[float, int] = (0.0, 1)
-    for cols in range(1, count + 1):
-        rows = math.ceil(count / cols)
-        w = (area.w - (cols - 1) * gap) / cols
-        h_room = (area.h - (rows - 1) * gap) / rows - label_h
-        w = min(w, h_room * aspect)
-        if w > best[0]:
-            best = (w, cols)
-    w, cols = best
-    if w <= 0:
-        return []
-    h = w / aspect
-    return [
-        Rect(area.x + (i % cols) * (w + gap), area.y + (i // cols) * (h + label_h + gap), w, h)
-        for i in range(count)
-    ]
-
-
-class FrameTimes:
-    """Intervals between frames (seconds), the last `size` of them, sampled once per frame."""
-
-    def __init__(self, size: int = 600) -> None:
-        self.intervals: deque[float] = deque(maxlen=size)
-        self._last: float | None = None
-
-    def tick(self, now: float) -> None:
-        if self._last is not None:
-            self.intervals.append(now - self._last)
-        self._last = now
-
-    def last(self, n: int) -> list[float]:
-        items = list(self.intervals)
-        return items[-n:]
-
-    def percentile(self, q: float) -> float:
-        """The q-th percentile (0..100) of the recorded intervals, 0 when there are none."""
-        if not self.intervals:
-            return 0.0
-        return float(np.percentile(np.fromiter(self.intervals, float), q))
-
-
-def make_thumbnail(cue: Cue, width: int, height: int) -> np.ndarray | None:
-    """An (height, width, 3) uint8 picture of a cue (a still, a video's first frame), cropped to
-    fill; None for splat scenes (rendered on the GPU instead) and unreadable media.
-
-    Runs on a worker thread: decoding a big still or starting ffmpeg must not stall a frame.
-    """
-    from PIL import Image, ImageOps
-
-    if cue.kind is MediaKind.STILL:
-        from app.media.still import load_still
-
-        try:
-            rgba = load_still(cue.media)
-        except Exception:
-            return None
-        img = Image.fromarray(np.ascontiguousarray(rgba[..., :3]))
-        img = ImageOps.fit(img, (width, height), Image.BILINEAR)
-        return np.asarray(img, dtype=np.uint8)
-    if cue.kind is MediaKind.VIDEO:
-        from app.media.ffmpeg import input_arg, run_ffmpeg
-
-        vf = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height}"
-        try:
-            proc = run_ffmpeg(
-                [
-                    "-loglevel",
-                    "error",
-                    "-ss",
-                    f"{cue.start:.3f}",
-                    "-i",
-                    input_arg(cue.media),
-                    "-frames:v",
-                    "1",
-                    "-vf",
-                    vf,
-                    "-f",
-                    "rawvideo",
-                    "-pix_fmt",
-                    "rgb24",
-                    "-",
-                ],
-                timeout=30.0,
-            )
-        except Exception:
-            return None
-        need = width * height * 3
-        if proc.returncode != 0 or len(proc.stdout) < need:
-            return None
-        return np.frombuffer(proc.stdout[:need], np.uint8).reshape(height, width, 3).copy()
-    return None
-
-
-@dataclass
-class _Thumb:
-    texture: moderngl.Texture | None = None
-    top_row_first: bool = True
-    job: Future[np.ndarray | None] | None = None
-    placeholder: bool = False  # no picture of its own: rendered from the pool when possible
-    fbo: Any = field(default=None, repr=False)
-
-
-class Thumbnails:
-    """Cue thumbnails: pixels made on a worker thread, textures uploaded on the main thread."""
-
-    def __init__(self, width: int, height: int, keep: int = 160) -> None:
-        self.width = width
-        self.height = height
-        self.keep = keep
-        self._thumbs: dict[int, _Thumb] = {}
-        self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thumbnails")
-
-    def get(self, ctx: moderngl.Context, index: int, cue: Cue) -> _Thumb:
-        """The thumbnail of a cue (starting its job on first use; uploading it once done)."""
-        th = self._thumbs.get(index)
-        if th is None:
-            if len(self._thumbs) >= self.keep:
-                self._drop_oldest()
-            th = _Thumb()
-            th.job = self._workers.submit(make_thumbnail, cue, self.width, self.height)
-            self._thumbs[index] = th
-        if th.job is not None and th.job.done():
-            try:
-                pixels = th.job.result()
-            except Exception:
-                pixels = None
-            th.job = None
-            if pixels is None:
-                th.placeholder = True
-            else:
-                tex = ctx.texture((self.width, self.height), 3, pixels, alignment=1)
-                tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
-                th.texture = tex
-        return th
-
-    @property
-    def pending(self) -> int:
-        """Thumbnails still being made."""
-        return sum(1 for th in self._thumbs.values() if th.job is not None and not th.job.done())
-
-    def placeholders(self) -> list[int]:
-        """Cues whose thumbnail could be rendered from a pool image."""
-        return [i for i, th in self._thumbs.items() if th.placeholder and th.texture is None]
-
-    def set_rendered(self, index: int, texture: moderngl.Texture, fbo: Any) -> None:
-        th = self._thumbs.get(index)
-        if th is None:
-            return
-        th.texture, th.top_row_first, th.fbo = texture, False, fbo
-
-    def _drop_oldest(self) -> None:
-        index = next(iter(self._thumbs))
-        self._release_one(self._thumbs.pop(index))
-
-    @staticmethod
-    def _release_one(th: _Thumb) -> None:
-        if th.job is not None:
-            th.job.cancel()
-        if th.fbo is not None:
-            release_framebuffer(th.fbo)
-        elif th.texture is not None:
-            th.texture.release()
-
-    def release(self) -> None:
-        self._workers.shutdown(wait=False, cancel_futures=True)
-        for th in self._thumbs.values():
-            self._release_one(th)
-        self._thumbs.clear()
-
-
 # --- the window -------------------------------------------------------------------------
-
-
-def _find_monitor(glfw: Any, monitor: int | str) -> Any:
-    monitors = list(glfw.get_monitors() or [])
-    names = [glfw.get_monitor_name(m).decode(errors="replace") for m in monitors]
-    listing = ", ".join(f"{i}: {n}" for i, n in enumerate(names)) or "none"
-    if isinstance(monitor, str) and monitor.isdigit():
-        monitor = int(monitor)
-    if isinstance(monitor, int):
-        if 0 <= monitor < len(monitors):
-            return monitors[monitor]
-        raise OutputError(f"no monitor {monitor} for the operator window (monitors: {listing})")
-    for m, n in zip(monitors, names, strict=True):
-        if monitor.lower() in n.lower():
-            return m
-    raise OutputError(f"no monitor named like {monitor!r} (monitors: {listing})")
 
 
 class OperatorWindow:
@@ -397,7 +144,6 @@ class OperatorWindow:
         self._preview_fbo = self.out_ctx.framebuffer(color_attachments=[self._preview_tex])
         self._preview_fbo.clear(0.0, 0.0, 0.0, 1.0)
         self._compositor = Compositor(self.out_ctx, pw, ph)
-        self._key_names = _glfw_key_names() if not self.offscreen else {}
 
     def _open_window(self, width: int, height: int, monitor: int | str | None, title: str) -> None:
         import glfw
@@ -405,14 +151,10 @@ class OperatorWindow:
         self._glfw = glfw
         share = self.output.glfw_window  # the output window whose context this one shares
         glfw.default_window_hints()
-        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
-        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
-        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
-        glfw.window_hint(glfw.DOUBLEBUFFER, True)
+        core_context_hints()
         area = None
         if monitor is not None:
-            chosen = _find_monitor(glfw, monitor)
+            chosen = find_monitor(monitor, "the operator window")
             area = glfw.get_monitor_workarea(chosen)  # x, y, w, h
             width, height = int(area[2]), int(area[3])
         try:
@@ -436,6 +178,9 @@ class OperatorWindow:
             raise
         self._target = self.ctx.detect_framebuffer(0)
         self.canvas = UiCanvas(self.ctx)
+        self._on_key = key_callback(
+            lambda e: self._events.append(e)
+        )  # lives as long as the window
         glfw.set_key_callback(window, self._on_key)
         glfw.set_mouse_button_callback(window, self._on_mouse)
 
@@ -456,22 +201,6 @@ class OperatorWindow:
         return int(w), int(h)
 
     # --- events ---------------------------------------------------------------------
-
-    def _on_key(self, window: object, key: int, scancode: int, action: int, mods: int) -> None:
-        glfw = self._glfw
-        actions = {glfw.PRESS: "press", glfw.RELEASE: "release", glfw.REPEAT: "repeat"}
-        name = self._key_names.get(key)
-        if name is None or len(name) == 1:
-            layout_name = glfw.get_key_name(key, scancode)
-            if layout_name:
-                name = (
-                    layout_name.decode(errors="replace")
-                    if isinstance(layout_name, bytes)
-                    else layout_name
-                ).lower()
-        if name is None or action not in actions:
-            return
-        self._events.append(KeyEvent(name, actions[action], _glfw_mods(mods)))  # type: ignore[arg-type]
 
     def _on_mouse(self, window: object, button: int, action: int, mods: int) -> None:
         glfw = self._glfw

@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal, Self
+from typing import Self
 
 import moderngl
 import numpy as np
@@ -20,22 +19,14 @@ from app.render.fit import fit_scale
 from app.render.gl import GLError, create_headless_context, make_current, release_framebuffer
 from app.render.programs import load_program
 from app.render.warp import Warp
+from app.render.window import (
+    KeyEvent,
+    OutputError,
+    core_context_hints,
+    find_monitor,
+    key_callback,
+)
 from app.show.model import Fit
-
-KeyAction = Literal["press", "release", "repeat"]
-
-
-class OutputError(RuntimeError):
-    """An output that cannot be opened (no display, no such monitor, no GL context...)."""
-
-
-@dataclass(frozen=True)
-class KeyEvent:
-    """A key on the output window: a lower-case name ('space', 'b', 'left', 'f1'...)."""
-
-    key: str
-    action: KeyAction
-    mods: frozenset[str] = field(default_factory=frozenset)  # 'shift', 'ctrl', 'alt', 'super'
 
 
 def _make_fbo(ctx: moderngl.Context, width: int, height: int) -> moderngl.Framebuffer:
@@ -221,28 +212,6 @@ class HeadlessOutput(Output):
         self._closed = True
 
 
-def _glfw_key_names() -> dict[int, str]:
-    import glfw
-
-    names = {}
-    for attr in dir(glfw):
-        if attr.startswith("KEY_") and attr not in ("KEY_UNKNOWN", "KEY_LAST"):
-            names[getattr(glfw, attr)] = attr[4:].lower()
-    return names
-
-
-def _glfw_mods(mods: int) -> frozenset[str]:
-    import glfw
-
-    flags = {
-        glfw.MOD_SHIFT: "shift",
-        glfw.MOD_CONTROL: "ctrl",
-        glfw.MOD_ALT: "alt",
-        glfw.MOD_SUPER: "super",
-    }
-    return frozenset(name for bit, name in flags.items() if mods & bit)
-
-
 class GlfwOutput(Output):
     """A glfw window, windowed or fullscreen, with vsync and no visible cursor.
 
@@ -297,24 +266,22 @@ class GlfwOutput(Output):
         self.warp = warp
         self._presenter = WarpPresenter(self.ctx)
         self._events: list[KeyEvent] = []
-        self._key_names = _glfw_key_names()
+        self._on_key = key_callback(
+            lambda e: self._events.append(e)
+        )  # lives as long as the window
         glfw.set_key_callback(self._window, self._on_key)
 
     def _open_window(
         self, width: int, height: int, fullscreen: bool, monitor: int | str | None, title: str
     ) -> object:
         glfw = self._glfw
-        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
-        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
-        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
-        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
-        glfw.window_hint(glfw.DOUBLEBUFFER, True)
+        core_context_hints()
         # a fullscreen window must stay up when the operator clicks on the other screen
         glfw.window_hint(glfw.AUTO_ICONIFY, False)
         if not fullscreen:
             window = glfw.create_window(width, height, title, None, None)
         else:
-            chosen = self._find_monitor(monitor)
+            chosen = find_monitor(monitor, "fullscreen")
             mode = glfw.get_video_mode(chosen)
             glfw.window_hint(glfw.RED_BITS, mode.bits.red)
             glfw.window_hint(glfw.GREEN_BITS, mode.bits.green)
@@ -324,38 +291,6 @@ class GlfwOutput(Output):
         if not window:
             raise OutputError("cannot open the output window (no OpenGL 3.3 core context?)")
         return window
-
-    def _find_monitor(self, monitor: int | str | None) -> object:
-        glfw = self._glfw
-        monitors = list(glfw.get_monitors() or [])
-        if not monitors:
-            raise OutputError("no monitor found for fullscreen")
-        names = [glfw.get_monitor_name(m).decode(errors="replace") for m in monitors]
-        listing = ", ".join(f"{i}: {n}" for i, n in enumerate(names))
-        if monitor is None:
-            return glfw.get_primary_monitor()
-        if isinstance(monitor, int):
-            if 0 <= monitor < len(monitors):
-                return monitors[monitor]
-            raise OutputError(f"no monitor {monitor} (monitors: {listing})")
-        matches = [m for m, n in zip(monitors, names, strict=True) if monitor.lower() in n.lower()]
-        if not matches:
-            raise OutputError(f"no monitor named like {monitor!r} (monitors: {listing})")
-        return matches[0]
-
-    def _on_key(self, window: object, key: int, scancode: int, action: int, mods: int) -> None:
-        glfw = self._glfw
-        actions = {glfw.PRESS: "press", glfw.RELEASE: "release", glfw.REPEAT: "repeat"}
-        name = self._key_names.get(key)
-        if name is None or len(name) == 1:
-            # layout-aware name for printable keys (the 'b' on an AZERTY keyboard)
-            layout = glfw.get_key_name(key, scancode)
-            if layout:
-                name = layout.decode(errors="replace") if isinstance(layout, bytes) else layout
-                name = name.lower()
-        if name is None or action not in actions:
-            return
-        self._events.append(KeyEvent(name, actions[action], _glfw_mods(mods)))  # type: ignore[arg-type]
 
     def begin_frame(self) -> None:
         """Bind `fbo` for drawing."""
