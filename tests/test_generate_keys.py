@@ -109,3 +109,42 @@ def test_family_rules_name_the_rule() -> None:
     assert recipe_problems(distilled, pierrot, MediaKind.STILL)[0].startswith(
         "generate.negative_prompt: FLUX.1 is guidance-distilled"
     )
+
+
+def test_reference_show_keeps_the_rules_of_its_real_model_classes(tmp_path: Path) -> None:
+    """show/pierrot.yaml against folders that name the real classes (no weights: the rules
+    read only model_index.json), found by `check` as a models.yaml beside the show."""
+    import shutil
+
+    from app.generate.cli import recipe_report
+
+    (tmp_path / "show").mkdir()
+    show = tmp_path / "show" / "pierrot.yaml"
+    shutil.copy(Path(__file__).resolve().parent.parent / "show" / "pierrot.yaml", show)
+    lines = ["models:"]
+    for name, cls, kind in (
+        ("chroma-hd", "ChromaPipeline", "t2i"),
+        ("wan22-i2v", "WanImageToVideoPipeline", "i2v"),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model_index.json").write_text(f'{{"_class_name": "{cls}"}}')
+        lines.append(f"  {name}: {{path: {tmp_path / name}, kind: {kind}}}")
+    (tmp_path / "depth").mkdir()
+    (tmp_path / "depth" / "config.json").write_text("{}")
+    lines.append(f"  depth-anything-v2: {{path: {tmp_path / 'depth'}, kind: depth}}")
+    (show.parent / "models.yaml").write_text("\n".join(lines) + "\n")
+    problems, warnings = recipe_report(show)
+    assert warnings == []
+    # Wan needs ftfy at render time; that is the only thing the rules may say here
+    assert all("ftfy" in p for p in problems), problems
+    # the same show with an LTX model for its clips breaks LTX's size rule (720 is not /32)
+    text = show.read_text().replace("model: wan22-i2v", "model: ltx")
+    (tmp_path / "ltx").mkdir()
+    (tmp_path / "ltx" / "model_index.json").write_text('{"_class_name": "LTXImageToVideoPipeline"}')
+    show.write_text(text)
+    (show.parent / "models.yaml").write_text(
+        "\n".join([*lines, f"  ltx: {{path: {tmp_path / 'ltx'}, kind: i2v}}"]) + "\n"
+    )
+    problems, _ = recipe_report(show)
+    assert any("LTX-Video makes sizes that are multiples of 32" in p for p in problems)
+    assert any("cue '4.3'" in p and "LTX-Video takes no last frame" in p for p in problems)
