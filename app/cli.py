@@ -143,6 +143,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     prepare_demo_media(args.show)
     report = check_show(args.show)
+    if report.show is not None:
+        from app.generate.cli import recipe_report
+
+        problems, warnings = recipe_report(args.show)
+        report.problems.extend(problems)
+        report.warnings.extend(warnings)
     print(format_report(report))
     return 0 if report.ok else 1
 

@@ -41,22 +41,18 @@ from app.generate.metadata import (
 )
 from app.generate.plan import Job, full_prompt
 from app.generate.progress import Progress
+from app.generate.steps import StepStore
 from app.show.model import MediaKind, Show
 
-RECIPE_FIELDS = (
-    "prompt",
-    "negative_prompt",
-    "steps",
-    "guidance",
-    "width",
-    "height",
-    "scheduler",
-    "refine",
-    "upscale",
-    "frames",
-    "fps",
-    "extra",
-)
+# What changes each kind of output, and so goes into its recipe hash: a still's key holds no
+# frame count or rate, a splat's (made from its source image by a depth model) no sampling.
+_DENOISE = ("prompt", "negative_prompt", "steps", "guidance", "width", "height", "scheduler")
+RECIPE_FIELDS: dict[MediaKind, tuple[str, ...]] = {
+    MediaKind.STILL: (*_DENOISE, "refine", "upscale", "extra"),
+    MediaKind.VIDEO: (*_DENOISE, "upscale", "frames", "fps", "extra"),
+    MediaKind.SPLAT: ("prompt", "width", "height", "extra"),
+}
+_KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
 
 
 @dataclass
@@ -102,7 +98,7 @@ def validate_jobs(show: Show, jobs: list[Job], backend: Backend) -> list[str]:
             if src.kind is not MediaKind.STILL:
                 problems.append(
                     f"{show.path}:{job.cue.line}: cue '{job.cue.id}': generate.{role}: cue "
-                    f"'{src.id}' is a {src.kind.value}; {job.kind.recipe_word} recipes are made "
+                    f"'{src.id}' is a {src.kind.value}; {_KIND_WORD[job.kind]} recipes are made "
                     "from a still image"
                 )
             elif src.id not in keys and not src.media.is_file():
@@ -134,19 +130,19 @@ def job_recipe(job: Job, backend: Backend, input_digests: dict[str, str]) -> dic
     recipe: dict[str, Any] = {
         "cache": CACHE_VERSION,
         "backend": backend.name,
-        "kind": job.kind.recipe_word,
+        "kind": _KIND_WORD[job.kind],
         "model": backend.identity(job),
         "seed": job.seed,
         "inputs": input_digests,
     }
-    for name in RECIPE_FIELDS:
+    for name in RECIPE_FIELDS[job.kind]:
         recipe[name] = getattr(spec, name)
     return recipe
 
 
 def job_cost(job: Job, backend: Backend) -> float:
     """A rough cost to weigh jobs in the progress bar (denoising work)."""
-    if backend.name == "placeholder":
+    if backend.capabilities.stand_in:
         return 1.0
     spec = job.spec
     megapixels = spec.width * spec.height / 1e6
@@ -181,6 +177,9 @@ class Runner:
         self.err = err or sys.stderr
         self._prepared = False
         self._versions = software_versions()
+        if backend.capabilities.step_cache:
+            store = StepStore.for_media_root(show.media_root, reuse=not force)
+            backend.use_steps(store)  # type: ignore[attr-defined]
 
     # --- assessing ----------------------------------------------------------------------
 
@@ -210,13 +209,13 @@ class Runner:
         return False
 
     def keeps_real_media(self, job: Job) -> bool:
-        """True when a placeholder would replace media it did not make (a real render or a
-        file put there by hand): placeholders only ever stand in for missing media."""
-        if self.backend.name != "placeholder" or not job.output.is_file():
+        """True when a stand-in backend (placeholders) would replace media it did not make (a
+        real render or a file put there by hand): stand-ins only ever fill in missing media."""
+        if not self.backend.capabilities.stand_in or not job.output.is_file():
             return False
         entry = self.manifest.get(job.output)
         made_by = entry.get("backend") if entry else embedded_backend(job.output)
-        return made_by != "placeholder"
+        return made_by != self.backend.name
 
     def assess(self, jobs: list[Job]) -> list[tuple[Job, str]]:
         """(job, status) for each job without rendering: current, copy, render, or
@@ -259,7 +258,7 @@ class Runner:
                 (
                     str(i),
                     job.label,
-                    job.kind.recipe_word,
+                    _KIND_WORD[job.kind],
                     job.spec.model or "-",
                     str(job.seed),
                     status,
@@ -469,7 +468,7 @@ class Runner:
             "cue": job.cue.id,
             "poem": job.poem.id,
             "seed": job.seed,
-            "kind": job.kind.recipe_word,
+            "kind": _KIND_WORD[job.kind],
             "variation": job.variation,
             "backend": self.backend.name,
             "model": job.spec.model,
@@ -513,7 +512,7 @@ class Runner:
             "hash": digest,
             "cue": job.cue.id,
             "seed": job.seed,
-            "kind": job.kind.recipe_word,
+            "kind": _KIND_WORD[job.kind],
             "variation": job.variation,
             "bytes": job.output.stat().st_size,
             "recovered": True,

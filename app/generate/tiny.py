@@ -1,5 +1,6 @@
-"""Tiny random-weight pipelines (SDXL, FLUX-style, Wan image-to-video, depth) for tests and
-for `bench generate` on machines without real weights.
+"""Tiny random-weight pipelines of the real diffusers classes (SDXL, SD3, FLUX, Chroma,
+Z-Image, Qwen-Image, Wan 2.2 and LTX image-to-video, Depth Anything) for tests and for
+`bench generate` on machines without real weights.
 
 Shapes follow the dummy components of diffusers' own fast tests; tokenizers are built
 locally with the `tokenizers` library (character level), so nothing is ever downloaded.
@@ -15,8 +16,10 @@ from typing import Any
 _SPECIAL = ("<pad>", "<unk>", "<s>", "</s>")
 
 
-def char_tokenizer(model_max_length: int = 77) -> Any:
-    """A character-level `PreTrainedTokenizerFast` (every printable ASCII char is a token)."""
+def char_tokenizer(model_max_length: int = 77, chat: bool = False) -> Any:
+    """A character-level `PreTrainedTokenizerFast` (every printable ASCII char is a token);
+    `chat` gives it a plain chat template (the message contents in a row) for pipelines that
+    format their prompt as a chat (Z-Image)."""
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -28,7 +31,7 @@ def char_tokenizer(model_max_length: int = 77) -> Any:
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
     )
-    return PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token="<pad>",
         unk_token="<unk>",
@@ -36,10 +39,14 @@ def char_tokenizer(model_max_length: int = 77) -> Any:
         eos_token="</s>",
         model_max_length=model_max_length,
     )
+    if chat:
+        fast.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    return fast
 
 
-def tiny_sdxl() -> Any:
-    """A StableDiffusionXLPipeline with random weights (a few MB; works at 32x32)."""
+def tiny_sdxl(seed: int = 0) -> Any:
+    """A StableDiffusionXLPipeline with random weights (a few MB; works at 32x32); `seed`
+    draws the UNet's weights (another seed: another model of the same shapes)."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -49,7 +56,7 @@ def tiny_sdxl() -> Any:
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(2, 4),
         layers_per_block=2,
@@ -98,6 +105,14 @@ def tiny_sdxl() -> Any:
         unet=unet,
         scheduler=scheduler,
     )
+
+
+def tiny_sdxl_refiner() -> Any:
+    """An SDXL-refiner-style StableDiffusionXLImg2ImgPipeline (its own UNet weights, the
+    tiny SDXL's encoders and VAE), registered as another model's `refiner:` in tests."""
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+
+    return StableDiffusionXLImg2ImgPipeline(**tiny_sdxl(seed=1).components)
 
 
 def _tiny_clip_config() -> Any:
@@ -188,6 +203,308 @@ def tiny_flux() -> Any:
         tokenizer_2=char_tokenizer(512),
         transformer=transformer,
         vae=vae,
+    )
+
+
+def _tiny_flux_vae() -> Any:
+    """The one-block, one-channel AutoencoderKL of the FLUX-like tiny pipelines."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,),
+        layers_per_block=1,
+        latent_channels=1,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+
+
+def tiny_chroma() -> Any:
+    """A ChromaPipeline (Chroma1-HD's class) with random weights; works at 16x16 or 32x32."""
+    import torch
+    from diffusers import ChromaPipeline, ChromaTransformer2DModel, FlowMatchEulerDiscreteScheduler
+
+    torch.manual_seed(0)
+    transformer = ChromaTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        axes_dims_rope=[4, 4, 8],
+        approximator_hidden_dim=32,
+        approximator_layers=1,
+        approximator_num_channels=16,
+    )
+    return ChromaPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=_tiny_t5(),
+        tokenizer=char_tokenizer(512),
+        transformer=transformer,
+        vae=_tiny_flux_vae(),
+        image_encoder=None,
+        feature_extractor=None,
+    )
+
+
+def tiny_sd3() -> Any:
+    """A StableDiffusion3Pipeline (two CLIP encoders and a T5) with random weights; works at
+    32x32."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        caption_projection_dim=32,
+        joint_attention_dim=32,
+        pooled_projection_dim=64,
+        out_channels=4,
+    )
+    config = _tiny_clip_config()
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModelWithProjection(config)
+    torch.manual_seed(0)
+    text_encoder_2 = CLIPTextModelWithProjection(config)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+    return StableDiffusion3Pipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        text_encoder_3=_tiny_t5(),
+        tokenizer=char_tokenizer(77),
+        tokenizer_2=char_tokenizer(77),
+        tokenizer_3=char_tokenizer(256),
+        transformer=transformer,
+        vae=vae,
+    )
+
+
+def tiny_zimage() -> Any:
+    """A ZImagePipeline (Z-Image Turbo's class: Qwen3 text encoder) with random weights;
+    works at 32x32."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        ZImagePipeline,
+        ZImageTransformer2DModel,
+    )
+    from transformers import Qwen3Config, Qwen3Model
+
+    torch.manual_seed(0)
+    transformer = ZImageTransformer2DModel(
+        all_patch_size=(2,),
+        all_f_patch_size=(1,),
+        in_channels=16,
+        dim=32,
+        n_layers=2,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+        norm_eps=1e-5,
+        qk_norm=True,
+        cap_feat_dim=16,
+        rope_theta=256.0,
+        t_scale=1000.0,
+        axes_dims=[8, 4, 4],
+        axes_lens=[256, 32, 32],
+    )
+    with torch.no_grad():  # made with torch.empty: fixed so that no NaN comes out
+        transformer.x_pad_token.copy_(torch.ones_like(transformer.x_pad_token.data))
+        transformer.cap_pad_token.copy_(torch.ones_like(transformer.cap_pad_token.data))
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        block_out_channels=[32, 64],
+        layers_per_block=1,
+        latent_channels=16,
+        norm_num_groups=32,
+        sample_size=32,
+        scaling_factor=0.3611,
+        shift_factor=0.1159,
+    )
+    torch.manual_seed(0)
+    text_encoder = Qwen3Model(
+        Qwen3Config(
+            hidden_size=16,
+            intermediate_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=512,
+        )
+    ).eval()
+    return ZImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=char_tokenizer(512, chat=True),
+        transformer=transformer,
+    )
+
+
+def tiny_qwen_image() -> Any:
+    """A QwenImagePipeline (Qwen2.5-VL text encoder, Wan-style VAE) with random weights;
+    works at 32x32."""
+    import torch
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImagePipeline,
+        QwenImageTransformer2DModel,
+    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(0)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2,
+        in_channels=16,
+        out_channels=4,
+        num_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=3,
+        joint_attention_dim=16,
+        guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLQwenImage(
+        base_dim=24,
+        z_dim=4,
+        dim_mult=[1, 2, 4],
+        num_res_blocks=1,
+        temperal_downsample=[False, True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+    )
+    torch.manual_seed(0)
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+            "rope_theta": 1000000.0,
+            "vocab_size": 1000,
+            "bos_token_id": 2,
+            "eos_token_id": 3,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_heads": 2,
+            "out_hidden_size": 16,
+        },
+        hidden_size=16,
+        vocab_size=1000,
+        bos_token_id=2,
+        eos_token_id=3,
+        vision_end_token_id=997,
+        vision_start_token_id=998,
+        vision_token_id=999,
+    )
+    text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
+    return QwenImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=char_tokenizer(1024),
+        transformer=transformer,
+    )
+
+
+def tiny_ltx_i2v() -> Any:
+    """An LTXImageToVideoPipeline with random weights; works at 32x32 with 9 frames."""
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    return LTXImageToVideoPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=_tiny_t5(),
+        tokenizer=char_tokenizer(128),
+        transformer=transformer,
     )
 
 
@@ -285,11 +602,21 @@ def tiny_depth() -> tuple[Any, Any]:
     return model, processor
 
 
-BUILDERS = {"sdxl": tiny_sdxl, "flux": tiny_flux, "wan-i2v": tiny_wan_i2v}
+BUILDERS = {
+    "sdxl": tiny_sdxl,
+    "sdxl-refiner": tiny_sdxl_refiner,
+    "sd3": tiny_sd3,
+    "flux": tiny_flux,
+    "chroma": tiny_chroma,
+    "z-image": tiny_zimage,
+    "qwen-image": tiny_qwen_image,
+    "wan-i2v": tiny_wan_i2v,
+    "ltx-i2v": tiny_ltx_i2v,
+}
 
 
 def save_tiny(name: str, folder: Path) -> Path:
-    """Build the tiny model `name` ('sdxl', 'flux', 'wan-i2v' or 'depth') and save it in
+    """Build the tiny model `name` (a key of BUILDERS, or 'depth') and save it in
     `folder` (diffusers / transformers layout). Returns the folder."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
@@ -306,3 +633,149 @@ def save_tiny(name: str, folder: Path) -> Path:
     pipe = BUILDERS[name]()
     pipe.save_pretrained(folder)
     return folder
+
+
+def _ldm_resnet(name: str) -> str:
+    """A diffusers UNet resnet parameter name in the original (LDM) layout."""
+    for ours, theirs in (
+        ("norm1", "in_layers.0"),
+        ("conv1", "in_layers.2"),
+        ("time_emb_proj", "emb_layers.1"),
+        ("norm2", "out_layers.0"),
+        ("conv2", "out_layers.3"),
+        ("conv_shortcut", "skip_connection"),
+    ):
+        if name.startswith(ours + "."):
+            return theirs + name[len(ours) :]
+    return name
+
+
+def _ldm_unet_key(key: str, layers: int, up_attn: set[int]) -> str:
+    """The original-layout name of a diffusers SDXL UNet parameter (`layers` resnets a down
+    block; `up_attn` the up blocks with attentions)."""
+    fixed = {
+        "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2",
+        "add_embedding.linear_1": "label_emb.0.0",
+        "add_embedding.linear_2": "label_emb.0.2",
+        "conv_in": "input_blocks.0.0",
+        "conv_norm_out": "out.0",
+        "conv_out": "out.2",
+    }
+    head, _, leaf = key.rpartition(".")
+    if head in fixed:
+        return f"{fixed[head]}.{leaf}"
+    part = key.split(".")
+    if part[0] == "mid_block":
+        index = {"resnets": {"0": 0, "1": 2}, "attentions": {"0": 1}}[part[1]][part[2]]
+        rest = ".".join(part[3:])
+        return f"middle_block.{index}." + (_ldm_resnet(rest) if part[1] == "resnets" else rest)
+    block, kind, j, rest = int(part[1]), part[2], int(part[3]), ".".join(part[4:])
+    if part[0] == "down_blocks":
+        if kind == "downsamplers":
+            return f"input_blocks.{(layers + 1) * (block + 1)}.0.op.{rest.split('.', 1)[1]}"
+        where = f"input_blocks.{(layers + 1) * block + j + 1}"
+    else:
+        if kind == "upsamplers":
+            slot = 2 if block in up_attn else 1
+            return f"output_blocks.{(layers + 1) * block + layers}.{slot}.{rest}"
+        where = f"output_blocks.{(layers + 1) * block + j}"
+    if kind == "resnets":
+        return f"{where}.0.{_ldm_resnet(rest)}"
+    return f"{where}.1.{rest}"
+
+
+def _ldm_vae_key(key: str, up_blocks: int) -> str:
+    """The original-layout name of a diffusers AutoencoderKL parameter."""
+    key = key.replace(".conv_shortcut.", ".nin_shortcut.").replace(".conv_norm_out.", ".norm_out.")
+    key = key.replace("mid_block.resnets.0.", "mid.block_1.").replace(
+        "mid_block.resnets.1.", "mid.block_2."
+    )
+    attn = "mid_block.attentions.0."
+    if attn in key:
+        head, rest = key.split(attn)
+        for ours, theirs in (
+            ("group_norm", "norm"),
+            ("to_q", "q"),
+            ("to_k", "k"),
+            ("to_v", "v"),
+            ("to_out.0", "proj_out"),
+        ):
+            if rest.startswith(ours + "."):
+                return f"{head}mid.attn_1.{theirs}{rest[len(ours) :]}"
+    part = key.split(".")
+    if len(part) > 3 and part[1] in ("down_blocks", "up_blocks"):
+        block = int(part[2])
+        if part[1] == "up_blocks":
+            block = up_blocks - 1 - block
+        level = "down" if part[1] == "down_blocks" else "up"
+        rest = ".".join(part[5:])
+        if part[3] == "resnets":
+            return f"{part[0]}.{level}.{block}.block.{part[4]}.{rest}"
+        sample = "downsample" if level == "down" else "upsample"
+        return f"{part[0]}.{level}.{block}.{sample}.{rest}"
+    return key
+
+
+def _open_clip_tensors(state: dict[str, Any]) -> dict[str, Any]:
+    """A transformers CLIPTextModelWithProjection's weights in the OpenCLIP layout of the
+    original SDXL checkpoints (under `conditioner.embedders.1.model.`)."""
+    import torch
+
+    prefix = "conditioner.embedders.1.model."
+    out = {
+        prefix + "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
+        prefix + "token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
+        prefix + "ln_final.weight": state["text_model.final_layer_norm.weight"],
+        prefix + "ln_final.bias": state["text_model.final_layer_norm.bias"],
+        prefix + "text_projection": state["text_projection.weight"].T.contiguous(),
+    }
+    layer = "text_model.encoder.layers."
+    count = 1 + max(int(k[len(layer) :].split(".")[0]) for k in state if k.startswith(layer))
+    for i in range(count):
+        ours, theirs = f"{layer}{i}.", f"{prefix}transformer.resblocks.{i}."
+        for leaf in ("weight", "bias"):
+            out[f"{theirs}attn.in_proj_{leaf}"] = torch.cat(
+                [state[f"{ours}self_attn.{p}_proj.{leaf}"] for p in "qkv"]
+            )
+            for a, b in (
+                ("self_attn.out_proj", "attn.out_proj"),
+                ("layer_norm1", "ln_1"),
+                ("layer_norm2", "ln_2"),
+                ("mlp.fc1", "mlp.c_fc"),
+                ("mlp.fc2", "mlp.c_proj"),
+            ):
+                out[f"{theirs}{b}.{leaf}"] = state[f"{ours}{a}.{leaf}"]
+    return out
+
+
+def save_sdxl_single_file(path: Path) -> Path:
+    """The tiny SDXL's UNet and VAE as one checkpoint file in the original (LDM) layout, the
+    way fine-tunes are shipped, for `from_single_file(path, config=<the tiny SDXL folder>)`.
+
+    Every component is in the file: UNet, VAE, the CLIP text encoder (as the original
+    checkpoints hold it) and the second, OpenCLIP-layout encoder (fused q/k/v projections,
+    a transposed text projection); the config folder gives only configs and tokenizers.
+    """
+    from safetensors.torch import save_file
+
+    pipe = tiny_sdxl()
+    unet, vae = pipe.unet, pipe.vae
+    up_attn = {i for i, t in enumerate(unet.config.up_block_types) if "CrossAttn" in t}
+    layers = int(unet.config.layers_per_block)
+    tensors = {}
+    for key, value in unet.state_dict().items():
+        tensors["model.diffusion_model." + _ldm_unet_key(key, layers, up_attn)] = value
+    ups = len(vae.config.up_block_types)
+    for key, value in vae.state_dict().items():
+        name = _ldm_vae_key(key, ups)
+        if ".mid.attn_1." in name and name.endswith("weight") and value.ndim == 2:
+            value = value[:, :, None, None]  # the original layout's 1x1 convolutions
+        tensors["first_stage_model." + name] = value.contiguous()
+    for key, value in pipe.text_encoder.state_dict().items():
+        tensors["conditioner.embedders.0.transformer." + key] = value
+    tensors.update(_open_clip_tensors(pipe.text_encoder_2.state_dict()))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
