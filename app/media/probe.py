@@ -136,6 +136,8 @@ def stream_info(path: Path, stream: Any, container_duration: int | None = None) 
     stream's, else the container's (microseconds). Colour rules: see `colour_rules`.
     """
     cc = stream.codec_context
+    if cc is None:
+        return _unknown_codec_info(path, stream)
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = snap_fps(float(rate)) if rate else None
     duration: float | None = None
@@ -176,6 +178,66 @@ def stream_info(path: Path, stream: Any, container_duration: int | None = None) 
         hap=hap_variant,
         error=error,
     )
+
+
+# FourCCs of HAP in QuickTime files. FFmpeg's mov demuxer maps all but Hap7 (and HapH) to
+# its `hap` codec; for those two PyAV gives a stream without codec, which still demuxes.
+HAP_FOURCCS = (b"Hap1", b"Hap5", b"HapY", b"HapM", b"HapA", b"Hap7", b"HapH")
+# How much of the file's head and tail is searched for the sample description.
+_SAMPLE_ENTRY_SEARCH = 4 << 20
+
+
+def _unknown_codec_info(path: Path, stream: Any) -> MediaInfo:
+    """A stream FFmpeg has no codec for: HAP when its sample description says so."""
+    found = hap_sample_entry(path)
+    if found is None:
+        return MediaInfo(path, "video", error="unknown video codec (FFmpeg cannot decode it)")
+    fourcc, width, height = found
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = snap_fps(float(rate)) if rate else None
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    return MediaInfo(
+        path=path,
+        kind="video",
+        width=width,
+        height=height,
+        duration=duration,
+        fps=fps,
+        codec="hap",
+        frames=int(stream.frames) if stream.frames else None,
+        alpha=fourcc in HAP_ALPHA_TAGS,
+        hap=fourcc,
+        error=None if fps else "video has no frame rate",
+    )
+
+
+def hap_sample_entry(path: Path) -> tuple[str, int, int] | None:
+    """(FourCC, width, height) of a HAP sample description in a QuickTime file, or None.
+
+    A visual sample entry is: size (4 bytes, big-endian), FourCC, 6 reserved bytes, data
+    reference (2), version, revision (2 each), vendor, temporal and spatial quality (4
+    each), then width and height (2 each). Only the head and tail of the file are read
+    (where the `moov` box lives).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(_SAMPLE_ENTRY_SEARCH)
+        f.seek(max(size - _SAMPLE_ENTRY_SEARCH, len(head)))
+        tail = f.read()
+    for data in (head, tail):
+        for fourcc in HAP_FOURCCS:
+            at = data.find(fourcc, 4)
+            while at >= 4:
+                entry = int.from_bytes(data[at - 4 : at], "big")
+                if 86 <= entry <= 4096 and at + 32 <= len(data):
+                    width = int.from_bytes(data[at + 28 : at + 30], "big")
+                    height = int.from_bytes(data[at + 30 : at + 32], "big")
+                    if width > 0 and height > 0:
+                        return fourcc.decode(), width, height
+                at = data.find(fourcc, at + 1)
+    return None
 
 
 def _first_frame(container: Any, stream: Any, info: MediaInfo) -> dict[str, Any] | None:

@@ -50,6 +50,8 @@ SEEK_AHEAD = 2.0
 WATCH_INTERVAL = 0.25
 # Packets libavcodec (or the HAP parser) may reject in one pass before the clip is broken.
 MAX_BAD_PACKETS = 8
+# HAP variants FFmpeg cannot decode: they play as textures or not at all.
+_NO_CPU_DECODER = frozenset({"Hap7", "HapH"})
 # Formats whose planes are handed over as they are.
 _DIRECT_FORMATS = frozenset({"yuv420p", "yuvj420p"})
 # Slack when comparing timestamps computed along different float paths.
@@ -364,6 +366,8 @@ class VideoSource:
         # HAP as compressed textures (the default for a HAP clip), or decoded by libavcodec
         # (the fallback for a GL without the texture formats; Hap7 has no such decoder).
         self.hap = self.info.hap is not None if hap is None else bool(hap and self.info.hap)
+        if self.info.hap in _NO_CPU_DECODER and not self.hap:
+            raise MediaError(self.path, f"{self.info.hap} has no CPU decoder in FFmpeg")
         # File frame indices: the first frame at or after `start`, the first at or after `end`.
         self._first_index = math.ceil(self.start * self.fps - _EPS)
         self._end_index = None if self.end is None else math.ceil(self.end * self.fps - _EPS)
