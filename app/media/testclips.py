@@ -195,3 +195,20 @@ def make_hap_clip(
     args += ["-chunks", str(chunks), "-compressor", compressor]
     encode_atomically(out, args)
     return out
+
+
+def make_bench_hap_clips(folder: str | Path, seconds: float = 4.0) -> dict[str, Path]:
+    """`bench video` (e): the bench clip's picture (1080p30 testsrc2) as Hap1 and Hap Q."""
+    w, h = BENCH_CLIP_SIZE
+    d = Path(folder)
+    return {
+        variant: make_hap_clip(
+            d / f"bench_{variant.lower()}.mov",
+            width=w,
+            height=h,
+            fps=BENCH_CLIP_FPS,
+            seconds=seconds,
+            variant=variant,
+        )
+        for variant in ("Hap1", "HapY")
+    }

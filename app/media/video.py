@@ -645,6 +645,61 @@ class VideoSource:
             dec.close()
 
 
+class FrameStream:
+    """Every frame of a clip as fast as the decoder gives them (benchmarks, no pacing).
+
+    `next()` blocks for the next frame, None once the clip ended (a looping stream never
+    ends); `error` says why a stream ended early. `close()` stops and joins the thread.
+    """
+
+    def __init__(
+        self, path: str | Path, *, loop: bool = False, hap: bool | None = None, queue_size: int = 4
+    ) -> None:
+        p = Path(path)
+        info = probe(p)
+        if info.error is not None or info.kind != "video" or not info.fps:
+            raise MediaError(p, info.error or "not a video")
+        self.path = p
+        self.info = info
+        self._decoder = _Decoder(
+            p,
+            info,
+            first=0,
+            base_pts=0.0,
+            loop_first=0,
+            end=None,
+            loop=loop,
+            queue_size=queue_size,
+            watch_file=False,
+            hap=info.hap is not None if hap is None else bool(hap and info.hap),
+        )
+        self._done = False
+        self._decoder.start()
+
+    @property
+    def error(self) -> str | None:
+        """Why the stream ended early, or None."""
+        return self._decoder.error
+
+    def next(self) -> VideoFrame | None:
+        """The next frame (blocks), None at the end."""
+        if self._done:
+            return None
+        item = self._decoder.queue.get()
+        self._done = item is None
+        return item
+
+    def close(self) -> None:
+        """Stop the decoder thread and join it."""
+        self._decoder.close()
+
+    def __enter__(self) -> FrameStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def decode_throughput(
     path: str | Path,
     seconds_limit: float | None = None,
@@ -661,28 +716,12 @@ def decode_throughput(
     `on_frame` is called with each frame on the caller's thread (upload/draw benchmarks).
     `hap`: as for VideoSource (a HAP clip gives HapFrames unless False).
     """
-    p = Path(path)
-    info = probe(p)
-    if info.error is not None or info.kind != "video" or not info.fps:
-        raise MediaError(p, info.error or "not a video")
-    decoder = _Decoder(
-        p,
-        info,
-        first=0,
-        base_pts=0.0,
-        loop_first=0,
-        end=None,
-        loop=False,
-        queue_size=queue_size,
-        watch_file=False,
-        hap=info.hap is not None if hap is None else bool(hap and info.hap),
-    )
     frames = 0
+    stream = FrameStream(path, hap=hap, queue_size=queue_size)  # probes first, like before
     t0 = time.perf_counter()
-    decoder.start()
     try:
         while True:
-            item = decoder.queue.get()
+            item = stream.next()
             if item is None:
                 break
             if on_frame is not None:
@@ -692,9 +731,9 @@ def decode_throughput(
                 break
         elapsed = time.perf_counter() - t0
     finally:
-        decoder.close()
-    if decoder.error is not None and (seconds_limit is None or frames == 0):
-        raise MediaError(p, decoder.error)
+        stream.close()
+    if stream.error is not None and (seconds_limit is None or frames == 0):
+        raise MediaError(stream.path, stream.error)
     return frames, elapsed
 
 

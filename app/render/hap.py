@@ -147,8 +147,19 @@ class HapTextures:
         self.textures = []
 
 
+def _no_error_checks() -> None:
+    """PyOpenGL calls glGetError after every call unless told not to: that costs a round
+    trip and reports errors other code left pending as ours. GL errors are checked where
+    moderngl's are (the tests' context fixture), so the checks are off; nothing else in the
+    runtime uses PyOpenGL. This must run before PyOpenGL's first import."""
+    import OpenGL
+
+    OpenGL.ERROR_CHECKING = False
+
+
 def _upload_state() -> None:
     """Texture unit 0 active, no pixel-unpack buffer bound (a bound one would be read)."""
+    _no_error_checks()
     from OpenGL.raw.GL.VERSION.GL_1_3 import glActiveTexture
     from OpenGL.raw.GL.VERSION.GL_1_5 import glBindBuffer
 
