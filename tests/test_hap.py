@@ -267,3 +267,54 @@ def test_fallback_decodes_hap_on_the_cpu(clips: dict[str, Path]) -> None:
         frame = src.preroll()
         assert frame is not None and not isinstance(frame, HapFrame)
         assert (frame.width, frame.height) == (W, H) and frame.colorspace == "bt601"
+
+
+# -- in a running show ------------------------------------------------------------------------
+
+
+def play(tmp_path: Path, clip: Path, frames: int, on_note=None):
+    """A one-cue show played offline on a headless output; returns (pixels, player notes)."""
+    from app.bench.common import show_of
+    from app.clock import FakeTime, FrameClock
+    from app.cues.actions import Go
+    from app.eventlog import EventLog
+    from app.player import Player
+
+    show = show_of([clip], width=W, height=H, fps=FPS, fade=0.0, loop=False)
+    fake = FakeTime()
+    out = HeadlessOutput(W, H)
+    clock = FrameClock(fake, fake.sleep)
+    player = Player(show, out, clock=clock, log=EventLog(tmp_path / "l"), offline=True)
+    try:
+        if on_note is not None:
+            player.pool.on_note = on_note
+        player.put(Go(source="key"), 0.0)
+        for _ in range(frames):
+            player.step()
+            fake.advance(1.0 / FPS)
+        return out.read_pixels().astype(int), player.pool.image_for(0)
+    finally:
+        player.close()
+        out.close()
+
+
+def test_hap_cue_plays_in_a_show(tmp_path: Path, clips: dict[str, Path]) -> None:
+    pixels, image = play(tmp_path, clips["HapY"], 3)  # frames at 0, 0.1, 0.2 s
+    assert isinstance(image, HapTextures)
+    ref = ffmpeg_rgba(clips["HapY"], 2)[..., :3]
+    assert np.abs(pixels - ref).max() <= 4
+
+
+def test_a_gl_lacking_the_format_falls_back_once_with_a_note(
+    tmp_path: Path, clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.render.pool as pool
+
+    monkeypatch.setattr(pool, "missing_support", lambda ctx, formats: "GL_EXT_fake_s3tc")
+    notes: list[str] = []
+    pixels, image = play(tmp_path, clips["Hap1"], 3, on_note=notes.append)
+    assert not isinstance(image, HapTextures)  # decoded by libavcodec, drawn as YUV
+    assert notes == ["Hap1 clips decode on the CPU here: this GL has no GL_EXT_fake_s3tc"]
+    ref = ffmpeg_rgba(clips["Hap1"], 2)[..., :3]
+    # through 4:2:0 chroma: exact in flat areas, blurred at the edges of testsrc2's patches
+    assert np.median(np.abs(pixels - ref).max(axis=2)) <= 3

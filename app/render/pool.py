@@ -26,7 +26,7 @@ from app.cues.state import CameraOffset, Mix
 from app.media.hap import HapFrame
 from app.media.splats import SplatScene, load_splats
 from app.media.still import load_still
-from app.media.types import MediaError
+from app.media.types import MediaError, YuvFrame
 from app.media.video import VideoFrame, VideoSource
 from app.render.camera import CameraSmoother, cue_view
 from app.render.compositor import LayerImage
@@ -239,12 +239,21 @@ class MediaPool:
             self._notes.add(message)
             self.on_note(message)
 
-    def _upload_video(self, slot: _Slot, frame: VideoFrame | None) -> None:
-        if frame is None or frame.pts == slot.last_pts:
+    def _upload_video(self, slot: _Slot, frame: VideoFrame | None, t: float) -> None:
+        """Put a new frame on the GPU; a frame the GL refuses fails the cue (never raises)."""
+        if frame is None or frame.pts == slot.last_pts or slot.error is not None:
             return
-        if isinstance(frame, HapFrame):
-            self._upload_hap(slot, frame)
-            return
+        try:
+            if isinstance(frame, HapFrame):
+                self._upload_hap(slot, frame)
+            else:
+                self._upload_yuv(slot, frame)
+        except (RuntimeError, ValueError) as exc:
+            if slot.video is not None:
+                slot.video.close()
+            self._fail(slot, f"{slot.cue.media}: cannot show the frame: {exc}", t)
+
+    def _upload_yuv(self, slot: _Slot, frame: YuvFrame) -> None:
         image = slot.image
         if not isinstance(image, YuvTextures) or (image.width, image.height) != (
             frame.width,
@@ -276,9 +285,9 @@ class MediaPool:
         elif slot.cue.kind is MediaKind.VIDEO:
             video = self._video_ready(slot, t, wait=self.offline or slot.image is None)
             if video is not None:
-                self._upload_video(slot, self._video_frame(video, media_time))
+                self._upload_video(slot, self._video_frame(video, media_time), t)
                 if video.error:
-                    self._fail(slot, video.error, t)
+                    self._fail(slot, f"{slot.cue.media}: {video.error}", t)
 
     def _video_frame(self, video: VideoSource, media_time: float) -> VideoFrame | None:
         if not self.offline:
@@ -333,7 +342,8 @@ class MediaPool:
         elif slot.cue.kind is MediaKind.VIDEO and slot.image is None:
             video = self._video_ready(slot, t, wait=self.offline)
             if video is not None:
-                self._upload_video(slot, video.frame_for(0.0, wait=0.5 if self.offline else 0.0))
+                frame = video.frame_for(0.0, wait=0.5 if self.offline else 0.0)
+                self._upload_video(slot, frame, t)
 
     def _release_unused(self, keep: set[int]) -> None:
         stills = sorted(
