@@ -37,11 +37,18 @@ uniform sampler2D u_v;
 uniform mat3 u_matrix;
 uniform vec3 u_offset;
 uniform vec4 u_chroma;
+#elif defined SOURCE_HAP
+uniform sampler2D u_tex0;
+uniform sampler2D u_tex1;
+uniform bool u_opaque;
 #else
 uniform sampler2D u_texture;
 uniform bool u_opaque;  // first draw over opaque black, no blending: write alpha 1
 #endif
 uniform vec2 u_weight;  // (rgb factor, alpha factor)
+#if defined SOURCE_HAP
+uniform vec2 u_uv_scale;  // image size / texture size (HAP textures cover whole blocks)
+#endif
 
 uniform vec3 u_tint;
 uniform float u_tint_amount;
@@ -135,8 +142,35 @@ vec3 apply_look(vec3 rgb) {
     return clamp(rgb, 0.0, 1.0);
 }
 
+#if defined SOURCE_HAP
+// hap.glsl's hap_sample, word for word (its texture coordinates come already scaled).
+vec4 hap_sample(vec2 uv) {
+    vec4 c = texture(u_tex0, uv);
+#if HAP_LAYOUT == 0
+    return vec4(c.rgb, 1.0);
+#elif HAP_LAYOUT == 1
+    return c;
+#elif HAP_LAYOUT == 4
+    return vec4(c.rrr, 1.0);
+#else
+    float scale = c.b * (255.0 / 8.0) + 1.0;
+    float co = (c.r - 128.0 / 255.0) / scale;
+    float cg = (c.g - 128.0 / 255.0) / scale;
+    vec3 rgb = clamp(vec3(c.a + co - cg, c.a + cg, c.a - co - cg), 0.0, 1.0);
+#if HAP_LAYOUT == 3
+    return vec4(rgb, texture(u_tex1, uv).r);
+#else
+    return vec4(rgb, 1.0);
+#endif
+#endif
+}
+#endif
+
 void main() {
-#if defined SOURCE_YUV
+#if defined SOURCE_HAP
+    vec4 c = hap_sample(v_uv * u_uv_scale);
+    f_color = vec4(apply_look(c.rgb) * c.a * u_weight.x, u_opaque ? 1.0 : c.a * u_weight.y);
+#elif defined SOURCE_YUV
     vec2 cuv = v_uv * u_chroma.xy + u_chroma.zw;
     vec3 yuv = vec3(texture(u_y, v_uv).r, texture(u_u, cuv).r, texture(u_v, cuv).r);
     vec3 rgb = clamp(u_matrix * yuv + u_offset, 0.0, 1.0);

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.media.probe import parse_ffmpeg_info, probe
+from app.media.ffmpeg import run_ffmpeg
+from app.media.probe import colour_rules, probe
 from app.media.testclips import make_clip
 
 W, H = 160, 90
@@ -171,53 +172,78 @@ def test_splat_file_count_and_bad_size(tmp_path: Path) -> None:
     assert probe(tmp_path / "bad.splat").error
 
 
-# -- parsing ffmpeg's dump --------------------------------------------------------------------
+# -- colour rules (FFmpeg's numbers: AVColorSpace, AVColorPrimaries, AVColorRange) -----------
 
-
-def _stream(desc: str) -> str:
-    return (
-        "Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':\n"
-        "  Duration: 00:01:02.50, start: 0.000000, bitrate: 137 kb/s\n"
-        f"  Stream #0:0[0x1](und): Video: {desc}\n"
-    )
+BT709, UNSPEC, BT470BG, SMPTE170M, BT2020 = 1, 2, 5, 6, 9
+TV, PC = 1, 2
 
 
 @pytest.mark.parametrize(
-    ("desc", "space", "full"),
+    ("matrix", "primaries", "range_", "pix_fmt", "height", "space", "full"),
     [
-        ("h264 (High), yuv420p(tv, bt709, progressive), 640x360, 25 fps, 25 tbr", "bt709", False),
-        ("h264, yuv420p(tv, bt709/unknown/unknown), 640x360, 25 fps", "bt709", False),
-        ("mjpeg, yuvj420p(pc, bt470bg/unknown/unknown), 1920x1080, 25 fps", "bt601", True),
-        ("h264, yuv420p(tv, smpte170m, progressive), 1920x1080, 30 fps", "bt601", False),
-        ("h264, yuv420p(pc), 640x360, 30 fps", "bt601", True),
-        ("h264, yuv420p(progressive), 1280x720, 30 fps", "bt709", False),
-        ("h264, yuv420p(progressive), 1280x718, 30 fps", "bt601", False),
-        ("h264, yuv420p(tv, unknown/bt709/bt709), 640x360, 30 fps", "bt709", False),
-        ("hevc, yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67), 3840x2160, 50 fps", "bt709", False),
+        (BT709, BT709, TV, "yuv420p", 360, "bt709", False),
+        (BT709, UNSPEC, TV, "yuv420p", 360, "bt709", False),
+        (BT470BG, UNSPEC, PC, "yuvj420p", 1080, "bt601", True),
+        (SMPTE170M, SMPTE170M, TV, "yuv420p", 1080, "bt601", False),
+        (UNSPEC, UNSPEC, PC, "yuv420p", 360, "bt601", True),
+        (UNSPEC, UNSPEC, 0, "yuv420p", 720, "bt709", False),
+        (UNSPEC, UNSPEC, 0, "yuv420p", 718, "bt601", False),
+        (UNSPEC, BT709, TV, "yuv420p", 360, "bt709", False),
+        (BT2020, BT2020, TV, "yuv420p10le", 2160, "bt709", False),
+        (UNSPEC, UNSPEC, 0, "yuvj420p", 360, "bt601", True),
     ],
 )
-def test_colour_rules(desc: str, space: str, full: bool) -> None:
-    info = parse_ffmpeg_info(Path("x.mp4"), _stream(desc))
+def test_colour_rules(
+    matrix: int, primaries: int, range_: int, pix_fmt: str, height: int, space: str, full: bool
+) -> None:
+    assert colour_rules(matrix, primaries, range_, pix_fmt, height) == (space, full)
+
+
+# -- structured fields read through PyAV ------------------------------------------------------
+
+
+def test_frame_count_and_codec_fields(clips: dict[str, Path]) -> None:
+    info = probe(clips["long"])
     assert info.error is None
-    assert (info.colorspace, info.full_range) == (space, full)
+    assert info.frames == 40 and info.fps == pytest.approx(10.0)
+    assert (info.bit_depth, info.alpha, info.rotation, info.hap) == (8, False, 0, None)
 
 
-def test_parse_size_rate_duration() -> None:
-    desc = (
-        "h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive), 1920x1080 "
-        "[SAR 1:1 DAR 16:9], 5000 kb/s, 29.97 fps, 29.97 tbr, 30k tbn (default)"
+def test_rotation_swaps_the_displayed_size(clips: dict[str, Path], tmp_path: Path) -> None:
+    rotated = tmp_path / "rotated.mp4"
+    run_ffmpeg(
+        ["-v", "error", "-display_rotation", "90", "-i", clips["709"], "-c", "copy", rotated]
     )
-    info = parse_ffmpeg_info(Path("x.mp4"), _stream(desc))
-    assert (info.width, info.height, info.codec) == (1920, 1080, "h264")
-    assert info.fps == pytest.approx(30000 / 1001)
-    assert info.duration == pytest.approx(62.5)
+    info = probe(rotated)
+    assert info.error is None
+    assert info.rotation == 90 and (info.width, info.height) == (H, W)
 
 
-def test_parse_falls_back_on_tbr() -> None:
-    info = parse_ffmpeg_info(Path("x.mkv"), _stream("vp9, yuv420p(tv), 320x240, 24 tbr, 1k tbn"))
-    assert info.fps == pytest.approx(24.0)
+def test_ten_bit_and_alpha(tmp_path: Path) -> None:
+    ten = make_clip(
+        tmp_path / "ten.mkv",
+        width=W,
+        height=H,
+        fps=25,
+        seconds=0.2,
+        codec="ffv1",
+        pix_fmt="yuv420p10le",
+    )
+    info = probe(ten)
+    assert info.error is None and info.bit_depth == 10 and info.pix_fmt == "yuv420p10le"
+    prores = make_clip(
+        tmp_path / "alpha.mov",
+        width=W,
+        height=H,
+        fps=25,
+        seconds=0.2,
+        codec="prores_ks",
+        pix_fmt="yuva444p10le",
+    )
+    info = probe(prores)
+    assert info.error is None and info.alpha is True and info.codec == "prores"
 
 
-def test_parse_without_video_stream() -> None:
-    info = parse_ffmpeg_info(Path("x.mp4"), "Input #0, wav, from 'x.mp4':\n  Stream #0:0: Audio")
-    assert info.error == "no video stream"
+def test_full_range_is_read_from_the_stream(clips: dict[str, Path]) -> None:
+    info = probe(clips["601full"])
+    assert info.full_range is True and info.pix_fmt in ("yuv420p", "yuvj420p")

@@ -2,21 +2,20 @@
 
 `probe(path)` never raises: a file that cannot be played comes back with `MediaInfo.error`
 set. Stills are checked with Pillow (fully decoded, so truncated files are caught), videos
-by parsing `ffmpeg -i` output (there is no ffprobe in imageio-ffmpeg's bundle), decoding
-their first frame and reading their last packets, splat scenes by a header check only
-(the splat loaders own the full parse).
+with PyAV (the stream's structured fields, its first frame decoded, or parsed for HAP, and
+its last packets read), splat scenes by a header check only (the splat loaders own the
+full parse). PyAV is imported inside the video functions: a still-only check needs no FFmpeg.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from app.media.ffmpeg import error_lines, input_arg, last_line, run_ffmpeg, snap_fps
+from app.media.ffmpeg import snap_fps
 from app.media.types import MediaError, MediaInfo
 from app.show.model import MediaKind, media_kind_for
 
@@ -45,15 +44,6 @@ _PLY_TYPE_SIZES = {
     "double": 8,
     "float64": 8,
 }
-
-_STREAM_RE = re.compile(r"Stream #\d+:\d+[^:]*: Video: (.*)$", re.MULTILINE)
-_DURATION_RE = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
-_SIZE_RE = re.compile(r"^(\d+)x(\d+)\b")
-_ROTATION_RE = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
-_RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)(k?) (fps|tbr)$")
-
-_BT601_NAMES = frozenset({"bt470bg", "smpte170m", "bt601", "bt470m", "fcc"})
-_BT709_NAMES = frozenset({"bt709", "bt2020nc", "bt2020c", "smpte240m"})
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -111,170 +101,251 @@ def _probe_still(p: Path) -> MediaInfo:
 
 
 def _probe_video(p: Path) -> MediaInfo:
+    """Open with PyAV, read the stream's fields, decode (or, for HAP, parse) the first frame
+    and read the packets at the end of the file (a truncated file whose index survived)."""
+    import av
+
     try:
-        res = run_ffmpeg(
-            ["-loglevel", "level+info", "-i", input_arg(p), "-map", "0:v:0", "-frames:v", "1"]
-            + ["-f", "framecrc", "-"],
-            timeout=PROBE_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        return MediaInfo(p, "video", error=f"ffmpeg timed out after {PROBE_TIMEOUT:.0f} s")
-    stderr = res.stderr.decode("utf-8", "replace")
-    info = parse_ffmpeg_info(p, stderr)
-    if info.error is not None:
-        return info
-    if res.returncode != 0 or _frame_lines(res.stdout) < 1:
-        errors = error_lines(stderr)
-        reason = _strip_level(errors[-1]) if errors else last_line(stderr)
-        return _with_error(info, f"cannot decode the first frame: {reason or 'no frame'}")
-    tail = _check_tail(p)
-    if tail is not None:
-        return _with_error(info, tail)
+        container = av.open(str(p), timeout=PROBE_TIMEOUT)
+    except av.FFmpegError as exc:
+        return MediaInfo(p, "video", error=f"cannot open: {_av_reason(exc)}")
+    with container:
+        if not container.streams.video:
+            return MediaInfo(p, "video", error="no video stream")
+        stream = container.streams.video[0]
+        info = stream_info(p, stream, container.duration)
+        try:
+            first = _first_frame(container, stream, info)
+        except (av.FFmpegError, MediaError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, MediaError) else _av_reason(exc)
+            return _with_error(info, f"cannot decode the first frame: {reason}")
+        if first is None:
+            return _with_error(info, "cannot decode the first frame: no frame")
+        info = replace(info, **first)
+        if info.error is None:
+            tail = _check_tail(p, container, stream, info)
+            if tail is not None:
+                return _with_error(info, tail)
     return info
 
 
-def _check_tail(p: Path) -> str | None:
-    """Read the packets of the last quarter second (no decoding: cheap even with long
-    GOPs): a truncated file whose index survived fails here."""
-    try:
-        res = run_ffmpeg(
-            ["-loglevel", "level+error", "-sseof", "-0.25", "-i", input_arg(p)]
-            + ["-map", "0:v:0"]
-            + ["-c", "copy", "-f", "framecrc", "-"],
-            timeout=PROBE_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        return f"ffmpeg timed out after {PROBE_TIMEOUT:.0f} s reading the end of the file"
-    stderr = res.stderr.decode("utf-8", "replace")
-    errors = error_lines(stderr)
-    if res.returncode != 0 or _frame_lines(res.stdout) < 1 or "partial file" in stderr:
-        reason = _strip_level(errors[-1]) if errors else "no packet"
-        return f"file is truncated or damaged (cannot read its end: {reason})"
-    return None
+def stream_info(path: Path, stream: Any, container_duration: int | None = None) -> MediaInfo:
+    """A video MediaInfo from a PyAV stream's fields (no decoding).
 
-
-def parse_ffmpeg_info(path: Path, stderr: str) -> MediaInfo:
-    """Build a video MediaInfo from the stderr of `ffmpeg -i FILE` (its input dump).
-
-    Colour space: bt709 unless tagged bt470bg/smpte170m (-> 'bt601'); untagged streams are
-    bt709 from 720 lines up, bt601 below. Range: `pc`/`jpeg` or a yuvj* format is full range.
+    The frame rate is the stream's average rate, else its guessed rate; the duration the
+    stream's, else the container's (microseconds). Colour rules: see `colour_rules`.
     """
-    m = _STREAM_RE.search(stderr)
-    if m is None:
-        errors = error_lines(stderr)
-        if errors and "Input #0" not in stderr:
-            # The first error is the specific one ("moov atom not found"); the rest are
-            # ffmpeg's generic "Error opening input" follow-ups.
-            return MediaInfo(path, "video", error=f"cannot open: {_strip_level(errors[0])}")
-        return MediaInfo(path, "video", error="no video stream")
-    segments = _split_top_level(m.group(1))
-    codec = segments[0].split()[0] if segments and segments[0] else None
-    pix_fmt: str | None = None
-    tags: list[str] = []
-    if len(segments) > 1:
-        pm = re.match(r"^([\w]+)(?:\((.*)\))?", segments[1])
-        if pm is not None and not _SIZE_RE.match(segments[1]):
-            pix_fmt = pm.group(1)
-            tags = [t.strip() for t in (pm.group(2) or "").split(",") if t.strip()]
-    width = height = 0
-    fps: float | None = None
-    tbr: float | None = None
-    for seg in segments[1:]:
-        sm = _SIZE_RE.match(seg)
-        if sm is not None and width == 0:
-            width, height = int(sm.group(1)), int(sm.group(2))
-            continue
-        rm = _RATE_RE.match(seg)
-        if rm is not None:
-            value = float(rm.group(1)) * (1000.0 if rm.group(2) else 1.0)
-            if rm.group(3) == "fps":
-                fps = value
-            else:
-                tbr = value
-    rate = fps if fps else tbr
-    # ffmpeg applies a display matrix when decoding: a quarter turn swaps the output size.
-    block = stderr[m.end() :].split("Stream #", 1)[0]
-    rot = _ROTATION_RE.search(block)
-    if rot is not None and round(float(rot.group(1))) % 180 == 90:
-        width, height = height, width
-    duration = _parse_duration(stderr)
-    colorspace, full_range = _colour(pix_fmt, tags, height)
+    cc = stream.codec_context
+    if cc is None:
+        return _unknown_codec_info(path, stream)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = snap_fps(float(rate)) if rate else None
+    duration: float | None = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container_duration is not None:
+        duration = container_duration / 1_000_000
+    frames = int(stream.frames) if stream.frames else None
+    if frames is None and duration is not None and fps:
+        frames = round(duration * fps)
+    pix_fmt = cc.format.name if cc.format is not None else None
+    codec = cc.name
+    hap_variant = None
+    if codec == "hap":
+        hap_variant = str(stream.codec_tag or "") or "Hap"
+    colorspace, full_range = colour_rules(
+        cc.colorspace, cc.color_primaries, cc.color_range, pix_fmt, cc.height
+    )
     error: str | None = None
-    if width <= 0 or height <= 0:
+    if cc.width <= 0 or cc.height <= 0:
         error = "video has no frame size"
-    elif not rate:
+    elif not fps:
         error = "video has no frame rate"
+    return MediaInfo(
+        path=path,
+        kind="video",
+        width=cc.width,
+        height=cc.height,
+        duration=duration,
+        fps=fps,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        colorspace=colorspace,
+        full_range=full_range,
+        frames=frames,
+        bit_depth=_bit_depth(pix_fmt),
+        alpha=_has_alpha(pix_fmt) or hap_variant in HAP_ALPHA_TAGS,
+        hap=hap_variant,
+        error=error,
+    )
+
+
+# FourCCs of HAP in QuickTime files. FFmpeg's mov demuxer maps all but Hap7 (and HapH) to
+# its `hap` codec; for those two PyAV gives a stream without codec, which still demuxes.
+HAP_FOURCCS = (b"Hap1", b"Hap5", b"HapY", b"HapM", b"HapA", b"Hap7", b"HapH")
+# How much of the file's head and tail is searched for the sample description.
+_SAMPLE_ENTRY_SEARCH = 4 << 20
+
+
+def _unknown_codec_info(path: Path, stream: Any) -> MediaInfo:
+    """A stream FFmpeg has no codec for: HAP when its sample description says so."""
+    found = hap_sample_entry(path)
+    if found is None:
+        return MediaInfo(path, "video", error="unknown video codec (FFmpeg cannot decode it)")
+    fourcc, width, height = found
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = snap_fps(float(rate)) if rate else None
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
     return MediaInfo(
         path=path,
         kind="video",
         width=width,
         height=height,
         duration=duration,
-        fps=snap_fps(rate) if rate else None,
-        codec=codec,
-        pix_fmt=pix_fmt,
-        colorspace=colorspace,
-        full_range=full_range,
-        error=error,
+        fps=fps,
+        codec="hap",
+        frames=int(stream.frames) if stream.frames else None,
+        alpha=fourcc in HAP_ALPHA_TAGS,
+        hap=fourcc,
+        error=None if fps else "video has no frame rate",
     )
 
 
-def _colour(pix_fmt: str | None, tags: list[str], height: int) -> tuple[str, bool]:
-    full = bool(pix_fmt and pix_fmt.startswith("yuvj"))
-    space: str | None = None
-    for tag in tags:
-        if tag in ("pc", "jpeg"):
-            full = True
-        elif tag in ("tv", "mpeg"):
-            full = full and bool(pix_fmt and pix_fmt.startswith("yuvj"))
-        elif "/" in tag or tag in _BT601_NAMES or tag in _BT709_NAMES:
-            # `matrix` alone when matrix, primaries and transfer agree, else
-            # `matrix/primaries/transfer`; an untagged matrix falls back on the primaries.
-            for name in tag.split("/")[:2]:
-                if name in _BT601_NAMES:
-                    space = "bt601"
-                    break
-                if name in _BT709_NAMES:
-                    space = "bt709"
-                    break
+def hap_sample_entry(path: Path) -> tuple[str, int, int] | None:
+    """(FourCC, width, height) of a HAP sample description in a QuickTime file, or None.
+
+    A visual sample entry is: size (4 bytes, big-endian), FourCC, 6 reserved bytes, data
+    reference (2), version, revision (2 each), vendor, temporal and spatial quality (4
+    each), then width and height (2 each). Only the head and tail of the file are read
+    (where the `moov` box lives).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(_SAMPLE_ENTRY_SEARCH)
+        f.seek(max(size - _SAMPLE_ENTRY_SEARCH, len(head)))
+        tail = f.read()
+    for data in (head, tail):
+        for fourcc in HAP_FOURCCS:
+            at = data.find(fourcc, 4)
+            while at >= 4:
+                entry = int.from_bytes(data[at - 4 : at], "big")
+                if 86 <= entry <= 4096 and at + 32 <= len(data):
+                    width = int.from_bytes(data[at + 28 : at + 30], "big")
+                    height = int.from_bytes(data[at + 30 : at + 32], "big")
+                    if width > 0 and height > 0:
+                        return fourcc.decode(), width, height
+                at = data.find(fourcc, at + 1)
+    return None
+
+
+def _first_frame(container: Any, stream: Any, info: MediaInfo) -> dict[str, Any] | None:
+    """Fields only the first frame tells: rotation (display matrix), HAP's texture format."""
+    if info.hap is not None:
+        from app.media.hap import parse_frame
+
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            frame = parse_frame(memoryview(packet), info.width, info.height)
+            return {"hap": frame.variant, "alpha": frame.has_alpha}
+        return None
+    for frame in container.decode(stream):
+        rotation = int(round(frame.rotation or 0)) % 360
+        fields: dict[str, Any] = {"rotation": rotation}
+        if rotation % 180 == 90:  # played upright: a quarter turn swaps the displayed size
+            fields.update(width=info.height, height=info.width)
+        return fields
+    return None
+
+
+def _check_tail(p: Path, container: Any, stream: Any, info: MediaInfo) -> str | None:
+    """Read the packets of the last quarter second (no decoding: cheap even with long GOPs);
+    a packet that reaches past the end of the file, or none at all, means it is truncated."""
+    import av
+
+    size = p.stat().st_size
+    entries = stream.index_entries or []
+    if entries:
+        last = max(e.pos + e.size for e in entries)
+        if last > size:
+            return f"file is truncated or damaged ({size} bytes, its index reaches {last})"
+    if info.duration is None or stream.time_base is None:
+        return None
+    start = stream.start_time or 0
+    target = start + int(max(info.duration - 0.25, 0.0) / stream.time_base)
+    packets = 0
+    try:
+        container.seek(target, stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pos is not None and packet.pos >= 0 and packet.pos + packet.size > size:
+                return "file is truncated or damaged (its last packet is cut)"
+            packets += 1
+    except av.FFmpegError as exc:
+        return f"file is truncated or damaged (cannot read its end: {_av_reason(exc)})"
+    if packets == 0:
+        return "file is truncated or damaged (cannot read its end: no packet)"
+    return None
+
+
+# FFmpeg's colour enumerations (AVColorSpace, AVColorPrimaries, AVColorRange), by number.
+_BT601_NUMBERS = frozenset({4, 5, 6})  # fcc, bt470bg, smpte170m (matrix and primaries)
+_BT709_NUMBERS = frozenset({1, 7, 9, 10})  # bt709, smpte240m, bt2020 (ncl), bt2020 cl
+_RANGE_MPEG, _RANGE_JPEG = 1, 2
+HAP_ALPHA_TAGS = frozenset({"Hap5", "HapM", "HapA", "Hap7"})
+
+
+def colour_rules(
+    matrix: int | None, primaries: int | None, range_: int | None, pix_fmt: str | None, height: int
+) -> tuple[str, bool]:
+    """('bt709' | 'bt601', full range) from a stream's colour tags (FFmpeg's numbers).
+
+    The matrix decides; an untagged matrix falls back on the primaries; untagged streams are
+    bt709 from 720 lines up, bt601 below. Full range: tagged `pc`/`jpeg`, or a yuvj* format.
+    """
+    full = range_ == _RANGE_JPEG or bool(pix_fmt and pix_fmt.startswith("yuvj"))
+    space = None
+    for tag in (matrix, primaries):
+        if tag in _BT601_NUMBERS:
+            space = "bt601"
+            break
+        if tag in _BT709_NUMBERS:
+            space = "bt709"
+            break
     if space is None:
         space = "bt709" if height >= 720 else "bt601"
     return space, full
 
 
-def _parse_duration(stderr: str) -> float | None:
-    m = _DURATION_RE.search(stderr)
-    if m is None:
-        return None
-    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+def _bit_depth(pix_fmt: str | None) -> int:
+    if not pix_fmt:
+        return 8
+    import av
+
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.FFmpegError):
+        return 8
 
 
-def _split_top_level(text: str) -> list[str]:
-    """Split ffmpeg's stream description at commas outside () and []."""
-    parts: list[str] = []
-    depth = 0
-    cur: list[str] = []
-    for ch in text:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth = max(0, depth - 1)
-        if ch == "," and depth == 0:
-            parts.append("".join(cur).strip())
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur).strip())
-    return parts
+def _has_alpha(pix_fmt: str | None) -> bool:
+    if not pix_fmt:
+        return False
+    import av
+
+    try:
+        return any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, av.FFmpegError):
+        return False
 
 
-def _strip_level(line: str) -> str:
-    return re.sub(r"^(?:\[[^\]]*\]\s*)+", "", line).strip()
-
-
-def _frame_lines(stdout: bytes) -> int:
-    """Frames listed by ffmpeg's framecrc muxer (comment lines start with '#')."""
-    return sum(1 for line in stdout.splitlines() if line and not line.startswith(b"#"))
+def _av_reason(exc: BaseException) -> str:
+    """FFmpeg's own words for an error, without PyAV's errno prefix and file name."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror or exc)
 
 
 def _with_error(info: MediaInfo, error: str) -> MediaInfo:

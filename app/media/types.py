@@ -33,6 +33,11 @@ class MediaInfo:
     full_range: bool = False  # True for 'pc'/'jpeg' range (videos)
     count: int | None = None  # number of splats (splat scenes)
     error: str | None = None
+    frames: int | None = None  # frame count, from the container or duration x fps (videos)
+    bit_depth: int = 8  # bits per component of the stored pixels (videos)
+    alpha: bool = False  # the video carries an alpha channel
+    rotation: int = 0  # degrees of the display matrix; width/height are the displayed size
+    hap: str | None = None  # HAP variant ('Hap1', 'Hap5', 'HapY', 'HapM', 'HapA', 'Hap7')
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""Video decoding: one ffmpeg subprocess per playing clip, read by a thread into a bounded queue.
+"""Video decoding in-process with PyAV: a decoder thread per playing clip, a bounded queue.
 
-ffmpeg writes raw planar YUV 4:2:0 (`-pix_fmt yuv420p`, never RGB: the YUV->RGB conversion
-is a shader, about 1.6x cheaper on the CPU) to a pipe, framed as YUV4MPEG2; a daemon thread
-reads each frame with `readinto` into a fresh buffer (the only copy a frame ever gets on
-our side), wraps the three planes as numpy views in a `YuvFrame` and puts it on a
-`queue.Queue` of a few frames. Memory is therefore bounded by the queue size, whatever the
-clip's length.
+The thread demuxes and decodes (threading left to libavcodec: frame threads) and puts each
+frame on a `queue.Queue` of a few frames, so memory is bounded by the queue, whatever the
+clip's length. A frame is handed over as numpy views of the decoded planes (no copy, unless
+the decoder padded its lines or the frame must be converted or turned upright): planar YUV
+4:2:0 8-bit, never RGB (the YUV->RGB conversion is a shader); other formats (10-bit, 4:2:2,
+RGB) are converted once by swscale. HAP clips are not decoded at all when the GL can sample
+their textures: the thread demuxes each packet and app.media.hap undoes its Snappy stage,
+and the frame (`HapFrame`) carries the compressed DXT/BC blocks the GPU samples directly.
 
 The consumer (the render loop) asks `VideoSource.frame_for(media_time)` once per output
 frame: it takes the newest decoded frame whose timestamp is due and drops the late ones
@@ -20,45 +22,49 @@ keeps seeks and loops exact for constant-rate clips (variable-rate ones play eve
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import queue
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import IO
+from typing import Any
 
+import av
 import numpy as np
 
-from app.media.ffmpeg import ffmpeg_cmd, input_arg, last_line, run_ffmpeg, set_pipe_size
+from app.media.ffmpeg import input_arg, last_line, run_ffmpeg
+from app.media.hap import HapError, HapFrame, parse_frame
 from app.media.probe import probe
 from app.media.types import MediaError, MediaInfo, YuvFrame
 
-# A jump of the requested time further ahead than this restarts ffmpeg at the new position
-# instead of decoding (and dropping) everything in between.
+VideoFrame = YuvFrame | HapFrame
+
+# A jump of the requested time further ahead than this restarts the decoder at the new
+# position instead of decoding (and dropping) everything in between.
 SEEK_AHEAD = 2.0
-# How often the reader thread checks that the file it plays is still the same file.
+# How often the decoder thread checks that the file it plays is still the same file.
 WATCH_INTERVAL = 0.25
-# Kernel pipe buffer asked for (Linux): a 1080p frame is 3 MiB, so a few large reads each.
-PIPE_SIZE = 1 << 20
-# YUV4MPEG2 framing: the stream header line is short; each frame starts with this line.
-Y4M_HEADER_LIMIT = 1024
-Y4M_FRAME = b"FRAME\n"
-# Seconds ffmpeg gets to exit by itself once it has closed its output.
-EXIT_TIMEOUT = 5.0
+# Packets libavcodec (or the HAP parser) may reject in one pass before the clip is broken.
+MAX_BAD_PACKETS = 8
+# HAP variants FFmpeg cannot decode: they play as textures or not at all.
+_NO_CPU_DECODER = frozenset({"Hap7", "HapH"})
+# Formats whose planes are handed over as they are.
+_DIRECT_FORMATS = frozenset({"yuv420p", "yuvj420p"})
 # Slack when comparing timestamps computed along different float paths.
 _EPS = 1e-6
 
 
 class _Decoder:
-    """One reader thread and its ffmpeg process(es), filling one bounded queue.
+    """One decoder thread and its open container, filling one bounded queue.
 
-    The queue carries `YuvFrame`s and finally `None` (the stream ended: end of a clip that
-    does not loop, an error, or a stop). A restart at another position is a new `_Decoder`.
-    Holds no reference to its `VideoSource`, so a dropped source can be collected.
+    The queue carries frames (`YuvFrame`, or `HapFrame` for HAP played as textures) and
+    finally `None` (the stream ended: end of a clip that does not loop, an error, or a
+    stop). A restart at another position is a new `_Decoder`. Only this thread touches its
+    container. Holds no reference to its `VideoSource`, so a dropped source can be collected.
     """
 
     def __init__(
@@ -73,200 +79,189 @@ class _Decoder:
         loop: bool,
         queue_size: int,
         watch_file: bool = True,
+        hap: bool = False,
     ) -> None:
         assert info.fps is not None
         self.path = path
         self.fps = float(info.fps)
         self.colorspace = info.colorspace
         self.full_range = info.full_range
+        self.width, self.height = info.width, info.height
         self.first = first  # file frame index where the first pass starts
         self.base_pts = base_pts  # pts of that frame
         self.loop_first = loop_first  # file frame index where later passes start
         self.end = end  # file frame index where passes stop (exclusive); None: file's end
         self.loop = loop
-        self.queue: queue.Queue[YuvFrame | None] = queue.Queue(maxsize=queue_size)
+        self.hap = hap
+        self.queue: queue.Queue[VideoFrame | None] = queue.Queue(maxsize=queue_size)
         self.stop = threading.Event()
         self.error: str | None = None
         self.decoded = 0
         self.loop_frames: int | None = None  # frames in one full pass, once one has run
-        self._expected_duration = info.duration
+        self.container_open = False
+        self._expected_frames = info.frames
         self._watch = watch_file
         self._identity = _file_identity(path)
         self._next_watch = 0.0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._proc_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"video:{path.name}", daemon=True)
 
     # -- control (consumer side) --------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the reader thread (which starts ffmpeg)."""
+        """Start the decoder thread (which opens the file)."""
         self._thread.start()
 
-    def close(self, *, join: bool = True, timeout: float = 2.0) -> None:
-        """Stop: kill ffmpeg, let the thread end (joined when `join`), free queued frames."""
+    def close(self, *, join: bool = True, timeout: float = 10.0) -> None:
+        """Stop: the thread closes its container and ends (joined when `join`); free frames.
+
+        The thread looks at `stop` between packets and while the queue is full, so the join
+        takes at most one packet's decode.
+        """
         self.stop.set()
-        self._kill()
         if join and self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._drain()
             self._thread.join(timeout)
         self._drain()
 
     @property
     def alive(self) -> bool:
-        """Whether the reader thread is still running."""
+        """Whether the decoder thread is still running."""
         return self._thread.is_alive()
 
-    # -- reader thread ------------------------------------------------------------------------
+    # -- decoder thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
-            first, base = self.first, self.base_pts
-            full_pass = first == self.loop_first
-            while not self.stop.is_set():
-                frames = self._pass(first, base)
-                if frames is None or self.stop.is_set():
-                    break
-                if frames == 0:
-                    self.error = self.error or "ffmpeg decoded no frames"
-                    break
-                if full_pass:
-                    self.loop_frames = frames
-                if not self.loop:
-                    break
-                base += frames / self.fps
-                first, full_pass = self.loop_first, True
+            with av.open(str(self.path)) as container:
+                self.container_open = True
+                try:
+                    self._passes(container)
+                finally:
+                    self.container_open = False
         except Exception as exc:  # the thread must always end with its sentinel
-            self.error = f"decoder failed: {type(exc).__name__}: {exc}"
+            if not self.stop.is_set():
+                self.error = self.error or f"decoder failed: {_reason(exc)}"
         finally:
-            self._kill()
+            self.container_open = False
             self._put(None)
 
-    def _pass(self, first: int, base: float) -> int | None:
-        """Decode frames [first, end) once; returns the frame count, None on error/stop."""
-        # Seek and stop half a frame off the frame times, so that rounding can never make
-        # ffmpeg's accurate seek or its -t cut land on the wrong side of a frame.
-        seek = (first - 0.5) / self.fps if first > 0 else 0.0
-        args: list[str] = ["-loglevel", "error"]
-        if seek > 0:
-            args += ["-ss", f"{seek:.6f}"]
-        if self.end is not None:
-            args += ["-t", f"{max((self.end - 0.5) / self.fps - seek, 0.0):.6f}"]
-        args += ["-i", input_arg(self.path), "-map", "0:v:0", "-an", "-sn", "-dn"]
-        # Every decoded frame exactly once: a constant-rate conversion would duplicate the
-        # first frame after a seek (its timestamp is not 0). Frame n is taken to be at n / fps.
-        args += ["-fps_mode", "passthrough"]
-        # Raw planar 4:2:0 in a YUV4MPEG2 stream: the same bytes as `-f rawvideo` plus a
-        # header line and "FRAME\n" per frame, but ffmpeg writes it straight from the decoded
-        # frame (rawvideo first copies each frame into a packet: ~10% more ffmpeg CPU), and
-        # the header states the size ffmpeg really outputs (rotated phone videos swap it).
-        args += ["-f", "yuv4mpegpipe", "-pix_fmt", "yuv420p", "-"]
+    def _passes(self, container: Any) -> None:
+        stream = container.streams.video[0]
+        if not self.hap:
+            stream.thread_type = "FRAME"  # measured fastest here (slice threads: -25%)
+        first, base = self.first, self.base_pts
+        full_pass = first == self.loop_first
+        while not self.stop.is_set():
+            frames = self._pass(container, stream, first, base)
+            if frames is None or self.stop.is_set():
+                return
+            if frames == 0:
+                self.error = self.error or "the decoder gave no frames"
+                return
+            if full_pass:
+                self.loop_frames = frames
+            if not self.loop:
+                return
+            base += frames / self.fps
+            first, full_pass = self.loop_first, True
 
-        with tempfile.TemporaryFile() as errfile:
-            with self._proc_lock:
+    def _pass(self, container: Any, stream: Any, first: int, base: float) -> int | None:
+        """Decode frames [first, end) once; returns the frame count, None on error/stop.
+
+        Exact seeking: seek to the key frame at or before `first`, then skip what precedes
+        it. A packet libavcodec rejects is skipped and counted, as ffmpeg itself does.
+        """
+        tb = float(stream.time_base)
+        origin = stream.start_time or 0
+        if first > 0 or self.decoded > 0:
+            container.seek(origin + int(first / self.fps / tb), stream=stream, backward=True)
+        n = 0
+        bad = 0
+        index = -1
+        try:
+            for packet in container.demux(stream):
                 if self.stop.is_set():
                     return None
-                proc = subprocess.Popen(
-                    ffmpeg_cmd(*args),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=errfile,
-                    bufsize=0,
-                )
-                self._proc = proc
-            assert proc.stdout is not None
-            frames: int | None = None
-            try:
-                set_pipe_size(proc.stdout.fileno(), PIPE_SIZE)
-                frames = self._read_frames(proc.stdout, base)
-            finally:
-                if frames is None:  # stopped, failed or raised: no need to be gentle
-                    self._kill()
-                proc.stdout.close()
                 try:
-                    proc.wait(timeout=EXIT_TIMEOUT)  # at end of stream ffmpeg is exiting
-                except subprocess.TimeoutExpired:
-                    self._kill()
-                    proc.wait()
-            if frames is None or self.stop.is_set():
-                return None
-            errfile.seek(0)
-            stderr = errfile.read().decode("utf-8", "replace")
-        return self._judge_pass(proc.returncode, stderr, frames, first)
+                    items = self._decode(packet, base)
+                except (av.FFmpegError, HapError) as exc:
+                    bad += 1
+                    if bad > MAX_BAD_PACKETS:
+                        self.error = f"too many undecodable packets: {_reason(exc)}"
+                        return None
+                    continue
+                for pts_value, make in items:
+                    index = self._index(pts_value, tb, origin, index)
+                    if index < first:
+                        continue
+                    if self.end is not None and index >= self.end:
+                        return self._judge(n, bad, first, None)
+                    if not self._put(make(base + n / self.fps)):
+                        return None
+                    n += 1
+                    self.decoded += 1
+                    if self._watch and not self._file_ok():
+                        return None
+        except av.FFmpegError as exc:
+            return self._judge(n, bad + 1, first, _reason(exc))
+        return self._judge(n, bad, first, None)
 
-    def _read_frames(self, pipe: IO[bytes], base: float) -> int | None:
-        """Read one YUV4MPEG2 stream into the queue; the frame count, None on error/stop."""
-        readinto = pipe.readinto  # type: ignore[attr-defined]
-        header = _read_line(pipe, Y4M_HEADER_LIMIT)
-        if not header:
-            return 0  # nothing at all: ffmpeg failed before writing (its exit status says why)
-        size = _parse_y4m_header(header)
-        if size is None:
-            self.error = f"unexpected output from ffmpeg: {header[:80]!r}"
-            return None
-        w, h = size
-        cw, ch = (w + 1) // 2, (h + 1) // 2
-        y_size, c_size = w * h, cw * ch
-        # One read per frame covers its "FRAME\n" line and its three planes.
-        start = len(Y4M_FRAME)
-        total = start + y_size + 2 * c_size
-        u_at, v_at = start + y_size, start + y_size + c_size
-        n = 0
-        while not self.stop.is_set():
-            buf = np.empty(total, dtype=np.uint8)
-            view = memoryview(buf)
-            got = 0
-            while got < total:
-                r = readinto(view[got:])
-                if not r:
-                    break
-                got += r
-            if got == 0:
-                return n
-            if got < total:
-                if not self.stop.is_set():
-                    self.error = f"ffmpeg stopped in the middle of a frame ({got}/{total} bytes)"
-                return None
-            if view[:start] != Y4M_FRAME:
-                self.error = f"unexpected frame header from ffmpeg: {bytes(view[:start])!r}"
-                return None
-            frame = YuvFrame(
-                pts=base + n / self.fps,
-                width=w,
-                height=h,
-                y=buf[start:u_at].reshape(h, w),
-                u=buf[u_at:v_at].reshape(ch, cw),
-                v=buf[v_at:].reshape(ch, cw),
-                colorspace=self.colorspace,
-                full_range=self.full_range,
-            )
-            n += 1
-            self.decoded += 1
-            if not self._put(frame):
-                return None
-            if self._watch and not self._file_ok():
-                return None
-        return None
+    def _decode(self, packet: Any, base: float) -> list[tuple[int | None, Callable[[float], Any]]]:
+        """(pts, frame maker) for each frame a packet gives; the maker gets the frame's time."""
+        if self.hap:
+            if packet.size == 0:
+                return []
+            hap = parse_frame(memoryview(packet), self.width, self.height)
+            return [(packet.pts, lambda pts: replace(hap, pts=pts))]
+        return [(f.pts, functools.partial(self._yuv, f)) for f in packet.decode()]
 
-    def _judge_pass(self, rc: int | None, stderr: str, frames: int, first: int) -> int | None:
-        if rc != 0:
-            self.error = f"ffmpeg failed (exit {rc}): {last_line(stderr) or 'no message'}"
-            return None
+    def _index(self, pts: int | None, tb: float, origin: int, previous: int) -> int:
+        """A frame's index in the file: its timestamp in frames, or the one after the last."""
+        if pts is None:
+            return previous + 1
+        return max(round((pts - origin) * tb * self.fps + _EPS), 0)
+
+    def _yuv(self, frame: Any, pts: float) -> YuvFrame:
+        """A decoded frame as 8-bit 4:2:0 planes, upright (views of it where possible)."""
+        space, full = self.colorspace, self.full_range
+        if frame.format.name not in _DIRECT_FORMATS:
+            if frame.format.is_rgb:  # swscale's RGB -> YUV is BT.601, limited range
+                space, full = "bt601", False
+            frame = frame.reformat(format="yuv420p")  # 10-bit, 4:2:2, RGB...: converted once
+        planes = [_plane(p) for p in frame.planes[:3]]
+        rotation = int(round(frame.rotation or 0)) % 360
+        if rotation:
+            # The display matrix turns counter-clockwise; rot90 turns counter-clockwise too.
+            planes = [np.ascontiguousarray(np.rot90(p, rotation // 90)) for p in planes]
+        y, u, v = planes
+        return YuvFrame(
+            pts=pts,
+            width=y.shape[1],
+            height=y.shape[0],
+            y=y,
+            u=u,
+            v=v,
+            colorspace=space,
+            full_range=full,
+        )
+
+    def _judge(self, frames: int, bad: int, first: int, failure: str | None) -> int | None:
+        """The pass's frame count, or None (with `error`) when the file proved damaged."""
         if self._watch and not self._file_ok(force=True):
             return None
-        end = self.end
-        if end is None and self._expected_duration is not None:
-            end = round(self._expected_duration * self.fps)
-        if stderr.strip() and end is not None:
+        end = self.end if self.end is not None else self._expected_frames
+        if (bad or failure) and end is not None:
             expected = end - first
             if frames < 0.9 * expected - 1:
-                self.error = (
-                    f"file is damaged or truncated ({frames} of ~{expected} frames): "
-                    f"{last_line(stderr)}"
-                )
+                why = failure or f"{bad} undecodable packets"
+                self.error = f"file is damaged or truncated ({frames} of ~{expected} frames): {why}"
                 return None
+        if failure and frames == 0:
+            self.error = f"cannot read the file: {failure}"
+            return None
         return frames
 
-    def _put(self, item: YuvFrame | None) -> bool:
+    def _put(self, item: VideoFrame | None) -> bool:
         """Put with a bounded wait, watching `stop` (and the file) while the queue is full."""
         while not self.stop.is_set():
             try:
@@ -290,17 +285,7 @@ class _Decoder:
             self.error = "file changed during playback (truncated or replaced)"
         else:
             return True
-        self._kill()
         return False
-
-    def _kill(self) -> None:
-        with self._proc_lock:
-            proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.kill()
-            except OSError:
-                pass
 
     def _drain(self) -> None:
         try:
@@ -310,33 +295,19 @@ class _Decoder:
             pass
 
 
-def _read_line(pipe: IO[bytes], limit: int) -> bytes:
-    """Bytes up to and including the next newline (at most `limit`), b"" at end of stream."""
-    out = bytearray()
-    while len(out) < limit:
-        b = pipe.read(1)
-        if not b:
-            break
-        out += b
-        if b == b"\n":
-            break
-    return bytes(out)
+def _plane(plane: Any) -> np.ndarray:
+    """A frame plane as an (h, w) uint8 array: a view of the decoder's buffer, or a copy
+    made here (off the render thread) when the decoder padded its lines."""
+    rows = np.frombuffer(plane, dtype=np.uint8)[: plane.height * plane.line_size]
+    rows = rows.reshape(plane.height, plane.line_size)
+    if plane.line_size == plane.width:
+        return rows
+    return np.ascontiguousarray(rows[:, : plane.width])
 
 
-def _parse_y4m_header(line: bytes) -> tuple[int, int] | None:
-    """(width, height) from a YUV4MPEG2 stream header, if it is planar 4:2:0 8-bit."""
-    words = line.decode("ascii", "replace").split()
-    if not words or words[0] != "YUV4MPEG2":
-        return None
-    fields = {w[0]: w[1:] for w in words[1:] if w}
-    chroma = fields.get("C", "420")
-    if not chroma.startswith("420") or chroma.startswith("420p"):  # 420p10 etc.: not 8-bit
-        return None
-    try:
-        width, height = int(fields["W"]), int(fields["H"])
-    except (KeyError, ValueError):
-        return None
-    return (width, height) if width > 0 and height > 0 else None
+def _reason(exc: BaseException) -> str:
+    strerror = getattr(exc, "strerror", None)
+    return f"{type(exc).__name__}: {strerror or exc}"
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:
@@ -367,6 +338,7 @@ class VideoSource:
         end: float | None = None,
         queue_size: int = 4,
         info: MediaInfo | None = None,
+        hap: bool | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info if info is not None else probe(self.path)
@@ -391,6 +363,11 @@ class VideoSource:
             self.end = None  # past the file's end: play to the end
         self.queue_size = queue_size
         self.fps = float(self.info.fps)
+        # HAP as compressed textures (the default for a HAP clip), or decoded by libavcodec
+        # (the fallback for a GL without the texture formats; Hap7 has no such decoder).
+        self.hap = self.info.hap is not None if hap is None else bool(hap and self.info.hap)
+        if self.info.hap in _NO_CPU_DECODER and not self.hap:
+            raise MediaError(self.path, f"{self.info.hap} has no CPU decoder in FFmpeg")
         # File frame indices: the first frame at or after `start`, the first at or after `end`.
         self._first_index = math.ceil(self.start * self.fps - _EPS)
         self._end_index = None if self.end is None else math.ceil(self.end * self.fps - _EPS)
@@ -401,8 +378,8 @@ class VideoSource:
         self._retired: list[_Decoder] = []
         self._decoded_before = 0
         self._loop_frames: int | None = None
-        self._last: YuvFrame | None = None
-        self._pending: YuvFrame | None = None
+        self._last: VideoFrame | None = None
+        self._pending: VideoFrame | None = None
         self._ref_pts = self.start
         self._ended = False
         self._error: str | None = None
@@ -415,14 +392,14 @@ class VideoSource:
 
     @property
     def error(self) -> str | None:
-        """Why playback stopped (ffmpeg's last stderr line, a vanished file...), or None."""
+        """Why playback stopped (the decoder's error, a vanished file...), or None."""
         if self._error is None and self._decoder is not None and self._decoder.error:
             self._error = self._decoder.error
         return self._error
 
     @property
     def decoded(self) -> int:
-        """Frames decoded so far, over every ffmpeg process this source ran."""
+        """Frames decoded so far, over every decoder thread this source ran."""
         current = self._decoder.decoded if self._decoder is not None else 0
         return self._decoded_before + current
 
@@ -455,7 +432,12 @@ class VideoSource:
         frames = self.loop_frames
         return None if frames is None else frames / self.fps
 
-    def is_current(self, frame: YuvFrame, media_time: float, fps: float | None = None) -> bool:
+    @property
+    def open_files(self) -> int:
+        """Containers its decoder threads hold open now (0 once closed and joined)."""
+        return sum(d.container_open for d in [self._decoder, *self._retired] if d is not None)
+
+    def is_current(self, frame: VideoFrame, media_time: float, fps: float | None = None) -> bool:
         """Whether `frame` is the frame due at `media_time` (within one frame period of it),
         or the one held at the end of a clip that does not loop, or after an error."""
         if self._ended or self.error is not None:
@@ -469,7 +451,7 @@ class VideoSource:
         self._closed = False
         self._restart(self.start + max(media_time, 0.0))
 
-    def preroll(self, timeout: float = 2.0) -> YuvFrame | None:
+    def preroll(self, timeout: float = 2.0) -> VideoFrame | None:
         """Open at 0 if needed and wait (up to `timeout`) until the first frame is decoded.
 
         The frame stays queued for `frame_for`, so GO shows it at once. Returns it, or the
@@ -493,7 +475,7 @@ class VideoSource:
         self._pending = item
         return item
 
-    def frame_for(self, media_time: float, wait: float = 0.0) -> YuvFrame | None:
+    def frame_for(self, media_time: float, wait: float = 0.0) -> VideoFrame | None:
         """The frame to show at `media_time`; never raises, never blocks for long.
 
         Returns the newest decoded frame with pts <= start + media_time, dropping (and
@@ -502,7 +484,7 @@ class VideoSource:
         failed; None before any frame exists. `wait` > 0 allows one wait of at most that
         long, only while the decoder (just opened or restarted) has delivered nothing yet:
         the frame held from before a seek is returned meanwhile. A backwards jump, or one
-        more than SEEK_AHEAD seconds ahead, restarts ffmpeg at the new position.
+        more than SEEK_AHEAD seconds ahead, restarts the decoder at the new position.
         """
         try:
             return self._frame_for(media_time, wait)
@@ -512,7 +494,8 @@ class VideoSource:
             return self._last
 
     def close(self) -> None:
-        """Kill ffmpeg and join the reader thread(s). Idempotent; `open` starts again.
+        """Stop and join the decoder thread(s), which close their files. Idempotent; `open`
+        starts again.
 
         After closing, `frame_for` returns the last frame it returned (no restart).
         """
@@ -539,7 +522,7 @@ class VideoSource:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _frame_for(self, media_time: float, wait: float) -> YuvFrame | None:
+    def _frame_for(self, media_time: float, wait: float) -> VideoFrame | None:
         if self._closed:
             return self._last
         if self.error is not None:
@@ -559,27 +542,7 @@ class VideoSource:
                 self._pending = decoder.queue.get(timeout=wait)
             except queue.Empty:
                 pass
-        best: YuvFrame | None = None
-        while True:
-            if self._pending is not None:
-                item, self._pending = self._pending, None
-            elif self._ended:
-                break
-            else:
-                try:
-                    item = decoder.queue.get_nowait()
-                except queue.Empty:
-                    break
-            if item is None:
-                self._ended = True
-                break
-            if item.pts <= target + _EPS:
-                if best is not None:
-                    self.dropped += 1
-                best = item
-            else:
-                self._pending = item
-                break
+        best = self._take_due(decoder, target)
         if best is not None:
             self._last = best
             self._ref_pts = best.pts
@@ -591,6 +554,36 @@ class VideoSource:
             elif self._loop_frames is None:
                 self._loop_frames = decoder.loop_frames
         return self._last
+
+    def _next_item(self, decoder: _Decoder) -> VideoFrame | None | bool:
+        """The held-back frame, else the next queued one; False when nothing is there."""
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        if self._ended:
+            return False
+        try:
+            return decoder.queue.get_nowait()
+        except queue.Empty:
+            return False
+
+    def _take_due(self, decoder: _Decoder, target: float) -> VideoFrame | None:
+        """The newest frame due at `target` (None if none is); older due ones are dropped."""
+        best: VideoFrame | None = None
+        while True:
+            item = self._next_item(decoder)
+            if item is False:
+                return best
+            if item is None:
+                self._ended = True
+                return best
+            if item.pts <= target + _EPS:
+                if best is not None:
+                    self.dropped += 1
+                best = item
+            else:
+                self._pending = item
+                return best
 
     def _needs_seek(self, target: float) -> bool:
         tolerance = 1.0 / self.fps
@@ -625,6 +618,7 @@ class VideoSource:
             end=self._end_index,
             loop=self.loop,
             queue_size=self.queue_size,
+            hap=self.hap,
         )
         self._ref_pts = base
         self._ended = False
@@ -643,7 +637,7 @@ class VideoSource:
         self._decoded_before += dec.decoded
         self._decoder = None
         if retire:
-            # Killing ffmpeg is immediate; the thread is joined later, off the hot path.
+            # Stopping is a flag; the thread is joined later, off the hot path.
             dec.close(join=False)
             self._retired = [d for d in self._retired if d.alive]
             self._retired.append(dec)
@@ -651,41 +645,83 @@ class VideoSource:
             dec.close()
 
 
+class FrameStream:
+    """Every frame of a clip as fast as the decoder gives them (benchmarks, no pacing).
+
+    `next()` blocks for the next frame, None once the clip ended (a looping stream never
+    ends); `error` says why a stream ended early. `close()` stops and joins the thread.
+    """
+
+    def __init__(
+        self, path: str | Path, *, loop: bool = False, hap: bool | None = None, queue_size: int = 4
+    ) -> None:
+        p = Path(path)
+        info = probe(p)
+        if info.error is not None or info.kind != "video" or not info.fps:
+            raise MediaError(p, info.error or "not a video")
+        self.path = p
+        self.info = info
+        self._decoder = _Decoder(
+            p,
+            info,
+            first=0,
+            base_pts=0.0,
+            loop_first=0,
+            end=None,
+            loop=loop,
+            queue_size=queue_size,
+            watch_file=False,
+            hap=info.hap is not None if hap is None else bool(hap and info.hap),
+        )
+        self._done = False
+        self._decoder.start()
+
+    @property
+    def error(self) -> str | None:
+        """Why the stream ended early, or None."""
+        return self._decoder.error
+
+    def next(self) -> VideoFrame | None:
+        """The next frame (blocks), None at the end."""
+        if self._done:
+            return None
+        item = self._decoder.queue.get()
+        self._done = item is None
+        return item
+
+    def close(self) -> None:
+        """Stop the decoder thread and join it."""
+        self._decoder.close()
+
+    def __enter__(self) -> FrameStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def decode_throughput(
     path: str | Path,
     seconds_limit: float | None = None,
     *,
     queue_size: int = 4,
-    on_frame: Callable[[YuvFrame], None] | None = None,
+    on_frame: Callable[[VideoFrame], None] | None = None,
+    hap: bool | None = None,
 ) -> tuple[int, float]:
-    """Our decode path flat out: ffmpeg -> pipe -> YuvFrames through the bounded queue.
+    """Our decode path flat out: decoder thread -> frames through the bounded queue.
 
     The caller's thread consumes the frames as fast as they come (what `bench video` (b)
-    measures). Returns (frames, seconds), wall-clock from spawning ffmpeg to the last
+    measures). Returns (frames, seconds), wall-clock from starting the decoder to the last
     frame; stops early after `seconds_limit`. Raises MediaError if the clip cannot be read.
     `on_frame` is called with each frame on the caller's thread (upload/draw benchmarks).
+    `hap`: as for VideoSource (a HAP clip gives HapFrames unless False).
     """
-    p = Path(path)
-    info = probe(p)
-    if info.error is not None or info.kind != "video" or not info.fps:
-        raise MediaError(p, info.error or "not a video")
-    decoder = _Decoder(
-        p,
-        info,
-        first=0,
-        base_pts=0.0,
-        loop_first=0,
-        end=None,
-        loop=False,
-        queue_size=queue_size,
-        watch_file=False,
-    )
     frames = 0
+    stream = FrameStream(path, hap=hap, queue_size=queue_size)  # probes first, like before
     t0 = time.perf_counter()
-    decoder.start()
     try:
         while True:
-            item = decoder.queue.get()
+            item = stream.next()
             if item is None:
                 break
             if on_frame is not None:
@@ -695,9 +731,9 @@ def decode_throughput(
                 break
         elapsed = time.perf_counter() - t0
     finally:
-        decoder.close()
-    if decoder.error is not None and (seconds_limit is None or frames == 0):
-        raise MediaError(p, decoder.error)
+        stream.close()
+    if stream.error is not None and (seconds_limit is None or frames == 0):
+        raise MediaError(stream.path, stream.error)
     return frames, elapsed
 
 

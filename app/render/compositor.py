@@ -33,12 +33,13 @@ from app.cues.state import Mix
 from app.render.colour import yuv_matrix
 from app.render.fit import fit_scale
 from app.render.gl import release_framebuffer
+from app.render.hap import HapTextures
 from app.render.look_math import DUST_UNIT, dust_cells, frame_seed, look_defines, look_uniforms
 from app.render.programs import load_program
 from app.render.textures import PremulTexture, RgbaTexture, YuvTextures
 from app.show.model import Fit, Look
 
-LayerImage = RgbaTexture | YuvTextures | PremulTexture
+LayerImage = RgbaTexture | YuvTextures | PremulTexture | HapTextures
 # one entry to draw: image, fit, weight, look (None: drawn as it is)
 _Item = tuple[LayerImage, Fit, float, Look | None]
 
@@ -99,6 +100,7 @@ class Compositor:
         self._matrices: dict[tuple[str, bool], tuple[tuple[float, ...], tuple[float, ...]]] = {}
         # look programs by source (True: YUV) and variant, made on first use
         self._looks: dict[tuple, tuple[moderngl.Program, moderngl.VertexArray]] = {}
+        self._haps: dict[int, tuple[moderngl.Program, moderngl.VertexArray]] = {}
         self._look_cache: dict[tuple, tuple[dict[str, int], dict[str, object]]] = {}
         self._dust: tuple[tuple, moderngl.Texture] | None = None  # (film frame, size), cells
 
@@ -260,18 +262,35 @@ class Compositor:
             self._matrices[key] = cached
         return cached
 
+    def _hap_program(self, layout: int) -> tuple[moderngl.Program, moderngl.VertexArray]:
+        """The `shaders/hap.glsl` variant for one HAP texture layout."""
+        found = self._haps.get(layout)
+        if found is None:
+            prog = load_program(self.ctx, "hap", {"HAP_LAYOUT": layout})
+            for location, name in enumerate(("u_tex0", "u_tex1")):
+                if name in prog:
+                    prog[name].value = location
+            found = self._haps[layout] = (prog, self.ctx.vertex_array(prog, []))
+        return found
+
     def _look_program(
-        self, yuv: bool, defines: dict[str, int]
+        self, source: str, defines: dict[str, int]
     ) -> tuple[moderngl.Program, moderngl.VertexArray]:
-        """The `shaders/look.glsl` variant for an RGBA (or, with `yuv`, a YUV) source."""
-        key = (yuv, *defines.values())
+        """The `shaders/look.glsl` variant for a source: 'rgba', 'yuv' or 'hap<layout>'."""
+        key = (source, *defines.values())
         found = self._looks.get(key)
         if found is None:
-            source = {"SOURCE_YUV": 1} if yuv else {}
-            prog = load_program(self.ctx, "look", {**defines, **source})
-            samplers = ("u_y", "u_u", "u_v") if yuv else ("u_texture",)
+            if source.startswith("hap"):
+                extra = {"SOURCE_HAP": 1, "HAP_LAYOUT": int(source[3:])}
+                samplers: tuple[str, ...] = ("u_tex0", "u_tex1")
+            elif source == "yuv":
+                extra, samplers = {"SOURCE_YUV": 1}, ("u_y", "u_u", "u_v")
+            else:
+                extra, samplers = {}, ("u_texture",)
+            prog = load_program(self.ctx, "look", {**defines, **extra})
             for location, name in enumerate(samplers):
-                prog[name].value = location
+                if name in prog:
+                    prog[name].value = location
             if defines["LOOK_DUST"]:
                 prog["u_dust_cells"].value = DUST_UNIT
             found = self._looks[key] = (prog, self.ctx.vertex_array(prog, []))
@@ -324,15 +343,19 @@ class Compositor:
         # drawn pixel for pixel, NEAREST gives the same texels as linear filtering, cheaper
         exact = (image.width, image.height) == target_size and scale == (1.0, 1.0)
         yuv = isinstance(image, YuvTextures)
+        hap = isinstance(image, HapTextures)
         if look is not None:
             defines, uniforms = self._look_setup(look, t, target_size)
-            prog, vao = self._look_program(yuv, defines)
+            source = f"hap{image.layout}" if hap else "yuv" if yuv else "rgba"
+            prog, vao = self._look_program(source, defines)
             for name, value in uniforms.items():
                 prog[name].value = value
             if defines["LOOK_DUST"]:
                 self._dust_texture(t, target_size).use(location=DUST_UNIT)
         elif yuv:
             prog, vao = self._yuv, self._yuv_vao
+        elif hap:
+            prog, vao = self._hap_program(image.layout)
         else:
             prog, vao = self._quad, self._quad_vao
         if isinstance(image, YuvTextures):
@@ -346,6 +369,12 @@ class Compositor:
             image.y.use(location=0)
             image.u.use(location=1)
             image.v.use(location=2)
+        elif isinstance(image, HapTextures):
+            for location, tex in enumerate(image.textures):
+                _select_filter(tex, exact, image.smooth_filter)
+                tex.use(location=location)
+            prog["u_opaque"].value = opaque
+            prog["u_uv_scale"].value = image.uv_scale
         else:
             _select_filter(image.texture, exact, image.smooth_filter)
             prog["u_opaque"].value = opaque
@@ -394,9 +423,10 @@ class Compositor:
         """Free the vertex arrays and float buffers (the programs belong to the cache)."""
         for vao in (self._quad_vao, self._yuv_vao, self._present_vao):
             vao.release()
-        for _, vao in self._looks.values():
+        for _, vao in [*self._looks.values(), *self._haps.values()]:
             vao.release()
         self._looks.clear()
+        self._haps.clear()
         if self._dust is not None:
             self._dust[1].release()
             self._dust = None

@@ -178,9 +178,7 @@ class OperatorWindow:
             raise
         self._target = self.ctx.detect_framebuffer(0)
         self.canvas = UiCanvas(self.ctx)
-        self._on_key = key_callback(
-            lambda e: self._events.append(e)
-        )  # lives as long as the window
+        self._on_key = key_callback(lambda e: self._events.append(e))  # lives as long as the window
         glfw.set_key_callback(window, self._on_key)
         glfw.set_mouse_button_callback(window, self._on_mouse)
 

@@ -266,9 +266,7 @@ class GlfwOutput(Output):
         self.warp = warp
         self._presenter = WarpPresenter(self.ctx)
         self._events: list[KeyEvent] = []
-        self._on_key = key_callback(
-            lambda e: self._events.append(e)
-        )  # lives as long as the window
+        self._on_key = key_callback(lambda e: self._events.append(e))  # lives as long as the window
         glfw.set_key_callback(self._window, self._on_key)
 
     def _open_window(

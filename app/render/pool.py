@@ -12,6 +12,7 @@ is logged once, and `error_since(cue)` tells the player when to fade that entry 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,16 +23,33 @@ import moderngl
 import numpy as np
 
 from app.cues.state import CameraOffset, Mix
+from app.media.hap import HapFrame
 from app.media.splats import SplatScene, load_splats
 from app.media.still import load_still
 from app.media.types import MediaError, YuvFrame
-from app.media.video import VideoSource
+from app.media.video import VideoFrame, VideoSource
 from app.render.camera import CameraSmoother, cue_view
 from app.render.compositor import LayerImage
+from app.render.hap import HapTextures, missing_support
 from app.render.textures import RgbaTexture, YuvTextures
 from app.show.model import Cue, Fit, MediaKind, Show
 
 ErrorLog = Callable[[str, int], None]  # (message, cue index)
+NoteLog = Callable[[str], None]
+
+# The texture formats of each HAP variant (what the GL must sample to play it as textures).
+HAP_FORMATS: dict[str, tuple[str, ...]] = {
+    "Hap1": ("dxt1",),
+    "Hap5": ("dxt5",),
+    "HapY": ("ycocg",),
+    "HapM": ("ycocg", "rgtc1"),
+    "HapA": ("rgtc1",),
+    "Hap7": ("bc7",),
+}
+
+
+def _note_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _close_when_opened(future: Future[VideoSource]) -> None:
@@ -40,9 +58,18 @@ def _close_when_opened(future: Future[VideoSource]) -> None:
         future.result().close()
 
 
-def _open_video(cue: Cue) -> VideoSource:
-    """Probe a cue's video and start its decoder (runs on the worker thread)."""
-    video = VideoSource(cue.media, rate=cue.rate, loop=cue.loop, start=cue.start, end=cue.end)
+def _open_video(cue: Cue, hap_missing: dict[str, str | None]) -> VideoSource:
+    """Probe a cue's video and start its decoder (runs on the worker thread).
+
+    A HAP clip whose textures this GL cannot sample (`hap_missing` names what it lacks) is
+    decoded by libavcodec instead."""
+    from app.media.probe import probe
+
+    info = probe(cue.media)
+    hap = None if info.hap is None else hap_missing.get(info.hap, "a layout") is None
+    video = VideoSource(
+        cue.media, rate=cue.rate, loop=cue.loop, start=cue.start, end=cue.end, info=info, hap=hap
+    )
     video.open(0.0)
     return video
 
@@ -79,8 +106,10 @@ class MediaPool:
         offline: bool = False,
         keep_stills: int = 8,
         size: tuple[int, int] | None = None,
+        on_note: NoteLog | None = None,
     ) -> None:
-        """`offline` makes every frame wait for the media it needs (renders to a file)."""
+        """`offline` makes every frame wait for the media it needs (renders to a file).
+        `on_note` gets notices that are no errors (a HAP fallback), each once."""
         self.ctx = ctx
         self.show = show
         self.cues = show.cues
@@ -93,6 +122,10 @@ class MediaPool:
         self._camera = CameraOffset()
         self._live: int | None = None
         self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="still-decode")
+        self.on_note = on_note or _note_to_stderr
+        self._notes: set[str] = set()
+        # What this GL lacks for each HAP variant (None: plays as compressed textures).
+        self.hap_missing = {v: missing_support(ctx, f) for v, f in HAP_FORMATS.items()}
 
     # --- queries used by the compositor ----------------------------------------------
 
@@ -157,7 +190,7 @@ class MediaPool:
                 slot.still = self._workers.submit(load_still, cue.media)
             elif cue.kind is MediaKind.VIDEO:
                 # Probing and spawning ffmpeg take tens of ms: never on the render thread.
-                slot.opening = self._workers.submit(_open_video, cue)
+                slot.opening = self._workers.submit(_open_video, cue, self.hap_missing)
             elif cue.kind is MediaKind.SPLAT:
                 slot.scene = self._workers.submit(load_splats, cue.media)
                 slot.smoother = CameraSmoother(halflife=0.25)
@@ -195,11 +228,32 @@ class MediaPool:
                 self._fail(slot, str(exc), t)
             finally:
                 slot.opening = None
+            video = slot.video
+            if video is not None and video.info.hap is not None and not video.hap:
+                lacks = self.hap_missing.get(video.info.hap) or "its texture layout"
+                self._note(f"{video.info.hap} clips decode on the CPU here: this GL has no {lacks}")
         return slot.video
 
-    def _upload_video(self, slot: _Slot, frame: YuvFrame | None) -> None:
-        if frame is None or frame.pts == slot.last_pts:
+    def _note(self, message: str) -> None:
+        if message not in self._notes:
+            self._notes.add(message)
+            self.on_note(message)
+
+    def _upload_video(self, slot: _Slot, frame: VideoFrame | None, t: float) -> None:
+        """Put a new frame on the GPU; a frame the GL refuses fails the cue (never raises)."""
+        if frame is None or frame.pts == slot.last_pts or slot.error is not None:
             return
+        try:
+            if isinstance(frame, HapFrame):
+                self._upload_hap(slot, frame)
+            else:
+                self._upload_yuv(slot, frame)
+        except (RuntimeError, ValueError) as exc:
+            if slot.video is not None:
+                slot.video.close()
+            self._fail(slot, f"{slot.cue.media}: cannot show the frame: {exc}", t)
+
+    def _upload_yuv(self, slot: _Slot, frame: YuvFrame) -> None:
         image = slot.image
         if not isinstance(image, YuvTextures) or (image.width, image.height) != (
             frame.width,
@@ -209,6 +263,16 @@ class MediaPool:
                 image.release()
             slot.image = YuvTextures(self.ctx, frame.width, frame.height)
         slot.image.upload(frame)
+        slot.last_pts = frame.pts
+
+    def _upload_hap(self, slot: _Slot, frame: HapFrame) -> None:
+        image = slot.image
+        if not isinstance(image, HapTextures) or not image.matches(frame):
+            if image is not None:
+                image.release()
+            formats = tuple(tex.format for tex in frame.textures)
+            slot.image = image = HapTextures(self.ctx, frame.width, frame.height, formats)
+        image.upload(frame)
         slot.last_pts = frame.pts
 
     def _refresh(self, slot: _Slot, media_time: float, t: float) -> None:
@@ -221,11 +285,11 @@ class MediaPool:
         elif slot.cue.kind is MediaKind.VIDEO:
             video = self._video_ready(slot, t, wait=self.offline or slot.image is None)
             if video is not None:
-                self._upload_video(slot, self._video_frame(video, media_time))
+                self._upload_video(slot, self._video_frame(video, media_time), t)
                 if video.error:
-                    self._fail(slot, video.error, t)
+                    self._fail(slot, f"{slot.cue.media}: {video.error}", t)
 
-    def _video_frame(self, video: VideoSource, media_time: float) -> YuvFrame | None:
+    def _video_frame(self, video: VideoSource, media_time: float) -> VideoFrame | None:
         if not self.offline:
             return video.frame_for(media_time, wait=0.0 if video.decoded else 0.05)
         # Offline renders must be exact: wait until the frame due at media_time has decoded.
@@ -278,7 +342,8 @@ class MediaPool:
         elif slot.cue.kind is MediaKind.VIDEO and slot.image is None:
             video = self._video_ready(slot, t, wait=self.offline)
             if video is not None:
-                self._upload_video(slot, video.frame_for(0.0, wait=0.5 if self.offline else 0.0))
+                frame = video.frame_for(0.0, wait=0.5 if self.offline else 0.0)
+                self._upload_video(slot, frame, t)
 
     def _release_unused(self, keep: set[int]) -> None:
         stills = sorted(
