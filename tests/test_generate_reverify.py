@@ -117,6 +117,24 @@ def test_changed_model_file_is_not_identical_with_the_reason(
     assert "why it may differ: the model's files changed" in text
 
 
+@pytest.mark.torch
+def test_a_pack_with_its_models_re_renders_identical_without_a_registry(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VJSHOW_CACHE", str(tmp_path / "cache"))
+    pack = tmp_path / "with-models.vjshow"
+    show, models = tiny / "show" / "show.yaml", tiny / "models" / "models.yaml"
+    assert (
+        main(["pack", str(show), "--out", str(pack), "--models", str(models), "--with-models"]) == 0
+    )
+    assert main(["verify", str(pack)]) == 0
+    capsys.readouterr()
+    code = main(["generate", str(pack), "--verify", "--only", "1.1", "--device", "cpu"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "verify: 1 identical, 0 differ, 0 could not be re-made" in text
+
+
 PLACEHOLDER_SHOW = """
 title: Placeholders
 generate: {width: 320, height: 176, frames: 8, fps: 8}

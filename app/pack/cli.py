@@ -79,7 +79,7 @@ def cmd_verify(
     from app.pack.reader import verify
 
     out, err = out or sys.stdout, err or sys.stderr
-    report = verify(args.pack)
+    report = verify(args.pack, progress=err)
     if report.ok:
         print(
             f"{report.pack}: intact: {report.files} files match MANIFEST, {report.media} media "
@@ -101,10 +101,10 @@ def cmd_unpack(
     out, err = out or sys.stdout, err or sys.stderr
     try:
         if args.to is not None:
-            unpack_to(args.pack, args.to)
+            unpack_to(args.pack, args.to, progress=err)
             folder = args.to
         else:
-            folder, _ = unpack_cached(args.pack)
+            folder, _ = unpack_cached(args.pack, progress=err)
     except PackError as exc:
         _problems(err, exc.problems)
         print(f"{args.pack}: refused, nothing unpacked", file=out)
@@ -121,7 +121,7 @@ def open_show_arg(args: argparse.Namespace) -> int | None:
     from app.pack.reader import resolve_show
 
     try:
-        args.show = resolve_show(Path(show))
+        args.show = resolve_show(Path(show), progress=sys.stderr)
     except PackError as exc:
         _problems(sys.stderr, exc.problems)
         return 2

@@ -32,6 +32,7 @@ from app.pack.format import (
 from app.show.model import Show
 
 GENERATE_DIR = ".generate"
+PACKED_REGISTRY = "models.yaml"
 VENUE_FILE = "venue.yaml"  # app.render.warp's name; read here without importing GL code
 
 
@@ -221,7 +222,8 @@ def model_records(
     """Each model the show names: registry facts, licence, file hashes, what it made.
 
     Weights join the pack only with `with_models` (under `models/<name>/`, with a
-    `models/models.yaml` that registers them by relative path).
+    `models.yaml` at the pack's root that registers them by relative path: `generate`
+    finds it from a show file in `show/`).
     """
     from app.generate.errors import GenerateError
     from app.generate.registry import find_registry, load_registry, model_identity
@@ -278,16 +280,17 @@ def model_records(
         records.append(record)
     if packed_registry:
         text = yaml.safe_dump({"models": packed_registry}, sort_keys=True)
-        weights.append(PackFile("models/models.yaml", data=text.encode()))
+        weights.append(PackFile(PACKED_REGISTRY, data=text.encode()))
     return records, weights
 
 
 def _packed_entry(entry: Any, name: str) -> dict[str, Any]:
-    """The models.yaml entry of packed weights (paths relative to models/)."""
-    path = f"{name}/weights/{entry.path.name}" if entry.path.is_file() else f"{name}/weights"
+    """The models.yaml entry of packed weights (paths relative to the pack's root)."""
+    base = f"models/{name}"
+    path = f"{base}/weights/{entry.path.name}" if entry.path.is_file() else f"{base}/weights"
     out: dict[str, Any] = {"path": path, "kind": entry.kind, "dtype": entry.dtype}
     if entry.config is not None:
-        out["config"] = f"{name}/config"
+        out["config"] = f"{base}/config"
     for key in ("vae_dtype", "pipeline", "fps", "variant", "refiner"):
         if getattr(entry, key) is not None:
             out[key] = getattr(entry, key)

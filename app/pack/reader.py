@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from app.pack.format import (
     MANIFEST,
@@ -33,7 +33,7 @@ from app.pack.format import (
     pack_json_problems,
     parse_manifest,
 )
-from app.pack.writer import BLOCK, HashingReader
+from app.pack.writer import BLOCK, ByteProgress, HashingReader
 
 MAX_SMALL = 64 << 20  # pack.json and MANIFEST are read into memory: bound them
 
@@ -105,9 +105,10 @@ def _member_refusal(member: tarfile.TarInfo) -> str | None:
     return None
 
 
-def read_pack(pack: Path, dest: Path | None) -> Extracted:
+def read_pack(pack: Path, dest: Path | None, progress: TextIO | None = None) -> Extracted:
     """Read `pack` through once: check, hash and (when `dest` is given) write each member
-    under `dest`. Every problem is collected; nothing is written outside `dest`."""
+    under `dest`. Every problem is collected; nothing is written outside `dest`. With
+    `progress`, a progress line goes to that stream."""
     result = Extracted(Path(pack))
     manifest: dict[str, ManifestLine] | None = None
     current = "(start)"
@@ -116,12 +117,17 @@ def read_pack(pack: Path, dest: Path | None) -> Extracted:
     except OSError as exc:
         result.problems.append(f"{pack}: cannot be read: {exc}")
         return result
+    bar = None
+    if progress is not None:
+        bar = ByteProgress(os.fstat(raw.fileno()).st_size, progress, verb="unpack")
     with raw:
-        whole = HashingReader(raw)
+        whole = HashingReader(raw, bar.advance if bar is not None else None)
         try:
             with tarfile.open(fileobj=whole, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
                     current = member.name
+                    if bar is not None:
+                        bar.file(member.name)
                     if result.info is None:
                         if not _first_member(tar, member, result, dest):
                             return result
@@ -147,6 +153,9 @@ def read_pack(pack: Path, dest: Path | None) -> Extracted:
                 f"{pack}: truncated or not a tar archive (reading {current}: {exc})"
             )
             return result
+        finally:
+            if bar is not None:
+                bar.close()
         result.sha256 = whole.sha.hexdigest()
     _compare(result, manifest)
     return result
@@ -242,7 +251,7 @@ def _clean_stale(parent: Path) -> None:
             continue
 
 
-def unpack_to(pack: Path, folder: Path) -> Extracted:
+def unpack_to(pack: Path, folder: Path, progress: TextIO | None = None) -> Extracted:
     """Unpack into `folder` (which must not exist or be empty); PackError when refused.
 
     The files are written into a hidden sibling folder first and moved to `folder` only
@@ -253,7 +262,7 @@ def unpack_to(pack: Path, folder: Path) -> Extracted:
         raise PackError([f"{folder}: exists and is not an empty folder"])
     tmp = _fresh_dir(folder.resolve().parent, folder.name)
     try:
-        result = read_pack(pack, tmp)
+        result = read_pack(pack, tmp, progress)
         if not result.ok:
             raise PackError(result.problems)
         if folder.exists():
@@ -283,7 +292,11 @@ def cached_folder(pack: Path, root: Path | None = None) -> Path | None:
 
 
 def unpack_cached(
-    pack: Path, root: Path | None = None, *, reuse: bool = True
+    pack: Path,
+    root: Path | None = None,
+    *,
+    reuse: bool = True,
+    progress: TextIO | None = None,
 ) -> tuple[Path, Extracted | None]:
     """The cache folder holding `pack` unpacked (made now when needed); PackError if refused.
 
@@ -298,7 +311,7 @@ def unpack_cached(
     _clean_stale(root)
     tmp = _fresh_dir(root, "unpack")
     try:
-        result = read_pack(pack, tmp)
+        result = read_pack(pack, tmp, progress)
         if not result.ok:
             raise PackError(result.problems)
         folder = root / result.sha256
@@ -314,14 +327,14 @@ def unpack_cached(
     return folder, result
 
 
-def resolve_show(path: Path) -> Path:
+def resolve_show(path: Path, progress: TextIO | None = None) -> Path:
     """`path` itself for a show file; for a `.vjshow` pack, its show file in the cache."""
     from app.pack.format import SUFFIX
 
     path = Path(path)
     if path.suffix.lower() != SUFFIX:
         return path
-    folder, _ = unpack_cached(path)
+    folder, _ = unpack_cached(path, progress=progress)
     return show_file(folder)
 
 
@@ -341,11 +354,11 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(pack: Path, root: Path | None = None) -> VerifyReport:
+def verify(pack: Path, root: Path | None = None, progress: TextIO | None = None) -> VerifyReport:
     """Check every hash of `pack`, then that every media file its show needs is present and
     probes. An intact pack stays in the cache (play will not unpack it again)."""
     try:
-        folder, result = unpack_cached(pack, root, reuse=False)
+        folder, result = unpack_cached(pack, root, reuse=False, progress=progress)
     except PackError as exc:
         return VerifyReport(Path(pack), exc.problems)
     assert result is not None
