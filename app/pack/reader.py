@@ -145,7 +145,10 @@ def read_pack(pack: Path, dest: Path | None, progress: TextIO | None = None) -> 
                         manifest = _manifest(tar, member, result, dest)
                         continue
                     target = dest / member.name if dest is not None else None
-                    result.files[member.name] = _write_member(tar, member, target)
+                    try:
+                        result.files[member.name] = _write_member(tar, member, target)
+                    except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+                        result.problems.append(f"{member.name}: cannot be written: {exc.strerror}")
             while whole.read(BLOCK):
                 pass
         except (tarfile.TarError, EOFError, OSError) as exc:
