@@ -150,8 +150,10 @@ def _made_from(job: Job, recipe: dict[str, Any], device: str) -> str:
     ident = model.get("files") if isinstance(model, dict) else None
     name = job.spec.model or "no model"
     who = f"{recipe.get('backend')}: {name}" + (f" (identity {str(ident)[:12]})" if ident else "")
-    inputs = ", ".join(f"{role} {src.id}" for role, src in job.sources)
-    return f"{who}, seed {job.seed}, {device}" + (f", from kept {inputs}" if inputs else "")
+    inputs = ", ".join(f"cue {src.id} ({role})" for role, src in job.sources)
+    return f"{who}, seed {job.seed}, {device}" + (
+        f", from the kept media of {inputs}" if inputs else ""
+    )
 
 
 def reverify(
@@ -199,7 +201,8 @@ def reverify(
         row.status, row.detail, row.distance, row.psnr = compare_media(
             job.output, tmp.output, job.kind
         )
-    checks = list(rows.values())
+    order = {c.id: i for i, c in enumerate(show.cues)}
+    checks = sorted(rows.values(), key=lambda c: order.get(c.cue, len(order)))
     (work / "report.json").write_text(
         json.dumps([asdict(c) for c in checks], indent=1, default=str), encoding="utf-8"
     )
