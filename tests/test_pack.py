@@ -302,3 +302,19 @@ def test_manifest_round_trip_and_malformed_lines() -> None:
 def test_poem_sizes() -> None:
     sizes = poem_sizes([("1", 10), ("2", 5), ("1", 1), (None, 7)], {"1": "One", "2": "Two"})
     assert [(s.poem, s.files, s.bytes) for s in sizes] == [("1", 2, 11), ("2", 1, 5), ("", 1, 7)]
+
+
+def test_a_show_inside_its_media_root_keeps_its_layout(tmp_path: Path) -> None:
+    from app.show.loader import load_show
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    show = folder / "flat.yaml"
+    show.write_text("media_root: .\n" + SHOW, encoding="utf-8")
+    for name in ("a/one.png", "a/two.png", "b/three.png"):
+        _png(folder / name, 77)
+    out = tmp_path / "flat.vjshow"
+    assert main(["pack", str(show), "--out", str(out)]) == 0
+    unpack_to(out, tmp_path / "there")
+    loaded = load_show(tmp_path / "there" / "media" / "flat.yaml")
+    assert all(c.media.is_relative_to(tmp_path / "there") for c in loaded.cues)
