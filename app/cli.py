@@ -4,7 +4,9 @@ Each room registers its own subcommands so that this file stays a table of conte
 - `play`, `render`, `check`: here (they use app.session and app.show.check);
 - `bench <name>`: `app/bench/<name>.py` exposes `add_arguments(parser)` and `run(args) -> int`;
 - `generate`, `variations`, `pick`: `app.generate.cli.register(subparsers)` (torch is
-  imported only when one of them runs).
+  imported only when one of them runs);
+- `pack`, `verify`, `unpack`: `app.pack.cli.register(subparsers)`; play, render and check
+  also take a `.vjshow` pack (unpacked once into a cache).
 Heavy modules are imported inside the handlers so that `python -m app check` starts fast.
 """
 
@@ -109,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     if generate_cli is not None:
         generate_cli.register(sub)
 
+    from app.pack import cli as pack_cli
+
+    pack_cli.register(sub)
+
     testcard = sub.add_parser("testcard", help="show a projector calibration pattern")
     testcard.add_argument("--width", type=int, default=1920)
     testcard.add_argument("--height", type=int, default=1080)
@@ -126,18 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_play(args: argparse.Namespace) -> int:
+    if (code := _open_pack(args)) is not None:
+        return code
     from app.session import play_command
 
     return play_command(args)
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    if (code := _open_pack(args)) is not None:
+        return code
     from app.session import render_command
 
     return render_command(args)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if (code := _open_pack(args)) is not None:
+        return code
     from app.session import prepare_demo_media
     from app.show.check import check_show, format_report
 
@@ -151,6 +163,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
         report.warnings.extend(warnings)
     print(format_report(report))
     return 0 if report.ok else 1
+
+
+def _open_pack(args: argparse.Namespace) -> int | None:
+    from app.pack.cli import open_show_arg
+
+    return open_show_arg(args)
 
 
 def _cmd_testcard(args: argparse.Namespace) -> int:

@@ -34,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="only this poem or cue (and what it is made from); repeatable",
     )
     gen.add_argument("--dry-run", action="store_true", help="print the plan, render nothing")
+    gen.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-render the kept media from their recipes and compare (nothing is replaced)",
+    )
     gen.add_argument("--force", action="store_true", help="re-render even current outputs")
     gen.add_argument(
         "--no-sweeps", action="store_true", help="skip seed sweeps (seeds:), render cue media only"
@@ -153,6 +158,10 @@ def cmd_generate(
 ) -> int:
     """`generate SHOW`: render what is missing or out of date."""
     out, err = out or sys.stdout, err or sys.stderr
+    if getattr(args, "verify", False):
+        from app.generate.reverify import cmd_verify
+
+        return cmd_verify(args, out, err)
     from app.generate.manifest import RunLock
     from app.generate.plan import plan_show
     from app.generate.runner import Runner, validate_jobs
