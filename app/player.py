@@ -67,8 +67,13 @@ class Player:
         self.hint = ""  # e.g. "press Esc again to quit"
         self.warnings: list[str] = []  # refused OSC clients, newest last (operator view)
         self.recorder: Any = None  # an app.render.recorder.Recorder while --record runs
+        self.web: Any = None  # the web console (app.web.console.WebConsole), when one runs
         # key handlers that see a window key before the show's keys; True consumes it
         self.key_filters: list[Callable[[Any], bool]] = []
+        # called on the main thread after each action is applied, with the engine's note
+        # (None when it took effect): the web console acknowledges its commands from it
+        self.applied_hooks: list[Callable[[Action, str | None], None]] = []
+        self.frame_ms: float | None = None  # duration of the last step(), for health displays
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -85,6 +90,8 @@ class Player:
         note = self.engine.last_note
         if note:
             self.log.write("info", t, message=note)
+        for hook in self.applied_hooks:
+            hook(action, note)
         if self.state.live != before.live or (
             isinstance(action, Go) and self.state.last_go_at != before.last_go_at
         ):
@@ -107,6 +114,7 @@ class Player:
 
     def step(self) -> float:
         """Render one frame at the clock's current time; returns that time."""
+        started = time.perf_counter()
         t = self.clock.time()
         self._drain(t)
         self.state = self.engine.prune(self.state, t)
@@ -129,6 +137,7 @@ class Player:
         self.last_mix = mix
         self._notify()
         self.frame += 1
+        self.frame_ms = (time.perf_counter() - started) * 1000.0
         return t
 
     def _fade_failed(self, mix: Mix, t: float) -> Mix:
@@ -507,7 +516,9 @@ def start_inputs(player: Player, args: argparse.Namespace) -> list[Any]:
 
     def log(message: str, fields: dict[str, Any]) -> None:
         player.log.write("info", player.clock.time(), message=message, **fields)
-        if message.startswith(("osc refused", "osc denied", "osc bad passcode")):
+        if message.startswith(
+            ("osc refused", "osc denied", "osc bad passcode", "web console refused")
+        ):
             player.warnings.append(f"{message}: {fields.get('client', '?')}")
             del player.warnings[:-20]
 
@@ -529,6 +540,12 @@ def start_inputs(player: Player, args: argparse.Namespace) -> list[Any]:
             player.listeners.append(server.publish)
             player.osc = server
             inputs.append(server)
+    if not getattr(args, "no_web", False):
+        from app.web.console import start_web_console
+
+        web = start_web_console(player, args, log)
+        if web is not None:
+            inputs.append(web)
     if not getattr(args, "no_gamepad", False):
         try:
             pad = GamepadInput(player.put, load_mapping(player.show.gamepad), log)
