@@ -174,7 +174,7 @@ def _agent(ua: str) -> str:
     return ua[:24] or "?"
 
 
-async def _no_content() -> web.Response:
+async def _no_content(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
@@ -222,6 +222,7 @@ class WebServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._wake_pending = False
+        self._expiry: asyncio.Task[None] | None = None
         self.stats = {
             "messages": 0,
             "commands": 0,
@@ -275,7 +276,7 @@ class WebServer:
     async def _startup(self) -> None:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_get("/", self._page)
-        app.router.add_get("/favicon.ico", lambda request: _no_content())
+        app.router.add_get("/favicon.ico", _no_content)
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/api/state", self._rest_state)
         app.router.add_post("/api/command", self._rest_command)
@@ -290,9 +291,11 @@ class WebServer:
         sockets = getattr(server, "sockets", None) or []
         if sockets:
             self._port = sockets[0].getsockname()[1]
-        asyncio.get_running_loop().create_task(self._expire_pending())
+        self._expiry = asyncio.get_running_loop().create_task(self._expire_pending())
 
     async def _shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         for c in list(self._consoles.values()):
             await c.ws.close()
         if self._runner is not None:
@@ -555,6 +558,7 @@ class WebServer:
             if msg.type == WSMsgType.TEXT:
                 self._message(console, msg.data)
             elif msg.type == WSMsgType.BINARY:
+                self.stats["messages"] += 1
                 self.stats["malformed"] += 1
                 self._send_soon(console, {"type": "error", "error": "binary messages refused"})
             elif msg.type == WSMsgType.ERROR:
