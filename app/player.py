@@ -281,13 +281,18 @@ def load_for_play(path: Path, allow_missing: bool) -> Show | None:
     return show
 
 
-def _scripted(script: str | None) -> list[tuple[float, Action]]:
-    if not script:
-        return []
-    from app.cues.script import parse_script
+def _scripted(args: argparse.Namespace) -> list[tuple[float, Action]]:
+    """The `--script` text or the `--script-file` file, parsed (the text is never a path)."""
+    from app.cues.script import ScriptError, parse_script
 
-    text = Path(script).read_text() if Path(script).is_file() else script
-    return parse_script(text)
+    path = getattr(args, "script_file", None)
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScriptError(f"cannot read {path}: {exc}") from None
+        return parse_script(text)
+    return parse_script(args.script or "")
 
 
 def play_command(args: argparse.Namespace) -> int:
@@ -296,7 +301,7 @@ def play_command(args: argparse.Namespace) -> int:
     if show is None:
         return 2
     try:
-        script = _scripted(args.script)
+        script = _scripted(args)
     except ValueError as exc:
         print(f"--script: {exc}", file=sys.stderr)
         return 2
@@ -619,7 +624,7 @@ def render_command(args: argparse.Namespace) -> int:
     if show is None:
         return 2
     try:
-        script = _scripted(args.script)
+        script = _scripted(args)
     except ValueError as exc:
         print(f"--script: {exc}", file=sys.stderr)
         return 2
