@@ -95,7 +95,7 @@ def test_dragging_a_layer_fader_sets_the_engine_value(browser: Any, play: Play) 
         message="the engine's layer 1 opacity at the fader's value",
     )
     assert abs(engine - shown) < 1e-3
-    assert web_actions(play, "LAYEROPACITY")
+    assert web_actions(play, "LAYER_OPACITY")
     # the server's value moves the fader when no finger holds it
     page.get_by_label("Layer 1 opacity").wait_for()
     page.context.close()
@@ -116,7 +116,7 @@ def test_wrong_token_and_view_token_execute_nothing(browser: Any, play: Play) ->
     reply = view.evaluate(
         """(base) => new Promise((resolve) => {
           const ws = new WebSocket(base.replace('http', 'ws') + '/ws?token=' + TOKEN);
-          ws.onopen = () => ws.send(JSON.stringify({type: 'command', id: 'x1', name: 'GO'}));
+          ws.onopen = () => ws.send(JSON.stringify({type: 'command', id: 'x1', name: 'go'}));
           ws.onmessage = (ev) => {
             const m = JSON.parse(ev.data);
             if (m.type === 'ack') resolve(m);

@@ -2,7 +2,8 @@
 
 Client -> server:
 
-    {"type": "command", "id": "c7", "name": "GO", "args": {}}
+    {"type": "command", "id": "c7", "name": "go", "args": {}}
+    {"type": "command", "id": "c9", "name": "layer_opacity", "args": {"layer": 1, "opacity": 0.5}}
     {"type": "ping", "t": 1234.5, "rtt": 18.2}   t: the client's clock, echoed; rtt: its last
     {"type": "lock", "id": "c8", "on": true}      the show lock (operate role)
     {"type": "program", "on": true}               the program picture for this client
@@ -19,7 +20,8 @@ Server -> client:
     {"type": "pong", "t": 1234.5}
     {"type": "program", "n": 17}                       a new picture at /api/program.jpg
 
-A command is acknowledged once the main loop has applied it, after the update that shows
+Commands are those of the command table (app.cues.commands), arguments by name. A command
+is acknowledged once the main loop has applied it, after the update that shows
 its effect; a refused one at once. Every message is capped at `MAX_MESSAGE` bytes.
 """
 

@@ -30,7 +30,7 @@ from aiohttp import WSMsgType, web
 
 from app.control.access import AccessControl
 from app.cues.actions import Action
-from app.web.commands import CommandError, build_action
+from app.cues.commands import CommandError, build, name_of
 from app.web.protocol import ProtocolError, Request, ack, encode, parse_request
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -44,7 +44,9 @@ ACK_TIMEOUT = 5.0  # a command not applied by then is answered with an error
 COMMAND_RATE = 50.0  # commands a second per console (burst: twice that)
 BACKLOG_LIMIT = 256 * 1024  # bytes waiting in a client's socket before updates are skipped
 # with the show lock on, only these run: GO and moving standby
-UNLOCKED_COMMANDS = frozenset({"GO", "GOTO", "STANDBY", "BACK"})
+UNLOCKED_COMMANDS = frozenset(
+    {"go", "back", "standby", "standby_next", "standby_prev", "poem_next", "poem_prev"}
+)
 
 Log = Callable[[str, dict[str, Any]], None]
 Role = str  # "operate" or "view"
@@ -622,11 +624,11 @@ class WebServer:
         action: Action | None = None
         if reason is None:
             try:
-                action = build_action(req.name, req.args, source="web", detail=console.id)
+                action = build(str(req.name), req.args or {}, source="web", detail=console.id)
             except CommandError as exc:
                 reason = str(exc)
         if reason is None and self.locked and action is not None:
-            if action.name not in UNLOCKED_COMMANDS:
+            if name_of(action) not in UNLOCKED_COMMANDS:
                 reason = "show locked: only GO and standby until unlocked"
         if reason is not None or action is None:
             self.stats["errors"] += 1

@@ -139,9 +139,9 @@ function handle(msg) {
 function acked(msg) {
   const p = pending.get(msg.id);
   pending.delete(msg.id);
-  if (!msg.ok) { toast(msg.error || "refused"); if (p && p.name === "GO") flashGo(); return; }
+  if (!msg.ok) { toast(msg.error || "refused"); if (p && p.name === "go") flashGo(); return; }
   if (msg.note && /ignored/i.test(msg.note)) {
-    if (p && p.name === "GO") flashGo();
+    if (p && p.name === "go") flashGo();
     toast(msg.note);
   }
 }
@@ -190,16 +190,16 @@ function buildShow() {
     b.dataset.always = "1";
     b.textContent = `${p.id} ${p.title}`;
     b.setAttribute("aria-label", `Poem ${p.id} ${p.title}`);
-    b.onclick = () => command("GOTO", { poem: p.id });
+    b.onclick = () => command("standby", { poem: p.id });
     nav.appendChild(b);
   }
   const lf = $("layer-faders");
   lf.textContent = "";
   for (const n of show.layers) {
     lf.appendChild(makeFader(`f-l${n}-opacity`, `Layer ${n} opacity`, 0, 1, 0.001,
-      "LAYEROPACITY", (v) => ({ layer: n, opacity: v }), 1));
+      "layer_opacity", (v) => ({ layer: n, opacity: v }), 1));
     lf.appendChild(makeFader(`f-l${n}-rate`, `Layer ${n} rate`, 0, 4, 0.01,
-      "LAYERRATE", (v) => ({ layer: n, rate: v }), 1));
+      "layer_rate", (v) => ({ layer: n, rate: v }), 1));
   }
   shownPoem = null;
 }
@@ -247,7 +247,7 @@ function buildCues(poem) {
       `${c.kind}${len ? " " + len : ""} · fade ${c.fade}s${show.layers.length > 1 ? " · L" + c.layer : ""}`;
     meta.querySelector(".cue-notes").textContent = c.notes || "";
     b.append(pic, meta);
-    b.onclick = () => command("GOTO", { poem: poem.id, cue: c.id });
+    b.onclick = () => command("standby", { poem: poem.id, cue: c.id });
     li.appendChild(b);
     list.appendChild(li);
   }
@@ -345,17 +345,17 @@ function wireFader(input, cmd, args) {
   });
 }
 
-wireFader($("f-master"), "MASTER", (v) => ({ level: v }));
-wireFader($("f-tbar"), "CROSSFADE", (v) => ({ position: v }));
+wireFader($("f-master"), "master", (v) => ({ level: v }));
+wireFader($("f-tbar"), "tbar", (v) => ({ position: v }));
 
 // --- buttons --------------------------------------------------------------------------
 
-$("go").onclick = () => command("GO");
-$("back").onclick = () => command("BACK");
-$("prev-cue").onclick = () => command("STANDBY", { cues: -1 });
-$("next-cue-btn").onclick = () => command("STANDBY", { cues: 1 });
-$("prev-poem").onclick = () => command("STANDBY", { poems: -1 });
-$("next-poem").onclick = () => command("STANDBY", { poems: 1 });
+$("go").onclick = () => command("go");
+$("back").onclick = () => command("back");
+$("prev-cue").onclick = () => command("standby_prev");
+$("next-cue-btn").onclick = () => command("standby_next");
+$("prev-poem").onclick = () => command("poem_prev");
+$("next-poem").onclick = () => command("poem_next");
 
 function holdToConfirm(button, action) {
   const fill = document.createElement("span");
@@ -383,8 +383,8 @@ function holdToConfirm(button, action) {
   });
 }
 
-holdToConfirm($("blackout"), () => command("BLACKOUT"));
-holdToConfirm($("panic"), () => command("PANIC"));
+holdToConfirm($("blackout"), () => command("blackout"));
+holdToConfirm($("panic"), () => command("panic"));
 
 // the lock: one tap locks, unlocking needs a hold
 const lockButton = $("lock");
