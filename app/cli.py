@@ -55,6 +55,19 @@ def _add_play_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--passcode", default=None, help="OSC passcode required by /connect")
     p.add_argument("--no-gamepad", action="store_true", help="do not poll gamepads")
     p.add_argument(
+        "--web-port", type=int, default=None, help="web console port (default 8080; 0: any free)"
+    )
+    p.add_argument("--web-host", default=None, help="web console bind address (default 0.0.0.0)")
+    p.add_argument("--no-web", action="store_true", help="do not start the web console")
+    p.add_argument("--web-token", default=None, help="the console's operate token (default: new)")
+    p.add_argument(
+        "--web-view-token", default=None, help="the console's view-only token (default: new)"
+    )
+    p.add_argument("--web-allow", action="append", default=None, help="allowed console network")
+    p.add_argument(
+        "--web-thumbs", type=Path, default=None, help="thumbnail cache (default ~/.cache/app)"
+    )
+    p.add_argument(
         "--operator", action="store_true", help="open the operator window beside the output"
     )
     p.add_argument(

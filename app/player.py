@@ -11,6 +11,7 @@ session's job (app/session.py).
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,8 +65,13 @@ class Player:
         self.hint = ""  # e.g. "press Esc again to quit"
         self.warnings: list[str] = []  # refused OSC clients and the like, newest last
         self.recorder: Any = None  # an app.render.recorder.Recorder while --record runs
+        self.web: Any = None  # the web console (app.web.console.WebConsole), when one runs
         # key handlers that see a window key before the show's keys; True consumes it
         self.key_filters: list[Callable[[Any], bool]] = []
+        # called on the main thread after each action is applied, with the engine's note
+        # (None when it took effect): the web console acknowledges its commands from it
+        self.applied_hooks: list[Callable[[Action, str | None], None]] = []
+        self.frame_ms: float | None = None  # duration of the last step(), for health displays
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -83,6 +89,8 @@ class Player:
         if note:
             self.last_note = note
             self.log.write("info", t, message=note)
+        for hook in self.applied_hooks:
+            hook(action, note)
         if self.state.live != before.live or (
             isinstance(action, Go) and self.state.last_go_at != before.last_go_at
         ):
@@ -113,6 +121,7 @@ class Player:
 
     def step(self) -> float:
         """Render one frame at the clock's current time; returns that time."""
+        started = time.perf_counter()
         t = self.clock.time()
         self._drain(t)
         self.state = self.engine.prune(self.state, t)
@@ -136,6 +145,7 @@ class Player:
         self.last_mix = mix
         self._publish(t, mix)
         self.frame += 1
+        self.frame_ms = (time.perf_counter() - started) * 1000.0
         return t
 
     def _account(self, t: float) -> None:

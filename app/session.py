@@ -240,7 +240,9 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
 
     def log(message: str, fields: dict[str, Any]) -> None:
         player.log.write("info", player.clock.time(), message=message, **fields)
-        if message.startswith(("osc refused", "osc denied", "osc bad passcode")):
+        if message.startswith(
+            ("osc refused", "osc denied", "osc bad passcode", "web console refused")
+        ):
             player.warnings.append(f"{message}: {fields.get('client', '?')}")
             del player.warnings[:-20]
 
@@ -260,6 +262,12 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
             print(f"OSC: {exc} (playing without OSC)", file=sys.stderr)
         else:
             session.add_listener(server.publish)
+    if not getattr(args, "no_web", False):
+        from app.web.console import start_web_console
+
+        web = start_web_console(player, args, log)
+        if web is not None:
+            session.inputs.append(web)
     if not getattr(args, "no_gamepad", False):
         try:
             pad = GamepadInput(player.put, load_mapping(player.show.gamepad), log)
