@@ -133,6 +133,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     prepare_demo_media(args.show)
     report = check_show(args.show)
+    if report.show is not None:
+        try:
+            from app.generate.backends.sharp import check_warnings
+        except ImportError:  # a runtime-only install without the generate room
+            check_warnings = None
+        if check_warnings is not None:
+            report.warnings.extend(check_warnings(report.show))
     print(format_report(report))
     return 0 if report.ok else 1
 

@@ -1,5 +1,5 @@
-"""Tiny random-weight pipelines (SDXL, FLUX-style, Wan image-to-video, depth) for tests and
-for `bench generate` on machines without real weights.
+"""Tiny random-weight pipelines (SDXL, FLUX-style, FLUX Kontext, Wan image-to-video, depth)
+for tests and for `bench generate` on machines without real weights.
 
 Shapes follow the dummy components of diffusers' own fast tests; tokenizers are built
 locally with the `tokenizers` library (character level), so nothing is ever downloaded.
@@ -17,7 +17,7 @@ _SPECIAL = ("<pad>", "<unk>", "<s>", "</s>")
 
 def char_tokenizer(model_max_length: int = 77) -> Any:
     """A character-level `PreTrainedTokenizerFast` (every printable ASCII char is a token)."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     vocab = {tok: i for i, tok in enumerate(_SPECIAL)}
@@ -27,6 +27,10 @@ def char_tokenizer(model_max_length: int = 77) -> Any:
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
+    )
+    # Begin and end markers around every text, as CLIP's tokenizer does (compel relies on it).
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])]
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -285,7 +289,23 @@ def tiny_depth() -> tuple[Any, Any]:
     return model, processor
 
 
-BUILDERS = {"sdxl": tiny_sdxl, "flux": tiny_flux, "wan-i2v": tiny_wan_i2v}
+def tiny_kontext() -> Any:
+    """A FluxKontextPipeline (instruction editing) on the tiny FLUX components."""
+    from diffusers import FluxKontextPipeline
+
+    flux = tiny_flux()
+    return FluxKontextPipeline(
+        scheduler=flux.scheduler,
+        text_encoder=flux.text_encoder,
+        text_encoder_2=flux.text_encoder_2,
+        tokenizer=flux.tokenizer,
+        tokenizer_2=flux.tokenizer_2,
+        transformer=flux.transformer,
+        vae=flux.vae,
+    )
+
+
+BUILDERS = {"sdxl": tiny_sdxl, "flux": tiny_flux, "wan-i2v": tiny_wan_i2v, "kontext": tiny_kontext}
 
 
 def save_tiny(name: str, folder: Path) -> Path:

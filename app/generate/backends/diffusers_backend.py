@@ -26,16 +26,26 @@ from typing import Any
 
 from PIL import Image
 
+from app.generate import chain
 from app.generate.backends import Rendered, StepCallback
 from app.generate.backends.depth_splat import DepthModel, image_to_scene
 from app.generate.errors import DeviceError, JobError, ModelNotFoundError
+from app.generate.lora import LoraSet
 from app.generate.plan import Job, full_prompt
 from app.generate.registry import ModelEntry, Registry, model_identity
 from app.show.model import MediaKind
 
 NEEDED_KIND = {MediaKind.STILL: "t2i", MediaKind.VIDEO: "i2v", MediaKind.SPLAT: "depth"}
 KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
-KIND_NAMES = {"t2i": "text to image", "i2v": "image to video", "depth": "image to splat"}
+KIND_NAMES = {
+    "t2i": "text to image",
+    "i2v": "image to video",
+    "depth": "image to splat",
+    "edit": "instruction edit",
+    "sharp": "ml-sharp image to splat",
+    "lora": "LoRA",
+    "upscale": "upscaler",
+}
 SIZE_GRID = 16  # latent grid of the families we use (VAE /8, 2x2 patches)
 # Recipe `extra` keys that are ours (splat making), not pipeline arguments.
 OWN_EXTRA = frozenset({"style", "splat_width", "fov", "near", "far", "edge_fade"})
@@ -139,6 +149,8 @@ class DiffusersBackend:
         self._embeds: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self._warned: set[str] = set()
         self.notes: list[str] = []
+        self.loras = LoraSet()  # LoRAs of the loaded pipeline (chain.py steps)
+        self._upscaler: Any = None
 
     @property
     def on_cuda(self) -> bool:
@@ -173,8 +185,8 @@ class DiffusersBackend:
             entry = seen_models[spec.model]
             if entry is None:
                 continue
-            need = NEEDED_KIND[job.kind]
-            if entry.kind != need:
+            need = chain.needed_kind(job)
+            if not chain.accepts_model(job, entry):
                 problems.append(
                     (
                         job,
@@ -202,6 +214,10 @@ class DiffusersBackend:
                 )
             if job.kind is MediaKind.VIDEO:
                 problems.extend((job, m) for m in self._video_rules(entry, spec))
+            problems.extend((job, m) for m in chain.chain_problems(self.registry, job, entry))
+            for note in chain.chain_notes(self.registry, job, entry):
+                if note not in self.notes:
+                    self.notes.append(note)
         return problems
 
     @staticmethod
@@ -237,6 +253,7 @@ class DiffusersBackend:
             "vae_dtype": entry.vae_dtype,
             "pipeline": entry.pipeline,
             "fps": entry.fps,
+            **chain.chain_identity(self.registry, job),
         }
 
     def prepare(self) -> None:
@@ -356,6 +373,7 @@ class DiffusersBackend:
         self._loaded = None
         self._img2img = None
         self._embeds = None
+        self.loras.forget()
         gc.collect()
         self._empty_cache()
 
@@ -385,7 +403,13 @@ class DiffusersBackend:
         job = jobs[0]
         assert job.spec.model is not None
         entry = self.registry.locate(job.spec.model)
+        if job.kind is MediaKind.STILL and chain.is_edit(job.spec):
+            return chain.render_edit_cue(self, entry, jobs, inputs["from"], on_step)
+        if job.kind is MediaKind.SPLAT and entry.kind == "sharp":
+            return [chain.render_sharp(self, entry, job, inputs["from"], on_step)]
         model = self.load(entry)
+        if job.kind is not MediaKind.SPLAT:
+            self.loras.apply(model, chain.lora_uses(self.registry, job.spec))
         if job.kind is MediaKind.STILL:
             return self.text_to_image(model, entry, jobs, on_step, inputs.get("from"))
         if len(jobs) != 1:
@@ -454,6 +478,9 @@ class DiffusersBackend:
 
         name = type(pipe).__name__
         spec = job.spec
+        weighted = chain.weighted_embeddings(self, pipe, full_prompt(spec), spec.negative_prompt)
+        if weighted is not None:
+            return weighted
         extra = {k: v for k, v in spec.extra.items() if k not in OWN_EXTRA}
         family = (
             "sdxl"
@@ -468,7 +495,8 @@ class DiffusersBackend:
             return {}
         msl = extra.get("max_sequence_length", 512 if family == "flux" else None)
         prompt = full_prompt(spec)
-        key = (id(pipe), family, prompt, spec.negative_prompt, spec.guidance > 1.0, msl)
+        loras = tuple(sorted(self.loras.active.items()))  # text-encoder LoRAs change embeds
+        key = (id(pipe), family, prompt, spec.negative_prompt, spec.guidance > 1.0, msl, loras)
         if self._embeds is not None and self._embeds[0] == key:
             return self._embeds[1]
         device = getattr(pipe, "_execution_device", None) or torch.device(self.device)
@@ -517,7 +545,7 @@ class DiffusersBackend:
 
         spec = jobs[0].spec
         refine = dict(spec.refine or {})
-        scale = float(spec.upscale or refine.get("scale") or 1.0)
+        scale = chain.upscale_factor(spec)
         gw, gh = snap(spec.width / scale), snap(spec.height / scale)
         sampler = self._set_scheduler(pipe, spec.scheduler)
         refine_steps = int(refine.get("steps", spec.steps)) if refine else 0
@@ -552,13 +580,29 @@ class DiffusersBackend:
             kwargs.pop("negative_prompt", None)
             kwargs.update(embeds)
         images = list(first_pass(**kwargs).images)
+        steps = [[("base", im)] for im in images]
+        if chain.upscale_model(spec) is not None:
+            images = chain.upscale_images(self, spec, images, (snap(spec.width), snap(spec.height)))
+            info["upscaler"] = chain.upscale_model(spec)
+            for s, im in zip(steps, images, strict=True):
+                s.append(("upscaled", im))
         if refine:
             images = self._refine(pipe, jobs, images, refine, on_step, spec.steps / total)
             info["refined"] = refine
+            for s, im in zip(steps, images, strict=True):
+                s.append(("refined", im))
+        images = [fit_exact(image.convert("RGB"), spec.width, spec.height) for image in images]
+        if spec.edit:
+            edit_entry = self.registry.locate(spec.edit["model"])
+            seeds = [j.seed for j in jobs]
+            images = chain.edit_images(self, jobs[0], images, edit_entry, spec.edit, seeds, on_step)
+            info["edited"] = spec.edit["model"]
+            for s, im in zip(steps, images, strict=True):
+                s.append(("edited", im))
         results = []
-        for image in images:
-            final = fit_exact(image.convert("RGB"), spec.width, spec.height)
-            results.append(Rendered(image=final, sampler=sampler, info=dict(info)))
+        for image, chain_steps in zip(images, steps, strict=True):
+            kept = chain_steps if len(chain_steps) > 1 else []
+            results.append(Rendered(image=image, sampler=sampler, info=dict(info), steps=kept))
         on_step(1.0)
         return results
 
@@ -593,7 +637,7 @@ class DiffusersBackend:
         spec = jobs[0].spec
         i2i = self._image_to_image(pipe)
         rw, rh = snap(spec.width), snap(spec.height)
-        upscaled = [im.resize((rw, rh), Image.Resampling.LANCZOS) for im in images]
+        upscaled = chain.upscale_images(self, spec, images, (rw, rh))
         steps = int(refine.get("steps", spec.steps))
         # The refine pass gets its own noise stream per seed (offset so it differs from the
         # first pass's), still one generator per image.
@@ -613,6 +657,13 @@ class DiffusersBackend:
             "callback_on_step_end": self._step_callback(on_step, start, 1.0 - start, steps),
         }
         kwargs = self._call_kwargs(i2i, jobs[0], wanted, extra=False)
+        weighted = chain.weighted_embeddings(
+            self, i2i, wanted["prompt"][0], spec.negative_prompt, copies=n
+        )
+        if weighted is not None:
+            kwargs.pop("prompt", None)
+            kwargs.pop("negative_prompt", None)
+            kwargs.update(weighted)
         return list(i2i(**kwargs).images)
 
     def image_to_video(
@@ -623,7 +674,7 @@ class DiffusersBackend:
         import torch
 
         spec = job.spec
-        scale = float(spec.upscale or 1.0)
+        scale = chain.upscale_factor(spec) if spec.upscale else 1.0
         gw, gh = snap(spec.width / scale), snap(spec.height / scale)
         sampler = self._set_scheduler(pipe, spec.scheduler)
         with Image.open(inputs["from"]) as im:
