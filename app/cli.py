@@ -134,6 +134,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     prepare_demo_media(args.show)
     report = check_show(args.show)
     if report.show is not None:
+        from app.generate.cli import recipe_report
+
+        problems, warnings = recipe_report(args.show)
+        report.problems.extend(problems)
+        report.warnings.extend(warnings)
         try:
             from app.generate.backends.sharp import check_warnings
         except ImportError:  # a runtime-only install without the generate room

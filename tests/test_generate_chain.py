@@ -274,12 +274,31 @@ poems:
 
 
 def test_chain_generate_upscale_refine_edit_then_nothing(
-    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    registry: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import app.generate.chain as chain
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the editor broke")
+
+    # The chain fails at its last step: the cue is named, the steps before it are kept.
     show = write_show(tmp_path, CHAIN_SHOW)
+    with monkeypatch.context() as patch:
+        patch.setattr(chain, "edit_images", broken)
+        assert _gen(show, registry) == 1
+    err = capsys.readouterr().err
+    assert "cue '14.1'" in err and "step edited failed: RuntimeError: the editor broke" in err
+    assert "not made: it needs '14.1'" in err  # the edit cue and the clip wait for it
     assert _gen(show, registry) == 0
     assert "generate: 3 rendered, 0 copied, 0 already current" in capsys.readouterr().out
     media = tmp_path / "media" / "c"
+    manifest = json.loads((tmp_path / "media" / ".generate" / "manifest.json").read_text())
+    info = manifest["outputs"]["c/14.1.png"]["info"]
+    assert info["base_from_cache"] == 1 and info["upscaled_from_cache"] == 1
+    assert info["refined_from_cache"] == 1  # the re-run resumed at the edit
     assert Image.open(media / "14.1.png").size == (64, 64)
     recipe = json.loads(read_png_metadata(media / "14.1.png")["generate_recipe"])
     assert recipe["model"]["upscaler"] and recipe["model"]["edit_model"]
@@ -287,7 +306,7 @@ def test_chain_generate_upscale_refine_edit_then_nothing(
     entry = manifest["outputs"]["c/14.1.png"]
     assert entry["info"]["upscaler"] == "tiny-esrgan" and entry["info"]["edited"]
     steps = [Path(p).name for p in entry["steps"]]
-    assert steps == ["1-base.png", "2-upscaled.png", "3-refined.png", "4-edited.png"]
+    assert steps == ["1-base.jpg", "2-upscaled.jpg", "3-refined.jpg", "4-edited.jpg"]
     sizes = [Image.open(tmp_path / "media" / p).size for p in entry["steps"]]
     assert sizes == [(32, 32), (64, 64), (64, 64), (64, 64)]
     edited = read_png_metadata(media / "14.2.png")

@@ -39,7 +39,7 @@ poems:
         generate: {model: tiny-sdxl, prompt: "a moon over water", seed: 7}
       - id: "1.2"
         media: t/1.2.png
-        generate: {model: tiny-flux, prompt: "a pale laundress", seed: 1,
+        generate: {model: tiny-flux, prompt: "a pale laundress", seed: 1, negative_prompt: "",
                    extra: {max_sequence_length: 32}}
       - id: "1.3"
         media: t/1.3.mp4
@@ -186,7 +186,7 @@ def test_recipe_the_family_cannot_make(tmp_path: Path, capsys: pytest.CaptureFix
     show = write_show(tmp_path, text)
     assert _gen(show) == 2
     err = capsys.readouterr().err
-    assert "generate.frames: WanImageToVideoPipeline makes 4n+1 frames (e.g. 5 or 9), got 6" in err
+    assert "generate.frames: Wan makes 4n+1 frames (e.g. 5 or 9), got 6" in err
     assert "model 'tiny-wan' is a i2v model (image to video); image recipes need a t2i" in err
 
 

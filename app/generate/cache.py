@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-CACHE_VERSION = 1  # bump when a change of this module changes the bytes of the outputs
+CACHE_VERSION = 2  # bump when a change of this module changes the bytes of the outputs
 PARTIAL_TAG = ".partial-"
 
 _digest_memo: dict[tuple[str, int, int], str] = {}

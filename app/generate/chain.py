@@ -131,7 +131,12 @@ def chain_problems(registry: Registry, job: Job, entry: ModelEntry) -> list[str]
     if weighted and entry.kind in ("t2i", "i2v", "edit"):
         problems.append(weighted)
     name = upscale_model(spec)
-    if name is not None:
+    if name is not None and job.kind is MediaKind.VIDEO:
+        problems.append(
+            "generate.upscale.model: learned upscaling applies to stills; a video recipe "
+            "takes a number (its frames are made at the recipe size over it)"
+        )
+    elif name is not None:
         problems.extend(_entry(registry, name, "upscale", "generate.upscale.model")[1:2])
     if spec.edit:
         edit_entry, message = _entry(registry, spec.edit["model"], "edit", "generate.edit.model")
@@ -257,6 +262,113 @@ def weighted_embeddings(
     if copies == 1:
         return dict(embeds)
     return {k: v.repeat(copies, *([1] * (v.ndim - 1))) for k, v in embeds.items()}
+
+
+def after_base(
+    backend: Any,
+    pipe: Any,
+    entry: ModelEntry,
+    jobs: list[Job],
+    images: list[Image.Image],
+    base_keys: list[str | None],
+    on_step: StepCallback,
+    share: float,
+    info: dict[str, Any],
+) -> list[Rendered]:
+    """The steps after the base images of a batch: learned upscale, refine, fit to the
+    recipe size, edit. Each step but the last is stored in the backend's step store under a
+    key made of the previous step's key and its own settings, so a chain that failed at a
+    step resumes there, and a changed later setting reuses the earlier steps."""
+    from app.generate.backends.diffusers_backend import DEFAULT_GRID, fit_exact
+    from app.generate.families import family_of, snap
+    from app.generate.steps import step_key
+
+    spec = jobs[0].spec
+    refine = dict(spec.refine or {})
+    family = family_of(type(pipe).__name__)
+    grid = family.size_multiple if family else DEFAULT_GRID
+    size = (snap(spec.width, grid), snap(spec.height, grid))
+    stages: list[tuple[str, dict[str, Any], Any]] = []
+    name = upscale_model(spec)
+    if name is not None:
+        up = spec.upscale if isinstance(spec.upscale, dict) else {}
+        what = {"upscaler": model_identity(backend.registry.get(name)), "size": list(size)}
+        what.update({k: up.get(k) for k in ("tile", "overlap")})
+        stages.append(("upscaled", what, lambda idx, ims: upscale_images(backend, spec, ims, size)))
+        info["upscaler"] = name
+    if refine:
+        what = {"refine": refine, "loras": list(spec.loras), "refiner": entry.refiner}
+
+        def refined(idx: list[int], ims: list[Image.Image]) -> list[Image.Image]:
+            done = backend._refine(pipe, entry, [jobs[i] for i in idx], ims, refine, on_step, share)
+            return [fit_exact(im.convert("RGB"), spec.width, spec.height) for im in done]
+
+        stages.append(("refined", what, refined))
+        info["refined"] = refine
+        if entry.refiner:
+            info["refiner"] = entry.refiner
+    if spec.edit:
+        editor = backend.registry.locate(spec.edit["model"])
+        what = {"edit": spec.edit, "model": model_identity(editor)}
+
+        def edited(idx: list[int], ims: list[Image.Image]) -> list[Image.Image]:
+            ims = [fit_exact(im.convert("RGB"), spec.width, spec.height) for im in ims]
+            seeds = [jobs[i].seed for i in idx]
+            return edit_images(backend, jobs[0], ims, editor, spec.edit, seeds, on_step)
+
+        stages.append(("edited", what, edited))
+        info["edited"] = spec.edit["model"]
+    steps = [[("base", im)] for im in images]
+    keys = list(base_keys)
+    for n, (label, what, make) in enumerate(stages):
+        last = n == len(stages) - 1
+        keys = [step_key(label, {"after": k, **what}) if k else None for k in keys]
+        store = None if last else backend.steps  # the last step is the output itself
+        found = [store.load(k) if store is not None and k else None for k in keys]
+        todo = [i for i, im in enumerate(found) if im is None]
+        if todo:
+            made = _run_step(label, what, make, todo, [images[i] for i in todo])
+            for i, im in zip(todo, made, strict=True):
+                found[i] = im
+                if store is not None and keys[i]:
+                    store.save(keys[i], im)
+        if len(todo) < len(found):
+            info[f"{label}_from_cache"] = len(found) - len(todo)
+        images = [im for im in found if im is not None]
+        for s, im in zip(steps, images, strict=True):
+            s.append((label, im))
+    results = []
+    sampler = info.get("sampler", "")
+    for image, chain_steps in zip(images, steps, strict=True):
+        final = fit_exact(image.convert("RGB"), spec.width, spec.height)
+        kept = chain_steps if len(chain_steps) > 1 else []
+        results.append(Rendered(image=final, sampler=sampler, info=dict(info), steps=kept))
+    return results
+
+
+def _run_step(
+    label: str, what: dict[str, Any], make: Any, todo: list[int], images: list[Image.Image]
+) -> list[Image.Image]:
+    """One chain step; its failure names the step (out-of-memory passes through as it is,
+    so the runner can retry a batch one image at a time)."""
+    from app.generate.errors import is_out_of_memory
+
+    try:
+        return list(make(todo, images))
+    except JobError as exc:
+        raise JobError(f"step {label}: {exc}") from None
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise
+        raise JobError(
+            f"step {label} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
+            "(the steps before it are cached: the next run starts here)"
+        ) from None
+
+
+def chained(spec: GenerateSpec) -> bool:
+    """True when a still has steps after its base pass (its base is then a cached step)."""
+    return bool(spec.refine or upscale_model(spec) or spec.edit)
 
 
 def _snap(value: float) -> int:

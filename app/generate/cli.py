@@ -190,6 +190,38 @@ def cmd_generate(
     return report.exit_code
 
 
+def recipe_report(show_path: Path) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of a show's generate: recipes for `python -m app check`.
+
+    With a models.yaml next to the show (or in its parent folder), each recipe is checked
+    against its model's family rules (sizes, frames, last frame, guidance, twins); a model
+    whose files are not on this machine is a warning, since a show is often played on
+    another machine than the one that made its media. Without a registry, nothing is said.
+    No torch import: the rules and the registry are plain data.
+    """
+    from app.generate.backends.diffusers_backend import DiffusersBackend
+    from app.generate.plan import plan_show
+    from app.generate.registry import find_registry, load_registry
+
+    try:
+        show = _load(show_path)
+        registry_path = find_registry(show.path)
+        if registry_path is None or not any(c.generate for c in show.cues):
+            return [], []
+        backend = DiffusersBackend(load_registry(registry_path), device="cpu")
+        jobs = plan_show(show, sweeps=False)
+    except GenerateError as exc:
+        return str(exc).splitlines(), []
+    problems, missing = backend.check_split(jobs)
+
+    def lines(found: list[tuple[Any, str]]) -> list[str]:
+        return list(
+            dict.fromkeys(f"{show.path}:{j.cue.line}: cue '{j.cue.id}': {m}" for j, m in found)
+        )
+
+    return lines(problems), lines(missing)
+
+
 def _parse_seeds(text: str | None, start: int, recipe_seeds: tuple[int, ...]) -> list[int]:
     if text is None:
         return list(recipe_seeds) if recipe_seeds else list(range(start, start + 24))

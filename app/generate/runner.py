@@ -42,22 +42,17 @@ from app.generate.metadata import (
 )
 from app.generate.plan import Job, full_prompt
 from app.generate.progress import Progress
+from app.generate.steps import StepStore
 from app.show.model import MediaKind, Show
 
-RECIPE_FIELDS = (
-    "prompt",
-    "negative_prompt",
-    "steps",
-    "guidance",
-    "width",
-    "height",
-    "scheduler",
-    "refine",
-    "upscale",
-    "frames",
-    "fps",
-    "extra",
-)
+# What changes each kind of output, and so goes into its recipe hash: a still's key holds no
+# frame count or rate, a splat's (made from its source image by a depth model) no sampling.
+_DENOISE = ("prompt", "negative_prompt", "steps", "guidance", "width", "height", "scheduler")
+RECIPE_FIELDS: dict[MediaKind, tuple[str, ...]] = {
+    MediaKind.STILL: (*_DENOISE, "refine", "upscale", "extra"),
+    MediaKind.VIDEO: (*_DENOISE, "upscale", "frames", "fps", "extra"),
+    MediaKind.SPLAT: ("prompt", "width", "height", "extra"),
+}
 # Recipe fields of the chain steps (issue 14): in the hash only when set, so recipes that do
 # not use them keep the hashes they had.
 STEP_FIELDS = {"loras": (), "edit": None, "mode": "generate"}
@@ -144,7 +139,7 @@ def job_recipe(job: Job, backend: Backend, input_digests: dict[str, str]) -> dic
         "seed": job.seed,
         "inputs": input_digests,
     }
-    for name in RECIPE_FIELDS:
+    for name in RECIPE_FIELDS[job.kind]:
         recipe[name] = getattr(spec, name)
     for name, default in STEP_FIELDS.items():
         if getattr(spec, name) != default:
@@ -159,7 +154,7 @@ def _lora_field(model: dict[str, Any], key: str) -> str:
 
 def job_cost(job: Job, backend: Backend) -> float:
     """A rough cost to weigh jobs in the progress bar (denoising work)."""
-    if backend.name == "placeholder":
+    if backend.capabilities.stand_in:
         return 1.0
     spec = job.spec
     megapixels = spec.width * spec.height / 1e6
@@ -194,6 +189,8 @@ class Runner:
         self.err = err or sys.stderr
         self._prepared = False
         self._versions = software_versions()
+        if backend.capabilities.step_cache:
+            backend.use_steps(StepStore.for_media_root(show.media_root))  # type: ignore[attr-defined]
 
     # --- assessing ----------------------------------------------------------------------
 
@@ -223,13 +220,13 @@ class Runner:
         return False
 
     def keeps_real_media(self, job: Job) -> bool:
-        """True when a placeholder would replace media it did not make (a real render or a
-        file put there by hand): placeholders only ever stand in for missing media."""
-        if self.backend.name != "placeholder" or not job.output.is_file():
+        """True when a stand-in backend (placeholders) would replace media it did not make (a
+        real render or a file put there by hand): stand-ins only ever fill in missing media."""
+        if not self.backend.capabilities.stand_in or not job.output.is_file():
             return False
         entry = self.manifest.get(job.output)
         made_by = entry.get("backend") if entry else embedded_backend(job.output)
-        return made_by != "placeholder"
+        return made_by != self.backend.name
 
     def assess(self, jobs: list[Job]) -> list[tuple[Job, str]]:
         """(job, status) for each job without rendering: current, copy, render, or

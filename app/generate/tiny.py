@@ -1,5 +1,6 @@
-"""Tiny random-weight pipelines (SDXL, FLUX-style, FLUX Kontext, Wan image-to-video, depth)
-for tests and for `bench generate` on machines without real weights.
+"""Tiny random-weight pipelines of the real diffusers classes (SDXL, SD3, FLUX, FLUX
+Kontext, Chroma, Z-Image, Qwen-Image, Wan 2.2 and LTX image-to-video, Depth Anything) for
+tests and for `bench generate` on machines without real weights.
 
 Shapes follow the dummy components of diffusers' own fast tests; tokenizers are built
 locally with the `tokenizers` library (character level), so nothing is ever downloaded.
@@ -15,8 +16,11 @@ from typing import Any
 _SPECIAL = ("<pad>", "<unk>", "<s>", "</s>")
 
 
-def char_tokenizer(model_max_length: int = 77) -> Any:
-    """A character-level `PreTrainedTokenizerFast` (every printable ASCII char is a token)."""
+def char_tokenizer(model_max_length: int = 77, chat: bool = False, markers: bool = False) -> Any:
+    """A character-level `PreTrainedTokenizerFast` (every printable ASCII char is a token);
+    `chat` gives it a plain chat template (the message contents in a row) for pipelines that
+    format their prompt as a chat (Z-Image); `markers` puts begin and end tokens around every
+    text, as CLIP's tokenizer does (compel, which weights prompts, relies on them)."""
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -28,11 +32,11 @@ def char_tokenizer(model_max_length: int = 77) -> Any:
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
     )
-    # Begin and end markers around every text, as CLIP's tokenizer does (compel relies on it).
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])]
-    )
-    return PreTrainedTokenizerFast(
+    if markers:
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])]
+        )
+    fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token="<pad>",
         unk_token="<unk>",
@@ -40,6 +44,9 @@ def char_tokenizer(model_max_length: int = 77) -> Any:
         eos_token="</s>",
         model_max_length=model_max_length,
     )
+    if chat:
+        fast.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    return fast
 
 
 def tiny_sdxl() -> Any:
@@ -97,8 +104,8 @@ def tiny_sdxl() -> Any:
         vae=vae,
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
-        tokenizer=char_tokenizer(),
-        tokenizer_2=char_tokenizer(),
+        tokenizer=char_tokenizer(markers=True),
+        tokenizer_2=char_tokenizer(markers=True),
         unet=unet,
         scheduler=scheduler,
     )
@@ -192,6 +199,308 @@ def tiny_flux() -> Any:
         tokenizer_2=char_tokenizer(512),
         transformer=transformer,
         vae=vae,
+    )
+
+
+def _tiny_flux_vae() -> Any:
+    """The one-block, one-channel AutoencoderKL of the FLUX-like tiny pipelines."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,),
+        layers_per_block=1,
+        latent_channels=1,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+
+
+def tiny_chroma() -> Any:
+    """A ChromaPipeline (Chroma1-HD's class) with random weights; works at 16x16 or 32x32."""
+    import torch
+    from diffusers import ChromaPipeline, ChromaTransformer2DModel, FlowMatchEulerDiscreteScheduler
+
+    torch.manual_seed(0)
+    transformer = ChromaTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        axes_dims_rope=[4, 4, 8],
+        approximator_hidden_dim=32,
+        approximator_layers=1,
+        approximator_num_channels=16,
+    )
+    return ChromaPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=_tiny_t5(),
+        tokenizer=char_tokenizer(512),
+        transformer=transformer,
+        vae=_tiny_flux_vae(),
+        image_encoder=None,
+        feature_extractor=None,
+    )
+
+
+def tiny_sd3() -> Any:
+    """A StableDiffusion3Pipeline (two CLIP encoders and a T5) with random weights; works at
+    32x32."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        caption_projection_dim=32,
+        joint_attention_dim=32,
+        pooled_projection_dim=64,
+        out_channels=4,
+    )
+    config = _tiny_clip_config()
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModelWithProjection(config)
+    torch.manual_seed(0)
+    text_encoder_2 = CLIPTextModelWithProjection(config)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    )
+    return StableDiffusion3Pipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        text_encoder_3=_tiny_t5(),
+        tokenizer=char_tokenizer(77),
+        tokenizer_2=char_tokenizer(77),
+        tokenizer_3=char_tokenizer(256),
+        transformer=transformer,
+        vae=vae,
+    )
+
+
+def tiny_zimage() -> Any:
+    """A ZImagePipeline (Z-Image Turbo's class: Qwen3 text encoder) with random weights;
+    works at 32x32."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        ZImagePipeline,
+        ZImageTransformer2DModel,
+    )
+    from transformers import Qwen3Config, Qwen3Model
+
+    torch.manual_seed(0)
+    transformer = ZImageTransformer2DModel(
+        all_patch_size=(2,),
+        all_f_patch_size=(1,),
+        in_channels=16,
+        dim=32,
+        n_layers=2,
+        n_refiner_layers=1,
+        n_heads=2,
+        n_kv_heads=2,
+        norm_eps=1e-5,
+        qk_norm=True,
+        cap_feat_dim=16,
+        rope_theta=256.0,
+        t_scale=1000.0,
+        axes_dims=[8, 4, 4],
+        axes_lens=[256, 32, 32],
+    )
+    with torch.no_grad():  # made with torch.empty: fixed so that no NaN comes out
+        transformer.x_pad_token.copy_(torch.ones_like(transformer.x_pad_token.data))
+        transformer.cap_pad_token.copy_(torch.ones_like(transformer.cap_pad_token.data))
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        block_out_channels=[32, 64],
+        layers_per_block=1,
+        latent_channels=16,
+        norm_num_groups=32,
+        sample_size=32,
+        scaling_factor=0.3611,
+        shift_factor=0.1159,
+    )
+    torch.manual_seed(0)
+    text_encoder = Qwen3Model(
+        Qwen3Config(
+            hidden_size=16,
+            intermediate_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            vocab_size=1000,
+            max_position_embeddings=512,
+        )
+    ).eval()
+    return ZImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=char_tokenizer(512, chat=True),
+        transformer=transformer,
+    )
+
+
+def tiny_qwen_image() -> Any:
+    """A QwenImagePipeline (Qwen2.5-VL text encoder, Wan-style VAE) with random weights;
+    works at 32x32."""
+    import torch
+    from diffusers import (
+        AutoencoderKLQwenImage,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImagePipeline,
+        QwenImageTransformer2DModel,
+    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(0)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2,
+        in_channels=16,
+        out_channels=4,
+        num_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=3,
+        joint_attention_dim=16,
+        guidance_embeds=False,
+        axes_dims_rope=(8, 4, 4),
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLQwenImage(
+        base_dim=24,
+        z_dim=4,
+        dim_mult=[1, 2, 4],
+        num_res_blocks=1,
+        temperal_downsample=[False, True],
+        latents_mean=[0.0] * 4,
+        latents_std=[1.0] * 4,
+    )
+    torch.manual_seed(0)
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 2,
+            "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
+            "rope_theta": 1000000.0,
+            "vocab_size": 1000,
+            "bos_token_id": 2,
+            "eos_token_id": 3,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_heads": 2,
+            "out_hidden_size": 16,
+        },
+        hidden_size=16,
+        vocab_size=1000,
+        bos_token_id=2,
+        eos_token_id=3,
+        vision_end_token_id=997,
+        vision_start_token_id=998,
+        vision_token_id=999,
+    )
+    text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
+    return QwenImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=char_tokenizer(1024),
+        transformer=transformer,
+    )
+
+
+def tiny_ltx_i2v() -> Any:
+    """An LTXImageToVideoPipeline with random weights; works at 32x32 with 9 frames."""
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    vae.use_framewise_encoding = False
+    vae.use_framewise_decoding = False
+    return LTXImageToVideoPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=_tiny_t5(),
+        tokenizer=char_tokenizer(128),
+        transformer=transformer,
     )
 
 
@@ -305,11 +614,21 @@ def tiny_kontext() -> Any:
     )
 
 
-BUILDERS = {"sdxl": tiny_sdxl, "flux": tiny_flux, "wan-i2v": tiny_wan_i2v, "kontext": tiny_kontext}
+BUILDERS = {
+    "sdxl": tiny_sdxl,
+    "sd3": tiny_sd3,
+    "flux": tiny_flux,
+    "chroma": tiny_chroma,
+    "z-image": tiny_zimage,
+    "qwen-image": tiny_qwen_image,
+    "wan-i2v": tiny_wan_i2v,
+    "ltx-i2v": tiny_ltx_i2v,
+    "kontext": tiny_kontext,
+}
 
 
 def save_tiny(name: str, folder: Path) -> Path:
-    """Build the tiny model `name` ('sdxl', 'flux', 'wan-i2v' or 'depth') and save it in
+    """Build the tiny model `name` (a key of BUILDERS, or 'depth') and save it in
     `folder` (diffusers / transformers layout). Returns the folder."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging

@@ -2,7 +2,8 @@
 
 A backend turns a batch of jobs into `Rendered` results (a PIL image, video frames or a splat
 scene) and never writes files itself: the runner writes every output atomically with its
-metadata, whatever made it.
+metadata, whatever made it. What a backend can do is declared in its `capabilities`
+(`Capabilities`); the runner reads those flags, never the backend's name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
     from app.media.splats import SplatScene
 
 StepCallback = Callable[[float], None]  # fraction (0..1) of the running job done
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend declares about itself; the runner decides by these, not by name.
+
+    stand_in: its outputs stand in for media not made yet (placeholders): they never replace
+      a file another backend made or one put there by hand, and every job weighs the same in
+      the progress bar.
+    step_cache: it caches the intermediate steps of chains (the base pass of a refine) in a
+      `StepStore` handed to it once with `use_steps(store)` before the first render.
+    """
+
+    stand_in: bool = False
+    step_cache: bool = False
 
 
 @dataclass
@@ -42,6 +58,7 @@ class Backend(Protocol):
 
     name: str
     max_batch: int  # jobs differing only by seed that may be rendered in one call
+    capabilities: Capabilities
 
     def check(self, jobs: list[Job]) -> list[tuple[Job, str]]:
         """(job, problem) for everything that would stop these jobs (missing models, wrong

@@ -21,18 +21,30 @@ import json
 import math
 import os
 import platform
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from app.generate import chain
-from app.generate.backends import Rendered, StepCallback
+from app.generate.backends import Capabilities, Rendered, StepCallback
 from app.generate.backends.depth_splat import DepthModel, image_to_scene
+from app.generate.cache import file_sha256
 from app.generate.errors import DeviceError, JobError, ModelNotFoundError
+from app.generate.families import (
+    Family,
+    call_guidance,
+    family_of,
+    generation_size,
+    pipeline_class_name,
+    recipe_problems,
+    snap,
+)
 from app.generate.lora import LoraSet
 from app.generate.plan import Job, full_prompt
 from app.generate.registry import ModelEntry, Registry, model_identity
+from app.generate.steps import StepStore, step_key
 from app.show.model import MediaKind
 
 NEEDED_KIND = {MediaKind.STILL: "t2i", MediaKind.VIDEO: "i2v", MediaKind.SPLAT: "depth"}
@@ -46,9 +58,11 @@ KIND_NAMES = {
     "lora": "LoRA",
     "upscale": "upscaler",
 }
-SIZE_GRID = 16  # latent grid of the families we use (VAE /8, 2x2 patches)
+DEFAULT_GRID = 16  # size multiple of a pipeline class that is not in the family table
 # Recipe `extra` keys that are ours (splat making), not pipeline arguments.
 OWN_EXTRA = frozenset({"style", "splat_width", "fov", "near", "far", "edge_fade"})
+# diffusers' auto maps: the fallback for twins of classes not in the family table.
+AUTO_TWINS = {"img2img": "AutoPipelineForImage2Image", "inpaint": "AutoPipelineForInpainting"}
 
 # A1111-style sampler names -> (diffusers scheduler class, options). A diffusers class name
 # (e.g. "DPMSolverMultistepScheduler") is accepted as well.
@@ -68,13 +82,6 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "flow euler": ("FlowMatchEulerDiscreteScheduler", {}),
 }
-# Frame-count rules of the video families: (class name prefix, k in `frames = k*n + 1`).
-FRAME_RULES = (("Wan", 4), ("LTX", 8))
-
-
-def snap(value: float, grid: int = SIZE_GRID) -> int:
-    """`value` rounded up to a multiple of `grid` (at least one grid step)."""
-    return max(grid, int(math.ceil(value / grid - 1e-9)) * grid)
 
 
 def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -87,19 +94,6 @@ def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
     scaled = image.resize((rw, rh), Image.Resampling.LANCZOS)
     left, top = (rw - width) // 2, (rh - height) // 2
     return scaled.crop((left, top, left + width, top + height))
-
-
-def pipeline_class_name(entry: ModelEntry) -> str | None:
-    """The diffusers pipeline class of a model (registry `pipeline:` or model_index.json)."""
-    if entry.pipeline:
-        return entry.pipeline
-    index = entry.path / "model_index.json"
-    if entry.single_file or not index.is_file():
-        return None
-    try:
-        return str(json.loads(index.read_text(encoding="utf-8")).get("_class_name"))
-    except (OSError, ValueError):
-        return None
 
 
 def scheduler_spec(name: str) -> tuple[str, dict[str, Any]] | None:
@@ -125,6 +119,7 @@ class DiffusersBackend:
     """Renders jobs with diffusers pipelines (and transformers depth models for splats)."""
 
     name = "diffusers"
+    capabilities = Capabilities(step_cache=True)
 
     def __init__(
         self,
@@ -143,14 +138,19 @@ class DiffusersBackend:
         self.compile = compile
         self.max_batch = max(1, batch if batch is not None else (4 if self.on_cuda else 1))
         self._loaded: tuple[str, Any] | None = None  # (model name, pipeline or DepthModel)
-        self._img2img: Any = None
-        self._scheduler_config: dict[str, Any] = {}
-        self._scheduler_class: Any = None
+        self._refiner: tuple[str, Any] | None = None  # a registry `refiner:`, loaded beside
+        self._twins: dict[tuple[int, str], Any] = {}  # (id(pipeline), role) -> twin
+        self._schedulers: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(pipe) -> its own
         self._embeds: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self._warned: set[str] = set()
+        self.steps: StepStore | None = None
         self.notes: list[str] = []
         self.loras = LoraSet()  # LoRAs of the loaded pipeline (chain.py steps)
         self._upscaler: Any = None
+
+    def use_steps(self, store: StepStore) -> None:
+        """Cache the intermediate steps of chains (a refine's base pass) in `store`."""
+        self.steps = store
 
     @property
     def on_cuda(self) -> bool:
@@ -161,8 +161,15 @@ class DiffusersBackend:
 
     def check(self, jobs: list[Job]) -> list[tuple[Job, str]]:
         """Missing or unsuitable models, recipes the pipeline family cannot make."""
+        problems, missing = self.check_split(jobs)
+        return missing + problems
+
+    def check_split(self, jobs: list[Job]) -> tuple[list[tuple[Job, str]], list[tuple[Job, str]]]:
+        """(recipe problems, models not found): `check` on a machine that only plays a show
+        reports the second as warnings (the weights may live on the generation machine)."""
         problems: list[tuple[Job, str]] = []
-        seen_models: dict[str, ModelEntry | None] = {}
+        missing: list[tuple[Job, str]] = []
+        seen: dict[str, ModelEntry | str] = {}  # model name -> entry, or why it is missing
         for job in jobs:
             if job.variation and any(j.key == job.cue.id for j in jobs):
                 continue
@@ -176,14 +183,9 @@ class DiffusersBackend:
                     )
                 )
                 continue
-            if spec.model not in seen_models:
-                try:
-                    seen_models[spec.model] = self.registry.locate(spec.model)
-                except ModelNotFoundError as exc:
-                    seen_models[spec.model] = None
-                    problems.append((job, str(exc)))
-            entry = seen_models[spec.model]
-            if entry is None:
+            entry = self._located(spec.model, seen)
+            if isinstance(entry, str):
+                missing.append((job, entry))
                 continue
             need = chain.needed_kind(job)
             if not chain.accepts_model(job, entry):
@@ -196,65 +198,77 @@ class DiffusersBackend:
                     )
                 )
                 continue
-            if job.kind is not MediaKind.STILL and spec.source is None:
-                problems.append(
-                    (
-                        job,
-                        f"{KIND_WORD[job.kind]} recipes need `from:` (the cue whose image they "
-                        "start from)",
-                    )
-                )
-            if spec.scheduler and scheduler_spec(spec.scheduler) is None:
-                problems.append(
-                    (
-                        job,
-                        f"generate.scheduler: unknown scheduler '{spec.scheduler}' (known: "
-                        f"{', '.join(sorted(SCHEDULERS))}, or a diffusers class name)",
-                    )
-                )
-            if job.kind is MediaKind.VIDEO:
-                problems.extend((job, m) for m in self._video_rules(entry, spec))
+            problems.extend((job, m) for m in self._recipe_rules(job, entry, seen))
             problems.extend((job, m) for m in chain.chain_problems(self.registry, job, entry))
             for note in chain.chain_notes(self.registry, job, entry):
                 if note not in self.notes:
                     self.notes.append(note)
-        return problems
+        return problems, missing
 
-    @staticmethod
-    def _video_rules(entry: ModelEntry, spec: Any) -> list[str]:
-        cls = pipeline_class_name(entry) or ""
-        problems = []
-        for prefix, k in FRAME_RULES:
-            if cls.startswith(prefix) and (spec.frames - 1) % k != 0:
-                lo = (spec.frames - 1) // k * k + 1
-                problems.append(
-                    f"generate.frames: {cls} makes {k}n+1 frames (e.g. {lo} or {lo + k}), "
-                    f"got {spec.frames}"
-                )
-        if cls.startswith("Wan") and importlib.util.find_spec("ftfy") is None:
+    def _located(self, name: str, seen: dict[str, ModelEntry | str]) -> ModelEntry | str:
+        """The entry of model `name` once its files are found, else the reason (memoised)."""
+        if name not in seen:
+            try:
+                seen[name] = self.registry.locate(name)
+            except ModelNotFoundError as exc:
+                seen[name] = str(exc)
+        return seen[name]
+
+    def _recipe_rules(
+        self, job: Job, entry: ModelEntry, seen: dict[str, ModelEntry | str]
+    ) -> list[str]:
+        """What the family table (and this backend) says against the job's recipe."""
+        spec = job.spec
+        problems: list[str] = []
+        if job.kind is not MediaKind.STILL and spec.source is None:
+            problems.append(
+                f"{KIND_WORD[job.kind]} recipes need `from:` (the cue whose image they start from)"
+            )
+        if spec.scheduler and scheduler_spec(spec.scheduler) is None:
+            problems.append(
+                f"generate.scheduler: unknown scheduler '{spec.scheduler}' (known: "
+                f"{', '.join(sorted(SCHEDULERS))}, or a diffusers class name)"
+            )
+        if job.kind is MediaKind.SPLAT:
+            return problems
+        cls = pipeline_class_name(entry)
+        family = family_of(cls)
+        refiner: Family | None = None
+        if job.kind is MediaKind.STILL and spec.refine and entry.refiner:
+            found = self._located(entry.refiner, seen)
+            if isinstance(found, str):
+                problems.append(f"refiner of model '{entry.name}': {found}")
+            else:
+                refiner = family_of(pipeline_class_name(found))
+        if family is not None:
+            problems += recipe_problems(family, spec, job.kind, refiner=refiner)
+        if cls and cls.startswith("Wan") and importlib.util.find_spec("ftfy") is None:
             problems.append(
                 f"{cls} needs the ftfy package, which is not installed: pip install ftfy"
             )
-        if spec.last_from is not None and cls.startswith("LTX"):
-            problems.append(
-                f"generate.last_from: {cls} takes no last frame; use a Wan image-to-video "
-                "model for first-and-last-frame clips"
-            )
         return problems
 
-    def identity(self, job: Job) -> dict[str, Any]:
-        """The model's file identity and dtype (what changes the pixels)."""
-        if job.spec.model is None:
-            return {}
-        entry = self.registry.get(job.spec.model)
+    def _entry_identity(self, entry: ModelEntry) -> dict[str, Any]:
         return {
             "files": model_identity(entry),
             "dtype": entry.dtype,
             "vae_dtype": entry.vae_dtype,
             "pipeline": entry.pipeline,
-            "fps": entry.fps,
-            **chain.chain_identity(self.registry, job),
         }
+
+    def identity(self, job: Job) -> dict[str, Any]:
+        """The model's file identity and dtype (what changes the pixels); a video adds the
+        model's native rate, a refined still the refiner model's identity."""
+        if job.spec.model is None:
+            return {}
+        entry = self.registry.get(job.spec.model)
+        ident = self._entry_identity(entry)
+        if job.kind is MediaKind.VIDEO:
+            ident["fps"] = entry.fps
+        if job.kind is MediaKind.STILL and job.spec.refine and entry.refiner:
+            ident["refiner"] = self._entry_identity(self.registry.get(entry.refiner))
+        ident.update(chain.chain_identity(self.registry, job))
+        return ident
 
     def prepare(self) -> None:
         """Fail early and clearly when the device is not there."""
@@ -308,6 +322,25 @@ class DiffusersBackend:
             model = DepthModel(entry.path, self.device, self.torch_dtype(entry.dtype))
             self._loaded = (entry.name, model)
             return model
+        pipe = self._load_pipeline(entry)
+        self._loaded = (entry.name, pipe)
+        return pipe
+
+    def load_refiner(self, entry: ModelEntry) -> Any:
+        """The loaded refiner model of `entry` (registry `refiner:`), kept beside the base
+        model while its jobs run (an SDXL base and refiner fit together on one GPU; use
+        `offload:` on either when they do not)."""
+        assert entry.refiner is not None
+        if self._refiner is not None and self._refiner[0] == entry.refiner:
+            return self._refiner[1]
+        self._refiner = None
+        gc.collect()
+        pipe = self._load_pipeline(self.registry.locate(entry.refiner))
+        self._refiner = (entry.refiner, pipe)
+        return pipe
+
+    def _load_pipeline(self, entry: ModelEntry) -> Any:
+        """A diffusers pipeline of `entry` from local files, on the device."""
         import diffusers
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
@@ -347,9 +380,7 @@ class DiffusersBackend:
                 module = getattr(pipe, attr, None)
                 if module is not None:
                     module.compile()  # in place: the pipeline keeps its module class
-        self._scheduler_class = type(pipe.scheduler)
-        self._scheduler_config = dict(pipe.scheduler.config)
-        self._loaded = (entry.name, pipe)
+        self._schedulers[id(pipe)] = (type(pipe.scheduler), dict(pipe.scheduler.config))
         return pipe
 
     def _load_vae(self, entry: ModelEntry) -> Any:
@@ -371,7 +402,9 @@ class DiffusersBackend:
     def unload(self) -> None:
         """Release the loaded pipeline and its memory."""
         self._loaded = None
-        self._img2img = None
+        self._refiner = None
+        self._twins.clear()
+        self._schedulers.clear()
         self._embeds = None
         self.loras.forget()
         gc.collect()
@@ -425,14 +458,17 @@ class DiffusersBackend:
         """A fresh scheduler for the job (none left in a state by the one before)."""
         import diffusers
 
+        own_class, own_config = self._schedulers.get(
+            id(pipe), (type(pipe.scheduler), dict(pipe.scheduler.config))
+        )
         if name is None:
-            cls, options = self._scheduler_class, {}
+            cls, options = own_class, {}
         else:
             found = scheduler_spec(name)
             if found is None or not hasattr(diffusers, found[0]):
                 raise JobError(f"generate.scheduler: unknown scheduler '{name}'")
             cls, options = getattr(diffusers, found[0]), found[1]
-        pipe.scheduler = cls.from_config(self._scheduler_config, **options)
+        pipe.scheduler = cls.from_config(own_config, **options)
         return name or cls.__name__
 
     def _call_kwargs(
@@ -539,36 +575,102 @@ class DiffusersBackend:
         """Text to image for seeds of one recipe, then the optional refine/upscale pass.
 
         With a `source` image (`from:` on an image recipe) the first pass is image-to-image
-        from it instead, at `extra.strength` (default 0.6).
+        from it instead, at `extra.strength` (default 0.6). With a refine and a step store,
+        each first-pass image is a cached step: a seed whose base image is stored skips
+        its first pass.
         """
+        spec = jobs[0].spec
+        family = family_of(type(pipe).__name__)
+        grid = family.size_multiple if family else DEFAULT_GRID
+        refine = dict(spec.refine or {})
+        fw, fh = generation_size(spec)
+        gw, gh = snap(fw, grid), snap(fh, grid)
+        sampler = self._set_scheduler(pipe, spec.scheduler)
+        refine_steps = int(refine.get("steps", spec.steps)) if refine else 0
+        share = spec.steps / (spec.steps + refine_steps)
+        info: dict[str, Any] = {"generated_size": [gw, gh], "pipeline": type(pipe).__name__}
+        keys: list[str | None] = [None] * len(jobs)
+        if chain.chained(spec) and self.steps is not None:
+            keys = [self._base_key(job, entry, (gw, gh), source) for job in jobs]
+        images: list[Image.Image | None] = [
+            self.steps.load(k) if self.steps is not None and k else None for k in keys
+        ]
+        todo = [i for i, im in enumerate(images) if im is None]
+        if todo:
+            made = self._first_pass(
+                pipe, [jobs[i] for i in todo], (gw, gh), source, on_step, share, info
+            )
+            for i, image in zip(todo, made, strict=True):
+                images[i] = image
+                key = keys[i]
+                if self.steps is not None and key is not None:
+                    self.steps.save(key, image)
+        on_step(share)
+        if len(todo) < len(jobs):
+            info["base_from_cache"] = len(jobs) - len(todo)
+        done = [im for im in images if im is not None]
+        info["sampler"] = sampler
+        results = chain.after_base(self, pipe, entry, jobs, done, keys, on_step, share, info)
+        for result in results:
+            result.info.pop("sampler", None)
+        on_step(1.0)
+        return results
+
+    def _base_key(
+        self, job: Job, entry: ModelEntry, size: tuple[int, int], source: Path | None
+    ) -> str:
+        """The step key of a job's first pass: what makes its pixels, no refine setting."""
+        spec = job.spec
+        return step_key(
+            "base",
+            {
+                "backend": self.name,
+                "model": self._entry_identity(entry),
+                "seed": job.seed,
+                "prompt": full_prompt(spec),
+                "negative_prompt": spec.negative_prompt,
+                "steps": spec.steps,
+                "guidance": spec.guidance,
+                "scheduler": spec.scheduler,
+                "size": list(size),
+                "extra": spec.extra,
+                "source": file_sha256(source) if source is not None else None,
+                **({"loras": list(spec.loras)} if spec.loras else {}),
+            },
+        )
+
+    def _first_pass(
+        self,
+        pipe: Any,
+        jobs: list[Job],
+        size: tuple[int, int],
+        source: Path | None,
+        on_step: StepCallback,
+        share: float,
+        info: dict[str, Any],
+    ) -> list[Image.Image]:
+        """The first pass for `jobs` (one recipe, one generator per seed)."""
         import torch
 
         spec = jobs[0].spec
-        refine = dict(spec.refine or {})
-        scale = chain.upscale_factor(spec)
-        gw, gh = snap(spec.width / scale), snap(spec.height / scale)
-        sampler = self._set_scheduler(pipe, spec.scheduler)
-        refine_steps = int(refine.get("steps", spec.steps)) if refine else 0
-        total = spec.steps + refine_steps
+        gw, gh = size
+        family = family_of(type(pipe).__name__)
         generators = [torch.Generator(device="cpu").manual_seed(j.seed) for j in jobs]
         wanted: dict[str, Any] = {
             "prompt": full_prompt(spec),
             "negative_prompt": spec.negative_prompt or None,
             "num_inference_steps": spec.steps,
-            "guidance_scale": spec.guidance,
+            **call_guidance(family, spec),
             "width": gw,
             "height": gh,
             "generator": generators,
             "num_images_per_prompt": len(jobs),
             "output_type": "pil",
-            "callback_on_step_end": self._step_callback(
-                on_step, 0.0, spec.steps / total, spec.steps
-            ),
+            "callback_on_step_end": self._step_callback(on_step, 0.0, share, spec.steps),
         }
-        info: dict[str, Any] = {"generated_size": [gw, gh], "pipeline": type(pipe).__name__}
         first_pass = pipe
         if source is not None:
-            first_pass = self._image_to_image(pipe)
+            first_pass = self.twin(pipe, "img2img")
             with Image.open(source) as im:
                 wanted["image"] = fit_exact(im.convert("RGB"), gw, gh)
             wanted.setdefault("strength", 0.6)
@@ -579,77 +681,85 @@ class DiffusersBackend:
             kwargs.pop("prompt", None)
             kwargs.pop("negative_prompt", None)
             kwargs.update(embeds)
-        images = list(first_pass(**kwargs).images)
-        steps = [[("base", im)] for im in images]
-        if chain.upscale_model(spec) is not None:
-            images = chain.upscale_images(self, spec, images, (snap(spec.width), snap(spec.height)))
-            info["upscaler"] = chain.upscale_model(spec)
-            for s, im in zip(steps, images, strict=True):
-                s.append(("upscaled", im))
-        if refine:
-            images = self._refine(pipe, jobs, images, refine, on_step, spec.steps / total)
-            info["refined"] = refine
-            for s, im in zip(steps, images, strict=True):
-                s.append(("refined", im))
-        images = [fit_exact(image.convert("RGB"), spec.width, spec.height) for image in images]
-        if spec.edit:
-            edit_entry = self.registry.locate(spec.edit["model"])
-            seeds = [j.seed for j in jobs]
-            images = chain.edit_images(self, jobs[0], images, edit_entry, spec.edit, seeds, on_step)
-            info["edited"] = spec.edit["model"]
-            for s, im in zip(steps, images, strict=True):
-                s.append(("edited", im))
-        results = []
-        for image, chain_steps in zip(images, steps, strict=True):
-            kept = chain_steps if len(chain_steps) > 1 else []
-            results.append(Rendered(image=image, sampler=sampler, info=dict(info), steps=kept))
-        on_step(1.0)
-        return results
+        return list(first_pass(**kwargs).images)
 
-    def _image_to_image(self, pipe: Any) -> Any:
-        """The image-to-image pipeline sharing `pipe`'s weights (made once per model)."""
-        from diffusers import AutoPipelineForImage2Image
+    def twin(self, pipe: Any, role: str = "img2img") -> Any:
+        """The `role` twin ('img2img' or 'inpaint') of `pipe`, sharing its loaded weights.
 
-        if self._img2img is None:
-            try:
-                self._img2img = AutoPipelineForImage2Image.from_pipe(pipe)
-            except ValueError as exc:
+        Resolved by family (the family table), else through diffusers' auto map; made once
+        per pipeline with `from_pipe` (never a second load), with a fresh copy of `pipe`'s
+        current scheduler for each call.
+        """
+        import diffusers
+
+        key = (id(pipe), role)
+        if key not in self._twins:
+            name = type(pipe).__name__
+            family = family_of(name)
+            target = family.twin(role) if family else None
+            if target == name:
+                made = pipe
+            elif target is not None:
+                made = getattr(diffusers, target).from_pipe(pipe)
+            elif family is not None:
                 raise JobError(
-                    f"{type(pipe).__name__} has no image-to-image pipeline in diffusers "
-                    f"(needed by refine: and by image recipes with from:): {exc}"
-                ) from None
-            self._img2img.set_progress_bar_config(disable=True)
-        self._img2img.scheduler = pipe.scheduler.__class__.from_config(pipe.scheduler.config)
-        return self._img2img
+                    f"{family.name} ({name}) has no {role} pipeline in diffusers (needed by "
+                    "refine: and by image recipes with from:)"
+                )
+            else:
+                try:
+                    made = getattr(diffusers, AUTO_TWINS[role]).from_pipe(pipe)
+                except ValueError as exc:
+                    raise JobError(
+                        f"{name} is not in the family table and diffusers' auto map has no "
+                        f"{role} pipeline for it (needed by refine: and by image recipes with "
+                        f"from:): {exc}"
+                    ) from None
+            made.set_progress_bar_config(disable=True)
+            self._twins[key] = made
+        made = self._twins[key]
+        if made is not pipe:
+            made.scheduler = pipe.scheduler.__class__.from_config(pipe.scheduler.config)
+        return made
 
     def _refine(
         self,
         pipe: Any,
+        entry: ModelEntry,
         jobs: list[Job],
         images: list[Image.Image],
         refine: dict[str, Any],
         on_step: StepCallback,
         start: float,
     ) -> list[Image.Image]:
-        """The "hires fix": upscale, then img2img at `strength` with the same model."""
+        """The "hires fix": upscale, then img2img at `strength` with the same model (or the
+        registry's `refiner:` model)."""
         import torch
 
         spec = jobs[0].spec
-        i2i = self._image_to_image(pipe)
-        rw, rh = snap(spec.width), snap(spec.height)
+        if entry.refiner:
+            refiner = self.load_refiner(entry)
+            self._set_scheduler(refiner, None)
+            i2i = self.twin(refiner, "img2img")
+        else:
+            i2i = self.twin(pipe, "img2img")
+        family = family_of(type(i2i).__name__)
+        grid = family.size_multiple if family else DEFAULT_GRID
+        rw, rh = snap(spec.width, grid), snap(spec.height, grid)
         upscaled = chain.upscale_images(self, spec, images, (rw, rh))
         steps = int(refine.get("steps", spec.steps))
         # The refine pass gets its own noise stream per seed (offset so it differs from the
         # first pass's), still one generator per image.
         generators = [torch.Generator(device="cpu").manual_seed(j.seed + 1) for j in jobs]
         n = len(jobs)
+        guidance = float(refine.get("guidance", spec.guidance))
         wanted = {
             "prompt": [str(refine.get("prompt", full_prompt(spec)))] * n,
             "negative_prompt": [spec.negative_prompt] * n if spec.negative_prompt else None,
             "image": upscaled,
             "strength": float(refine.get("strength", 0.35)),
             "num_inference_steps": steps,
-            "guidance_scale": float(refine.get("guidance", spec.guidance)),
+            **call_guidance(family, replace(spec, guidance=guidance)),
             "width": rw,
             "height": rh,
             "generator": generators,
@@ -674,8 +784,12 @@ class DiffusersBackend:
         import torch
 
         spec = job.spec
+        family = family_of(type(pipe).__name__)
+        grid = family.size_multiple if family else DEFAULT_GRID
         scale = chain.upscale_factor(spec) if spec.upscale else 1.0
-        gw, gh = snap(spec.width / scale), snap(spec.height / scale)
+        gw, gh = snap(spec.width / scale, grid), snap(spec.height / scale, grid)
+        # The rate the model makes its frames at: the registry's, else the family's.
+        rate = entry.fps or (family.native_fps if family else None)
         sampler = self._set_scheduler(pipe, spec.scheduler)
         with Image.open(inputs["from"]) as im:
             first = fit_exact(im.convert("RGB"), gw, gh)
@@ -699,6 +813,8 @@ class DiffusersBackend:
             "output_type": "np",
             "callback_on_step_end": self._step_callback(on_step, 0.0, 1.0, spec.steps),
         }
+        if family is not None and family.fps_argument and rate:
+            wanted[family.fps_argument] = rate
         kwargs = self._call_kwargs(pipe, job, wanted)
         video = pipe(**kwargs).frames[0]
         array = np.asarray(video)
@@ -708,12 +824,12 @@ class DiffusersBackend:
         on_step(1.0)
         return Rendered(
             frames=frames,
-            frames_fps=entry.fps or spec.fps,
+            frames_fps=rate or spec.fps,
             sampler=sampler,
             info={
                 "generated_size": [gw, gh],
                 "pipeline": type(pipe).__name__,
                 "frames": len(frames),
-                "model_fps": entry.fps,
+                "model_fps": rate,
             },
         )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from app.generate.backends import Rendered, StepCallback
+from app.generate.backends import Capabilities, Rendered, StepCallback
 from app.generate.backends.depth_splat import gaussians_from_depth, splat_grid
 from app.generate.plan import Job, full_prompt
 from app.show.model import MediaKind
@@ -183,6 +183,7 @@ class PlaceholderBackend:
 
     name = "placeholder"
     max_batch = 1
+    capabilities = Capabilities(stand_in=True)
 
     def check(self, jobs: list[Job]) -> list[tuple[Job, str]]:
         """Nothing can be missing: placeholders need no model."""
