@@ -130,6 +130,11 @@ class Registry:
 def check_on_disk(entry: ModelEntry, registry_path: Path | None = None) -> None:
     """Raise ModelNotFoundError naming the path looked for when `entry` is not on disk."""
     origin = f" ({registry_path}:{entry.line})" if registry_path else ""
+    if entry.kind == "sharp" and entry.fallback:
+        from app.generate.backends.sharp import find_tool
+
+        if find_tool(entry) is None:
+            return  # its depth fallback makes the scene: the checkpoint is not needed here
     if entry.where.startswith("hf:") and not entry.path.exists():
         raise ModelNotFoundError(
             f"model '{entry.name}'{origin}: {entry.where[3:].strip()} is not in the offline "
