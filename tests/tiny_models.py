@@ -20,26 +20,58 @@ TINY = {
     "tiny-wan": ("wan-i2v", "i2v", {"fps": 8, "vae_dtype": "float32"}),
     "tiny-depth": ("depth", "depth", {}),
 }
+# One tiny model of every family the README claims (tests/test_generate_families.py).
+FAMILY_MODELS = {
+    "tiny-chroma": ("chroma", "t2i", {}),
+    "tiny-zimage": ("z-image", "t2i", {}),
+    "tiny-sd3": ("sd3", "t2i", {}),
+    "tiny-qwen": ("qwen-image", "t2i", {}),
+    "tiny-sdxl-refined": ("sdxl", "t2i", {"refiner": "tiny-sdxl-refiner"}),
+    "tiny-sdxl-refiner": ("sdxl-refiner", "t2i", {}),
+    # the tiny SDXL as one original-layout checkpoint, with the tiny SDXL folder as config
+    "tiny-sdxl-file": (
+        "sdxl-file",
+        "t2i",
+        {"config": "tiny-sdxl", "pipeline": "StableDiffusionXLPipeline"},
+    ),
+    "tiny-ltx": ("ltx-i2v", "i2v", {"fps": 24}),
+}
+ALL = {**TINY, **FAMILY_MODELS}
 
 
-def build_tiny_models(folder: Path, names: tuple[str, ...] = tuple(TINY)) -> Path:
-    """Save the tiny models under `folder` and write `folder/models.yaml`; returns it."""
-    from app.generate.tiny import save_tiny
+def build_tiny_models(
+    folder: Path,
+    names: tuple[str, ...] = tuple(TINY),
+    aliases: dict[str, str] | None = None,
+    registry_name: str = "models.yaml",
+) -> Path:
+    """Save the tiny models under `folder` and write `folder/models.yaml`; returns it.
+
+    `aliases` registers more names for models already built (e.g. a show's model names).
+    """
+    from app.generate.tiny import save_sdxl_single_file, save_tiny
 
     models = {}
     for name in names:
-        builder, kind, options = TINY[name]
-        target = folder / name
-        if not target.exists():
+        builder, kind, options = ALL[name]
+        where = f"{name}.safetensors" if builder == "sdxl-file" else name
+        target = folder / where
+        if target.exists():
+            pass
+        elif builder == "sdxl-file":
+            save_sdxl_single_file(target)
+        else:
             save_tiny(builder, target)
         models[name] = {
-            "path": name,
+            "path": where,
             "kind": kind,
             "dtype": "float32",
             "licence": "random test weights",
             **options,
         }
-    registry = folder / "models.yaml"
+    for alias, name in (aliases or {}).items():
+        models[alias] = dict(models[name])
+    registry = folder / registry_name
     registry.write_text(yaml.safe_dump({"models": models}, sort_keys=False), encoding="utf-8")
     return registry
 
@@ -50,6 +82,14 @@ def tiny_registry() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="tiny-models-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return build_tiny_models(folder)
+
+
+@lru_cache(maxsize=1)
+def family_registry() -> Path:
+    """A registry of one tiny model per claimed family (and the first ones), built once per
+    process beside `tiny_registry()`'s models."""
+    folder = tiny_registry().parent
+    return build_tiny_models(folder, tuple(ALL), registry_name="families.yaml")
 
 
 def write_show(folder: Path, text: str, name: str = "show.yaml") -> Path:

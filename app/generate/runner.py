@@ -190,7 +190,8 @@ class Runner:
         self._prepared = False
         self._versions = software_versions()
         if backend.capabilities.step_cache:
-            backend.use_steps(StepStore.for_media_root(show.media_root))  # type: ignore[attr-defined]
+            store = StepStore.for_media_root(show.media_root, reuse=not force)
+            backend.use_steps(store)  # type: ignore[attr-defined]
 
     # --- assessing ----------------------------------------------------------------------
 

@@ -30,15 +30,16 @@ def step_key(step: str, recipe: dict[str, Any]) -> str:
 class StepStore:
     """Images of intermediate chain steps by key (one PNG per key)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, reuse: bool = True) -> None:
         self.folder = Path(folder)
+        self.reuse = reuse  # False (generate --force): remake every step, still store them
         self.hits = 0
         self.saved = 0
 
     @classmethod
-    def for_media_root(cls, media_root: Path) -> StepStore:
+    def for_media_root(cls, media_root: Path, *, reuse: bool = True) -> StepStore:
         """The store of a show's media root (`<media_root>/.generate/steps/`)."""
-        return cls(state_dir(media_root) / "steps")
+        return cls(state_dir(media_root) / "steps", reuse=reuse)
 
     def path(self, key: str) -> Path:
         """Where the image of `key` lives."""
@@ -47,7 +48,7 @@ class StepStore:
     def load(self, key: str) -> Image.Image | None:
         """The stored image of `key` (RGB), or None when there is none or it cannot be read."""
         path = self.path(key)
-        if not path.is_file():
+        if not self.reuse or not path.is_file():
             return None
         try:
             with Image.open(path) as im:

@@ -49,8 +49,9 @@ def char_tokenizer(model_max_length: int = 77, chat: bool = False, markers: bool
     return fast
 
 
-def tiny_sdxl() -> Any:
-    """A StableDiffusionXLPipeline with random weights (a few MB; works at 32x32)."""
+def tiny_sdxl(seed: int = 0) -> Any:
+    """A StableDiffusionXLPipeline with random weights (a few MB; works at 32x32); `seed`
+    draws the UNet's weights (another seed: another model of the same shapes)."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -60,7 +61,7 @@ def tiny_sdxl() -> Any:
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(2, 4),
         layers_per_block=2,
@@ -109,6 +110,14 @@ def tiny_sdxl() -> Any:
         unet=unet,
         scheduler=scheduler,
     )
+
+
+def tiny_sdxl_refiner() -> Any:
+    """An SDXL-refiner-style StableDiffusionXLImg2ImgPipeline (its own UNet weights, the
+    tiny SDXL's encoders and VAE), registered as another model's `refiner:` in tests."""
+    from diffusers import StableDiffusionXLImg2ImgPipeline
+
+    return StableDiffusionXLImg2ImgPipeline(**tiny_sdxl(seed=1).components)
 
 
 def _tiny_clip_config() -> Any:
@@ -616,6 +625,7 @@ def tiny_kontext() -> Any:
 
 BUILDERS = {
     "sdxl": tiny_sdxl,
+    "sdxl-refiner": tiny_sdxl_refiner,
     "sd3": tiny_sd3,
     "flux": tiny_flux,
     "chroma": tiny_chroma,
@@ -645,3 +655,149 @@ def save_tiny(name: str, folder: Path) -> Path:
     pipe = BUILDERS[name]()
     pipe.save_pretrained(folder)
     return folder
+
+
+def _ldm_resnet(name: str) -> str:
+    """A diffusers UNet resnet parameter name in the original (LDM) layout."""
+    for ours, theirs in (
+        ("norm1", "in_layers.0"),
+        ("conv1", "in_layers.2"),
+        ("time_emb_proj", "emb_layers.1"),
+        ("norm2", "out_layers.0"),
+        ("conv2", "out_layers.3"),
+        ("conv_shortcut", "skip_connection"),
+    ):
+        if name.startswith(ours + "."):
+            return theirs + name[len(ours) :]
+    return name
+
+
+def _ldm_unet_key(key: str, layers: int, up_attn: set[int]) -> str:
+    """The original-layout name of a diffusers SDXL UNet parameter (`layers` resnets a down
+    block; `up_attn` the up blocks with attentions)."""
+    fixed = {
+        "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2",
+        "add_embedding.linear_1": "label_emb.0.0",
+        "add_embedding.linear_2": "label_emb.0.2",
+        "conv_in": "input_blocks.0.0",
+        "conv_norm_out": "out.0",
+        "conv_out": "out.2",
+    }
+    head, _, leaf = key.rpartition(".")
+    if head in fixed:
+        return f"{fixed[head]}.{leaf}"
+    part = key.split(".")
+    if part[0] == "mid_block":
+        index = {"resnets": {"0": 0, "1": 2}, "attentions": {"0": 1}}[part[1]][part[2]]
+        rest = ".".join(part[3:])
+        return f"middle_block.{index}." + (_ldm_resnet(rest) if part[1] == "resnets" else rest)
+    block, kind, j, rest = int(part[1]), part[2], int(part[3]), ".".join(part[4:])
+    if part[0] == "down_blocks":
+        if kind == "downsamplers":
+            return f"input_blocks.{(layers + 1) * (block + 1)}.0.op.{rest.split('.', 1)[1]}"
+        where = f"input_blocks.{(layers + 1) * block + j + 1}"
+    else:
+        if kind == "upsamplers":
+            slot = 2 if block in up_attn else 1
+            return f"output_blocks.{(layers + 1) * block + layers}.{slot}.{rest}"
+        where = f"output_blocks.{(layers + 1) * block + j}"
+    if kind == "resnets":
+        return f"{where}.0.{_ldm_resnet(rest)}"
+    return f"{where}.1.{rest}"
+
+
+def _ldm_vae_key(key: str, up_blocks: int) -> str:
+    """The original-layout name of a diffusers AutoencoderKL parameter."""
+    key = key.replace(".conv_shortcut.", ".nin_shortcut.").replace(".conv_norm_out.", ".norm_out.")
+    key = key.replace("mid_block.resnets.0.", "mid.block_1.").replace(
+        "mid_block.resnets.1.", "mid.block_2."
+    )
+    attn = "mid_block.attentions.0."
+    if attn in key:
+        head, rest = key.split(attn)
+        for ours, theirs in (
+            ("group_norm", "norm"),
+            ("to_q", "q"),
+            ("to_k", "k"),
+            ("to_v", "v"),
+            ("to_out.0", "proj_out"),
+        ):
+            if rest.startswith(ours + "."):
+                return f"{head}mid.attn_1.{theirs}{rest[len(ours) :]}"
+    part = key.split(".")
+    if len(part) > 3 and part[1] in ("down_blocks", "up_blocks"):
+        block = int(part[2])
+        if part[1] == "up_blocks":
+            block = up_blocks - 1 - block
+        level = "down" if part[1] == "down_blocks" else "up"
+        rest = ".".join(part[5:])
+        if part[3] == "resnets":
+            return f"{part[0]}.{level}.{block}.block.{part[4]}.{rest}"
+        sample = "downsample" if level == "down" else "upsample"
+        return f"{part[0]}.{level}.{block}.{sample}.{rest}"
+    return key
+
+
+def _open_clip_tensors(state: dict[str, Any]) -> dict[str, Any]:
+    """A transformers CLIPTextModelWithProjection's weights in the OpenCLIP layout of the
+    original SDXL checkpoints (under `conditioner.embedders.1.model.`)."""
+    import torch
+
+    prefix = "conditioner.embedders.1.model."
+    out = {
+        prefix + "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
+        prefix + "token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
+        prefix + "ln_final.weight": state["text_model.final_layer_norm.weight"],
+        prefix + "ln_final.bias": state["text_model.final_layer_norm.bias"],
+        prefix + "text_projection": state["text_projection.weight"].T.contiguous(),
+    }
+    layer = "text_model.encoder.layers."
+    count = 1 + max(int(k[len(layer) :].split(".")[0]) for k in state if k.startswith(layer))
+    for i in range(count):
+        ours, theirs = f"{layer}{i}.", f"{prefix}transformer.resblocks.{i}."
+        for leaf in ("weight", "bias"):
+            out[f"{theirs}attn.in_proj_{leaf}"] = torch.cat(
+                [state[f"{ours}self_attn.{p}_proj.{leaf}"] for p in "qkv"]
+            )
+            for a, b in (
+                ("self_attn.out_proj", "attn.out_proj"),
+                ("layer_norm1", "ln_1"),
+                ("layer_norm2", "ln_2"),
+                ("mlp.fc1", "mlp.c_fc"),
+                ("mlp.fc2", "mlp.c_proj"),
+            ):
+                out[f"{theirs}{b}.{leaf}"] = state[f"{ours}{a}.{leaf}"]
+    return out
+
+
+def save_sdxl_single_file(path: Path) -> Path:
+    """The tiny SDXL's UNet and VAE as one checkpoint file in the original (LDM) layout, the
+    way fine-tunes are shipped, for `from_single_file(path, config=<the tiny SDXL folder>)`.
+
+    Every component is in the file: UNet, VAE, the CLIP text encoder (as the original
+    checkpoints hold it) and the second, OpenCLIP-layout encoder (fused q/k/v projections,
+    a transposed text projection); the config folder gives only configs and tokenizers.
+    """
+    from safetensors.torch import save_file
+
+    pipe = tiny_sdxl()
+    unet, vae = pipe.unet, pipe.vae
+    up_attn = {i for i, t in enumerate(unet.config.up_block_types) if "CrossAttn" in t}
+    layers = int(unet.config.layers_per_block)
+    tensors = {}
+    for key, value in unet.state_dict().items():
+        tensors["model.diffusion_model." + _ldm_unet_key(key, layers, up_attn)] = value
+    ups = len(vae.config.up_block_types)
+    for key, value in vae.state_dict().items():
+        name = _ldm_vae_key(key, ups)
+        if ".mid.attn_1." in name and name.endswith("weight") and value.ndim == 2:
+            value = value[:, :, None, None]  # the original layout's 1x1 convolutions
+        tensors["first_stage_model." + name] = value.contiguous()
+    for key, value in pipe.text_encoder.state_dict().items():
+        tensors["conditioner.embedders.0.transformer." + key] = value
+    tensors.update(_open_clip_tensors(pipe.text_encoder_2.state_dict()))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
