@@ -233,6 +233,9 @@ def test_bad_loras_and_weights_are_refused_before_rendering(
     text = LORA_SHOW.replace("name: sdxl-lora, weight: 0.5", "name: flux-lora, weight: 0.5")
     text = text.replace("name: sdxl-lora, weight: 0}", "name: tiny-esrgan}")
     text = text.replace('prompt: "a (moon:1.6), [sea]"', 'model: tiny-flux, prompt: "(moon:2)"')
+    text = text.replace(
+        "media: l/plain.png, generate: {}", "media: l/plain.png, generate: {model: tiny-kontext}"
+    )
     show = write_show(tmp_path, text)
     assert _gen(show, registry) == 2
     err = capsys.readouterr().err
@@ -241,6 +244,7 @@ def test_bad_loras_and_weights_are_refused_before_rendering(
     assert "l2/pytorch_lora_weights.safetensors" in err
     assert "cue 'zero': generate.loras: 'tiny-esrgan': model 'tiny-esrgan' is a upscale" in err
     assert "cue 'weighted': generate.prompt uses A1111 weights or BREAK, which FluxPipeline" in err
+    assert "cue 'plain': model 'tiny-kontext' is a edit model (instruction edit); image " in err
     assert not (tmp_path / "media").exists()
 
 

@@ -15,21 +15,10 @@ from app.generate.upscale import load_upscaler, tile_boxes
 
 
 def tiny_esrgan(path: Path, scale: int = 2) -> Path:
-    """A 1-block, 8-filter ESRGAN with random weights, saved where spandrel can read it."""
-    import torch
-    from safetensors.torch import save_file
+    """The tiny random ESRGAN of app.generate.tiny, saved at `path`."""
+    from app.generate.tiny import save_tiny_esrgan
 
-    from app.generate.upscale import import_spandrel
-
-    import_spandrel()
-    from spandrel.architectures.ESRGAN import ESRGAN
-
-    torch.manual_seed(0)
-    model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
-    for p in model.parameters():  # larger weights than the default init: a visible output
-        p.data.mul_(3.0)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return path
+    return save_tiny_esrgan(path, scale)
 
 
 def _photo(w: int, h: int) -> Image.Image:

@@ -637,6 +637,27 @@ BUILDERS = {
 }
 
 
+def save_tiny_esrgan(path: Path, scale: int = 2) -> Path:
+    """A 1-block, 8-filter ESRGAN with random weights (scaled up so that its output is not
+    nearly black), saved as .safetensors where spandrel can identify it."""
+    import torch
+    from safetensors.torch import save_file
+
+    from app.generate.upscale import import_spandrel
+
+    import_spandrel()
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(0)
+    model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
+    for p in model.parameters():
+        p.data.mul_(3.0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
 def save_tiny(name: str, folder: Path) -> Path:
     """Build the tiny model `name` (a key of BUILDERS, or 'depth') and save it in
     `folder` (diffusers / transformers layout). Returns the folder."""
