@@ -465,10 +465,12 @@ def render_sharp(
         on_step(1.0)
         info["fallback_for"] = entry.name
         return Rendered(scene=scene, sampler=f"depth: {entry.fallback}", info=info)
+    from app.generate.cache import partial_path
     from app.media.splats import load_splats
     from app.media.types import MediaError
 
-    with tempfile.TemporaryDirectory(prefix="sharp-", dir=job.output.parent) as tmp:
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".sharp-", dir=job.output.parent) as tmp:
         image = Path(tmp) / "in" / f"{job.cue.id.replace('/', '_')}.png"
         image.parent.mkdir()
         with Image.open(source) as im:
@@ -478,7 +480,9 @@ def render_sharp(
             scene = load_splats(ply)
         except MediaError as exc:
             raise JobError(f"ml-sharp wrote a PLY that does not load: {exc}") from None
-        kept = job.output.parent / f".{job.output.stem}.sharp-{id(job)}.ply"
+        # Under the runner's own partial name: it becomes the output in place, and a run
+        # killed before that leaves a file the next run's clean-up removes.
+        kept = partial_path(job.output)
         ply.replace(kept)
     on_step(1.0)
     info = {
