@@ -174,6 +174,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
         problems, warnings = recipe_report(args.show)
         report.problems.extend(problems)
         report.warnings.extend(warnings)
+        try:
+            from app.generate.backends.sharp import check_warnings
+        except ImportError:  # a runtime-only install without the generate room
+            check_warnings = None
+        if check_warnings is not None:
+            report.warnings.extend(check_warnings(report.show))
     print(format_report(report))
     return 0 if report.ok else 1
 

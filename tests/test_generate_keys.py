@@ -132,6 +132,16 @@ def test_reference_show_keeps_the_rules_of_its_real_model_classes(tmp_path: Path
     (tmp_path / "depth").mkdir()
     (tmp_path / "depth" / "config.json").write_text("{}")
     lines.append(f"  depth-anything-v2: {{path: {tmp_path / 'depth'}, kind: depth}}")
+    # the chain steps' models: an upscaler file, an edit folder, ml-sharp (absent here)
+    (tmp_path / "kontext").mkdir()
+    (tmp_path / "kontext" / "model_index.json").write_text('{"_class_name": "FluxKontextPipeline"}')
+    (tmp_path / "up.safetensors").write_bytes(b"")
+    lines.append(f"  flux-kontext: {{path: {tmp_path / 'kontext'}, kind: edit}}")
+    lines.append(f"  ultrasharp-v2: {{path: {tmp_path / 'up.safetensors'}, kind: upscale}}")
+    lines.append(
+        "  ml-sharp: {path: sharp.pt, kind: sharp, tool: /nonexistent/sharp,"
+        " fallback: depth-anything-v2}"
+    )
     (show.parent / "models.yaml").write_text("\n".join(lines) + "\n")
     problems, warnings = recipe_report(show)
     assert warnings == []

@@ -1,8 +1,10 @@
 """The reference show's own recipes end to end: tiny random models registered under the model
 names `show/pierrot.yaml` uses (a ChromaPipeline as chroma-hd, a two-expert Wan 2.2 as
-wan22-i2v, Depth Anything as depth-anything-v2) render a cut-down copy of it (a few poems of
-each part, at a small size, with its refine, sweep, video, first-and-last-frame and splat
-recipes) through `generate`; then the show is checked and played headless (heavy)."""
+wan22-i2v, Depth Anything as depth-anything-v2, a 1-block ESRGAN as ultrasharp-v2, a FLUX
+Kontext as flux-kontext, ml-sharp absent so its depth fallback) render a cut-down copy of
+it (a few poems of each part, at a small size, with its upscale and refine, sweep, video,
+edit-made end frame, first-and-last-frame and splat recipes) through `generate`; then the
+show is checked and played headless (heavy)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,16 @@ pytestmark = [pytest.mark.torch, pytest.mark.slow]
 
 PIERROT = Path(__file__).resolve().parent.parent / "show" / "pierrot.yaml"
 POEMS = ("1", "3", "4", "8", "21")  # part 1: sweep, splat, first and last frame; 2; 3
-MODELS = {"chroma-hd": "tiny-chroma", "wan22-i2v": "tiny-wan", "depth-anything-v2": "tiny-depth"}
+MODELS = {
+    "chroma-hd": "tiny-chroma",
+    "wan22-i2v": "tiny-wan",
+    "depth-anything-v2": "tiny-depth",
+    "ultrasharp-v2": "tiny-esrgan",
+    "flux-kontext": "tiny-kontext",
+}
+# ml-sharp is not installed here: its entry falls back to the depth model, as on a machine
+# without it.
+ML_SHARP = {"kind": "sharp", "path": "sharp.pt", "tool": "/nonexistent/sharp"}
 
 
 def cut_down(text: str) -> dict[str, Any]:
@@ -63,12 +74,15 @@ def pierrot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     show.write_text(yaml.safe_dump(cut_down(PIERROT.read_text(encoding="utf-8"))))
     registry = build_tiny_models(
         tiny_registry().parent,
-        ("tiny-chroma", "tiny-wan", "tiny-depth"),
+        ("tiny-chroma", "tiny-wan", "tiny-depth", "tiny-esrgan", "tiny-kontext"),
         aliases=MODELS,
         registry_name="pierrot-models.yaml",
     )
     # found beside the show, by `generate` and by `check` (which then checks the recipes)
-    (show.parent / "models.yaml").write_text(f"root: {registry.parent}\n" + registry.read_text())
+    models = yaml.safe_load(registry.read_text())
+    models["models"]["ml-sharp"] = {**ML_SHARP, "fallback": "depth-anything-v2"}
+    models["root"] = str(registry.parent)
+    (show.parent / "models.yaml").write_text(yaml.safe_dump(models, sort_keys=False))
     assert main(["generate", str(show), "--device", "cpu"]) == 0
     return show
 
@@ -82,12 +96,19 @@ def test_the_shows_recipes_render_with_its_model_names(pierrot: Path) -> None:
         entry = manifest.get(cue.media)
         assert entry is not None and entry["model"] == cue.generate.model, cue.id
         kinds[cue.kind] += 1
-        if cue.kind is MediaKind.STILL:
+        if cue.kind is MediaKind.STILL and cue.generate.mode == "edit":
+            assert entry["info"]["pipeline"] == "FluxKontextPipeline", cue.id
+        elif cue.kind is MediaKind.STILL:
             assert entry["info"]["pipeline"] == "ChromaPipeline", cue.id
             assert entry["info"]["refined"]["strength"] == 0.35, cue.id  # the hires fix
+            assert entry["info"]["upscaler"] == "ultrasharp-v2", cue.id  # learned upscale
+        elif cue.kind is MediaKind.SPLAT:
+            assert entry["info"]["fallback_for"] == "ml-sharp", cue.id
     assert kinds == {MediaKind.STILL: 8, MediaKind.VIDEO: 4, MediaKind.SPLAT: 3}
     first_last = manifest.get(show.media_root / "pierrot/04/4.3.mp4")
     assert set(first_last["recipe"]["inputs"]) == {"from", "last_from"}
+    end_frame = manifest.get(show.media_root / "pierrot/04/4.2.png")  # made by an edit
+    assert end_frame["info"]["edited_from"] == "4.1.png"
     sweep = show.media_root / ".generate" / "variations" / "1.1"
     assert sorted(p.name for p in sweep.glob("seed-*.png")) == ["seed-100.png", "seed-101.png"]
 

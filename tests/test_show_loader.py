@@ -613,7 +613,7 @@ def test_recipe_errors(tmp_path: Path) -> None:
         f"{path}:13: generate.seeds: expected an integer >= 0, got 'x'",
         f"{path}:14: generate.upscale: expected a number > 1 (or null), got 1",
         f"{path}:15: generate.height: expected a positive multiple of 8, got 0",
-        f"{path}:18: generate.kind: expected image, video or splat, got 'picture'",
+        f"{path}:18: generate.kind: expected image, video, splat or edit, got 'picture'",
         f"{path}:21: generate.from: no cue 'zz' in this show",
         f"{path}:21: generate.last_from: applies to video recipes only",
         f"{path}:21: generate.seeds: a seed range needs 'from' and 'count'",

@@ -36,7 +36,12 @@ FAMILY_MODELS = {
     ),
     "tiny-ltx": ("ltx-i2v", "i2v", {"fps": 24}),
 }
-ALL = {**TINY, **FAMILY_MODELS}
+# The models of the image chain steps (tests/test_generate_chain.py, the tiny Pierrot run).
+CHAIN_MODELS = {
+    "tiny-kontext": ("kontext", "edit", {}),
+    "tiny-esrgan": ("esrgan", "upscale", {}),
+}
+ALL = {**TINY, **FAMILY_MODELS, **CHAIN_MODELS}
 
 
 def build_tiny_models(
@@ -49,17 +54,19 @@ def build_tiny_models(
 
     `aliases` registers more names for models already built (e.g. a show's model names).
     """
-    from app.generate.tiny import save_sdxl_single_file, save_tiny
+    from app.generate.tiny import save_sdxl_single_file, save_tiny, save_tiny_esrgan
 
     models = {}
     for name in names:
         builder, kind, options = ALL[name]
-        where = f"{name}.safetensors" if builder == "sdxl-file" else name
+        where = f"{name}.safetensors" if builder in ("sdxl-file", "esrgan") else name
         target = folder / where
         if target.exists():
             pass
         elif builder == "sdxl-file":
             save_sdxl_single_file(target)
+        elif builder == "esrgan":
+            save_tiny_esrgan(target)
         else:
             save_tiny(builder, target)
         models[name] = {

@@ -8,7 +8,9 @@ model so each pipeline loads once, and records everything in a manifest next to 
 Layout: `registry` (models.yaml), `plan` (jobs, order), `cache` (hashes, atomic writes),
 `manifest`, `picks`, `metadata` (PNG chunks, sidecars), `runner` (the loop), `backends/`
 (`placeholder`: no torch; `diffusers_backend`, `depth_splat`: torch imported inside
-functions), `contact_sheet`, `cli`. Importing this package never imports torch.
+functions; `sharp`: ml-sharp as an installed tool), `chain` (the steps after a still's base:
+with `lora`, `prompt_weights`, `upscale`, `chain_images`), `contact_sheet`, `cli`.
+Importing this package never imports torch.
 """
 
 from app.generate.errors import GenerateError

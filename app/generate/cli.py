@@ -181,6 +181,8 @@ def cmd_generate(
         )
         if args.dry_run:
             runner.print_plan(jobs)
+            for note in getattr(s.backend, "notes", []):
+                print(f"note: {note}", file=out)
             return EXIT_OK
         with RunLock(s.show.media_root):
             try:
@@ -249,6 +251,7 @@ def cmd_variations(
 ) -> int:
     """`variations SHOW CUE`: render a seed sweep and its contact sheet."""
     out, err = out or sys.stdout, err or sys.stderr
+    from app.generate.chain_images import read_steps
     from app.generate.contact_sheet import make_contact_sheet
     from app.generate.manifest import RunLock
     from app.generate.plan import variation_jobs, variation_path
@@ -275,6 +278,7 @@ def cmd_variations(
             (seed, variation_path(s.show.media_root, cue.id, seed, spec.kind)) for seed in seeds
         ]
         items = [(seed, p) for seed, p in items if p.is_file()]
+        steps = {seed: read_steps(s.show.media_root, cue.id, seed) for seed, _ in items}
         print(f"variations: {report.summary()}", file=out)
         if items:
             png, page = make_contact_sheet(
@@ -284,6 +288,7 @@ def cmd_variations(
                 pick_command=f"python -m app pick {args.show} {cue.id} {{seed}}",
                 picked=s.picks.get(cue.id),
                 columns=args.columns,
+                steps=steps,
             )
             print(f"contact sheet: {png}\npage: {page}", file=out)
             print(f"pick one: python -m app pick {args.show} {cue.id} SEED", file=out)

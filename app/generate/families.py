@@ -158,7 +158,11 @@ def pipeline_class_name(entry: ModelEntry) -> str | None:
 
 def generation_size(spec: GenerateSpec) -> tuple[float, float]:
     """The size the first pass is made at: the recipe size over `upscale` or `refine.scale`."""
-    scale = float(spec.upscale or (spec.refine or {}).get("scale") or 1.0)
+    up = spec.upscale
+    if isinstance(up, dict):  # a learned upscaler: {model, scale}
+        scale = float(up.get("scale", 2.0))
+    else:
+        scale = float(up or (spec.refine or {}).get("scale") or 1.0)
     return spec.width / scale, spec.height / scale
 
 

@@ -41,7 +41,8 @@ import yaml
 
 from app.generate.errors import GenerateError, ModelNotFoundError
 
-KINDS = ("t2i", "i2v", "depth")
+KINDS = ("t2i", "i2v", "depth", "lora", "upscale", "edit", "sharp")
+FILE_KINDS = ("lora", "upscale", "sharp")  # entries that are one weight file, not a folder
 DTYPES = ("bfloat16", "float16", "float32")
 OFFLOADS = ("none", "model", "sequential")
 ENTRY_KEYS = frozenset(
@@ -61,6 +62,8 @@ ENTRY_KEYS = frozenset(
         "variant",
         "options",
         "refiner",
+        "tool",
+        "fallback",
     }
 )
 TOP_KEYS = frozenset({"root", "hf_cache", "models"})
@@ -87,11 +90,14 @@ class ModelEntry:
     options: dict[str, Any] = field(default_factory=dict)
     refiner: str | None = None
     line: int = 0
+    tool: str | None = None  # kind sharp: the `sharp` command (a name on PATH or a path)
+    fallback: str | None = None  # kind sharp: a depth model used when the tool is missing
 
     @property
     def single_file(self) -> bool:
         """True for a single checkpoint file (loaded with `from_single_file`)."""
-        return self.path.suffix.lower() in (".safetensors", ".ckpt", ".pt", ".bin", ".gguf")
+        suffixes = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
+        return self.kind in FILE_KINDS or self.path.suffix.lower() in suffixes
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,11 @@ class Registry:
 def check_on_disk(entry: ModelEntry, registry_path: Path | None = None) -> None:
     """Raise ModelNotFoundError naming the path looked for when `entry` is not on disk."""
     origin = f" ({registry_path}:{entry.line})" if registry_path else ""
+    if entry.kind == "sharp" and entry.fallback:
+        from app.generate.backends.sharp import find_tool
+
+        if find_tool(entry) is None:
+            return  # its depth fallback makes the scene: the checkpoint is not needed here
     if entry.where.startswith("hf:") and not entry.path.exists():
         raise ModelNotFoundError(
             f"model '{entry.name}'{origin}: {entry.where[3:].strip()} is not in the offline "
@@ -135,7 +146,11 @@ def check_on_disk(entry: ModelEntry, registry_path: Path | None = None) -> None:
             raise ModelNotFoundError(
                 f"model '{entry.name}'{origin}: checkpoint file not found: {entry.path}"
             )
-        if entry.kind != "depth" and entry.config is not None and not entry.config.is_dir():
+        if (
+            entry.kind not in ("depth", *FILE_KINDS)
+            and entry.config is not None
+            and not entry.config.is_dir()
+        ):
             raise ModelNotFoundError(
                 f"model '{entry.name}'{origin}: config folder not found: {entry.config}"
             )
@@ -232,6 +247,7 @@ def load_registry(path: Path | None) -> Registry:
         entry = _entry(str(name), raw, root, cache, f"{path}:{line}", problems)
         if entry is not None:
             models[str(name)] = entry
+    problems.extend(_check_links(path, models))
     for entry in models.values():
         if entry.refiner is not None and entry.refiner not in models:
             problems.append(
@@ -307,7 +323,26 @@ def _entry(
         options={k: v for k, v in dict(options).items() if k != "__line__"},
         refiner=raw.get("refiner"),
         line=int(raw.get("__line__", 0)),
+        tool=str(raw["tool"]) if raw.get("tool") is not None else None,
+        fallback=str(raw["fallback"]) if raw.get("fallback") is not None else None,
     )
+
+
+def _check_links(path: Path, models: dict[str, ModelEntry]) -> list[str]:
+    """Problems of the keys that only some kinds take (`tool`, `fallback`)."""
+    problems = []
+    for entry in models.values():
+        where = f"{path}:{entry.line}: model '{entry.name}'"
+        if entry.kind != "sharp" and (entry.tool or entry.fallback):
+            problems.append(f"{where}: tool and fallback apply to kind sharp only")
+        if entry.fallback is None:
+            continue
+        other = models.get(entry.fallback)
+        if other is None or other.kind != "depth":
+            problems.append(
+                f"{where}: fallback '{entry.fallback}' must be a registered depth model"
+            )
+    return problems
 
 
 _identity_memo: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}

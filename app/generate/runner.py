@@ -29,6 +29,7 @@ from app.generate.cache import (
     recipe_hash,
     remove_partials,
 )
+from app.generate.chain_images import write_steps
 from app.generate.errors import JobError, is_out_of_memory
 from app.generate.manifest import Manifest
 from app.generate.metadata import (
@@ -52,6 +53,9 @@ RECIPE_FIELDS: dict[MediaKind, tuple[str, ...]] = {
     MediaKind.VIDEO: (*_DENOISE, "upscale", "frames", "fps", "extra"),
     MediaKind.SPLAT: ("prompt", "width", "height", "extra"),
 }
+# Recipe fields of the chain steps (issue 14): in the hash only when set, so recipes that do
+# not use them keep the hashes they had.
+STEP_FIELDS = {"loras": (), "edit": None, "mode": "generate"}
 _KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
 
 
@@ -137,7 +141,15 @@ def job_recipe(job: Job, backend: Backend, input_digests: dict[str, str]) -> dic
     }
     for name in RECIPE_FIELDS[job.kind]:
         recipe[name] = getattr(spec, name)
+    for name, default in STEP_FIELDS.items():
+        if getattr(spec, name) != default:
+            recipe[name] = getattr(spec, name)
     return recipe
+
+
+def _lora_field(model: dict[str, Any], key: str) -> str:
+    """`name: value` pairs of the recipe's LoRAs (A1111's `Lora hashes` style)."""
+    return ", ".join(f"{u['name']}: {str(u[key])[:10]}" for u in model.get("loras", []))
 
 
 def job_cost(job: Job, backend: Backend) -> float:
@@ -406,6 +418,7 @@ class Runner:
         spec = job.spec
         model = recipe.get("model", {})
         refine = spec.refine or {}
+        upscale = spec.upscale.get("scale") if isinstance(spec.upscale, dict) else spec.upscale
         fields: list[tuple[str, Any]] = [
             ("Steps", spec.steps),
             ("Sampler", sampler),
@@ -415,7 +428,13 @@ class Runner:
             ("Model hash", str(model.get("files", ""))[:10] or None),
             ("Model", spec.model or self.backend.name),
             ("Denoising strength", refine.get("strength") if refine else None),
-            ("Hires upscale", refine.get("scale", spec.upscale) if refine else spec.upscale),
+            ("Hires upscale", refine.get("scale", upscale) if refine else upscale),
+            (
+                "Hires upscaler",
+                spec.upscale.get("model") if isinstance(spec.upscale, dict) else None,
+            ),
+            ("Lora hashes", _lora_field(model, "files") or None),
+            ("Lora weights", ", ".join(f"{n}: {w:g}" for n, w in spec.loras) or None),
             ("Hires steps", refine.get("steps") if refine else None),
             ("Cue", job.cue.id),
             ("Recipe hash", digest),
@@ -437,7 +456,9 @@ class Runner:
     ) -> None:
         parameters = self._parameters(job, recipe, digest, rendered.sampler or "?")
         with atomic_output(job.output) as tmp:
-            if job.kind is MediaKind.STILL:
+            if rendered.file is not None:  # made by an outside tool: kept byte for byte
+                rendered.file.replace(tmp)
+            elif job.kind is MediaKind.STILL:
                 if rendered.image is None:
                     raise JobError("the backend returned no image")
                 save_png(rendered.image, tmp, parameters=parameters, digest=digest, recipe=recipe)
@@ -482,6 +503,8 @@ class Runner:
             "device": self.backend.describe_device(),
             "info": rendered.info,
         }
+        if rendered.steps:
+            entry["steps"] = write_steps(self.show.media_root, job, rendered.steps)
         if job.kind is not MediaKind.STILL:
             write_sidecar(job.output, {k: v for k, v in entry.items() if k != "bytes"})
         self.manifest.record(job.output, entry)

@@ -1,6 +1,6 @@
-"""Tiny random-weight pipelines of the real diffusers classes (SDXL, SD3, FLUX, Chroma,
-Z-Image, Qwen-Image, Wan 2.2 and LTX image-to-video, Depth Anything) for tests and for
-`bench generate` on machines without real weights.
+"""Tiny random-weight pipelines of the real diffusers classes (SDXL, SD3, FLUX, FLUX
+Kontext, Chroma, Z-Image, Qwen-Image, Wan 2.2 and LTX image-to-video, Depth Anything) for
+tests and for `bench generate` on machines without real weights.
 
 Shapes follow the dummy components of diffusers' own fast tests; tokenizers are built
 locally with the `tokenizers` library (character level), so nothing is ever downloaded.
@@ -16,11 +16,12 @@ from typing import Any
 _SPECIAL = ("<pad>", "<unk>", "<s>", "</s>")
 
 
-def char_tokenizer(model_max_length: int = 77, chat: bool = False) -> Any:
+def char_tokenizer(model_max_length: int = 77, chat: bool = False, markers: bool = False) -> Any:
     """A character-level `PreTrainedTokenizerFast` (every printable ASCII char is a token);
     `chat` gives it a plain chat template (the message contents in a row) for pipelines that
-    format their prompt as a chat (Z-Image)."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    format their prompt as a chat (Z-Image); `markers` puts begin and end tokens around every
+    text, as CLIP's tokenizer does (compel, which weights prompts, relies on them)."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     vocab = {tok: i for i, tok in enumerate(_SPECIAL)}
@@ -31,6 +32,10 @@ def char_tokenizer(model_max_length: int = 77, chat: bool = False) -> Any:
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), "isolated")]
     )
+    if markers:
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])]
+        )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token="<pad>",
@@ -100,8 +105,8 @@ def tiny_sdxl(seed: int = 0) -> Any:
         vae=vae,
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
-        tokenizer=char_tokenizer(),
-        tokenizer_2=char_tokenizer(),
+        tokenizer=char_tokenizer(markers=True),
+        tokenizer_2=char_tokenizer(markers=True),
         unet=unet,
         scheduler=scheduler,
     )
@@ -602,6 +607,22 @@ def tiny_depth() -> tuple[Any, Any]:
     return model, processor
 
 
+def tiny_kontext() -> Any:
+    """A FluxKontextPipeline (instruction editing) on the tiny FLUX components."""
+    from diffusers import FluxKontextPipeline
+
+    flux = tiny_flux()
+    return FluxKontextPipeline(
+        scheduler=flux.scheduler,
+        text_encoder=flux.text_encoder,
+        text_encoder_2=flux.text_encoder_2,
+        tokenizer=flux.tokenizer,
+        tokenizer_2=flux.tokenizer_2,
+        transformer=flux.transformer,
+        vae=flux.vae,
+    )
+
+
 BUILDERS = {
     "sdxl": tiny_sdxl,
     "sdxl-refiner": tiny_sdxl_refiner,
@@ -612,7 +633,29 @@ BUILDERS = {
     "qwen-image": tiny_qwen_image,
     "wan-i2v": tiny_wan_i2v,
     "ltx-i2v": tiny_ltx_i2v,
+    "kontext": tiny_kontext,
 }
+
+
+def save_tiny_esrgan(path: Path, scale: int = 2) -> Path:
+    """A 1-block, 8-filter ESRGAN with random weights (scaled up so that its output is not
+    nearly black), saved as .safetensors where spandrel can identify it."""
+    import torch
+    from safetensors.torch import save_file
+
+    from app.generate.upscale import import_spandrel
+
+    import_spandrel()
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(0)
+    model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
+    for p in model.parameters():
+        p.data.mul_(3.0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
 
 
 def save_tiny(name: str, folder: Path) -> Path:

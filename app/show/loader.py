@@ -64,6 +64,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from app.show import recipe_steps
 from app.show.controls import (
     GamepadSpec,
     KeyboardSpec,
@@ -249,7 +250,7 @@ def _refine(node: Node, rep: Reporter, name: str) -> Any:
 
 
 RECIPE_SPEC: dict[str, Converter] = {
-    "kind": choice(RECIPE_KINDS),
+    "kind": choice({**RECIPE_KINDS, recipe_steps.EDIT_MODE: recipe_steps.EDIT_MODE}),
     "model": string(nullable=True),
     "prompt": string(),
     "negative_prompt": string(),
@@ -261,7 +262,9 @@ RECIPE_SPEC: dict[str, Converter] = {
     "height": integer(1, multiple_of=8),
     "scheduler": string(nullable=True),
     "refine": _refine,
-    "upscale": number(1, lo_open=True, nullable=True),
+    "upscale": recipe_steps.upscale,
+    "loras": recipe_steps.loras,
+    "edit": recipe_steps.edit,
     "from": identifier(nullable=True),
     "last_from": identifier(nullable=True),
     "frames": integer(1),
@@ -326,6 +329,17 @@ class _Setting:
 
     value: Any
     node: Node
+
+
+def _edit_mode(merged: dict[str, _Setting], rep: Reporter) -> str:
+    """'edit' for a `kind: edit` recipe (whose kind becomes image), else 'generate'."""
+    if "kind" not in merged or merged["kind"].value != recipe_steps.EDIT_MODE:
+        return "generate"
+    node = merged["kind"].node
+    merged["kind"] = _Setting(MediaKind.STILL, node)
+    if "from" not in merged or merged["from"].value is None:
+        rep.add(node, "generate.kind edit: needs `from:` (the cue whose image is edited)")
+    return recipe_steps.EDIT_MODE
 
 
 Recipe = dict[str, _Setting]
@@ -774,6 +788,7 @@ class _ShowReader:
                     merged[key] = setting
 
             kind = cue.kind
+            mode = _edit_mode(merged, rep)
             if "kind" in merged:
                 asked = merged["kind"]
                 if cue.kind is not None and asked.value is not cue.kind:
@@ -802,7 +817,7 @@ class _ShowReader:
             args = {k: s.value for k, s in merged.items() if k not in ("kind", "from")}
             if "from" in merged:
                 args["source"] = merged["from"].value
-            cue.generate = GenerateSpec(kind=kind, **args)
+            cue.generate = GenerateSpec(kind=kind, mode=mode, **args)
         self._check_cycles()
 
     def _check_cycles(self) -> None:

@@ -171,12 +171,15 @@ class GenerateSpec:
     height: int = 720
     scheduler: str | None = None
     refine: dict[str, Any] | None = None  # img2img "hires fix": {scale, strength, steps}
-    upscale: float | None = None
+    upscale: float | dict[str, Any] | None = None  # a factor (Lanczos) or {model, scale, ...}
     source: str | None = None  # `from:` in YAML
     last_from: str | None = None
     frames: int = 49
     fps: float = 16.0
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to the pipeline
+    loras: tuple[tuple[str, float], ...] = ()  # (registry name, weight)
+    edit: dict[str, Any] | None = None  # an instruction edit after the still's chain
+    mode: str = "generate"  # "edit": a still made by editing the `from:` cue's image
 
 
 @dataclass(frozen=True)

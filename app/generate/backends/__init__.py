@@ -40,7 +40,7 @@ class Capabilities:
 
 @dataclass
 class Rendered:
-    """What a backend made for one job: exactly one of image, frames, scene."""
+    """What a backend made for one job: exactly one of image, frames, scene, file."""
 
     image: Image.Image | None = None
     frames: list[np.ndarray] | None = None  # (H, W, 3) uint8
@@ -49,6 +49,8 @@ class Rendered:
     sampler: str | None = None  # for the A1111 parameters
     draft: bool = False  # a stand-in: encode fast rather than well
     info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
+    file: Path | None = None  # a finished output made by an outside tool (ml-sharp's PLY)
+    steps: list[tuple[str, Any]] = field(default_factory=list)  # (step, PIL image) of a chain
 
 
 class Backend(Protocol):

@@ -27,6 +27,7 @@ from typing import Any
 
 from PIL import Image
 
+from app.generate import chain
 from app.generate.backends import Capabilities, Rendered, StepCallback
 from app.generate.backends.depth_splat import DepthModel, image_to_scene
 from app.generate.cache import file_sha256
@@ -40,6 +41,7 @@ from app.generate.families import (
     recipe_problems,
     snap,
 )
+from app.generate.lora import LoraSet
 from app.generate.plan import Job, full_prompt
 from app.generate.registry import ModelEntry, Registry, model_identity
 from app.generate.steps import StepStore, step_key
@@ -47,7 +49,15 @@ from app.show.model import MediaKind
 
 NEEDED_KIND = {MediaKind.STILL: "t2i", MediaKind.VIDEO: "i2v", MediaKind.SPLAT: "depth"}
 KIND_WORD = {MediaKind.STILL: "image", MediaKind.VIDEO: "video", MediaKind.SPLAT: "splat"}
-KIND_NAMES = {"t2i": "text to image", "i2v": "image to video", "depth": "image to splat"}
+KIND_NAMES = {
+    "t2i": "text to image",
+    "i2v": "image to video",
+    "depth": "image to splat",
+    "edit": "instruction edit",
+    "sharp": "ml-sharp image to splat",
+    "lora": "LoRA",
+    "upscale": "upscaler",
+}
 DEFAULT_GRID = 16  # size multiple of a pipeline class that is not in the family table
 # Recipe `extra` keys that are ours (splat making), not pipeline arguments.
 OWN_EXTRA = frozenset({"style", "splat_width", "fov", "near", "far", "edge_fade"})
@@ -135,6 +145,8 @@ class DiffusersBackend:
         self._warned: set[str] = set()
         self.steps: StepStore | None = None
         self.notes: list[str] = []
+        self.loras = LoraSet()  # LoRAs of the loaded pipeline (chain.py steps)
+        self._upscaler: Any = None
 
     def use_steps(self, store: StepStore) -> None:
         """Cache the intermediate steps of chains (a refine's base pass) in `store`."""
@@ -175,8 +187,8 @@ class DiffusersBackend:
             if isinstance(entry, str):
                 missing.append((job, entry))
                 continue
-            need = NEEDED_KIND[job.kind]
-            if entry.kind != need:
+            need = chain.needed_kind(job)
+            if not chain.accepts_model(job, entry):
                 problems.append(
                     (
                         job,
@@ -187,6 +199,10 @@ class DiffusersBackend:
                 )
                 continue
             problems.extend((job, m) for m in self._recipe_rules(job, entry, seen))
+            problems.extend((job, m) for m in chain.chain_problems(self.registry, job, entry))
+            for note in chain.chain_notes(self.registry, job, entry):
+                if note not in self.notes:
+                    self.notes.append(note)
         return problems, missing
 
     def _located(self, name: str, seen: dict[str, ModelEntry | str]) -> ModelEntry | str:
@@ -251,6 +267,7 @@ class DiffusersBackend:
             ident["fps"] = entry.fps
         if job.kind is MediaKind.STILL and job.spec.refine and entry.refiner:
             ident["refiner"] = self._entry_identity(self.registry.get(entry.refiner))
+        ident.update(chain.chain_identity(self.registry, job))
         return ident
 
     def prepare(self) -> None:
@@ -389,6 +406,7 @@ class DiffusersBackend:
         self._twins.clear()
         self._schedulers.clear()
         self._embeds = None
+        self.loras.forget()
         gc.collect()
         self._empty_cache()
 
@@ -418,7 +436,13 @@ class DiffusersBackend:
         job = jobs[0]
         assert job.spec.model is not None
         entry = self.registry.locate(job.spec.model)
+        if job.kind is MediaKind.STILL and chain.is_edit(job.spec):
+            return chain.render_edit_cue(self, entry, jobs, inputs["from"], on_step)
+        if job.kind is MediaKind.SPLAT and entry.kind == "sharp":
+            return [chain.render_sharp(self, entry, job, inputs["from"], on_step)]
         model = self.load(entry)
+        if job.kind is not MediaKind.SPLAT:
+            self.loras.apply(model, chain.lora_uses(self.registry, job.spec))
         if job.kind is MediaKind.STILL:
             return self.text_to_image(model, entry, jobs, on_step, inputs.get("from"))
         if len(jobs) != 1:
@@ -490,6 +514,9 @@ class DiffusersBackend:
 
         name = type(pipe).__name__
         spec = job.spec
+        weighted = chain.weighted_embeddings(self, pipe, full_prompt(spec), spec.negative_prompt)
+        if weighted is not None:
+            return weighted
         extra = {k: v for k, v in spec.extra.items() if k not in OWN_EXTRA}
         family = (
             "sdxl"
@@ -504,7 +531,8 @@ class DiffusersBackend:
             return {}
         msl = extra.get("max_sequence_length", 512 if family == "flux" else None)
         prompt = full_prompt(spec)
-        key = (id(pipe), family, prompt, spec.negative_prompt, spec.guidance > 1.0, msl)
+        loras = tuple(sorted(self.loras.active.items()))  # text-encoder LoRAs change embeds
+        key = (id(pipe), family, prompt, spec.negative_prompt, spec.guidance > 1.0, msl, loras)
         if self._embeds is not None and self._embeds[0] == key:
             return self._embeds[1]
         device = getattr(pipe, "_execution_device", None) or torch.device(self.device)
@@ -562,7 +590,7 @@ class DiffusersBackend:
         share = spec.steps / (spec.steps + refine_steps)
         info: dict[str, Any] = {"generated_size": [gw, gh], "pipeline": type(pipe).__name__}
         keys: list[str | None] = [None] * len(jobs)
-        if refine and self.steps is not None:
+        if chain.chained(spec) and self.steps is not None:
             keys = [self._base_key(job, entry, (gw, gh), source) for job in jobs]
         images: list[Image.Image | None] = [
             self.steps.load(k) if self.steps is not None and k else None for k in keys
@@ -581,15 +609,10 @@ class DiffusersBackend:
         if len(todo) < len(jobs):
             info["base_from_cache"] = len(jobs) - len(todo)
         done = [im for im in images if im is not None]
-        if refine:
-            done = self._refine(pipe, entry, jobs, done, refine, on_step, share)
-            info["refined"] = refine
-            if entry.refiner:
-                info["refiner"] = entry.refiner
-        results = []
-        for image in done:
-            final = fit_exact(image.convert("RGB"), spec.width, spec.height)
-            results.append(Rendered(image=final, sampler=sampler, info=dict(info)))
+        info["sampler"] = sampler
+        results = chain.after_base(self, pipe, entry, jobs, done, keys, on_step, share, info)
+        for result in results:
+            result.info.pop("sampler", None)
         on_step(1.0)
         return results
 
@@ -612,6 +635,7 @@ class DiffusersBackend:
                 "size": list(size),
                 "extra": spec.extra,
                 "source": file_sha256(source) if source is not None else None,
+                **({"loras": list(spec.loras)} if spec.loras else {}),
             },
         )
 
@@ -722,7 +746,7 @@ class DiffusersBackend:
         family = family_of(type(i2i).__name__)
         grid = family.size_multiple if family else DEFAULT_GRID
         rw, rh = snap(spec.width, grid), snap(spec.height, grid)
-        upscaled = [im.resize((rw, rh), Image.Resampling.LANCZOS) for im in images]
+        upscaled = chain.upscale_images(self, spec, images, (rw, rh))
         steps = int(refine.get("steps", spec.steps))
         # The refine pass gets its own noise stream per seed (offset so it differs from the
         # first pass's), still one generator per image.
@@ -743,6 +767,13 @@ class DiffusersBackend:
             "callback_on_step_end": self._step_callback(on_step, start, 1.0 - start, steps),
         }
         kwargs = self._call_kwargs(i2i, jobs[0], wanted, extra=False)
+        weighted = chain.weighted_embeddings(
+            self, i2i, wanted["prompt"][0], spec.negative_prompt, copies=n
+        )
+        if weighted is not None:
+            kwargs.pop("prompt", None)
+            kwargs.pop("negative_prompt", None)
+            kwargs.update(weighted)
         return list(i2i(**kwargs).images)
 
     def image_to_video(
@@ -755,7 +786,7 @@ class DiffusersBackend:
         spec = job.spec
         family = family_of(type(pipe).__name__)
         grid = family.size_multiple if family else DEFAULT_GRID
-        scale = float(spec.upscale or 1.0)
+        scale = chain.upscale_factor(spec) if spec.upscale else 1.0
         gw, gh = snap(spec.width / scale, grid), snap(spec.height / scale, grid)
         # The rate the model makes its frames at: the registry's, else the family's.
         rate = entry.fps or (family.native_fps if family else None)

@@ -217,7 +217,10 @@ class PlaceholderBackend:
         source = _open(inputs.get("from"), size)
         info: dict[str, Any] = {"placeholder_size": list(size)}
         if job.kind is MediaKind.STILL:
-            card = _label(source, f"placeholder · cue {job.cue.id}") if source else None
+            what = f"placeholder · cue {job.cue.id}"
+            if spec.mode == "edit" or spec.edit:
+                what += f" · edit: {(spec.edit or {}).get('prompt', spec.prompt)[:60]}"
+            card = _label(source, what) if source else None
             card = card or title_card(job, size)
             on_step(1.0)
             return Rendered(image=card, sampler="placeholder", info=info)
