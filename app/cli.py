@@ -4,7 +4,8 @@ Each room registers its own subcommands so that this file stays a table of conte
 - `play`, `render`, `check`: here (they use app.player and app.show.check);
 - `bench <name>`: `app/bench/<name>.py` exposes `add_arguments(parser)` and `run(args) -> int`;
 - `generate`, `variations`, `pick`: `app.generate.cli.register(subparsers)` (torch is
-  imported only when one of them runs).
+  imported only when one of them runs);
+- `desk`: `app.desk.cli.register(subparsers)` (the picking desk, a local web page).
 Heavy modules are imported inside the handlers so that `python -m app check` starts fast.
 """
 
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         generate_cli = None
     if generate_cli is not None:
         generate_cli.register(sub)
+
+    from app.desk import cli as desk_cli
+
+    desk_cli.register(sub)
 
     testcard = sub.add_parser("testcard", help="show a projector calibration pattern")
     testcard.add_argument("--width", type=int, default=1920)

@@ -52,7 +52,9 @@ class Player:
         self.engine = Engine(show)
         self.state = self.engine.initial_state()
         self.actions: queue.SimpleQueue[tuple[float | None, Action]] = queue.SimpleQueue()
-        self.pool = MediaPool(output.ctx, show, self._media_error, offline=offline)
+        self.pool = MediaPool(
+            output.ctx, show, self._media_error, offline=offline, on_reload=self._media_reloaded
+        )
         self.compositor = Compositor(output.ctx, output.width, output.height)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.frame = 0
@@ -102,6 +104,10 @@ class Player:
 
     def _media_error(self, message: str, cue: int) -> None:
         self.log.write("error", self.clock.time(), message=message, cue=self.show.cues[cue].id)
+
+    def _media_reloaded(self, message: str, cue: int) -> None:
+        c = self.show.cues[cue]
+        self.log.write("media", self.clock.time(), message=message, cue=c.id, media=c.media_ref)
 
     # --- one frame --------------------------------------------------------------------
 

@@ -8,10 +8,16 @@ it in the next frame.
 
 A media failure never raises out of the pool: the cue's image becomes None (black), the error
 is logged once, and `error_since(cue)` tells the player when to fade that entry out.
+
+Files are watched: every `watch_interval` seconds the pool compares the file of each slot it
+holds with what it opened (inode, size, mtime); a slot whose file was replaced (a pick in the
+desk, a new `generate`) is dropped and opened again, unless its cue is in the mix now: what
+the audience sees never changes under it, the new file is used once the cue has left.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +38,16 @@ from app.render.textures import RgbaTexture, YuvTextures
 from app.show.model import Cue, Fit, MediaKind, Show
 
 ErrorLog = Callable[[str, int], None]  # (message, cue index)
+FileStamp = tuple[int, int, int] | None  # (inode, size, mtime ns); None: no file
+
+
+def file_stamp(path: Any) -> FileStamp:
+    """What tells a replaced file from the one opened (os.replace gives a new inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _close_when_opened(future: Future[VideoSource]) -> None:
@@ -65,6 +81,7 @@ class _Slot:
     error_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     last_used: float = 0.0
+    stamp: FileStamp = None  # the file as it was opened
 
 
 class MediaPool:
@@ -79,8 +96,11 @@ class MediaPool:
         offline: bool = False,
         keep_stills: int = 8,
         size: tuple[int, int] | None = None,
+        on_reload: ErrorLog | None = None,
+        watch_interval: float = 0.5,
     ) -> None:
-        """`offline` makes every frame wait for the media it needs (renders to a file)."""
+        """`offline` makes every frame wait for the media it needs (renders to a file).
+        `on_reload(message, cue)` hears of each cue reopened because its file changed."""
         self.ctx = ctx
         self.show = show
         self.cues = show.cues
@@ -93,6 +113,9 @@ class MediaPool:
         self._camera = CameraOffset()
         self._live: int | None = None
         self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="still-decode")
+        self.on_reload = on_reload or (lambda msg, cue: None)
+        self.watch_interval = watch_interval
+        self._watched_at: float | None = None
 
     # --- queries used by the compositor ----------------------------------------------
 
@@ -132,6 +155,9 @@ class MediaPool:
             for e in layer.entries:
                 wanted[e.cue] = max(wanted.get(e.cue, -1.0), e.media_time)
         live = set(wanted)
+        if self._watched_at is None or not 0 <= t - self._watched_at < self.watch_interval:
+            self._watched_at = t
+            self._reopen_changed(live)
         for cue, media_time in wanted.items():
             self._refresh(self._slot(cue, t), media_time, t)
         if standby is not None and standby not in live:
@@ -147,8 +173,22 @@ class MediaPool:
         slot.last_used = t
         return slot
 
+    def _reopen_changed(self, live: set[int]) -> None:
+        """Drop the slots whose file changed since it was opened, except live ones."""
+        for index, slot in list(self._slots.items()):
+            if index in live:
+                continue
+            stamp = file_stamp(slot.cue.media)
+            if stamp == slot.stamp or stamp is None:
+                continue
+            self._close_slot(self._slots.pop(index))
+            self.on_reload(
+                f"cue {slot.cue.id}: media file changed, reloaded ({stamp[1]} bytes)", index
+            )
+
     def _open(self, slot: _Slot, t: float) -> None:
         cue = slot.cue
+        slot.stamp = file_stamp(cue.media)
         if not cue.media.exists():
             self._fail(slot, f"media file not found: {cue.media}", t)
             return
