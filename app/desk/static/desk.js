@@ -308,6 +308,8 @@ function onKey(e) {
   const table = {
     ArrowLeft: () => move(-1), ArrowRight: () => move(1),
     ArrowUp: () => move(-cols), ArrowDown: () => move(cols),
+    Home: () => move(-S.cursor), End: () => move(S.view.length),
+    PageUp: () => move(-cols * 4), PageDown: () => move(cols * 4),
     " ": toggleMark, Enter: pick, x: () => mark({ rejected: !(current() || {}).rejected }),
     c: () => { S.compare = !S.compare; renderView(); }, m: () => more("seeds"),
     f: () => more("finer"), 0: () => mark({ rating: 0 }),
