@@ -21,12 +21,21 @@ DEFAULT_SHOW = Path(__file__).resolve().parent.parent / "show" / "demo.yaml"
 BENCHES = ("video", "memory", "latency", "splats", "generate", "soak")
 
 
+def _add_script_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:
+    """`--script TEXT` (always the script itself) or `--script-file PATH`."""
+    group = p.add_mutually_exclusive_group(required=required)
+    group.add_argument(
+        "--script", default=None, help="timed commands, e.g. '0:go 4:go 9.5:blackout'"
+    )
+    group.add_argument("--script-file", type=Path, default=None, help="a script in a file")
+
+
 def _add_play_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("show", nargs="?", type=Path, default=DEFAULT_SHOW, help="show file (YAML)")
     p.add_argument("--headless", action="store_true", help="render offscreen (EGL), no window")
     p.add_argument("--frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--event-log", type=Path, default=None, help="write a JSON-lines event log")
-    p.add_argument("--script", default=None, help="scripted actions, e.g. '0:GO 4:GO 9:BLACKOUT'")
+    _add_script_arguments(p, required=False)
     p.add_argument("--allow-missing", action="store_true", help="play with missing media (black)")
     p.add_argument("--fullscreen", action="store_true", help="fullscreen output window")
     p.add_argument("--monitor", default=None, help="output monitor: index or name substring")
@@ -43,6 +52,19 @@ def _add_play_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--osc-allow", action="append", default=None, help="allowed client network")
     p.add_argument("--passcode", default=None, help="OSC passcode required by /connect")
     p.add_argument("--no-gamepad", action="store_true", help="do not poll gamepads")
+    p.add_argument(
+        "--web-port", type=int, default=None, help="web console port (default 8080; 0: any free)"
+    )
+    p.add_argument("--web-host", default=None, help="web console bind address (default 0.0.0.0)")
+    p.add_argument("--no-web", action="store_true", help="do not start the web console")
+    p.add_argument("--web-token", default=None, help="the console's operate token (default: new)")
+    p.add_argument(
+        "--web-view-token", default=None, help="the console's view-only token (default: new)"
+    )
+    p.add_argument("--web-allow", action="append", default=None, help="allowed console network")
+    p.add_argument(
+        "--web-thumbs", type=Path, default=None, help="thumbnail cache (default ~/.cache/app)"
+    )
     p.add_argument(
         "--operator", action="store_true", help="open the operator window beside the output"
     )
@@ -75,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render a scripted run of a show to a video")
     render.add_argument("show", type=Path)
-    render.add_argument("--script", required=True, help="e.g. '0:GO 4:GO 9.5:BLACKOUT'")
+    _add_script_arguments(render, required=True)
     render.add_argument("--out", type=Path, required=True, help="output video file (.mp4)")
     render.add_argument("--duration", type=float, default=None, help="seconds (default: last + 3)")
     render.add_argument("--event-log", type=Path, default=None)

@@ -69,8 +69,13 @@ class Player:
         self.hint = ""  # e.g. "press Esc again to quit"
         self.warnings: list[str] = []  # refused OSC clients, newest last (operator view)
         self.recorder: Any = None  # an app.render.recorder.Recorder while --record runs
+        self.web: Any = None  # the web console (app.web.console.WebConsole), when one runs
         # key handlers that see a window key before the show's keys; True consumes it
         self.key_filters: list[Callable[[Any], bool]] = []
+        # called on the main thread after each action is applied, with the engine's note
+        # (None when it took effect): the web console acknowledges its commands from it
+        self.applied_hooks: list[Callable[[Action, str | None], None]] = []
+        self.frame_ms: float | None = None  # duration of the last step(), for health displays
 
     # --- inputs -----------------------------------------------------------------------
 
@@ -87,6 +92,8 @@ class Player:
         note = self.engine.last_note
         if note:
             self.log.write("info", t, message=note)
+        for hook in self.applied_hooks:
+            hook(action, note)
         if self.state.live != before.live or (
             isinstance(action, Go) and self.state.last_go_at != before.last_go_at
         ):
@@ -113,6 +120,7 @@ class Player:
 
     def step(self) -> float:
         """Render one frame at the clock's current time; returns that time."""
+        started = time.perf_counter()
         t = self.clock.time()
         self._drain(t)
         self.state = self.engine.prune(self.state, t)
@@ -135,6 +143,7 @@ class Player:
         self.last_mix = mix
         self._notify()
         self.frame += 1
+        self.frame_ms = (time.perf_counter() - started) * 1000.0
         return t
 
     def _fade_failed(self, mix: Mix, t: float) -> Mix:
@@ -278,13 +287,18 @@ def load_for_play(path: Path, allow_missing: bool) -> Show | None:
     return show
 
 
-def _scripted(script: str | None) -> list[tuple[float, Action]]:
-    if not script:
-        return []
-    from app.cues.script import parse_script
+def _scripted(args: argparse.Namespace) -> list[tuple[float, Action]]:
+    """The `--script` text or the `--script-file` file, parsed (the text is never a path)."""
+    from app.cues.script import ScriptError, parse_script
 
-    text = Path(script).read_text() if Path(script).is_file() else script
-    return parse_script(text)
+    path = getattr(args, "script_file", None)
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScriptError(f"cannot read {path}: {exc}") from None
+        return parse_script(text)
+    return parse_script(args.script or "")
 
 
 def play_command(args: argparse.Namespace) -> int:
@@ -293,7 +307,7 @@ def play_command(args: argparse.Namespace) -> int:
     if show is None:
         return 2
     try:
-        script = _scripted(args.script)
+        script = _scripted(args)
     except ValueError as exc:
         print(f"--script: {exc}", file=sys.stderr)
         return 2
@@ -513,7 +527,9 @@ def start_inputs(player: Player, args: argparse.Namespace) -> list[Any]:
 
     def log(message: str, fields: dict[str, Any]) -> None:
         player.log.write("info", player.clock.time(), message=message, **fields)
-        if message.startswith(("osc refused", "osc denied", "osc bad passcode")):
+        if message.startswith(
+            ("osc refused", "osc denied", "osc bad passcode", "web console refused")
+        ):
             player.warnings.append(f"{message}: {fields.get('client', '?')}")
             del player.warnings[:-20]
 
@@ -535,6 +551,12 @@ def start_inputs(player: Player, args: argparse.Namespace) -> list[Any]:
             player.listeners.append(server.publish)
             player.osc = server
             inputs.append(server)
+    if not getattr(args, "no_web", False):
+        from app.web.console import start_web_console
+
+        web = start_web_console(player, args, log)
+        if web is not None:
+            inputs.append(web)
     if not getattr(args, "no_gamepad", False):
         try:
             pad = GamepadInput(player.put, load_mapping(player.show.gamepad), log)
@@ -608,7 +630,7 @@ def render_command(args: argparse.Namespace) -> int:
     if show is None:
         return 2
     try:
-        script = _scripted(args.script)
+        script = _scripted(args)
     except ValueError as exc:
         print(f"--script: {exc}", file=sys.stderr)
         return 2

@@ -271,9 +271,9 @@ def test_goto() -> None:
     assert run(engine, s, (0.0, Goto(poem="2"))).standby == 3
     assert run(engine, s, (0.0, Goto(poem="2", cue="e"))).standby == 4
     for action, note in [
-        (Goto(poem="9"), "GOTO ignored: no poem '9'"),
-        (Goto(poem="2", cue="a"), "GOTO ignored: no cue 'a' in poem '2'"),
-        (Goto(poem="3"), "GOTO ignored: poem '3' has no cues"),
+        (Goto(poem="9"), "STANDBY ignored: no poem '9'"),
+        (Goto(poem="2", cue="a"), "STANDBY ignored: no cue 'a' in poem '2'"),
+        (Goto(poem="3"), "STANDBY ignored: poem '3' has no cues"),
     ]:
         assert engine.apply(s, action, 0.0) is s
         assert engine.last_note == note
@@ -287,11 +287,11 @@ def test_standby_step_cues() -> None:
     s = run(engine, s, (0.0, StandbyStep(cues=-10)))
     assert s.standby == 0
     assert engine.apply(s, StandbyStep(cues=-1), 0.0) is s
-    assert engine.last_note == "STANDBY ignored: standby is already the first cue"
+    assert engine.last_note == "STANDBY_PREV ignored: standby is already the first cue"
     s = run(engine, s, (0.0, StandbyStep(cues=99)))
     assert s.standby == 5
     assert engine.apply(s, StandbyStep(cues=1), 0.0) is s
-    assert engine.last_note == "STANDBY ignored: standby is already the last cue"
+    assert engine.last_note == "STANDBY_NEXT ignored: standby is already the last cue"
     end = replace(s, standby=None)
     assert engine.apply(end, StandbyStep(cues=1), 0.0) is end
     assert run(engine, end, (0.0, StandbyStep(cues=-1))).standby == 5
@@ -305,7 +305,7 @@ def test_standby_step_poems_skips_empty_poems() -> None:
     s = run(engine, s, (0.0, StandbyStep(poems=1)))
     assert s.standby == 5  # poem 3 is empty: poem 4
     assert engine.apply(s, StandbyStep(poems=1), 0.0) is s
-    assert engine.last_note == "STANDBY ignored: there is no next poem"
+    assert engine.last_note == "POEM_NEXT ignored: there is no next poem"
     s = run(engine, s, (0.0, StandbyStep(poems=-1)))
     assert s.standby == 3
     s = run(engine, replace(s, standby=4), (0.0, StandbyStep(poems=-1)))
@@ -319,7 +319,7 @@ def test_empty_standby_step_is_noted() -> None:
     engine = Engine(abc_show())
     s = engine.initial_state()
     engine.apply(s, StandbyStep(), 0.0)
-    assert engine.last_note == "STANDBY: nothing to change"
+    assert engine.last_note == "STANDBY_NEXT: nothing to change"
 
 
 # --- fade out, blackout, master -----------------------------------------------------------
@@ -547,7 +547,7 @@ def test_go_during_manual_crossfade_completes_it_with_a_timed_fade() -> None:
     assert b.fired_at == 10.0
     # the T-bar is still half-way: it must go back to 0 before it starts the next cue
     assert engine.apply(s, Crossfade(position=0.6), 14.0) is s
-    assert engine.last_note == "CROSSFADE ignored: bring the T-bar back to 0 to start the next one"
+    assert engine.last_note == "TBAR ignored: bring the T-bar back to 0 to start the next one"
     s = run(engine, s, (14.0, Crossfade(position=0.0)))
     assert s.crossfade is None
     s = run(engine, s, (15.0, Crossfade(position=0.2)))
@@ -576,13 +576,13 @@ def test_crossfade_refusals() -> None:
     engine = Engine(make_show(("1", [cue("a")])))
     s = engine.initial_state()
     assert engine.apply(s, Crossfade(position=0.0), 0.0) is s
-    assert engine.last_note == "CROSSFADE ignored: T-bar at 0, no crossfade running"
+    assert engine.last_note == "TBAR ignored: T-bar at 0, no crossfade running"
     s = run(engine, s, (0.0, Go()))
     assert engine.apply(s, Crossfade(position=0.5), 1.0) is s
-    assert engine.last_note == "CROSSFADE ignored: nothing in standby (end of the show)"
+    assert engine.last_note == "TBAR ignored: nothing in standby (end of the show)"
     s = run(engine, s, (1.0, Back()))
     assert engine.apply(s, Crossfade(position=0.5), 1.0) is s
-    assert engine.last_note == "CROSSFADE ignored: 1/a is already live (GO re-fires it)"
+    assert engine.last_note == "TBAR ignored: 1/a is already live (GO re-fires it)"
 
 
 def test_standby_is_locked_during_manual_crossfade() -> None:
@@ -614,7 +614,7 @@ def test_crossfade_refused_during_panic() -> None:
     engine = Engine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()))
     assert engine.apply(s, Crossfade(position=0.5), 5.5) is s
-    assert engine.last_note == "CROSSFADE ignored: a panic is in progress"
+    assert engine.last_note == "TBAR ignored: a panic is in progress"
 
 
 # --- next fade, layers ------------------------------------------------------------------
@@ -629,7 +629,7 @@ def test_next_fade_is_used_once() -> None:
     s = run(engine, s, (20.0, NextFade(seconds=4.0)), (21.0, Go()))
     assert weights(engine, s, 22.0) == {"b": 0.75, "c": 0.25}
     assert engine.apply(s, NextFade(seconds=-1.0), 30.0) is s
-    assert engine.last_note == "NEXTFADE refused: negative time -1 s"
+    assert engine.last_note == "NEXT_FADE refused: negative time -1 s"
 
 
 def test_layer_opacity_and_rate() -> None:
@@ -758,7 +758,7 @@ def test_nothing_to_change_is_noted() -> None:
     assert engine.apply(s, Master(level=0.5), 1.0) == s
     assert engine.last_note == "MASTER: nothing to change"
     engine.apply(s, CameraReset(), 1.0)
-    assert engine.last_note == "CAMERARESET: nothing to change"
+    assert engine.last_note == "CAMERA_RESET: nothing to change"
 
 
 def test_random_actions_keep_the_invariants() -> None:

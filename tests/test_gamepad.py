@@ -50,14 +50,14 @@ def test_default_mapping() -> None:
         "x": "blackout",
         "leftshoulder": "poem_prev",
         "rightshoulder": "poem_next",
-        "dpup": "cue_prev",
-        "dpdown": "cue_next",
+        "dpup": "standby_prev",
+        "dpdown": "standby_next",
         "leftstick": "camera_reset",
         "rightstick": "camera_reset",
     }
-    assert m.axes["righttrigger"] == AxisBinding("crossfade")
+    assert m.axes["righttrigger"] == AxisBinding("tbar")
     assert m.axes["lefttrigger"] == AxisBinding("master", invert=True)
-    assert m.axes["leftx"].action == "orbit_x" and m.axes["righty"].action == "dolly"
+    assert m.axes["leftx"].action == "orbit.dx" and m.axes["righty"].action == "dolly.d"
     assert m.dead_zone == 0.15
     assert m.raw_buttons[0] == "a" and dict(m.raw_axes) == {0: "leftx", 1: "lefty"}
 
@@ -70,7 +70,7 @@ def test_overrides_from_show_and_file(tmp_path: Path) -> None:
     m = load_mapping({"buttons": {"x": "none", "start": "hardblack"}, "dead_zone": 0.2}, f)
     assert m.buttons["y"] == "panic" and m.buttons["start"] == "hardblack"
     assert "x" not in m.buttons and m.buttons["a"] == "go"
-    assert "lefttrigger" not in m.axes and m.axes["righttrigger"].action == "crossfade"
+    assert "lefttrigger" not in m.axes and m.axes["righttrigger"].action == "tbar"
     assert m.dead_zone == 0.2 and m.raw_axes[5] == "righttrigger"
 
 
@@ -79,7 +79,7 @@ def test_validation_lists_every_problem() -> None:
         load_mapping(
             {
                 "buttons": {"z": "go", "a": "jump"},
-                "axes": {"leftx": {"action": "spin"}, "wheel": "crossfade", "righty": {"sped": 1}},
+                "axes": {"leftx": {"action": "spin"}, "wheel": "tbar", "righty": {"sped": 1}},
                 "dead_zone": 2,
                 "colour": "red",
             }
@@ -87,8 +87,8 @@ def test_validation_lists_every_problem() -> None:
     problems = exc.value.problems
     text = "\n".join(problems)
     assert "buttons.z: unknown button 'z'" in text and "(buttons: a, b, x, y" in text
-    assert "buttons.a: unknown action 'jump'" in text and "go, back, blackout" in text
-    assert "axes.leftx: unknown action 'spin'" in text and "crossfade, master, orbit_x" in text
+    assert "buttons.a: unknown command 'jump'" in text and "commands: go, back, standby" in text
+    assert "axes.leftx: unknown action 'spin'" in text and "tbar, master, orbit.dx" in text
     assert "axes.wheel: unknown axis 'wheel'" in text
     assert "axes.righty: unknown key(s) sped" in text
     assert "dead_zone: 2 out of range 0..0.9" in text
@@ -306,7 +306,7 @@ def test_adapter_added_button_axis_removed_added_again(pygame_input) -> None:  #
     recs = [(r["t"], r["action"], r["source"], r.get("detail")) for r in read_log(log.path)]
     assert recs == [
         (0.0, "GO", "gamepad", "a"),
-        (0.0, "CROSSFADE", "gamepad", "righttrigger"),
+        (0.0, "TBAR", "gamepad", "righttrigger"),
         (1.0, "BACK", "gamepad", "b"),  # the old id 10 is gone: its A does nothing
     ]
     assert [m for m, _ in lines] == [
@@ -330,8 +330,8 @@ def test_adapter_raw_joystick_fallback(pygame_input) -> None:  # type: ignore[no
     inp.poll(0.02)
     log.flush()
     names = [r["action"] for r in read_log(log.path)]
-    assert names == ["GO", "STANDBY", "STANDBY", "ORBIT"]
-    steps = [r["cues"] for r in read_log(log.path) if r["action"] == "STANDBY"]
+    assert names == ["GO", "STANDBY_NEXT", "STANDBY_PREV", "ORBIT"]
+    steps = [r["cues"] for r in read_log(log.path) if r["action"].startswith("STANDBY_")]
     assert steps == [1, -1]  # hat down = next cue, hat up = previous
 
 

@@ -283,7 +283,7 @@ def check(r: dict[str, Any], windowed: bool) -> None:
     assert r["go_fbo"] == [red]  # the show framebuffer holds only the mix
     if windowed:
         assert r["go_window"] == [red]  # the output window: every pixel the live cue, no UI
-    assert r["click_action"]["action"] == "GOTO" and r["click_action"]["cue"] == "1.1"
+    assert r["click_action"]["action"] == "STANDBY" and r["click_action"]["cue"] == "1.1"
     assert r["click_action"]["source"] == "operator"
     assert r["standby_after_click"] == 0
     assert r["standby_after_key"] == 1

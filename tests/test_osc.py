@@ -162,11 +162,11 @@ def test_button_edge_off_fires_on_zero() -> None:
     ("address", "args", "reason"),
     [
         ("/nope", [], "unknown address"),
-        ("/go", [1, 2, 3], "expected no argument"),
+        ("/go", [1, 2, 3], "go: takes at most 2 arguments"),
         ("/go", ["x"], "button value"),
         ("/go", [math.nan], "finite"),
         ("/go", ["1", True], "cue: expected an id"),
-        ("/master", [], "expected 1 argument"),
+        ("/master", [], "master: missing argument level"),
         ("/master", [1.5], "out of range 0..1"),
         ("/master", [-0.1], "out of range"),
         ("/master", [math.nan], "not a finite number"),
@@ -175,17 +175,17 @@ def test_button_edge_off_fires_on_zero() -> None:
         ("/crossfade", [2], "out of range"),
         ("/fade", [-1], "out of range 0..600"),
         ("/fade", [601], "out of range"),
-        ("/fadeout", [1, 2], "expected at most 1 argument, got 2"),
-        ("/blackout", [2], "out of range"),
-        ("/layer/0/opacity", [0.5], "layer 0 out of range 1..16"),
-        ("/layer/17/rate", [1], "layer 17 out of range"),
+        ("/fadeout", [1, 2], "fadeout: takes at most 1 argument .*, got 2"),
+        ("/blackout", [2], "blackout: on: expected 1 or 0"),
+        ("/layer/0/opacity", [0.5], "layer: 0 out of range 1..16"),
+        ("/layer/17/rate", [1], "layer: 17 out of range"),
         ("/layer/1/rate", [5], "out of range 0..4"),
-        ("/layer/1/opacity", [0.5, 1], "expected 1 argument"),
+        ("/layer/1/opacity", [0.5, 1], "takes at most 2 arguments"),
         ("/layer/x/opacity", [0.5], "unknown address"),
-        ("/camera/orbit", [1], "expected 2 arguments"),
+        ("/camera/orbit", [1], "orbit: missing argument dy"),
         ("/camera/dolly", [math.nan], "not a finite number"),
-        ("/standby", [], "expected 1 or 2 arguments"),
-        ("/standby", [None], "poem: expected an id .string or number., got nil"),
+        ("/standby", [], "standby: missing argument poem"),
+        ("/standby", [None], "standby: poem: expected an id .a string or a number., got nothing"),
     ],
 )
 def test_message_to_action_rejects(address: str, args: list, reason: str) -> None:
@@ -279,7 +279,11 @@ def test_replies_ok_and_error(server) -> None:
     c.send_message("/master", float("nan"))
     assert recv_one(c).params[0] == "error"
     c.send_message("/layer/3/opacity", [0.5, 0.5])
-    assert recv_one(c).params == ["error", "expected 1 argument, got 2"]
+    assert recv_one(c).params == [
+        "error",
+        "layer_opacity: takes at most 2 arguments"
+        " (layer_opacity {layer 1..16} {opacity 0..1}), got 3",
+    ]
     c.send_message("/what", [])
     assert recv_one(c).params == ["error", "unknown address"]
     c.send_message("/ping", None)

@@ -23,15 +23,15 @@ from app.cues.actions import (
     Panic,
     StandbyStep,
 )
-from app.cues.script import ScriptError, format_action, format_script, parse_script
+from app.cues.script import ScriptError, format_script, parse_script
 
 EXAMPLE = (
-    "0:GO 4:GO 9.5:BLACKOUT 12:FADEOUT=3 14:GOTO=2 15:GOTO=2/2.1 16:MASTER=0.5 17:PANIC "
-    "18:NEXTFADE=0.5 19:BACK 20:BLACKOUT=0"
+    "0:go 4:go 9.5:blackout 12:fadeout 3 14:standby 2 15:standby 2 2.1 16:master 0.5 "
+    "17:panic 18:next_fade 0.5 19:back 20:blackout 0"
 )
 
 
-def test_parse_the_issue_example() -> None:
+def test_parse_the_docstring_example() -> None:
     assert parse_script(EXAMPLE) == [
         (0.0, Go()),
         (4.0, Go()),
@@ -47,17 +47,16 @@ def test_parse_the_issue_example() -> None:
     ]
 
 
-def test_every_action_and_argument_form() -> None:
+def test_every_command_and_argument_form() -> None:
     text = (
-        "1:go=2/2.3 2:GO=2 3:Go=/1.1 4:blackout=on 5:BLACKOUT=off 6:BLACKOUT=1 7:FADEOUT "
-        "8:HARDBLACK 9:CROSSFADE=0.3 10:LAYEROPACITY=2,0.5 11:LAYERRATE=1,1.5 "
-        "12:STANDBY=+1 13:STANDBY=-1 14:POEM=1 15:POEM=-1 16:ORBIT=5,-2 17:PAN=0.01,0 "
-        "18:DOLLY=-0.05 19:CAMERARESET"
+        "1:go 2 2.3 2:GO 2 4:blackout on 5:BLACKOUT off 6:Blackout 1 7:fadeout "
+        "8:hardblack 9:tbar 0.3 10:layer_opacity 2 0.5 11:layer_rate 1 1.5 "
+        "12:standby_next 13:standby_prev 14:poem_next 15:poem_prev 16:orbit 5 -2 "
+        "17:pan 0.01 0 18:dolly -0.05 19:camera_reset 20:standby_prev 3"
     )
     assert [a for _, a in parse_script(text)] == [
         Go(poem="2", cue="2.3"),
         Go(poem="2"),
-        Go(cue="1.1"),
         Blackout(on=True),
         Blackout(on=False),
         Blackout(on=True),
@@ -74,16 +73,26 @@ def test_every_action_and_argument_form() -> None:
         CameraPan(dx=0.01, dy=0.0),
         CameraDolly(d=-0.05),
         CameraReset(),
+        StandbyStep(cues=-3),
     ]
+
+
+def test_old_upper_case_words_still_read() -> None:
+    assert parse_script("0:GO 4:GO 9:BLACKOUT") == [(0.0, Go()), (4.0, Go()), (9.0, Blackout())]
+
+
+def test_sixty_gos_on_one_line() -> None:
+    text = " ".join(f"{i}:go" for i in range(60))
+    assert [t for t, _ in parse_script(text)] == [float(i) for i in range(60)]
 
 
 def test_lines_comments_sorting_and_source() -> None:
     text = """
     # the opening
-    4:GO   2:GO=1/1.2   # out of order on purpose
-    2:MASTER=0.5
+    4:go   2:go 1 1.2   # out of order on purpose
+    2:master 0.5
 
-    10:PANIC
+    10:panic
     """
     items = parse_script(text, source="operator")
     assert [(t, a.name) for t, a in items] == [
@@ -98,64 +107,48 @@ def test_lines_comments_sorting_and_source() -> None:
 
 def test_round_trip() -> None:
     items = parse_script(
-        EXAMPLE + " 21:GO=/x 22:GO=3 23:LAYERRATE=2,0.25 24:ORBIT=1e-05,-3 25:STANDBY=-2 "
-        "26:POEM=1 27:CROSSFADE=1 28:DOLLY=0.1 29:PAN=0,0.3 30:CAMERARESET 31:BLACKOUT=1"
+        EXAMPLE + " 21:go 3 22:go 3 x 23:layer_rate 2 0.25 24:orbit 1e-05 -3 25:standby_prev 2 "
+        "26:poem_next 27:tbar 1 28:dolly 0.1 29:pan 0 0.3 30:camera_reset 31:blackout 1"
     )
     text = format_script(items)
-    assert text.startswith("0:GO 4:GO 9.5:BLACKOUT 12:FADEOUT=3 14:GOTO=2 15:GOTO=2/2.1")
+    assert text.startswith("0:go 4:go 9.5:blackout 12:fadeout 3 14:standby 2 15:standby 2 2.1")
     assert parse_script(text) == items
 
 
-def test_format_action() -> None:
-    assert format_action(LayerOpacity(layer=2, opacity=1.0)) == "LAYEROPACITY=2,1"
-    assert format_action(StandbyStep(cues=1)) == "STANDBY=+1"
-    assert format_action(StandbyStep()) == "STANDBY=+0"
-    assert format_script([(1.5, StandbyStep(poems=1, cues=-1))]) == "1.5:POEM=+1 1.5:STANDBY=-1"
-    assert format_script([(0.1, Master(level=0.3))]) == "0.1:MASTER=0.3"
+def test_format_script() -> None:
+    assert format_script([(1.5, StandbyStep(poems=1, cues=-1))]) == (
+        "1.5:poem_next 1.5:standby_prev"
+    )
+    assert format_script([(0.1, Master(level=0.3))]) == "0.1:master 0.3"
+    assert format_script([(0, LayerOpacity(layer=2, opacity=1.0))]) == "0:layer_opacity 2 1"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("0:GO 4:GO 9.x:GO", "script token 3 '9.x:GO': bad time '9.x' (expected a number)"),
-        ("GO", "script token 1 'GO': expected T:ACTION (e.g. 4:GO)"),
-        ("1:", "script token 1 '1:': expected T:ACTION (e.g. 4:GO)"),
-        ("-1:GO", "script token 1 '-1:GO': bad time '-1' (expected seconds >= 0)"),
-        ("nan:GO", "script token 1 'nan:GO': bad time 'nan' (expected seconds >= 0)"),
-        ("1:GOO", "script token 1 '1:GOO': unknown action 'GOO' (did you mean GOTO?)"),
-        ("1:MASTER", "script token 1 '1:MASTER': MASTER takes a level 0..1"),
-        ("1:MASTER=", "script token 1 '1:MASTER=': empty argument after MASTER="),
-        ("1:MASTER=x", "script token 1 '1:MASTER=x': bad level 'x' (expected a number)"),
+        ("0:go 4:go 9.x:go", "script item 3 '9.x:go': bad time '9.x' (expected a number)"),
+        ("go", "script item 1 'go': expected T:COMMAND (e.g. 4:go)"),
+        ("1:", "script item 1 '1:': expected T:COMMAND (e.g. 4:go)"),
+        ("-1:go", "script item 1 '-1:go': bad time '-1' (expected seconds >= 0)"),
+        ("nan:go", "script item 1 'nan:go': bad time 'nan' (expected seconds >= 0)"),
+        ("1:goo", "script item 1 '1:goo': unknown command 'goo' (did you mean 'go'?"),
+        ("1:master", "script item 1 '1:master': master: missing argument level"),
+        ("1:master x", "script item 1 '1:master x': master: level: expected a number, got 'x'"),
+        ("1:master nan", "script item 1 '1:master nan': master: level: nan is not a finite"),
+        ("1:master 2", "script item 1 '1:master 2': master: level: 2 out of range 0..1"),
+        ("1:back 1", "script item 1 '1:back 1': back: takes no arguments"),
+        ("1:standby", "script item 1 '1:standby': standby: missing argument poem"),
+        ("1:orbit 1", "script item 1 '1:orbit 1': orbit: missing argument dy"),
         (
-            "1:MASTER=nan",
-            "script token 1 '1:MASTER=nan': bad level 'nan' (expected a finite number)",
+            "1:layer_rate 1.5 1",
+            "script item 1 '1:layer_rate 1.5 1': layer_rate: layer: expected a whole number",
         ),
-        ("1:BACK=1", "script token 1 '1:BACK=1': BACK takes no argument"),
-        ("1:GOTO", "script token 1 '1:GOTO': GOTO takes poem or poem/cue"),
-        (
-            "1:GOTO=/x",
-            "script token 1 '1:GOTO=/x': bad GOTO argument '/x' (expected poem or poem/cue)",
-        ),
-        ("1:GO=2/", "script token 1 '1:GO=2/': bad GO argument '2/' (expected poem or poem/cue)"),
-        ("1:ORBIT=1", "script token 1 '1:ORBIT=1': ORBIT takes dx,dy"),
-        ("1:ORBIT=1,", "script token 1 '1:ORBIT=1,': ORBIT takes dx,dy"),
-        (
-            "1:LAYERRATE=1.5,1",
-            "script token 1 '1:LAYERRATE=1.5,1': bad layer '1.5' (expected a whole number)",
-        ),
-        ("1:STANDBY=x", "script token 1 '1:STANDBY=x': bad step 'x' (expected a whole number)"),
-        (
-            "1:NEXTFADE=-1",
-            "script token 1 '1:NEXTFADE=-1': bad seconds '-1' (expected a number >= 0)",
-        ),
-        (
-            "1:BLACKOUT=2",
-            "script token 1 '1:BLACKOUT=2': bad BLACKOUT argument '2' (expected 1, 0, on or off)",
-        ),
-        ("0:GO\n1:GO # ok\n2:FOO", "script token 3 '2:FOO' (line 3): unknown action 'FOO'"),
+        ("1:next_fade -1", "script item 1 '1:next_fade -1': next_fade: seconds: -1 out of range"),
+        ("1:blackout 2", "script item 1 '1:blackout 2': blackout: on: expected 1 or 0"),
+        ("0:go\n1:go # ok\n2:foo", "script item 3 '2:foo' (line 3): unknown command 'foo'"),
     ],
 )
-def test_errors_name_the_token(text: str, message: str) -> None:
+def test_errors_name_the_item(text: str, message: str) -> None:
     with pytest.raises(ScriptError) as info:
         parse_script(text)
     assert str(info.value).startswith(message)

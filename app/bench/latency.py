@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from app.bench.common import show_of
     from app.clock import FrameClock
     from app.control.osc import OscServer
-    from app.cues.actions import Go
+    from app.cues.commands import build
     from app.eventlog import EventLog
     from app.player import Player
     from app.render.outputs import HeadlessOutput, OutputError
@@ -169,10 +169,12 @@ def run(args: argparse.Namespace) -> int:
         client = SimpleUDPClient("127.0.0.1", server.port)
         try:
             player.clock.start()
-            player.put(Go(source="bench"))  # something on stage before measuring
+            player.put(build("go", source="bench"))  # something on stage before measuring
             player.step()
             osc = _measure(player, output, lambda: client.send_message("/go", None), gos, rng)
-            direct = _measure(player, output, lambda: player.put(Go(source="bench")), gos, rng)
+            direct = _measure(
+                player, output, lambda: player.put(build("go", source="bench")), gos, rng
+            )
         finally:
             client.close()
             server.close()

@@ -35,14 +35,14 @@ def run(args: argparse.Namespace) -> int:
         show = single_cue_show(clip, width=1920, height=1080, fps=30.0)
         output = HeadlessOutput(show.output.width, show.output.height)
         player = Player(show, output, clock=FrameClock(), log=EventLog())
-        from app.cues.actions import Go
+        from app.cues.commands import build
 
         total = args.minutes * 60.0
         samples: list[tuple[float, float]] = []
         start = time.monotonic()
         next_sample = 0.0
         player.clock.start()
-        player.put(Go(source="bench"), 0.0)
+        player.put(build("go", source="bench"), 0.0)
         try:
             while True:
                 elapsed = time.monotonic() - start

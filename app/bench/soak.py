@@ -127,11 +127,11 @@ class RandomInput:
         self.actions += 1
 
     def poll(self, t: float) -> None:
-        from app.cues import actions as a
+        from app.cues.commands import build
 
         rng, player = self.rng, self.player
         while self._tbar and self._tbar[0][0] <= t:
-            self._put(a.Crossfade(position=self._tbar.pop(0)[1], source="gamepad"))
+            self._put(build("tbar", [self._tbar.pop(0)[1]], source="gamepad"))
         if t >= self.next_go and not self._tbar:
             self.next_go = t + rng.uniform(0.5, 1.5) * self.go_every
             cues = player.show.cues
@@ -140,27 +140,22 @@ class RandomInput:
                 self._tbar = [(t + k / 10, k / 10) for k in range(1, 11)] + [(t + 1.2, 0.0)]
             elif roll < 0.4 or player.state.standby is None:
                 cue = rng.choice(cues)
-                self._put(a.Go(poem=cue.poem_id, cue=cue.id, source="osc"))
+                self._put(build("go", [cue.poem_id, cue.id], source="osc"))
             else:
-                self._put(a.Go(source="gamepad"))
+                self._put(build("go", [], source="gamepad"))
             self.gos += 1
         if rng.random() < 0.3:
             kind = rng.randrange(6)
-            if kind == 0:
-                move = a.CameraOrbit(dx=rng.uniform(-2, 2), dy=rng.uniform(-1, 1), source="gamepad")
-            elif kind == 1:
-                move = a.CameraDolly(d=rng.uniform(-0.05, 0.05), source="gamepad")
-            elif kind == 2:
-                move = a.Master(level=rng.uniform(0.6, 1.0), source="gamepad")
-            elif kind == 3:
-                move = a.LayerOpacity(layer=1, opacity=rng.uniform(0.7, 1.0), source="osc")
-            elif kind == 4:
-                move = a.LayerRate(layer=1, rate=rng.uniform(0.5, 1.5), source="osc")
-            else:
-                move = a.CameraPan(
-                    dx=rng.uniform(-0.02, 0.02), dy=rng.uniform(-0.02, 0.02), source="gamepad"
-                )
-            self._put(move)
+            moves = (
+                ("orbit", [rng.uniform(-2, 2), rng.uniform(-1, 1)], "gamepad"),
+                ("dolly", [rng.uniform(-0.05, 0.05)], "gamepad"),
+                ("master", [rng.uniform(0.6, 1.0)], "gamepad"),
+                ("layer_opacity", [1, rng.uniform(0.7, 1.0)], "osc"),
+                ("layer_rate", [1, rng.uniform(0.5, 1.5)], "osc"),
+                ("pan", [rng.uniform(-0.02, 0.02), rng.uniform(-0.02, 0.02)], "gamepad"),
+            )
+            name, values, source = moves[kind]
+            self._put(build(name, values, source=source))
 
     def close(self) -> None:
         pass

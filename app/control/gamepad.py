@@ -50,22 +50,8 @@ from typing import Any, Literal
 
 import yaml
 
-from app.cues.actions import (
-    Action,
-    Back,
-    Blackout,
-    CameraDolly,
-    CameraOrbit,
-    CameraPan,
-    CameraReset,
-    Crossfade,
-    FadeOut,
-    Go,
-    HardBlack,
-    Master,
-    Panic,
-    StandbyStep,
-)
+from app.cues.actions import Action
+from app.cues.commands import COMMANDS, build, check, parse
 
 DEFAULT_MAPPING_FILE = Path(__file__).with_name("gamepad_default.yaml")
 
@@ -97,28 +83,10 @@ AXES = ("leftx", "lefty", "rightx", "righty", "lefttrigger", "righttrigger")
 TRIGGERS = frozenset({"lefttrigger", "righttrigger"})
 
 _G = "gamepad"
-BUTTON_ACTIONS: dict[str, Callable[[str], Action]] = {
-    "go": lambda c: Go(source=_G, detail=c),
-    "back": lambda c: Back(source=_G, detail=c),
-    "blackout": lambda c: Blackout(on=None, source=_G, detail=c),
-    "panic": lambda c: Panic(source=_G, detail=c),
-    "hardblack": lambda c: HardBlack(source=_G, detail=c),
-    "fadeout": lambda c: FadeOut(source=_G, detail=c),
-    "cue_next": lambda c: StandbyStep(cues=1, source=_G, detail=c),
-    "cue_prev": lambda c: StandbyStep(cues=-1, source=_G, detail=c),
-    "poem_next": lambda c: StandbyStep(poems=1, source=_G, detail=c),
-    "poem_prev": lambda c: StandbyStep(poems=-1, source=_G, detail=c),
-    "camera_reset": lambda c: CameraReset(source=_G, detail=c),
-}
-ABSOLUTE_AXIS_ACTIONS = ("crossfade", "master")
-MOVE_AXIS_ACTIONS = ("orbit_x", "orbit_y", "pan_x", "pan_y", "dolly")
-_MOVE_GROUP = {
-    "orbit_x": "orbit",
-    "orbit_y": "orbit",
-    "pan_x": "pan",
-    "pan_y": "pan",
-    "dolly": "dolly",
-}
+ABSOLUTE_AXIS_ACTIONS = ("tbar", "master")
+"""Commands an axis position drives directly (their one argument is the position)."""
+MOVE_AXIS_ACTIONS = ("orbit.dx", "orbit.dy", "pan.dx", "pan.dy", "dolly.d")
+"""`command.argument` targets that a held stick moves by `speed * position * dt`."""
 AXIS_ACTIONS = ABSOLUTE_AXIS_ACTIONS + MOVE_AXIS_ACTIONS
 NONE = "none"
 
@@ -213,11 +181,9 @@ def parse_mapping(data: Mapping[str, Any]) -> GamepadMapping:
         name = str(action).strip().lower() if action is not None else NONE
         if name == NONE:
             continue
-        if name not in BUTTON_ACTIONS:
-            problems.append(
-                f"{where}: unknown action {action!r} "
-                f"(button actions: {_names([*BUTTON_ACTIONS, NONE])})"
-            )
+        problem = check(name)
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
             continue
         buttons[control] = name
 
@@ -372,8 +338,8 @@ class GamepadMapper:
                 if event.control in pad.down:
                     return []
                 pad.down.add(event.control)
-                name = self.mapping.buttons.get(event.control)
-                return [BUTTON_ACTIONS[name](event.control)] if name else []
+                line = self.mapping.buttons.get(event.control)
+                return [parse(line, source=_G, detail=event.control)] if line else []
             pad.down.discard(event.control)
             return []
         if event.kind == "axis" and event.control in self.mapping.axes:
@@ -399,7 +365,7 @@ class GamepadMapper:
         alpha = 1.0 if tau <= 0 else 1.0 - math.exp(-dt / tau)
         out: list[Action] = []
         for pad in self._pads.values():
-            moves = dict.fromkeys(MOVE_AXIS_ACTIONS, 0.0)
+            moves: dict[str, float] = {}
             sources: dict[str, str] = {}
             for control, ax in pad.axes.items():
                 binding = self.mapping.axes[control]
@@ -409,7 +375,7 @@ class GamepadMapper:
                     # back at rest: say so once (the engine re-arms the T-bar on 0)
                     ax.latched = False
                     ax.value = ax.sent = 0.0
-                    out.append(Crossfade(position=0.0, source=_G, detail=control))
+                    out.append(build("tbar", [0.0], source=_G, detail=control))
                     continue
                 ax.value += (ax.target - ax.value) * alpha
                 if abs(ax.target - ax.value) < _SNAP:
@@ -420,8 +386,10 @@ class GamepadMapper:
                         out.append(action)
                 elif ax.value != 0.0:
                     sign = -1.0 if binding.invert else 1.0
-                    moves[binding.action] += sign * ax.value * binding.speed * dt
-                    sources.setdefault(_MOVE_GROUP[binding.action], control)
+                    moves[binding.action] = (
+                        moves.get(binding.action, 0.0) + sign * ax.value * binding.speed * dt
+                    )
+                    sources.setdefault(binding.action.partition(".")[0], control)
             out.extend(self._moves(moves, sources))
         return out
 
@@ -432,23 +400,20 @@ class GamepadMapper:
             return None
         ax.sent = pos
         level = round(1.0 - pos if binding.invert else pos, 4)
-        if binding.action == "master":
-            return Master(level=level, source=_G, detail=control)
-        if level >= 1.0:
+        if binding.action == "tbar" and level >= 1.0:
             ax.latched = True  # the crossfade completes as a GO; wait for the release
-        return Crossfade(position=level, source=_G, detail=control)
+        return build(binding.action, [level], source=_G, detail=control)
 
     @staticmethod
     def _moves(m: dict[str, float], sources: dict[str, str]) -> list[Action]:
+        """One move action per command (orbit, pan, dolly) whose axes moved this frame."""
         out: list[Action] = []
-        if m["orbit_x"] or m["orbit_y"]:
-            d = sources["orbit"]
-            out.append(CameraOrbit(dx=m["orbit_x"], dy=m["orbit_y"], source=_G, detail=d))
-        if m["pan_x"] or m["pan_y"]:
-            d = sources["pan"]
-            out.append(CameraPan(dx=m["pan_x"], dy=m["pan_y"], source=_G, detail=d))
-        if m["dolly"]:
-            out.append(CameraDolly(d=m["dolly"], source=_G, detail=sources["dolly"]))
+        groups = dict.fromkeys(a.partition(".")[0] for a in MOVE_AXIS_ACTIONS)
+        for name in (g for g in groups if g in sources):
+            control = sources[name]
+            values = {a.name: m.get(f"{name}.{a.name}", 0.0) for a in COMMANDS[name].args}
+            if any(values.values()):
+                out.append(build(name, values, source=_G, detail=control))
         return out
 
 

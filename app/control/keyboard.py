@@ -1,19 +1,14 @@
-"""Keyboard on the output window -> actions.
+"""Keyboard on the output and operator windows -> actions.
 
-| key | action |
-|---|---|
-| space | GO |
-| backspace | BACK (standby one cue back) |
-| b | blackout toggle |
-| left / right | standby one cue back / forward |
-| up / down | standby to the previous / next poem |
-| p | PANIC (fade to black over the panic time; a second P within it cuts) |
-| Esc, Esc | quit, only when pressed twice within 1 s |
+The keys are bindings onto the command table (app/cues/commands.py), kept as data in
+`keyboard_default.yaml` (a show's `keyboard:` block overrides them key by key); the README's
+key table is generated from it. Esc is not bindable: pressed twice within 1 s it quits.
 
 A single Esc does nothing but arm the quit: `handle` returns a `Hint` ("press Esc again to
 quit") for the status line, and `hint` keeps saying it while armed. Any other key disarms
-it. Key repeat (a held key) only moves the standby (arrows); it never fires GO, BACK,
-blackout or PANIC. Keys held with ctrl, alt or super are ignored (window manager shortcuts).
+it. Key repeat (a held key) fires again only for the keys listed under `repeat:` (the arrows
+that move the standby); it never fires GO, BACK, blackout or PANIC. Keys held with ctrl,
+alt or super are ignored (window manager shortcuts).
 
 Events are any object with `key` (a lower-case name: 'space', 'b', 'left'...) and `action`
 ('press', 'release' or 'repeat'), e.g. the output's `KeyEvent`; this module has its own
@@ -25,9 +20,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, Literal, Protocol
 
-from app.cues.actions import Action, Back, Blackout, Go, Panic, StandbyStep
+from app.control.bindings import HERE, read_yaml
+from app.cues.actions import Action
+from app.cues.commands import parse
 
 QUIT_WINDOW = 1.0  # seconds between the two Esc presses
 QUIT_HINT = "press Esc again to quit"
@@ -77,17 +75,33 @@ class Hint:
     text: str
 
 
-DEFAULT_BINDINGS: Mapping[str, tuple[Callable[[str], Action], bool]] = {
-    "space": (lambda k: Go(source="key", detail=k), False),
-    "backspace": (lambda k: Back(source="key", detail=k), False),
-    "b": (lambda k: Blackout(on=None, source="key", detail=k), False),
-    "left": (lambda k: StandbyStep(cues=-1, source="key", detail=k), True),
-    "right": (lambda k: StandbyStep(cues=1, source="key", detail=k), True),
-    "up": (lambda k: StandbyStep(poems=-1, source="key", detail=k), True),
-    "down": (lambda k: StandbyStep(poems=1, source="key", detail=k), True),
-    "p": (lambda k: Panic(source="key", detail=k), False),
-}
-"""Key name -> (action maker, whether key repeat fires it again)."""
+DEFAULT_KEYS_FILE = HERE / "keyboard_default.yaml"
+
+
+@dataclass(frozen=True)
+class KeyBinding:
+    """A key's command line, and whether the key's auto-repeat fires it again."""
+
+    command: str
+    repeat: bool = False
+
+
+def load_bindings(path: Path = DEFAULT_KEYS_FILE) -> dict[str, KeyBinding]:
+    """Key name -> binding, from a file shaped like `keyboard_default.yaml`.
+
+    The command lines are checked when the show is checked (`app.show.controls`); a bad
+    one here raises `CommandError` at the first press, never silently.
+    """
+    data = read_yaml(path)
+    repeat = set(data.get("repeat") or ())
+    return {
+        str(key): KeyBinding(str(line), str(key) in repeat)
+        for key, line in (data.get("keys") or {}).items()
+        if line is not None and str(line).lower() != "none"
+    }
+
+
+DEFAULT_BINDINGS: Mapping[str, KeyBinding] = load_bindings()
 
 
 class KeyboardMapper:
@@ -100,7 +114,7 @@ class KeyboardMapper:
     def __init__(
         self,
         clock: Callable[[], float] = time.monotonic,
-        bindings: Mapping[str, tuple[Callable[[str], Action], bool]] | None = None,
+        bindings: Mapping[str, KeyBinding] | None = None,
     ) -> None:
         self._clock = clock
         self.bindings = dict(DEFAULT_BINDINGS if bindings is None else bindings)
@@ -134,7 +148,6 @@ class KeyboardMapper:
             self._esc_at = None  # any other key disarms the quit
         if binding is None:
             return None
-        make, repeats = binding
-        if event.action == "repeat" and not repeats:
+        if event.action == "repeat" and not binding.repeat:
             return None
-        return make(key)
+        return parse(binding.command, source="key", detail=key)

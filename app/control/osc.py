@@ -8,24 +8,11 @@ the player's queue. It never touches the engine: the main loop applies the actio
 the subscribed clients, and `poll(t)` once per frame, which hands the (rate-limited) log
 lines to the log callback on the main thread.
 
-Address space (arguments in braces; `[x]` optional):
+Address space: the show-control addresses are bindings onto the command table
+(`osc_bindings.yaml`: `/go`, `/standby {poem} [cue]`, `/master {0..1}`,
+`/layer/{n}/opacity {0..1}`... the README's table is generated from it); their arguments are
+the command's, checked by the table. The connection addresses are the server's own:
 
-    /go                      GO (a lone 0 argument is a button release: ignored)
-    /go {poem} {cue}         fire that cue
-    /back                    standby back one cue
-    /standby {poem} [cue]    set standby to a poem (its first cue) or a cue of it
-    /standby/next, /standby/prev   standby one cue forward/back
-    /poem/next, /poem/prev         standby to the next/previous poem's first cue
-    /fade {seconds}          transition time of the next GO only (0..600)
-    /fadeout [seconds]       fade everything to black (0..600; default: the cue's fade)
-    /blackout [0|1]          blackout on/off; no argument toggles
-    /panic                   fade to black over the panic time; a second one cuts
-    /hardblack               cut to black at once
-    /master {0..1}           master level
-    /crossfade {0..1}        manual T-bar toward the cue in standby (1 completes it)
-    /layer/{n}/opacity {0..1}   layer n (1..16) opacity multiplier
-    /layer/{n}/rate {0..4}      layer n video rate multiplier
-    /camera/orbit {dx} {dy}, /camera/pan {dx} {dy}, /camera/dolly {d}, /camera/reset
     /ping                    answered with /pong
     /subscribe [port]        push /state/... to this client (on `port`, default its source
                              port) whenever the state changes; also turns replies on
@@ -34,8 +21,8 @@ Address space (arguments in braces; `[x]` optional):
     /replies [0|1]           replies without the pushes
     /connect {passcode}      unlock a host when a passcode is set
 
-Buttons: trigger addresses (/go, /back, /panic, /hardblack, /standby/next, /standby/prev,
-/poem/next, /poem/prev, /camera/reset) accept no argument or one button value; a lone
+Buttons: the addresses bound with `button: true` (/go, /back, /panic...) accept no
+argument or one button value; a lone
 numeric 0 (or F) is the release of a console button and does nothing, so a press/release
 pair fires once. With `go_button_edge=False` every message fires whatever its argument.
 
@@ -57,7 +44,6 @@ type tag string, with trailing bytes or with arrays is malformed.
 from __future__ import annotations
 
 import math
-import re
 import socket
 import struct
 import threading
@@ -68,31 +54,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.control.access import AccessControl, Verdict
-from app.cues.actions import (
-    Action,
-    Back,
-    Blackout,
-    CameraDolly,
-    CameraOrbit,
-    CameraPan,
-    CameraReset,
-    Crossfade,
-    FadeOut,
-    Go,
-    Goto,
-    HardBlack,
-    LayerOpacity,
-    LayerRate,
-    Master,
-    NextFade,
-    Panic,
-    StandbyStep,
-)
+from app.control.bindings import OscBinding, load_osc_bindings
+from app.cues.actions import Action
+from app.cues.commands import CommandError, build
 
 DEFAULT_PORT = 7700
-MAX_FADE = 600.0
-MAX_RATE = 4.0
-MAX_LAYER = 16
 MAX_BUNDLE_DEPTH = 4
 MAX_CLIENTS = 256
 STATE_KEYS = ("poem", "cue", "standby", "blackout", "master", "transition")
@@ -247,18 +213,22 @@ class OscArgError(ValueError):
     """A well-formed message whose address or arguments are wrong; the text is the reason."""
 
 
-TRIGGERS: dict[str, Callable[[str], Action]] = {
-    "/go": lambda d: Go(source="osc", detail=d),
-    "/back": lambda d: Back(source="osc", detail=d),
-    "/panic": lambda d: Panic(source="osc", detail=d),
-    "/hardblack": lambda d: HardBlack(source="osc", detail=d),
-    "/standby/next": lambda d: StandbyStep(cues=1, source="osc", detail=d),
-    "/standby/prev": lambda d: StandbyStep(cues=-1, source="osc", detail=d),
-    "/poem/next": lambda d: StandbyStep(poems=1, source="osc", detail=d),
-    "/poem/prev": lambda d: StandbyStep(poems=-1, source="osc", detail=d),
-    "/camera/reset": lambda d: CameraReset(source="osc", detail=d),
-}
-_LAYER = re.compile(r"^/layer/(\d{1,6})/(opacity|rate)$")
+BINDINGS: tuple[OscBinding, ...] = load_osc_bindings()
+"""The show-control addresses (app/control/osc_bindings.yaml), onto the command table."""
+_PLAIN = {b.address: b for b in BINDINGS if b.pattern is None}
+_PATTERNS = [(b.pattern, b) for b in BINDINGS if b.pattern is not None]
+
+
+def binding_for(address: str) -> tuple[OscBinding, list[int]] | None:
+    """The binding of an address and the numbers taken from it, None if it has none."""
+    plain = _PLAIN.get(address)
+    if plain is not None:
+        return plain, []
+    for pattern, binding in _PATTERNS:
+        m = pattern.match(address)
+        if m is not None:
+            return binding, [int(g) for g in m.groups()]
+    return None
 
 
 def _kind(v: Any) -> str:
@@ -285,16 +255,6 @@ def _number(v: Any, name: str, lo: float | None = None, hi: float | None = None)
     return x
 
 
-def _ident(v: Any, name: str) -> str:
-    if isinstance(v, str) and v.strip():
-        return v.strip()
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v)
-    if isinstance(v, float) and math.isfinite(v):
-        return str(int(v)) if v.is_integer() else format(v, ".6g")
-    raise OscArgError(f"{name}: expected an id (string or number), got {_kind(v)}")
-
-
 def _pressed(args: list[Any], edge: bool) -> bool:
     """True for a press, False for a release (a lone 0 when button edges are on)."""
     if not args:
@@ -316,62 +276,21 @@ def message_to_action(
 ) -> Action | None:
     """The action of one OSC message, None for a button release; raises OscArgError.
 
-    Only the show-control addresses are handled here (not /ping, /subscribe...). Actions
-    carry source="osc" and the address as detail.
+    Only the show-control addresses (`BINDINGS`) are handled here (not /ping,
+    /subscribe...). Actions carry source="osc" and the address as detail.
     """
-    d = address
-    if address == "/go" and len(args) == 2:
-        return Go(poem=_ident(args[0], "poem"), cue=_ident(args[1], "cue"), source="osc", detail=d)
-    make = TRIGGERS.get(address)
-    if make is not None:
-        return make(d) if _pressed(args, go_button_edge) else None
-    if address == "/standby":
-        _count(args, 1, 2)
-        cue = _ident(args[1], "cue") if len(args) == 2 else None
-        return Goto(poem=_ident(args[0], "poem"), cue=cue, source="osc", detail=d)
-    if address == "/fade":
-        _count(args, 1)
-        return NextFade(seconds=_number(args[0], "seconds", 0, MAX_FADE), source="osc", detail=d)
-    if address == "/fadeout":
-        _count(args, 0, 1)
-        secs = _number(args[0], "seconds", 0, MAX_FADE) if args else None
-        return FadeOut(seconds=secs, source="osc", detail=d)
-    if address == "/blackout":
-        _count(args, 0, 1)
-        if not args:
-            return Blackout(on=None, source="osc", detail=d)
-        v = args[0]
-        on = v if isinstance(v, bool) else _number(v, "blackout", 0, 1) >= 0.5
-        return Blackout(on=on, source="osc", detail=d)
-    if address == "/master":
-        _count(args, 1)
-        return Master(level=_number(args[0], "level", 0, 1), source="osc", detail=d)
-    if address == "/crossfade":
-        _count(args, 1)
-        return Crossfade(position=_number(args[0], "position", 0, 1), source="osc", detail=d)
-    if address == "/camera/orbit":
-        _count(args, 2)
-        dx, dy = _number(args[0], "dx"), _number(args[1], "dy")
-        return CameraOrbit(dx=dx, dy=dy, source="osc", detail=d)
-    if address == "/camera/pan":
-        _count(args, 2)
-        dx, dy = _number(args[0], "dx"), _number(args[1], "dy")
-        return CameraPan(dx=dx, dy=dy, source="osc", detail=d)
-    if address == "/camera/dolly":
-        _count(args, 1)
-        return CameraDolly(d=_number(args[0], "d"), source="osc", detail=d)
-    m = _LAYER.match(address)
-    if m is not None:
-        layer = int(m.group(1))
-        if not 1 <= layer <= MAX_LAYER:
-            raise OscArgError(f"layer {layer} out of range 1..{MAX_LAYER}")
-        _count(args, 1)
-        if m.group(2) == "opacity":
-            op = _number(args[0], "opacity", 0, 1)
-            return LayerOpacity(layer=layer, opacity=op, source="osc", detail=d)
-        rate = _number(args[0], "rate", 0, MAX_RATE)
-        return LayerRate(layer=layer, rate=rate, source="osc", detail=d)
-    raise OscArgError("unknown address")
+    found = binding_for(address)
+    if found is None:
+        raise OscArgError("unknown address")
+    binding, taken = found
+    if binding.button and len(args) <= 1:
+        if not _pressed(args, go_button_edge):
+            return None
+        args = []
+    try:
+        return build(binding.command, [*taken, *args], source="osc", detail=address)
+    except CommandError as e:
+        raise OscArgError(str(e)) from None
 
 
 def state_messages(snapshot: dict[str, Any], previous: dict[str, Any] | None = None) -> list[bytes]:

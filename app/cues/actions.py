@@ -1,8 +1,9 @@
-"""The one action vocabulary shared by keyboard, OSC, gamepad, scripts and the operator.
+"""The actions shared by keyboard, OSC, gamepad, scripts and the operator.
 
-Inputs (app.control) turn what they receive into these frozen objects and put them on the
-action queue; the main loop hands them to the cue engine (app.cues.engine), which is the
-only place that gives them meaning. Every action names its source for the event log.
+Inputs (app.control) turn what they receive into these frozen objects through the command
+table (app.cues.commands, the only place that names them) and put them on the action
+queue; the main loop hands them to the cue engine (app.cues.engine), which is the only
+place that gives them meaning. Every action names its source for the event log.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ class Action:
 
     @property
     def name(self) -> str:
-        """Upper-case action name as written in scripts and logs (e.g. 'GO', 'FADEOUT')."""
-        return ACTION_NAMES[type(self)]
+        """The upper-case name of the command that makes it, for notes and logs ('GO')."""
+        from app.cues.commands import name_of  # the table imports this module
+
+        return name_of(self).upper()
 
     def to_log(self) -> dict[str, Any]:
         """JSON-ready form for the event log."""
@@ -154,24 +157,3 @@ class CameraDolly(Action):
 @dataclass(frozen=True, kw_only=True)
 class CameraReset(Action):
     """Back to the cue's base view."""
-
-
-ACTION_NAMES: dict[type, str] = {
-    Go: "GO",
-    Back: "BACK",
-    Goto: "GOTO",
-    FadeOut: "FADEOUT",
-    Blackout: "BLACKOUT",
-    Master: "MASTER",
-    Panic: "PANIC",
-    HardBlack: "HARDBLACK",
-    Crossfade: "CROSSFADE",
-    LayerOpacity: "LAYEROPACITY",
-    LayerRate: "LAYERRATE",
-    NextFade: "NEXTFADE",
-    StandbyStep: "STANDBY",
-    CameraOrbit: "ORBIT",
-    CameraPan: "PAN",
-    CameraDolly: "DOLLY",
-    CameraReset: "CAMERARESET",
-}

@@ -7,7 +7,7 @@ referred to by their flat index in `Show.cues`.
 Semantics (quoted by the README):
 
 - **GO** fires the cue in standby (or the cue named by `Go(poem, cue)`) into its layer. The new
-  entry fades from 0 to the cue's opacity over the fade time (a pending NEXTFADE, used once,
+  entry fades from 0 to the cue's opacity over the fade time (a pending NEXT_FADE, used once,
   else the cue's `fade`) with the cue's curve; every other entry of that layer fades from its
   value *at that moment* to 0 over the same time and curve, so a GO during a running
   transition continues from the current mix without a jump. Other layers are untouched.
@@ -366,18 +366,18 @@ class Engine:
 
     def _goto(self, state: EngineState, a: Goto, t: float) -> EngineState:
         if self._manual(state):
-            return self._refuse(state, "GOTO ignored: a manual crossfade is in progress")
+            return self._refuse(state, f"{a.name} ignored: a manual crossfade is in progress")
         index = self._lookup(a.poem, a.cue)
         if index is None:
-            return self._refuse(state, f"GOTO ignored: {self._lookup_note(a.poem, a.cue)}")
+            return self._refuse(state, f"{a.name} ignored: {self._lookup_note(a.poem, a.cue)}")
         return replace(state, standby=index)
 
     def _standby_step(self, state: EngineState, a: StandbyStep, t: float) -> EngineState:
         if self._manual(state):
-            return self._refuse(state, "STANDBY ignored: a manual crossfade is in progress")
+            return self._refuse(state, f"{a.name} ignored: a manual crossfade is in progress")
         n = len(self.cues)
         if n == 0:
-            return self._refuse(state, "STANDBY ignored: the show has no cues")
+            return self._refuse(state, f"{a.name} ignored: the show has no cues")
         index = state.standby
         if a.poems:
             current = self._poem_of[index] if index is not None else len(self._poem_first)
@@ -392,16 +392,16 @@ class Engine:
                     target, moved = self._poem_first[p], moved + 1
             if target is None:
                 where = "next" if step > 0 else "previous"
-                return self._refuse(state, f"STANDBY ignored: there is no {where} poem")
+                return self._refuse(state, f"{a.name} ignored: there is no {where} poem")
             index = target
         if a.cues:
             if index is None and a.cues > 0:
-                return self._refuse(state, "STANDBY ignored: standby is past the last cue")
+                return self._refuse(state, f"{a.name} ignored: standby is past the last cue")
             base = index if index is not None else n
             index = int(_clamp(base + a.cues, 0, n - 1))
             if index == state.standby:
                 end = "last" if a.cues > 0 else "first"
-                return self._refuse(state, f"STANDBY ignored: standby is already the {end} cue")
+                return self._refuse(state, f"{a.name} ignored: standby is already the {end} cue")
         return replace(state, standby=index)
 
     def _fadeout(self, state: EngineState, a: FadeOut, t: float) -> EngineState:
@@ -452,18 +452,18 @@ class Engine:
             if pos <= 0.0:
                 return replace(state, crossfade=None)  # the T-bar is back at rest: re-armed
             return self._refuse(
-                state, "CROSSFADE ignored: bring the T-bar back to 0 to start the next one"
+                state, f"{a.name} ignored: bring the T-bar back to 0 to start the next one"
             )
         if pos <= 0.0:
-            return self._refuse(state, "CROSSFADE ignored: T-bar at 0, no crossfade running")
+            return self._refuse(state, f"{a.name} ignored: T-bar at 0, no crossfade running")
         index = state.standby
         if index is None:
-            return self._refuse(state, "CROSSFADE ignored: nothing in standby (end of the show)")
+            return self._refuse(state, f"{a.name} ignored: nothing in standby (end of the show)")
         if self._panic_running(state, t):
-            return self._refuse(state, "CROSSFADE ignored: a panic is in progress")
+            return self._refuse(state, f"{a.name} ignored: a panic is in progress")
         if any(e.cue == index for e in state.entries):
             return self._refuse(
-                state, f"CROSSFADE ignored: {self.label(index)} is already live (GO re-fires it)"
+                state, f"{a.name} ignored: {self.label(index)} is already live (GO re-fires it)"
             )
         cue = self.cues[index]
         entries: list[Entry] = []
@@ -537,7 +537,7 @@ class Engine:
 
     def _next_fade(self, state: EngineState, a: NextFade, t: float) -> EngineState:
         if a.seconds < 0:
-            return self._refuse(state, f"NEXTFADE refused: negative time {_num(a.seconds)} s")
+            return self._refuse(state, f"{a.name} refused: negative time {_num(a.seconds)} s")
         return replace(state, next_fade=float(a.seconds))
 
     def _camera_limits(self, state: EngineState) -> CameraLimits:

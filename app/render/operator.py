@@ -45,7 +45,8 @@ from typing import Any
 import moderngl
 import numpy as np
 
-from app.cues.actions import Action, Blackout, Go, Goto
+from app.cues.actions import Action
+from app.cues.commands import build
 from app.cues.state import LayerMix, Mix, MixEntry
 from app.render.compositor import Compositor
 from app.render.gl import make_current, release_framebuffer
@@ -73,6 +74,11 @@ WHITE: Color = (1.0, 1.0, 1.0, 1.0)
 
 
 # --- pure parts: layout, frame times, thumbnails' pixels --------------------------------
+
+
+def _click(command: str, *args: str) -> Action:
+    """A click's action: a binding onto the command table, like every other input's."""
+    return build(command, args, source="operator", detail="click")
 
 
 @dataclass(frozen=True)
@@ -599,12 +605,12 @@ class OperatorWindow:
         c.image(lay.program, self.output.fbo.color_attachments[0], top_row_first=False)
 
         # GO and BLACKOUT buttons, transition bar
-        self._button(lay.go, "GO", GREEN, lambda: Go(source="operator", detail="click"))
+        self._button(lay.go, "GO", GREEN, lambda: _click("go"))
         self._button(
             lay.blackout,
             "BLACKOUT",
             RED if state.blackout else PANEL,
-            lambda: Blackout(on=None, source="operator", detail="click"),
+            lambda: _click("blackout"),
             text_colour=BLACK if state.blackout else TEXT,
         )
         c.rect(lay.progress, PANEL)
@@ -692,9 +698,7 @@ class OperatorWindow:
                 max_width=r.w - 20 * lay.scale,
             )
             pid = poem.id
-            self._hits.append(
-                (r, lambda pid=pid: Goto(poem=pid, source="operator", detail="click"))
-            )
+            self._hits.append((r, lambda pid=pid: _click("standby", pid)))
 
     def _cue_grid(self, player: Any, lay: Layout) -> None:
         c = self.canvas
@@ -752,9 +756,7 @@ class OperatorWindow:
             self._hits.append(
                 (
                     hit,
-                    lambda pid=cue.poem_id, cid=cue.id: Goto(
-                        poem=pid, cue=cid, source="operator", detail="click"
-                    ),
+                    lambda pid=cue.poem_id, cid=cue.id: _click("standby", pid, cid),
                 )
             )
 

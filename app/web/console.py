@@ -1,0 +1,375 @@
+"""The console bound to a running player: the main-thread side of the web console.
+
+`WebConsole.poll(t)` runs once a frame on the main (GL) thread, between frames: it hands the
+newest state and the actions applied since the last frame to the server (one reference
+swap, never a wait), draws at most one pending splat thumbnail while nothing is on stage,
+and, while a console wants the program picture, queues an asynchronous read-back of a small
+copy of the output every half second and picks up the one queued before. The server thread
+never touches the player or GL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from app.cues.actions import Action
+from app.show.model import Show
+from app.web.server import WebServer
+from app.web.thumbs import Thumbnails, render_splat_thumbnail
+
+PROGRAM_INTERVAL = 0.5  # seconds between program pictures (2 fps)
+PROGRAM_WIDTH = 480
+SPLAT_THUMB_INTERVAL = 1.0
+
+
+def show_description(show: Show, thumbs: Thumbnails | None = None) -> dict[str, Any]:
+    """The JSON-ready description of a show for the console (poems, cues, settings)."""
+    poems = []
+    index = 0
+    for p in show.poems:
+        cues = []
+        for c in p.cues:
+            cues.append(
+                {
+                    "index": index,
+                    "id": c.id,
+                    "kind": str(c.kind),
+                    "media": c.media.name,
+                    "fade": c.fade,
+                    "layer": c.layer,
+                    "length": thumbs.lengths[index] if thumbs else None,
+                    "thumb": thumbs.keys[index] if thumbs else None,
+                    "notes": getattr(c, "notes", None) or "",
+                }
+            )
+            index += 1
+        poems.append(
+            {
+                "id": p.id,
+                "title": p.title,
+                "part": p.part,
+                "notes": getattr(p, "notes", None) or "",
+                "cues": cues,
+            }
+        )
+    layers = sorted({c.layer for c in show.cues} or {1})
+    return {
+        "title": show.title,
+        "fps": show.output.fps,
+        "aspect": show.output.width / max(1, show.output.height),
+        "go_guard": show.defaults.go_guard,
+        "layers": layers,
+        "poems": poems,
+    }
+
+
+def player_state(player: Any) -> dict[str, Any]:
+    """The JSON-ready live state of a player (main thread): what the console shows."""
+    s = player.state
+    cues = player.show.cues
+    snap = player.snapshot()
+    mix = player.last_mix
+    on_stage = []
+    if mix is not None:
+        for layer in mix.layers:
+            for e in layer.entries:
+                on_stage.append({"cue": e.cue, "layer": layer.layer, "weight": round(e.opacity, 3)})
+    layer_opacity = dict(s.layer_opacity)
+    layer_rate = dict(s.layer_rate)
+    layers = sorted({c.layer for c in cues} | set(layer_opacity) | set(layer_rate) or {1})
+    osc = getattr(player, "osc", None)
+    pad = getattr(player, "gamepad", None)
+    frame_ms = getattr(player, "frame_ms", None)
+    errors = list(player.log.errors[-3:]) if hasattr(player.log, "errors") else []
+    state: dict[str, Any] = {
+        "t": round(player.clock.time(), 3),
+        "frame": player.frame,
+        "poem": snap["poem"],
+        "live": s.live,
+        "standby": s.standby,
+        "blackout": s.blackout,
+        "black": 0.0 if mix is None else round(mix.black, 3),
+        "master": round(s.master, 4),
+        "transition": snap["transition"],
+        "crossfade": None if s.crossfade is None else round(s.crossfade, 4),
+        "on_stage": on_stage,
+        "layers": [
+            {
+                "layer": n,
+                "opacity": round(layer_opacity.get(n, 1.0), 4),
+                "rate": round(layer_rate.get(n, 1.0), 4),
+            }
+            for n in layers
+        ],
+        "health": {
+            "fps": round(player.fps, 1),
+            "dropped": player.dropped + player.pool.dropped_video_frames,
+            "frame_ms": None if frame_ms is None else round(frame_ms, 2),
+            "source": player.last_source,
+            "pads": list(pad.connected) if pad is not None else [],
+            "osc_clients": len(osc.clients) if osc is not None else 0,
+            "warnings": list(player.warnings[-3:]) + errors,
+        },
+    }
+    follow = getattr(player, "follow_status", None)
+    state["follow"] = follow() if callable(follow) else None
+    return state
+
+
+class ProgramGrabber:
+    """A small copy of the output, read back asynchronously (GL thread only).
+
+    `grab()` draws the output into a small framebuffer and starts reading it into a pixel
+    buffer; `take()`, called a frame or more later, maps that buffer (already filled by then)
+    and returns the pixels, top row first.
+    """
+
+    def __init__(self, ctx: Any, source_texture: Any, width: int, height: int) -> None:
+        import moderngl
+
+        from app.render.programs import load_program
+
+        self.ctx = ctx
+        self.source = source_texture
+        self.width, self.height = width, height
+        self._tex = ctx.texture((width, height), 3)
+        self._fbo = ctx.framebuffer(color_attachments=[self._tex])
+        self._pbo = ctx.buffer(reserve=width * height * 3)
+        self._prog = load_program(ctx, "quad")
+        self._prog["u_texture"].value = 0
+        self._prog["u_scale"].value = (1.0, 1.0)
+        self._prog["u_flip_y"].value = 0.0
+        self._prog["u_weight"].value = (1.0, 1.0)
+        self._prog["u_opaque"].value = True
+        self._vao = ctx.vertex_array(self._prog, [])
+        self._mode = moderngl.TRIANGLE_STRIP
+        self.queued = False
+
+    def grab(self) -> None:
+        import moderngl
+
+        previous = self.ctx.fbo
+        self._fbo.use()
+        self.ctx.disable(moderngl.BLEND)
+        self.source.use(location=0)
+        self._vao.render(self._mode, vertices=4)
+        self._fbo.read_into(self._pbo, components=3)
+        if previous is not None:
+            previous.use()
+        self.queued = True
+
+    def take(self) -> np.ndarray | None:
+        if not self.queued:
+            return None
+        self.queued = False
+        data = np.frombuffer(self._pbo.read(), np.uint8).reshape(self.height, self.width, 3)
+        return data[::-1].copy()  # GL's bottom row first -> top row first
+
+    def release(self) -> None:
+        from app.render.gl import release_framebuffer
+
+        self._vao.release()
+        self._pbo.release()
+        release_framebuffer(self._fbo)
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+class WebConsole:
+    """The web console input of `play`: a `WebServer` bound to a `Player`.
+
+    Like the other inputs it has `poll(t)` (main thread, once a frame) and `close()`.
+    """
+
+    def __init__(
+        self,
+        player: Any,
+        server_factory: Callable[[dict[str, Any], Callable[[Action], None]], WebServer],
+        *,
+        thumbs: Thumbnails | None = None,
+    ) -> None:
+        self.player = player
+        self.thumbs = thumbs
+        self._applied: list[tuple[Action, str | None]] = []
+        self.server = server_factory(show_description(player.show, thumbs), player.put)
+        hooks = getattr(player, "applied_hooks", None)
+        if hooks is not None:
+            hooks.append(self._on_applied)
+        self._program: ProgramGrabber | None = None
+        self._program_at = -1e9
+        self._splat_at = -1e9
+        self._show_dirty = False
+        self._encoder: Any = None
+        if thumbs is not None:
+            thumbs.on_change = self._thumbs_changed
+
+    def start(self) -> WebConsole:
+        self.server.start()
+        if self.thumbs is not None:
+            self.thumbs.start()
+        return self
+
+    def _on_applied(self, action: Action, note: str | None) -> None:
+        if action.source == "web":
+            self._applied.append((action, note))
+
+    def _thumbs_changed(self) -> None:
+        self._show_dirty = True  # picked up by poll on the main thread
+
+    def poll(self, t: float) -> None:
+        """Main thread, once a frame (see the module docstring)."""
+        server = self.server
+        server.poll(t)
+        applied, self._applied = self._applied, []
+        server.publish(player_state(self.player), applied)
+        if self._show_dirty and self.thumbs is not None:
+            self._show_dirty = False
+            server.set_show(show_description(self.player.show, self.thumbs))
+        self._splat_thumbnail(t)
+        self._program_picture(t)
+
+    def _splat_thumbnail(self, t: float) -> None:
+        # drawn only while nothing is on stage (before the show, after a panic), so that the
+        # one frame it costs never shows
+        thumbs = self.thumbs
+        if thumbs is None or t - self._splat_at < SPLAT_THUMB_INTERVAL:
+            return
+        mix = self.player.last_mix
+        if mix is not None and any(layer.entries for layer in mix.layers):
+            return
+        job = thumbs.take_splat_job()
+        if job is None:
+            return
+        self._splat_at = t
+        try:
+            pixels = render_splat_thumbnail(
+                self.player.output.ctx, job, thumbs.width, thumbs.height
+            )
+        except Exception:
+            pixels = None
+        thumbs.finish_splat(job, pixels)
+
+    def _program_picture(self, t: float) -> None:
+        if self._program is not None and self._program.queued:
+            pixels = self._program.take()
+            if pixels is not None:
+                self._encode(pixels)
+        if not self.server.program_wanted or t - self._program_at < PROGRAM_INTERVAL:
+            return
+        self._program_at = t
+        out = self.player.output
+        if self._program is None:
+            height = max(1, round(PROGRAM_WIDTH * out.height / max(1, out.width)))
+            self._program = ProgramGrabber(
+                out.ctx, out.fbo.color_attachments[0], PROGRAM_WIDTH, height
+            )
+        self._program.grab()
+
+    def _encode(self, pixels: np.ndarray) -> None:
+        # JPEG encoding happens off the main thread
+        if self._encoder is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._encoder = ThreadPoolExecutor(1, thread_name_prefix="web-program")
+        server = self.server
+        self._encoder.submit(lambda: server.set_program(_jpeg(pixels)))
+
+    def close(self) -> None:
+        if self.thumbs is not None:
+            self.thumbs.close()
+        self.server.close()
+        if self._encoder is not None:
+            self._encoder.shutdown(wait=True)
+        if self._program is not None:
+            self._program.release()
+            self._program = None
+
+
+def lan_address() -> str:
+    """This machine's address on the venue network (the one a tablet can reach), else
+    127.0.0.1. Nothing is sent: a UDP socket is only pointed at a private address."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.254.254.254", 9))
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def terminal_qr(text: str) -> str:
+    """A QR code of `text` drawn with block characters, for a tablet's camera."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(text, error="m").terminal(out=out, compact=True)
+    return out.getvalue()
+
+
+def start_web_console(
+    player: Any, args: Any, log: Callable[[str, dict[str, Any]], None]
+) -> WebConsole | None:
+    """Start the console for `play` from its flags and the show's `web:` block.
+
+    Prints `console: URL` (and a QR code of it); a port that cannot be used is reported and
+    the show plays on without the console.
+    """
+    import sys
+
+    from app.web.server import DEFAULT_PORT, Tokens
+
+    cfg: dict[str, Any] = dict(getattr(player.show, "web", None) or {})
+    host = getattr(args, "web_host", None) or cfg.get("host", "0.0.0.0")
+    port = getattr(args, "web_port", None)
+    port = cfg.get("port", DEFAULT_PORT) if port is None else port
+    allow = getattr(args, "web_allow", None) or cfg.get("allow")
+    try:
+        tokens = Tokens(
+            getattr(args, "web_token", None) or cfg.get("token"),
+            getattr(args, "web_view_token", None) or cfg.get("view_token"),
+        )
+    except ValueError as exc:
+        print(f"web console: {exc} (playing without it)", file=sys.stderr)
+        return None
+    thumbs = Thumbnails(player.show, getattr(args, "web_thumbs", None))
+
+    def factory(show: dict[str, Any], put: Callable[[Action], None]) -> WebServer:
+        return WebServer(
+            show,
+            put,
+            host=host,
+            port=port,
+            tokens=tokens,
+            allow=allow,
+            log=log,
+            thumb_file=thumbs.file_for,
+        )
+
+    try:
+        console = WebConsole(player, factory, thumbs=thumbs).start()
+    except (OSError, ValueError) as exc:
+        print(f"web console: {exc} (playing without it)", file=sys.stderr)
+        return None
+    server = console.server
+    shown = lan_address() if host in ("0.0.0.0", "::", "") else host
+    url = server.url(shown)
+    print(f"console: {url}", file=sys.stderr, flush=True)
+    print(f"console (view only): {server.url(shown, view=True)}", file=sys.stderr, flush=True)
+    if not getattr(args, "quiet", False) and sys.stderr.isatty():
+        print(terminal_qr(url), file=sys.stderr, flush=True)
+    player.web = console
+    return console

@@ -1,0 +1,131 @@
+"""The console's WebSocket protocol: JSON text messages, one object each (pure functions).
+
+Client -> server:
+
+    {"type": "command", "id": "c7", "name": "go", "args": {}}
+    {"type": "command", "id": "c9", "name": "layer_opacity", "args": {"layer": 1, "opacity": 0.5}}
+    {"type": "ping", "t": 1234.5, "rtt": 18.2}   t: the client's clock, echoed; rtt: its last
+    {"type": "lock", "id": "c8", "on": true}      the show lock (operate role)
+    {"type": "program", "on": true}               the program picture for this client
+
+Server -> client:
+
+    {"type": "snapshot", "show": {...}, "state": {...}, "role": "operate", "client": "w3"}
+    {"type": "update", "state": {...}, "seq": 41}      the newest state, at most 30 a second
+    {"type": "show", "show": {...}}                    thumbnails or lengths became known
+    {"type": "heartbeat", "seq": 41, "t": 12.5}        every second
+    {"type": "ack", "id": "c7", "ok": true, "note": "GO ignored: ..."}  note: optional
+    {"type": "ack", "id": "c7", "ok": false, "error": "view only"}
+    {"type": "error", "error": "malformed JSON"}       a message without a usable id
+    {"type": "pong", "t": 1234.5}
+    {"type": "program", "n": 17}                       a new picture at /api/program.jpg
+
+Commands are those of the command table (app.cues.commands), arguments by name. A command
+is acknowledged once the main loop has applied it, after the update that shows
+its effect; a refused one at once. Every message is capped at `MAX_MESSAGE` bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+MAX_MESSAGE = 4096  # bytes of one client message; larger ones are refused
+MAX_ID = 64  # characters of a command id
+CLIENT_TYPES = ("command", "ping", "lock", "program")
+
+
+class ProtocolError(ValueError):
+    """A client message that cannot be used; `id` is the command id when one was readable."""
+
+    def __init__(self, reason: str, id: str | None = None) -> None:
+        super().__init__(reason)
+        self.id = id
+
+
+@dataclass(frozen=True)
+class Request:
+    """One parsed client message."""
+
+    type: str
+    id: str | None = None
+    name: str | None = None
+    args: dict[str, Any] | None = None
+    on: bool | None = None
+    t: float | None = None
+    rtt: float | None = None
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    x = float(value)
+    return x if math.isfinite(x) else None
+
+
+def _decode(data: str | bytes) -> dict[str, Any]:
+    if len(data) > MAX_MESSAGE:
+        raise ProtocolError(f"message too large ({len(data)} bytes, at most {MAX_MESSAGE})")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError("message is not UTF-8") from None
+    try:
+        obj = json.loads(data, parse_constant=lambda c: None)
+    except (ValueError, RecursionError):
+        raise ProtocolError("malformed JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("expected a JSON object")
+    return obj
+
+
+def parse_request(data: str | bytes) -> Request:
+    """Parse one client message; raises ProtocolError with the reason."""
+    obj = _decode(data)
+    raw_id = obj.get("id")
+    cid: str | None = None
+    if raw_id is not None:
+        if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+            raise ProtocolError("id: expected a string or a number")
+        cid = str(raw_id)[:MAX_ID]
+    kind = obj.get("type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(f"unknown message type {str(kind)[:40]!r}", cid)
+    if kind == "command":
+        if cid is None:
+            raise ProtocolError("command without an id")
+        name = obj.get("name")
+        if not isinstance(name, str):
+            raise ProtocolError("name: expected a command name", cid)
+        args = obj.get("args", {})
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ProtocolError("args: expected an object", cid)
+        return Request("command", cid, name, args)
+    if kind == "ping":
+        return Request("ping", cid, t=_finite(obj.get("t")), rtt=_finite(obj.get("rtt")))
+    on = obj.get("on")
+    if not isinstance(on, bool):
+        raise ProtocolError("on: expected true or false", cid)
+    if kind == "lock" and cid is None:
+        raise ProtocolError("lock without an id")
+    return Request(kind, cid, on=on)
+
+
+def encode(message: dict[str, Any]) -> str:
+    """One server message as compact JSON."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+def ack(cid: str, error: str | None = None, note: str | None = None) -> dict[str, Any]:
+    """An acknowledgement: ok (with the engine's note, if any) or an error reason."""
+    if error is not None:
+        return {"type": "ack", "id": cid, "ok": False, "error": error}
+    msg: dict[str, Any] = {"type": "ack", "id": cid, "ok": True}
+    if note:
+        msg["note"] = note
+    return msg

@@ -1,0 +1,207 @@
+"""Cue thumbnails for the console: made once per media file, cached on disk by content hash.
+
+A worker thread hashes each media file (BLAKE2b of its bytes, so a renamed file keeps its
+picture and an edited one gets a new one), and makes `<hash>.jpg` in the cache folder when
+it is missing: stills are scaled, videos give a frame at the cue's start (ffmpeg, as the
+operator view does). Splat scenes get a rendered view: the worker loads the scene, and the
+GL thread (the player's main loop, through `take_splat_job` / `finish_splat`) draws it; the
+worker only encodes and writes the picture. The URL of a thumbnail is its hash, so a
+browser may cache it for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.show.model import Cue, MediaKind, Show
+
+THUMB_WIDTH = 320
+CHUNK = 1 << 20
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/app/thumbs` (default `~/.cache/app/thumbs`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "app" / "thumbs"
+
+
+def content_hash(path: Path) -> str:
+    """Hex BLAKE2b-128 of a file's bytes."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_jpeg(pixels: np.ndarray, path: Path) -> None:
+    """Write (H, W, 3) uint8 pixels as a JPEG, atomically (a half-written file never shows)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(tmp, "JPEG", quality=82)
+    os.replace(tmp, path)
+
+
+def premultiplied_to_rgb(rgba: np.ndarray) -> np.ndarray:
+    """Float premultiplied RGBA (0..1) over black -> uint8 RGB."""
+    return (np.clip(rgba[..., :3], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+@dataclass
+class SplatJob:
+    """A splat scene loaded by the worker, waiting for the GL thread to draw it."""
+
+    index: int
+    cue: Cue
+    key: str
+    scene: Any
+
+
+class Thumbnails:
+    """The thumbnails and lengths of a show's cues (see the module docstring).
+
+    `on_change()` is called (on the worker thread) whenever a thumbnail or a length becomes
+    known. `keys[i]` / `lengths[i]` are None until then.
+    """
+
+    def __init__(
+        self,
+        show: Show,
+        folder: Path | None = None,
+        *,
+        width: int = THUMB_WIDTH,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.show = show
+        self.folder = folder or default_cache_dir()
+        self.width = width
+        aspect = show.output.width / max(1, show.output.height)
+        self.height = max(1, round(width / aspect))
+        self.on_change = on_change or (lambda: None)
+        cues = show.cues
+        self.keys: list[str | None] = [None] * len(cues)
+        self.lengths: list[float | None] = [None] * len(cues)
+        self._splats: queue.SimpleQueue[SplatJob] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Thumbnails:
+        self._thread = threading.Thread(target=self._run, name="web-thumbs", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+
+    def file_for(self, key: str) -> Path | None:
+        """The cached JPEG of a key, if it exists (any thread)."""
+        if key not in self.keys:
+            return None
+        path = self.folder / f"{key}.jpg"
+        return path if path.is_file() else None
+
+    # --- worker thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        by_hash: dict[Path, str] = {}
+        for index, cue in enumerate(self.show.cues):
+            if self._stop.is_set():
+                return
+            try:
+                self._one(index, cue, by_hash)
+            except Exception:  # an unreadable file keeps its placeholder
+                continue
+
+    def _one(self, index: int, cue: Cue, by_hash: dict[Path, str]) -> None:
+        if not cue.media.is_file():
+            return
+        if cue.kind is MediaKind.VIDEO:
+            from app.media.probe import probe
+
+            info = probe(cue.media)
+            if info.duration is not None:
+                end = cue.end if cue.end is not None else info.duration
+                self.lengths[index] = round(max(0.0, end - cue.start), 2)
+                self.on_change()
+        key = by_hash.get(cue.media) or content_hash(cue.media)
+        by_hash[cue.media] = key
+        # two cues of one video at different starts would share a picture: key the start in
+        if cue.kind is MediaKind.VIDEO and cue.start:
+            key = hashlib.blake2b(f"{key}@{cue.start:.3f}".encode(), digest_size=16).hexdigest()
+        path = self.folder / f"{key}.jpg"
+        if path.is_file():
+            self.keys[index] = key
+            self.on_change()
+            return
+        if cue.kind is MediaKind.SPLAT:
+            from app.media.splats import load_splats
+
+            self._splats.put(SplatJob(index, cue, key, load_splats(cue.media)))
+            return
+        from app.render.operator import make_thumbnail
+
+        pixels = make_thumbnail(cue, self.width, self.height)
+        if pixels is None:
+            return
+        save_jpeg(pixels, path)
+        self.keys[index] = key
+        self.on_change()
+
+    # --- GL thread -------------------------------------------------------------------------
+
+    def take_splat_job(self) -> SplatJob | None:
+        """A loaded splat scene to draw, if any (GL thread)."""
+        try:
+            return self._splats.get_nowait()
+        except queue.Empty:
+            return None
+
+    def finish_splat(self, job: SplatJob, pixels: np.ndarray | None) -> None:
+        """The GL thread drew `job` (uint8 RGB, top row first) or could not (None)."""
+        if pixels is None:
+            return
+
+        def write() -> None:
+            try:
+                save_jpeg(pixels, self.folder / f"{job.key}.jpg")
+            except OSError:
+                return
+            self.keys[job.index] = job.key
+            self.on_change()
+
+        threading.Thread(target=write, name="web-thumb-write", daemon=True).start()
+
+
+def render_splat_thumbnail(ctx: Any, job: SplatJob, width: int, height: int) -> np.ndarray:
+    """Draw a splat cue's base view offscreen (GL thread) and read it back as uint8 RGB."""
+    from app.cues.state import CameraOffset
+    from app.render.camera import cue_view
+    from app.render.splats import SplatRenderer
+
+    renderer = SplatRenderer(ctx, timing=False)
+    gpu = renderer.upload(job.scene)
+    try:
+        view = cue_view(job.scene, job.cue.camera, CameraOffset(), 0.0, width, height)
+        layer = renderer.render(gpu, view, width, height)
+        raw = layer.texture.read(dtype="f2")
+        rgba = np.frombuffer(raw, np.float16).reshape(height, width, 4).astype(np.float32)
+        if not layer.top_row_first:
+            rgba = rgba[::-1]
+        return premultiplied_to_rgb(rgba)
+    finally:
+        gpu.release()
+        renderer.release()
