@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,7 @@ def desk() -> Iterator[dict[str, Any]]:
         )
         procs.append(server)
         url = _wait_line(server, "desk: ")
+        view_url = _wait_line(server, "desk (view only): ")
         _until("play's first frame", lambda: _records(log, "frame"))
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -140,7 +143,14 @@ def desk() -> Iterator[dict[str, Any]]:
             page.goto(url)
             page.wait_for_selector("body[data-ready='1']")
             page.wait_for_selector("body[data-socket='open']")
-            yield {"page": page, "show": show, "url": url, "log": log, "base": base}
+            yield {
+                "page": page,
+                "show": show,
+                "url": url,
+                "view_url": view_url,
+                "log": log,
+                "base": base,
+            }
             browser.close()
     finally:
         for proc in procs:
@@ -236,7 +246,7 @@ def test_pick_of_a_deleted_variation_is_refused(desk: dict[str, Any]) -> None:
     (desk["base"] / "media/.generate/variations/1.1/seed-5.png").unlink()
     reply = page.evaluate(
         """async () => { const r = await fetch('/api/cues/1.1/pick', {method: 'POST',
-           headers: {'Content-Type': 'application/json'},
+           headers: {'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}`},
            body: JSON.stringify({id: 'seed-5.png'})});
            return [r.status, (await r.json()).error]; }"""
     )
@@ -250,6 +260,32 @@ def test_pick_of_a_deleted_variation_is_refused(desk: dict[str, Any]) -> None:
         timeout=60,
     )
     assert second.returncode == 2 and "a desk is already open on this show" in second.stderr
+
+
+def _http(url: str, method: str = "GET", body: bytes | None = None, **headers: str) -> int:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_access_follows_the_console_rules(desk: dict[str, Any]) -> None:
+    base, _, token = desk["url"].partition("/?token=")
+    view = desk["view_url"].partition("/?token=")[2]
+    body = json.dumps({"id": "seed-9.png", "rating": 2}).encode()
+    mark = f"{base}/api/cues/1.1/mark"
+    assert _http(f"{base}/") == 200  # the page itself carries no data
+    assert _http(f"{base}/api/cues") == 401
+    assert _http(f"{base}/api/cues?token=wrong") == 401
+    assert _http(f"{base}/api/cues?token={view}") == 200
+    assert _http(f"{base}/thumb/1.1/seed-9.png?token={view}") == 200
+    assert _http(mark, "POST", body, Authorization=f"Bearer {view}") == 403
+    evil = {"Authorization": f"Bearer {token}", "Origin": "http://example.com"}
+    assert _http(mark, "POST", body, **evil) == 403
+    ratings = yaml.safe_load(desk["show"].with_name("show.ratings.yaml").read_text())
+    assert "seed-9.png" not in ratings["ratings"]["1.1"]
 
 
 def test_more_like_this_appears_when_done(desk: dict[str, Any]) -> None:

@@ -1,89 +1,64 @@
-"""Who may use the desk: checked on the server, for every request.
+"""Who may use the desk: the web console's rules (app.web.server), checked on the server.
 
-The seam the web console's access rules plug into (issue 12): a client must come from an
-allowed network (loopback by default), carry the session's token (opened once as
-`/?token=...`, then kept in an HttpOnly cookie, or sent as `Authorization: Bearer ...`),
-and a request that changes something (POST, the WebSocket) from a browser must come from
-the desk's own origin, so that another page open in the same browser cannot drive it.
+- The client's address must be on the allow-list (`app.control.access.AccessControl`,
+  `local` by default), as for OSC and the console.
+- The page and its static files carry no data: anyone on the allow-list gets them.
+- Every API call, thumbnail, media file and the WebSocket carry a token (`?token=` or
+  `Authorization: Bearer`): the console's `Tokens`, an `operate` token (rate, reject,
+  pick, queue jobs) and a `view` token (look only).
+- A browser's `Origin` must be the desk's own for anything that changes something (POST,
+  the WebSocket), so another page open in the same browser cannot drive it.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-COOKIE = "desk_token"
+from app.control.access import AccessControl
+from app.web.server import Role, Tokens
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(values: Sequence[str]) -> list[Network]:
-    """`--allow` values (addresses or networks) -> networks; ValueError names a bad one."""
-    out = []
-    for value in values:
-        try:
-            out.append(ipaddress.ip_network(value, strict=False))
-        except ValueError:
-            raise ValueError(
-                f"--allow {value}: expected an address or network (10.0.0.0/24)"
-            ) from None
-    return out
+OPEN_PATHS = ("/", "/favicon.ico")
 
 
 class Access:
-    """The token and the allow-list of one desk session."""
+    """The tokens and the allow-list of one desk session."""
 
-    def __init__(self, token: str | None = None, allow: Sequence[Network] = ()) -> None:
-        self.token = token or secrets.token_urlsafe(24)
-        self.allow = list(allow) or [
-            ipaddress.ip_network("127.0.0.0/8"),
-            ipaddress.ip_network("::1/128"),
-        ]
+    def __init__(self, tokens: Tokens | None = None, allow: Iterable[str] | None = None) -> None:
+        self.tokens = tokens or Tokens()
+        self.control = AccessControl(allow)
 
-    def allowed_peer(self, request: web.Request) -> bool:
-        """True when the client's address is in an allowed network."""
-        peer = request.remote or ""
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in net for net in self.allow)
-
-    def token_ok(self, given: str | None) -> bool:
-        """Constant-time comparison with the session token."""
-        return bool(given) and hmac.compare_digest(str(given), self.token)
-
-    def given_token(self, request: web.Request) -> str | None:
-        """The token a request carries (cookie, bearer header or `?token=`)."""
+    def role(self, request: web.Request) -> Role | None:
+        """The role the request's token gives, or None."""
+        token = request.query.get("token")
         header = request.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            return header[7:].strip()
-        return request.cookies.get(COOKIE) or request.query.get("token")
+        if token is None and header.startswith("Bearer "):
+            token = header[7:].strip()
+        return self.tokens.role(token)
 
-    def same_origin(self, request: web.Request) -> bool:
+    @staticmethod
+    def same_origin(request: web.Request) -> bool:
         """A browser's Origin must be the desk itself; clients without one (curl) pass."""
         origin = request.headers.get("Origin")
-        if origin is None:
-            return True
-        return origin in (f"http://{request.host}", f"https://{request.host}")
+        return origin is None or origin in (f"http://{request.host}", f"https://{request.host}")
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Refuse what these rules forbid, with a plain reason."""
-        if not self.allowed_peer(request):
-            raise web.HTTPForbidden(text=f"the desk does not serve {request.remote}")
-        if not self.token_ok(self.given_token(request)):
-            raise web.HTTPUnauthorized(
-                text="this desk needs its token: open the address `python -m app desk` printed"
-            )
+        if not self.control.allowed(request.remote or ""):
+            raise web.HTTPForbidden(text="address not on the allow-list")
+        if request.path in OPEN_PATHS or request.path.startswith("/static/"):
+            return await handler(request)
         changes = request.method not in ("GET", "HEAD") or request.path == "/ws"
         if changes and not self.same_origin(request):
             raise web.HTTPForbidden(text="cross-origin request refused")
-        response = await handler(request)
-        if request.query.get("token") and request.method == "GET":
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict")
-        return response
+        role = self.role(request)
+        if role is None:
+            raise web.HTTPUnauthorized(
+                text="this desk needs its token: open the address `python -m app desk` printed"
+            )
+        if request.method not in ("GET", "HEAD") and role != "operate":
+            raise web.HTTPForbidden(text="a view token can look but not rate, reject or pick")
+        return await handler(request)

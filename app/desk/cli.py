@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="append",
         default=[],
         metavar="NETWORK",
-        help="client networks allowed besides loopback's default (e.g. 192.168.1.0/24)",
+        help="allowed clients, as for the console: addresses, networks or local, loopback, "
+        "private, any (default: local)",
     )
     p.add_argument(
         "--backend",
@@ -56,7 +57,7 @@ def _backend_factory(args: argparse.Namespace, show: Any) -> Any:
 
 def cmd_desk(args: argparse.Namespace) -> int:
     """Run the desk until Ctrl-C (or SIGTERM)."""
-    from app.desk.auth import Access, parse_networks
+    from app.desk.auth import Access
     from app.desk.server import DeskServer
     from app.desk.store import DeskLock, DeskStore
     from app.generate.cli import _load
@@ -64,16 +65,14 @@ def cmd_desk(args: argparse.Namespace) -> int:
 
     try:
         show = _load(args.show)
-        allow = parse_networks(args.allow)
-        if allow:
-            allow = [*Access().allow, *allow]
+        access = Access(allow=args.allow or None)
         lock = DeskLock(show.media_root).acquire()
     except (GenerateError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     server = DeskServer(
         DeskStore(show),
-        Access(allow=allow),
+        access,
         make_backend=_backend_factory(args, show),
         host=args.host,
         port=args.port,
@@ -87,7 +86,8 @@ def cmd_desk(args: argparse.Namespace) -> int:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    print(f"desk: {server.url}", flush=True)
+    print(f"desk: {server.url()}", flush=True)
+    print(f"desk (view only): {server.url(view=True)}", flush=True)
     try:
         done.wait()
     finally:

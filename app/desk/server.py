@@ -64,10 +64,10 @@ class DeskServer:
             raise self._error
         return self
 
-    @property
-    def url(self) -> str:
-        """The address to open, token included."""
-        return f"http://{self.host}:{self.port}/?token={self.access.token}"
+    def url(self, *, view: bool = False) -> str:
+        """The address to open, with the operate (or view) token."""
+        tokens = self.access.tokens
+        return f"http://{self.host}:{self.port}/?token={tokens.view if view else tokens.operate}"
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()

@@ -5,14 +5,22 @@
 
 const CELL_W = 172, CELL_H = 120, OVERSCAN = 2;
 const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const TOKEN = params.get("token") || sessionStorage.getItem("desk-token") || "";
+if (params.get("token")) {
+  sessionStorage.setItem("desk-token", TOKEN);
+  params.delete("token");
+  history.replaceState(null, "", location.pathname + (params.size ? `?${params}` : ""));
+}
+const T = `token=${encodeURIComponent(TOKEN)}`;
 const S = {
   cues: [], cue: null, items: [], view: [], cursor: 0, marked: [], compare: false,
   picked: null, zoom: { s: 1, x: 0, y: 0 }, jobs: {},
 };
 
 function enc(s) { return encodeURIComponent(s); }
-function thumbUrl(it) { return `/thumb/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}`; }
-function mediaUrl(it) { return `/media/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}`; }
+function thumbUrl(it) { return `/thumb/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}&${T}`; }
+function mediaUrl(it) { return `/media/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}&${T}`; }
 function stars(n) { return "\u2605".repeat(n) + "\u2606".repeat(5 - n); }
 function label(it) {
   const vals = Object.entries(it.values || {}).map(([k, v]) => `${k} ${v}`).join(", ");
@@ -26,8 +34,10 @@ function status(text, error = false) {
 }
 
 async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${TOKEN}` };
+  if (body) headers["Content-Type"] = "application/json";
   const res = await fetch(path, {
-    method, headers: body ? { "Content-Type": "application/json" } : {},
+    method, headers,
     body: body ? JSON.stringify(body) : undefined,
   });
   let data = null;
@@ -50,7 +60,7 @@ async function loadCues() {
     o.textContent = `${c.id} (${c.count})${c.prompt ? " " + c.prompt.slice(0, 40) : ""}`;
     sel.appendChild(o);
   }
-  const wanted = new URLSearchParams(location.search).get("cue");
+  const wanted = params.get("cue");
   const first = S.cues.find((c) => c.id === wanted) || S.cues.find((c) => c.count) || S.cues[0];
   if (first) { sel.value = first.id; await loadCue(first.id); }
 }
@@ -70,7 +80,7 @@ async function loadCue(id) {
   sheets.innerHTML = "";
   for (const name of data.sheets) {
     const img = document.createElement("img");
-    img.loading = "lazy"; img.alt = name; img.src = `/sheet/${enc(id)}/${enc(name)}`;
+    img.loading = "lazy"; img.alt = name; img.src = `/sheet/${enc(id)}/${enc(name)}?${T}`;
     sheets.appendChild(img);
   }
   $("sheets-box").hidden = !data.sheets.length;
@@ -322,7 +332,7 @@ function onKey(e) {
 // --- pushes ----------------------------------------------------------------------------
 
 function connect() {
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws?${T}`);
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
     if (m.type === "hello") document.body.dataset.socket = "open";
