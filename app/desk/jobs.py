@@ -67,18 +67,25 @@ def new_seeds(existing: list[Variation], count: int) -> list[int]:
     return list(itertools.islice((s for s in itertools.count(start) if s not in used), count))
 
 
+def _field(v: Variation, name: str) -> Any:
+    """A recipe field of a variation (`refine.x`, `extra.x` looked up in those mappings)."""
+    if name in v.values:
+        return v.values[name]
+    group, _, key = name.partition(".")
+    if key:
+        return (v.recipe.get(group) or {}).get(key)
+    return v.recipe.get(name)
+
+
 def finer_axes(base: Variation, existing: list[Variation]) -> list[Axis]:
     """Axes halving the steps around `base`'s numeric values (see the module docstring)."""
     axes = []
     for name, value in base.values.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
+        found = (_field(v, name) for v in existing)
         others = sorted(
-            {
-                v.values[name]
-                for v in existing
-                if isinstance(v.values.get(name), int | float) and v.values[name] != value
-            }
+            {x for x in found if isinstance(x, int | float) and not isinstance(x, bool)} - {value}
         )
         values = [value]
         below = [o for o in others if o < value]
