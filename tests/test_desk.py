@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from app.generate.backends import make_backend
+from app.generate.grid import cells_for, make_grid_sheet, parse_axes
 from app.generate.manifest import Manifest
 from app.generate.plan import plan_show, variation_jobs
 from app.generate.runner import Runner
@@ -46,6 +47,9 @@ poems:
       - id: "1.2"
         media: gen/1.2.png
         generate: {prompt: "a pale laundress", seed: 3}
+      - id: "1.3"
+        media: gen/1.3.mp4
+        generate: {prompt: "a slow tide", seed: 0, from: "1.1", fps: 8}
 """
 
 
@@ -61,13 +65,17 @@ def _make_show(folder: Path) -> Path:
     path = folder / "show" / "show.yaml"
     path.write_text(SHOW, encoding="utf-8")
     show = load_show(path, allow_missing=True)
+    axes = parse_axes(["guidance=2,8", "steps=2,4"])
+    cells, grid = cells_for(show, "1.2", axes, [3])
     jobs = plan_show(show, sweeps=False) + variation_jobs(show, "1.1", range(COUNT))
+    jobs += grid + variation_jobs(show, "1.3", range(2))
     manifest = _Deferred.load(show.media_root)
     runner = Runner(
         show, make_backend("placeholder"), manifest, out=io.StringIO(), err=io.StringIO()
     )
     assert runner.run(jobs).exit_code == 0
     Manifest.save(manifest)
+    make_grid_sheet(cells, axes, [3], cells[0].job.output.parent / "sheets", title="1.2")
     return path
 
 
@@ -303,6 +311,47 @@ def test_more_like_this_appears_when_done(desk: dict[str, Any]) -> None:
     page.wait_for_function(f"document.body.dataset.current === 'seed-{COUNT + 7}.png'")
     page.fill("#f-seed", "")
     page.locator("#grid").focus()
+
+
+def _choose_cue(page: Any, cue: str) -> None:
+    page.select_option("#cue", cue)
+    page.wait_for_function(f"document.body.dataset.cue === '{cue}'")
+    page.locator("#grid").focus()
+
+
+def test_grid_cells_their_values_and_sheet(desk: dict[str, Any]) -> None:
+    page = desk["page"]
+    _choose_cue(page, "1.2")
+    assert page.evaluate("document.body.dataset.count") == "4"
+    options = page.locator("#f-value option").all_text_contents()
+    assert options == ["any", "guidance=2", "guidance=8", "steps=4"]
+    page.select_option("#f-value", "guidance=8")
+    page.wait_for_function("document.body.dataset.count === '2'")
+    assert "guidance 8" in page.locator("#grid .cell.cursor .cap").text_content()
+    assert "CFG scale: 8," in page.locator("#parameters").text_content()
+    page.select_option("#f-value", "")
+    page.locator("#sheets-box summary").click()
+    page.wait_for_function(
+        "[...document.querySelectorAll('#sheets img')].some(i => i.complete && i.naturalWidth > 0)"
+    )
+
+
+def test_videos_play_on_hover(desk: dict[str, Any]) -> None:
+    page = desk["page"]
+    _choose_cue(page, "1.3")
+    assert page.evaluate("document.body.dataset.count") == "2"
+    cell = page.locator("#grid .cell[data-id='seed-1.mp4']")
+    assert cell.locator("img").count() == 1
+    cell.hover()
+    page.wait_for_function(
+        "(() => { const v = document.querySelector(\"#grid .cell[data-id='seed-1.mp4'] video\");"
+        " return v && v.readyState >= 2 && !v.paused; })()"
+    )
+    page.mouse.move(5, 5)
+    page.wait_for_function(
+        "document.querySelector(\"#grid .cell[data-id='seed-1.mp4'] img\") !== null"
+    )
+    _choose_cue(page, "1.1")
 
 
 def test_compare_two_with_synced_zoom_and_screenshot(desk: dict[str, Any]) -> None:

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from app.generate.manifest import Manifest, state_dir
 from app.generate.metadata import PARAMETERS_CHUNK, RECIPE_CHUNK, read_png_metadata, sidecar_path
-from app.generate.runner import RECIPE_FIELDS
-from app.show.model import Cue, MediaKind, media_kind_for
+from app.show.model import Cue, GenerateSpec, MediaKind, media_kind_for
 
 _SEED = re.compile(r"seed-(\d+)\.[A-Za-z0-9]+$")
+# Recipe fields a variation may differ in (whatever subset of them its recipe hash holds).
+_SPEC_FIELDS = tuple(
+    f.name
+    for f in fields(GenerateSpec)
+    if f.name not in ("kind", "model", "seed", "seeds", "source", "last_from")
+)
 
 
 @dataclass
@@ -64,7 +69,7 @@ def recipe_values(cue: Cue, recipe: dict[str, Any]) -> dict[str, Any]:
     if spec is None or not recipe:
         return {}
     out: dict[str, Any] = {}
-    for name in RECIPE_FIELDS:
+    for name in _SPEC_FIELDS:
         if name not in recipe:
             continue
         mine, theirs = getattr(spec, name), recipe[name]

@@ -96,7 +96,6 @@ FIELDS: dict[str, Callable[[str], Any]] = {
     "frames": _integer(1),
     "fps": _number(0, lo_open=True),
     "upscale": _number(1, lo_open=True),
-    "model": _text,
 }
 REFINE_FIELDS: dict[str, Callable[[str], Any]] = {
     "scale": _number(1),
