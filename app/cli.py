@@ -7,6 +7,7 @@ Each room registers its own subcommands so that this file stays a table of conte
   imported only when one of them runs);
 - `pack`, `verify`, `unpack`: `app.pack.cli.register(subparsers)`; play, render and check
   also take a `.vjshow` pack (unpacked once into a cache).
+- `desk`: `app.desk.cli.register(subparsers)` (the picking desk, a local web page).
 Heavy modules are imported inside the handlers so that `python -m app check` starts fast.
 """
 
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.pack import cli as pack_cli
 
     pack_cli.register(sub)
+    from app.desk import cli as desk_cli
+
+    desk_cli.register(sub)
 
     testcard = sub.add_parser("testcard", help="show a projector calibration pattern")
     testcard.add_argument("--width", type=int, default=1920)

@@ -7,6 +7,8 @@ Record shapes (the `event` key names the kind):
    "media": "...", "opacity": 0.5}, ...], "master": 1.0, "black": 0.0}`
 - `{"event": "error", "t": ..., "message": "...", "cue": "1.2"}`
 - `{"event": "info", "t": ..., "message": "..."}`
+- `{"event": "media", "t": ..., "message": "...", "cue": "1.2", "media": "..."}`: a cue's
+  file changed on disk (a pick) and the pool reopened it
 Tests and benchmarks read it; it is the record of a show run.
 """
 

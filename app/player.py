@@ -49,7 +49,9 @@ class Player:
         self.engine = Engine(show)
         self.state = self.engine.initial_state()
         self.actions: queue.SimpleQueue[tuple[float | None, Action]] = queue.SimpleQueue()
-        self.pool = MediaPool(output.ctx, show, self._media_error, offline=offline)
+        self.pool = MediaPool(
+            output.ctx, show, self._media_error, offline=offline, on_reload=self._media_reloaded
+        )
         self.compositor = Compositor(output.ctx, output.width, output.height)
         self.listeners: list[Listener] = []  # called on this thread when the status changed
         self.inputs: Sequence[Any] = ()  # inputs whose `status()` goes into the snapshot
@@ -116,6 +118,10 @@ class Player:
                 since = self.pool.error_since(e.cue)
                 if since is not None and e.cue not in self.state.failed:
                     self.put(MediaFailed(cue=e.cue, source="media", detail="pool"))
+
+    def _media_reloaded(self, message: str, cue: int) -> None:
+        c = self.show.cues[cue]
+        self.log.write("media", self.clock.time(), message=message, cue=c.id, media=c.media_ref)
 
     # --- one frame --------------------------------------------------------------------
 

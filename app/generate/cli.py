@@ -62,6 +62,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     var.add_argument("--start", type=int, default=None, help="first seed (default: the recipe's)")
     var.add_argument("--columns", type=int, default=6, help="contact sheet columns")
+    var.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="sweep a recipe field over values (X, then Y, then Z axis; repeatable), e.g. "
+        "--grid guidance=2,3.5,5 --grid steps=20,40; each cell at every --seeds seed "
+        "(default: the recipe's seed); writes a labelled sheet",
+    )
+    var.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the variations of CUE rejected in the desk (lists them and asks first)",
+    )
+    var.add_argument("--yes", action="store_true", help="with --prune: do not ask")
     _backend_arguments(var)
     var.set_defaults(handler=cmd_variations)
 
@@ -129,11 +144,12 @@ class _Session:
     def __init__(self, args: argparse.Namespace, err: TextIO) -> None:
         from app.generate.backends import make_backend
         from app.generate.manifest import Manifest
-        from app.generate.picks import load_picks
+        from app.generate.picks import load_pick_recipes, load_picks
         from app.generate.registry import find_registry, load_registry
 
         self.show = _load(args.show)
         self.picks = load_picks(self.show.path)
+        self.recipes = load_pick_recipes(self.show.path)
         options = {}
         if args.backend == "diffusers":
             registry = load_registry(find_registry(self.show.path, args.models))
@@ -169,7 +185,13 @@ def cmd_generate(
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         s = _Session(args, err)
-        jobs = plan_show(s.show, only=args.only, picks=s.picks, sweeps=not args.no_sweeps)
+        jobs = plan_show(
+            s.show,
+            only=args.only,
+            picks=s.picks,
+            sweeps=not args.no_sweeps,
+            recipes=s.recipes,
+        )
         if not jobs:
             print(f"{s.show.path}: no cue has a generate: recipe, nothing to do", file=out)
             return EXIT_OK
@@ -257,6 +279,10 @@ def cmd_variations(
     from app.generate.plan import variation_jobs, variation_path
     from app.generate.runner import Runner, validate_jobs
 
+    if args.prune:
+        return cmd_prune(args, out, err)
+    if args.grid:
+        return cmd_grid(args, out, err)
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         s = _Session(args, err)
@@ -324,4 +350,97 @@ def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     how = "copied from its variation" if variation.is_file() else "rendered at that seed"
     print(f"next `python -m app generate {args.show}`: cue {cue.id} is {how}", file=out, end="")
     print(f"; then re-rendered from it: {', '.join(downstream)}" if downstream else "", file=out)
+    return EXIT_OK
+
+
+def cmd_grid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`variations SHOW CUE --grid F=a,b [--grid G=c,d] [--seeds N]`: an X/Y/Z grid."""
+    from app.generate.grid import cells_for, make_grid_sheet, parse_axes
+    from app.generate.manifest import RunLock
+    from app.generate.runner import Runner, validate_jobs
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        axes = parse_axes(args.grid)  # bad values are refused before anything loads
+        show = _load(args.show)
+        cue = _cue_with_recipe(show, args.cue)
+        spec = cue.generate
+        start = spec.seed if args.start is None else args.start
+        seeds = [spec.seed] if args.seeds is None else _parse_seeds(args.seeds, start, ())
+        s = _Session(args, err)
+        cells, jobs = cells_for(s.show, cue.id, axes, seeds)
+        problems = validate_jobs(s.show, jobs, s.backend)
+        if problems:
+            return _fail(err, "\n".join(problems))
+        runner = Runner(s.show, s.backend, s.manifest, verbose=args.verbose, out=out, err=err)
+        with RunLock(s.show.media_root):
+            try:
+                report = runner.run(jobs)
+            finally:
+                s.backend.close()
+        shape = " x ".join(f"{len(a.values)} {a.field}" for a in axes)
+        print(f"grid {shape} x {len(seeds)} seeds: {report.summary()}", file=out)
+        folder = cells[0].job.output.parent / "sheets"
+        png, layout = make_grid_sheet(
+            cells, axes, seeds, folder, title=f"{s.show.title} - cue {cue.id}: {spec.prompt[:80]}"
+        )
+        print(f"grid sheet: {png}\nlayout: {layout}", file=out)
+        print(f"pick in the browser: python -m app desk {args.show}", file=out)
+    except GenerateError as exc:
+        return _fail(err, str(exc))
+    for message in report.failed.values():
+        print(f"  {message.splitlines()[0]}", file=err)
+    return report.exit_code
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def cmd_prune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`variations SHOW CUE --prune`: delete the rejected variations of a cue, after asking."""
+    from app.generate.catalog import list_variations
+    from app.generate.manifest import Manifest, RunLock
+    from app.generate.picks import load_pick_variations
+    from app.generate.ratings import load_ratings, save_ratings
+
+    try:
+        show = _load(args.show)
+        cue = _cue_with_recipe(show, args.cue)
+        ratings = load_ratings(show.path)
+        marks = ratings.get(cue.id, {})
+        picked = load_pick_variations(show.path).get(cue.id)
+        with RunLock(show.media_root):
+            manifest = Manifest.load(show.media_root, warn=err)
+            found, _ = list_variations(cue, show.media_root, manifest)
+            doomed = [v for v in found if marks.get(v.name) and marks[v.name].rejected]
+            doomed = [v for v in doomed if v.name != picked]  # the show's media is never pruned
+            if not doomed:
+                print(f"cue {cue.id}: no rejected variations to delete", file=out)
+                return EXIT_OK
+            total = sum(v.bytes for v in doomed)
+            print(f"cue {cue.id}: {len(doomed)} rejected variations, {_size(total)}:", file=out)
+            for v in doomed:
+                print(f"  {_size(v.bytes):>9}  {v.path}", file=out)
+            if not args.yes:
+                print(f"delete these {len(doomed)} files? [y/N] ", end="", file=out, flush=True)
+                answer = sys.stdin.readline().strip().lower()
+                if answer not in ("y", "yes"):
+                    print("nothing deleted", file=out)
+                    return EXIT_OK
+            for v in doomed:
+                v.path.unlink(missing_ok=True)
+                side = v.path.with_name(v.path.name + ".json")
+                side.unlink(missing_ok=True)
+                manifest.forget(v.path)
+                marks.pop(v.name, None)
+            manifest.save()
+            save_ratings(show.path, ratings)
+        print(f"deleted {len(doomed)} files ({_size(total)})", file=out)
+    except GenerateError as exc:
+        return _fail(err, str(exc))
     return EXIT_OK

@@ -3,11 +3,16 @@
 A pick is an artistic decision, so it lives beside the show (and in version control), not in
 the media folder. `generate` renders a picked cue at that seed (copying the variation when it
 is already rendered), and everything made from the cue follows.
+
+A pick made in the desk may be a grid cell: its recipe values (`recipes: {cue id: {field:
+value}}`) are kept beside the seed, so that `generate` renders the cue as it was picked, and
+`variations: {cue id: file}` names the variation the cue's media was copied from.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -38,18 +43,68 @@ def load_picks(show_path: Path) -> dict[str, int]:
     return {str(k): int(v) for k, v in picks.items()}
 
 
-def save_pick(show_path: Path, cue_id: str, seed: int | None) -> Path:
-    """Record (or with None, clear) the picked seed of a cue; returns the picks file."""
+def _sections(show_path: Path) -> dict[str, dict[str, Any]]:
+    """The picks file's `recipes` and `variations` sections (empty when absent)."""
+    path = picks_path(show_path)
+    if not path.is_file():
+        return {"recipes": {}, "variations": {}}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise GenerateError(f"{path}: cannot read the picks file: {exc}") from None
+    out: dict[str, dict[str, Any]] = {}
+    for name in ("recipes", "variations"):
+        section = data.get(name, {}) if isinstance(data, dict) else {}
+        if not isinstance(section, dict):
+            raise GenerateError(f"{path}: '{name}' must be a mapping of cue ids")
+        out[name] = {str(k): v for k, v in section.items()}
+    for cue, values in out["recipes"].items():
+        if not isinstance(values, dict):
+            raise GenerateError(f"{path}: recipes: cue '{cue}': expected {{field: value}}")
+    return out
+
+
+def load_pick_recipes(show_path: Path) -> dict[str, dict[str, Any]]:
+    """Recipe values of picked grid cells, per cue id (`{"guidance": 2.0}`)."""
+    return _sections(show_path)["recipes"]
+
+
+def load_pick_variations(show_path: Path) -> dict[str, str]:
+    """The variation file each desk pick was copied from, per cue id."""
+    return {k: str(v) for k, v in _sections(show_path)["variations"].items()}
+
+
+def save_pick(
+    show_path: Path,
+    cue_id: str,
+    seed: int | None,
+    *,
+    recipe: dict[str, Any] | None = None,
+    variation: str | None = None,
+) -> Path:
+    """Record (or with None, clear) the picked seed of a cue, with the recipe values of a
+    picked grid cell and the variation file it came from; returns the picks file."""
     picks = load_picks(show_path)
+    sections = _sections(show_path)
+    for section in sections.values():
+        section.pop(cue_id, None)
     if seed is None:
         picks.pop(cue_id, None)
     else:
         picks[cue_id] = int(seed)
+        if recipe:
+            sections["recipes"][cue_id] = dict(recipe)
+        if variation:
+            sections["variations"][cue_id] = variation
+    data: dict[str, Any] = {"picks": dict(sorted(picks.items()))}
+    for name, section in sections.items():
+        if section:
+            data[name] = dict(sorted(section.items()))
     path = picks_path(show_path)
     text = (
-        "# Seeds picked with `python -m app pick`; `python -m app generate` renders these cues\n"
-        "# at the picked seed. Written by the program, safe to edit.\n"
-        + yaml.safe_dump({"picks": dict(sorted(picks.items()))}, sort_keys=False)
+        "# Seeds picked with `python -m app pick` or the desk; `python -m app generate` renders\n"
+        "# these cues at the picked seed (and recipe values). Written by the program, safe to "
+        "edit.\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     )
     write_text_atomic(path, text)
     return path

@@ -11,8 +11,9 @@ is loaded once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from app.generate.errors import GenerateError
 from app.generate.manifest import state_dir
@@ -86,8 +87,30 @@ def effective_seed(spec: GenerateSpec, pick: int | None) -> int:
     return spec.seed
 
 
+def apply_overrides(spec: GenerateSpec, values: dict[str, Any]) -> GenerateSpec:
+    """The recipe with some fields set (a grid cell's or a picked cell's values);
+    `refine.<key>` and `extra.<key>` are merged into those mappings key by key."""
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for name, value in values.items():
+        group, _, key = name.partition(".")
+        if group in ("refine", "extra") and key:
+            if group not in nested:
+                nested[group] = dict(getattr(spec, group) or {})
+            nested[group][key] = value
+        else:
+            top[name] = value
+    return replace(spec, **top, **nested)
+
+
 def _cue_jobs(
-    show: Show, poem: Poem, cue: Cue, by_id: dict[str, Cue], picks: dict[str, int], sweeps: bool
+    show: Show,
+    poem: Poem,
+    cue: Cue,
+    by_id: dict[str, Cue],
+    picks: dict[str, int],
+    sweeps: bool,
+    recipes: dict[str, dict[str, Any]] | None = None,
 ) -> list[Job]:
     spec = cue.generate
     assert spec is not None
@@ -116,12 +139,13 @@ def _cue_jobs(
             )
         )
     main_deps = deps + tuple(j.key for j in jobs if j.seed == seed)
+    picked_values = (recipes or {}).get(cue.id) if cue.id in picks else None
     jobs.append(
         Job(
             key=cue.id,
             cue=cue,
             poem=poem,
-            spec=spec,
+            spec=apply_overrides(spec, picked_values) if picked_values else spec,
             seed=seed,
             output=cue.media,
             deps=main_deps,
@@ -164,10 +188,12 @@ def plan_show(
     only: Sequence[str] = (),
     picks: dict[str, int] | None = None,
     sweeps: bool = True,
+    recipes: dict[str, dict[str, Any]] | None = None,
 ) -> list[Job]:
     """The ordered jobs that make the media of `show` (or of the cues `only` selects).
 
     Cues a selected cue is made from are included too (they are skipped when current).
+    `recipes` holds the values of picked grid cells: a picked cue is rendered with them.
     """
     picks = picks or {}
     by_id = {c.id: c for c in show.cues}
@@ -189,7 +215,9 @@ def plan_show(
         for cue in poem.cues:
             if cue.id in closure:
                 # Sweeps of cues pulled in only as inputs are not the user's request.
-                jobs.extend(_cue_jobs(show, poem, cue, by_id, picks, sweeps and cue.id in wanted))
+                jobs.extend(
+                    _cue_jobs(show, poem, cue, by_id, picks, sweeps and cue.id in wanted, recipes)
+                )
     return order_jobs(jobs)
 
 

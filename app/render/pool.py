@@ -8,10 +8,16 @@ it in the next frame.
 
 A media failure never raises out of the pool: the cue's image becomes None (black), the error
 is logged once, and `error_since(cue)` tells the player when to fade that entry out.
+
+Files are watched: every `watch_interval` seconds the pool compares the file of each slot it
+holds with what it opened (inode, size, mtime); a slot whose file was replaced (a pick in the
+desk, a new `generate`) is dropped and opened again, unless its cue is in the mix now: what
+the audience sees never changes under it, the new file is used once the cue has left.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -50,6 +56,18 @@ HAP_FORMATS: dict[str, tuple[str, ...]] = {
 
 def _note_to_stderr(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+FileStamp = tuple[int, int, int] | None  # (inode, size, mtime ns); None: no file
+
+
+def file_stamp(path: Any) -> FileStamp:
+    """What tells a replaced file from the one opened (os.replace gives a new inode)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _close_when_opened(future: Future[VideoSource]) -> None:
@@ -92,6 +110,7 @@ class _Slot:
     error_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     last_used: float = 0.0
+    stamp: FileStamp = None  # the file as it was opened
 
 
 class MediaPool:
@@ -107,9 +126,12 @@ class MediaPool:
         keep_stills: int = 8,
         size: tuple[int, int] | None = None,
         on_note: NoteLog | None = None,
+        on_reload: ErrorLog | None = None,
+        watch_interval: float = 0.5,
     ) -> None:
         """`offline` makes every frame wait for the media it needs (renders to a file).
-        `on_note` gets notices that are no errors (a HAP fallback), each once."""
+        `on_note` gets notices that are no errors (a HAP fallback), each once;
+        `on_reload(message, cue)` hears of each cue reopened because its file changed."""
         self.ctx = ctx
         self.show = show
         self.cues = show.cues
@@ -126,6 +148,9 @@ class MediaPool:
         self._notes: set[str] = set()
         # What this GL lacks for each HAP variant (None: plays as compressed textures).
         self.hap_missing = {v: missing_support(ctx, f) for v, f in HAP_FORMATS.items()}
+        self.on_reload = on_reload or (lambda msg, cue: None)
+        self.watch_interval = watch_interval
+        self._watched_at: float | None = None
 
     # --- queries used by the compositor ----------------------------------------------
 
@@ -165,6 +190,9 @@ class MediaPool:
             for e in layer.entries:
                 wanted[e.cue] = max(wanted.get(e.cue, -1.0), e.media_time)
         live = set(wanted)
+        if self._watched_at is None or not 0 <= t - self._watched_at < self.watch_interval:
+            self._watched_at = t
+            self._reopen_changed(live)
         for cue, media_time in wanted.items():
             self._refresh(self._slot(cue, t), media_time, t)
         if standby is not None and standby not in live:
@@ -180,8 +208,22 @@ class MediaPool:
         slot.last_used = t
         return slot
 
+    def _reopen_changed(self, live: set[int]) -> None:
+        """Drop the slots whose file changed since it was opened, except live ones."""
+        for index, slot in list(self._slots.items()):
+            if index in live:
+                continue
+            stamp = file_stamp(slot.cue.media)
+            if stamp == slot.stamp or stamp is None:
+                continue
+            self._close_slot(self._slots.pop(index))
+            self.on_reload(
+                f"cue {slot.cue.id}: media file changed, reloaded ({stamp[1]} bytes)", index
+            )
+
     def _open(self, slot: _Slot, t: float) -> None:
         cue = slot.cue
+        slot.stamp = file_stamp(cue.media)
         if not cue.media.exists():
             self._fail(slot, f"media file not found: {cue.media}", t)
             return
