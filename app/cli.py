@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_SHOW = Path(__file__).resolve().parent.parent / "show" / "demo.yaml"
-BENCHES = ("video", "memory", "latency", "splats", "generate", "soak")
+BENCHES = ("video", "memory", "latency", "splats", "generate", "soak", "web")
 
 
 def _add_script_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:

@@ -610,6 +610,10 @@ def run(
         if status and time.monotonic() - last_status > 0.5:
             last_status = time.monotonic()
             print("\r" + player.status_line()[:160].ljust(160), end="", file=sys.stderr, flush=True)
+        for inp in inputs:  # the frame is out: hand-overs that may wake other processes
+            idle = getattr(inp, "idle", None)
+            if idle is not None:
+                idle()
         player.clock.wait_next_frame(fps)
     if status:
         print(file=sys.stderr)
