@@ -21,7 +21,7 @@ from pathlib import Path
 
 from app.show.model import DEMO_SHOW
 
-BENCHES = ("video", "memory", "latency", "splats", "generate", "soak")
+BENCHES = ("video", "memory", "latency", "splats", "generate", "soak", "web")
 
 
 def _add_script_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:

@@ -110,6 +110,10 @@ class Session:
                 last_status = time.monotonic()
                 line = player.status.line()[:160].ljust(160)
                 print("\r" + line, end="", file=sys.stderr, flush=True)
+            for inp in self.inputs:  # the frame is out: hand-overs that may wake others
+                idle = getattr(inp, "idle", None)
+                if idle is not None:
+                    idle()
             player.clock.wait_next_frame(fps)
         if status:
             print(file=sys.stderr)

@@ -77,7 +77,7 @@ class FakeShow:
         if isinstance(action, Master):
             self.master = action.level
         assert self.server is not None
-        self.server.publish({"master": self.master, "n": len(self.actions)}, [(action, None)])
+        self.server.publish({"master": self.master, "n": len(self.actions)}, [(id(action), None)])
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ import numpy as np
 
 from app.cues.actions import Action
 from app.show.model import Show
-from app.web.server import WebServer
 from app.web.thumbs import Thumbnails, render_splat_thumbnail
 
 PROGRAM_INTERVAL = 0.5  # seconds between program pictures (2 fps)
 PROGRAM_WIDTH = 480
+HEALTH_INTERVAL = 0.5  # seconds between refreshes of the health figures
 SPLAT_THUMB_INTERVAL = 1.0
 
 
@@ -66,8 +66,28 @@ def show_description(show: Show, thumbs: Thumbnails | None = None) -> dict[str, 
     }
 
 
-def player_state(player: Any) -> dict[str, Any]:
-    """The JSON-ready live state of a player (main thread): what the console shows."""
+def player_health(player: Any) -> dict[str, Any]:
+    """The health strip's figures of a player (main thread)."""
+    status = player.status
+    frame_ms = getattr(player, "frame_ms", None)
+    errors = list(player.log.errors[-3:]) if hasattr(player.log, "errors") else []
+    return {
+        "fps": round(player.fps, 1),
+        "dropped": player.dropped + player.pool.dropped_video_frames,
+        "frame_ms": None if frame_ms is None else round(frame_ms, 2),
+        "source": player.last_source,
+        "pads": list(status.pads),
+        "osc_clients": len(status.osc_clients),
+        "warnings": list(player.warnings[-3:]) + errors,
+    }
+
+
+def player_state(player: Any, health: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON-ready live state of a player (main thread): what the console shows.
+
+    Nothing in it changes from frame to frame unless the show does (the health figures are
+    passed in, refreshed at their own pace), so that an unchanged show sends no updates.
+    """
     s = player.state
     cues = player.show.cues
     status = player.status
@@ -80,11 +100,7 @@ def player_state(player: Any) -> dict[str, Any]:
     layer_opacity = dict(s.layer_opacity)
     layer_rate = dict(s.layer_rate)
     layers = sorted({c.layer for c in cues} | set(layer_opacity) | set(layer_rate) or {1})
-    frame_ms = getattr(player, "frame_ms", None)
-    errors = list(player.log.errors[-3:]) if hasattr(player.log, "errors") else []
     state: dict[str, Any] = {
-        "t": round(player.clock.time(), 3),
-        "frame": player.frame,
         "poem": status.poem,
         "live": s.live,
         "standby": s.standby,
@@ -102,15 +118,7 @@ def player_state(player: Any) -> dict[str, Any]:
             }
             for n in layers
         ],
-        "health": {
-            "fps": round(player.fps, 1),
-            "dropped": player.dropped + player.pool.dropped_video_frames,
-            "frame_ms": None if frame_ms is None else round(frame_ms, 2),
-            "source": player.last_source,
-            "pads": list(status.pads),
-            "osc_clients": len(status.osc_clients),
-            "warnings": list(player.warnings[-3:]) + errors,
-        },
+        "health": health if health is not None else player_health(player),
     }
     follow = getattr(player, "follow_status", None)
     state["follow"] = follow() if callable(follow) else None
@@ -185,7 +193,8 @@ def _jpeg(pixels: np.ndarray) -> bytes:
 
 
 class WebConsole:
-    """The web console input of `play`: a `WebServer` bound to a `Player`.
+    """The web console input of `play`: a server (`WebServer` in this process, or
+    `app.web.child.ServerProcess` in a child) bound to a `Player`.
 
     Like the other inputs it has `poll(t)` (main thread, once a frame) and `close()`.
     """
@@ -193,17 +202,25 @@ class WebConsole:
     def __init__(
         self,
         player: Any,
-        server_factory: Callable[[dict[str, Any], Callable[[Action], None]], WebServer],
+        server_factory: Callable[[dict[str, Any], Callable[[Action], None]], Any],
         *,
         thumbs: Thumbnails | None = None,
     ) -> None:
         self.player = player
         self.thumbs = thumbs
-        self._applied: list[tuple[Action, str | None]] = []
+        self._applied: list[tuple[int, str | None]] = []
         self.server = server_factory(show_description(player.show, thumbs), player.put)
         hooks = getattr(player, "applied_hooks", None)
         if hooks is not None:
             hooks.append(self._on_applied)
+        # a frame changed the state: it is handed over in `idle`, once the frame is out
+        player.listeners.append(self._changed)
+        self._dirty = True
+        self._idle_seen = False
+        self._state: dict[str, Any] | None = None
+        self._health: dict[str, Any] | None = None
+        self._sent_health: dict[str, Any] | None = None
+        self._health_at = -1e9
         self._program: ProgramGrabber | None = None
         self._program_at = -1e9
         self._splat_at = -1e9
@@ -220,7 +237,7 @@ class WebConsole:
 
     def _on_applied(self, action: Action, note: str | None) -> None:
         if action.source == "web":
-            self._applied.append((action, note))
+            self._applied.append((id(action), note))
 
     def _thumbs_changed(self) -> None:
         self._show_dirty = True  # picked up by poll on the main thread
@@ -229,13 +246,37 @@ class WebConsole:
         """Main thread, once a frame (see the module docstring)."""
         server = self.server
         server.poll(t)
-        applied, self._applied = self._applied, []
-        server.publish(player_state(self.player), applied)
+        if t - self._health_at >= HEALTH_INTERVAL or t < self._health_at:
+            self._health_at = t
+            self._health = player_health(self.player)
+        if not self._idle_seen:  # a loop without `idle`: hand over at the frame's start
+            self._publish()
+        self._idle_seen = False
         if self._show_dirty and self.thumbs is not None:
             self._show_dirty = False
             server.set_show(show_description(self.player.show, self.thumbs))
         self._splat_thumbnail(t)
         self._program_picture(t)
+
+    def _changed(self, snapshot: Any) -> None:
+        self._dirty = True
+
+    def idle(self) -> None:
+        """Main thread, after a frame is out and before the loop waits for the next: hand
+        the state over (waking the server, which may take the CPU, costs no frame here)."""
+        self._idle_seen = True
+        self._publish()
+
+    def _publish(self) -> None:
+        applied, self._applied = self._applied, []
+        if not (applied or self._dirty or self._health is not self._sent_health):
+            return
+        self._dirty = False
+        self._sent_health = self._health
+        state = player_state(self.player, self._health)
+        if applied or state != self._state:
+            self._state = state
+            self.server.publish(state, applied)
 
     def _splat_thumbnail(self, t: float) -> None:
         # drawn only while nothing is on stage (before the show, after a panic), so that the
@@ -345,8 +386,10 @@ def start_web_console(
         return None
     thumbs = Thumbnails(player.show, getattr(args, "web_thumbs", None))
 
-    def factory(show: dict[str, Any], put: Callable[[Action], None]) -> WebServer:
-        return WebServer(
+    def factory(show: dict[str, Any], put: Callable[[Action], None]) -> Any:
+        from app.web.child import ServerProcess
+
+        return ServerProcess(
             show,
             put,
             host=host,
@@ -354,7 +397,7 @@ def start_web_console(
             tokens=tokens,
             allow=allow,
             log=log,
-            thumb_file=thumbs.file_for,
+            thumbs_dir=thumbs.folder,
         )
 
     try:

@@ -214,7 +214,7 @@ class WebServer:
         self._state: dict[str, Any] = {}
         self._seq = 0
         self._encoded: tuple[int, str] = (-1, "")
-        self._handover: deque[tuple[Action, str | None]] = deque()
+        self._handover: deque[tuple[int, str | None]] = deque()
         self._pending: dict[int, tuple[Action, _Console, str, float]] = {}
         self._consoles: dict[str, _Console] = {}
         self._next_id = 0
@@ -340,10 +340,11 @@ class WebServer:
     # --- the main loop's side (never blocks) ---------------------------------------------
 
     def publish(
-        self, state: dict[str, Any], applied: Iterable[tuple[Action, str | None]] = ()
+        self, state: dict[str, Any], applied: Iterable[tuple[int, str | None]] = ()
     ) -> None:
-        """The newest state, and the actions applied since the last call with the engine's
-        note (None when it took effect). Thread-safe; returns at once."""
+        """The newest state, and the actions applied since the last call, each as the `id()`
+        of the object given to `put` with the engine's note (None when it took effect).
+        Thread-safe; returns at once."""
         self._handover.extend(applied)
         if state is self._state and not self._handover:
             return
@@ -377,8 +378,8 @@ class WebServer:
         self._wake_pending = False
         self._seq += 1
         while self._handover:
-            action, note = self._handover.popleft()
-            pending = self._pending.pop(id(action), None)
+            key, note = self._handover.popleft()
+            pending = self._pending.pop(key, None)
             if pending is None:
                 continue
             _, console, cid, _ = pending

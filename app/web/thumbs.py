@@ -152,7 +152,7 @@ class Thumbnails:
 
             self._splats.put(SplatJob(index, cue, key, load_splats(cue.media)))
             return
-        from app.render.operator import make_thumbnail
+        from app.media.thumbnails import make_thumbnail
 
         pixels = make_thumbnail(cue, self.width, self.height)
         if pixels is None:
