@@ -139,7 +139,7 @@ def _show(folder: Path, fps: float) -> Any:
 def run(args: argparse.Namespace) -> int:
     """`python -m app bench web`."""
     from app.clock import FrameClock
-    from app.cues.actions import Go
+    from app.cues.commands import build
     from app.eventlog import EventLog
     from app.player import Player
     from app.render.outputs import HeadlessOutput, OutputError
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             player.clock.start()
             for n in range(len(show.cues)):  # every layer on stage
-                player.put(Go(source="bench", poem="1", cue=f"1.{n + 1}"))
+                player.put(build("go", {"poem": "1", "cue": f"1.{n + 1}"}, source="bench"))
                 frame()
             ctx = multiprocessing.get_context("spawn")
             results, active, stop = ctx.Queue(), ctx.Event(), ctx.Event()
