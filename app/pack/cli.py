@@ -50,7 +50,7 @@ def cmd_pack(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     """`pack SHOW --out FILE.vjshow`."""
     from app.pack.collect import collect
     from app.pack.writer import write_pack
-    from app.player import prepare_demo_media
+    from app.session import prepare_demo_media
 
     out, err = out or sys.stdout, err or sys.stderr
     prepare_demo_media(args.show)
