@@ -345,10 +345,12 @@ class WebServer:
         """The newest state, and the actions applied since the last call, each as the `id()`
         of the object given to `put` with the engine's note (None when it took effect).
         Thread-safe; returns at once."""
-        self._handover.extend(applied)
-        if state is self._state and not self._handover:
+        applied = list(applied)
+        if state is self._state and not applied and not self._handover:
             return
+        # the state first: an ack handed over is sent only after an update that shows it
         self._state = state
+        self._handover.extend(applied)
         self._wake()
 
     def set_show(self, show: dict[str, Any]) -> None:
@@ -691,12 +693,19 @@ class WebServer:
             await asyncio.wait_for(
                 ws.send_str(encode({"type": "show", "show": self._show})), SEND_TIMEOUT
             )
+        # only what was queued before the update was composed goes out after it: an ack that
+        # arrives while the update is being sent waits for the next update, which shows it
+        queued = len(console.outbox)
         if console.dirty:
             console.dirty = False
-            await asyncio.wait_for(ws.send_str(self._update_text()), SEND_TIMEOUT)
+            text = self._update_text()
+            queued = len(console.outbox)
+            await asyncio.wait_for(ws.send_str(text), SEND_TIMEOUT)
             sent = True
-        while console.outbox:
+        for _ in range(min(queued, len(console.outbox))):
             await asyncio.wait_for(ws.send_str(console.outbox.popleft()), SEND_TIMEOUT)
+        if console.outbox:
+            console.wake.set()
         if console.program and console.program_seen != self._program[0]:
             console.program_seen = self._program[0]
             await asyncio.wait_for(
