@@ -10,6 +10,7 @@ Everything here imports torch: call it only from tests, benches or the generate 
 from __future__ import annotations
 
 import string
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,11 @@ def char_tokenizer(model_max_length: int = 77, chat: bool = False, markers: bool
     return fast
 
 
-def tiny_sdxl(seed: int = 0) -> Any:
+def tiny_sdxl(seed: int = 0, vae_blocks: int | None = None) -> Any:
     """A StableDiffusionXLPipeline with random weights (a few MB; works at 32x32); `seed`
-    draws the UNet's weights (another seed: another model of the same shapes)."""
+    draws the UNet's weights (another seed: another model of the same shapes).
+    `vae_blocks` 4 gives the 4-channel VAE that downscales by 8 as SDXL's does, for tests at
+    real image sizes (1280x720 and up)."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -61,20 +64,22 @@ def tiny_sdxl(seed: int = 0) -> Any:
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
+    # At real sizes the attention runs two levels further down (a third, plain block).
+    plain = ("DownBlock2D",) if vae_blocks else ()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(2, 4),
-        layers_per_block=2,
+        block_out_channels=(2, 2, 4) if vae_blocks else (2, 4),
+        layers_per_block=1 if vae_blocks else 2,
         sample_size=32,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
+        down_block_types=("DownBlock2D", *plain, "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", *("UpBlock2D",) * (1 + len(plain))),
+        attention_head_dim=(2, 2, 4) if vae_blocks else (2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 2),
+        transformer_layers_per_block=(1, 1, 1) if vae_blocks else (1, 2),
         projection_class_embeddings_input_dim=80,
         cross_attention_dim=64,
         norm_num_groups=1,
@@ -87,14 +92,18 @@ def tiny_sdxl(seed: int = 0) -> Any:
         timestep_spacing="leading",
     )
     torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        sample_size=128,
+    vae = (
+        _tiny_flux_vae(4, vae_blocks)
+        if vae_blocks
+        else AutoencoderKL(
+            block_out_channels=[32, 64],
+            in_channels=3,
+            out_channels=3,
+            down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+            up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+            latent_channels=4,
+            sample_size=128,
+        )
     )
     config = _tiny_clip_config()
     torch.manual_seed(0)
@@ -159,11 +168,11 @@ def _tiny_t5(umt5: bool = False) -> Any:
     return (UMT5EncoderModel if umt5 else T5EncoderModel)(config).eval()
 
 
-def tiny_flux() -> Any:
-    """A FluxPipeline with random weights (works at 16x16 or 32x32)."""
+def tiny_flux(vae_blocks: int = 1) -> Any:
+    """A FluxPipeline with random weights (works at 16x16 or 32x32); `vae_blocks` 5 gives a
+    VAE that downscales by 16, for real image sizes."""
     import torch
     from diffusers import (
-        AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
         FluxPipeline,
         FluxTransformer2DModel,
@@ -186,20 +195,7 @@ def tiny_flux() -> Any:
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(config)
     text_encoder_2 = _tiny_t5()
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        sample_size=32,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(4,),
-        layers_per_block=1,
-        latent_channels=1,
-        norm_num_groups=1,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
-    )
+    vae = _tiny_flux_vae(blocks=vae_blocks)
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         text_encoder=text_encoder,
@@ -211,8 +207,10 @@ def tiny_flux() -> Any:
     )
 
 
-def _tiny_flux_vae() -> Any:
-    """The one-block, one-channel AutoencoderKL of the FLUX-like tiny pipelines."""
+def _tiny_flux_vae(latent_channels: int = 1, blocks: int = 1) -> Any:
+    """The 4-channel AutoencoderKL of the FLUX-like tiny pipelines: one block (no
+    downscale) by default; `blocks` > 1 downscales by 2**(blocks-1), without the mid-block
+    attention, for tests at real image sizes."""
     import torch
     from diffusers import AutoencoderKL
 
@@ -221,9 +219,12 @@ def _tiny_flux_vae() -> Any:
         sample_size=32,
         in_channels=3,
         out_channels=3,
-        block_out_channels=(4,),
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=(4,) * blocks,
+        mid_block_add_attention=blocks == 1,
         layers_per_block=1,
-        latent_channels=1,
+        latent_channels=latent_channels,
         norm_num_groups=1,
         use_quant_conv=False,
         use_post_quant_conv=False,
@@ -267,7 +268,6 @@ def tiny_sd3() -> Any:
     32x32."""
     import torch
     from diffusers import (
-        AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
         SD3Transformer2DModel,
         StableDiffusion3Pipeline,
@@ -292,20 +292,7 @@ def tiny_sd3() -> Any:
     text_encoder = CLIPTextModelWithProjection(config)
     torch.manual_seed(0)
     text_encoder_2 = CLIPTextModelWithProjection(config)
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        sample_size=32,
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=(4,),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=1,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
-    )
+    vae = _tiny_flux_vae(latent_channels=4)
     return StableDiffusion3Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         text_encoder=text_encoder,
@@ -607,11 +594,11 @@ def tiny_depth() -> tuple[Any, Any]:
     return model, processor
 
 
-def tiny_kontext() -> Any:
+def tiny_kontext(vae_blocks: int = 1) -> Any:
     """A FluxKontextPipeline (instruction editing) on the tiny FLUX components."""
     from diffusers import FluxKontextPipeline
 
-    flux = tiny_flux()
+    flux = tiny_flux(vae_blocks)
     return FluxKontextPipeline(
         scheduler=flux.scheduler,
         text_encoder=flux.text_encoder,
@@ -634,22 +621,31 @@ BUILDERS = {
     "wan-i2v": tiny_wan_i2v,
     "ltx-i2v": tiny_ltx_i2v,
     "kontext": tiny_kontext,
+    # VAEs that downscale by 8 and 16: the chain at its real sizes (1280x720 -> 2560x1440)
+    "sdxl-hd": partial(tiny_sdxl, vae_blocks=4),
+    "kontext-hd": partial(tiny_kontext, vae_blocks=5),
 }
 
 
-def save_tiny_esrgan(path: Path, scale: int = 2) -> Path:
+def save_tiny_esrgan(path: Path, scale: int = 2, compact: bool = False) -> Path:
     """A 1-block, 8-filter ESRGAN with random weights (scaled up so that its output is not
-    nearly black), saved as .safetensors where spandrel can identify it."""
+    nearly black), saved as .safetensors where spandrel can identify it. `compact` saves a
+    Real-ESRGAN Compact (SRVGGNet) instead: 4 features, 2 convolutions, cheap enough to
+    upscale a 1280x720 image on a CPU in a test."""
     import torch
     from safetensors.torch import save_file
 
     from app.generate.upscale import import_spandrel
 
     import_spandrel()
+    from spandrel.architectures.Compact import Compact
     from spandrel.architectures.ESRGAN import ESRGAN
 
     torch.manual_seed(0)
-    model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
+    if compact:
+        model = Compact(num_feat=4, num_conv=2, upscale=scale)
+    else:
+        model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
     for p in model.parameters():
         p.data.mul_(3.0)
     path = Path(path)
