@@ -268,6 +268,25 @@ def _parse_seeds(text: str | None, start: int, recipe_seeds: tuple[int, ...]) ->
     return seeds
 
 
+def _run_checked(
+    s: _Session, jobs: list[Any], args: argparse.Namespace, out: TextIO, err: TextIO
+) -> Any:
+    """Check `jobs` (GenerateError listing every problem, before anything renders), then run
+    them under the media root's lock; the runner's report."""
+    from app.generate.manifest import RunLock
+    from app.generate.runner import Runner, validate_jobs
+
+    problems = validate_jobs(s.show, jobs, s.backend)
+    if problems:
+        raise GenerateError("\n".join(problems))
+    runner = Runner(s.show, s.backend, s.manifest, verbose=args.verbose, out=out, err=err)
+    with RunLock(s.show.media_root):
+        try:
+            return runner.run(jobs)
+        finally:
+            s.backend.close()
+
+
 def cmd_variations(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -275,9 +294,7 @@ def cmd_variations(
     out, err = out or sys.stdout, err or sys.stderr
     from app.generate.chain_images import read_steps
     from app.generate.contact_sheet import make_contact_sheet
-    from app.generate.manifest import RunLock
     from app.generate.plan import variation_jobs, variation_path
-    from app.generate.runner import Runner, validate_jobs
 
     if args.prune:
         return cmd_prune(args, out, err)
@@ -290,16 +307,7 @@ def cmd_variations(
         spec = cue.generate
         start = spec.seed if args.start is None else args.start
         seeds = _parse_seeds(args.seeds, start, () if args.start is not None else spec.seeds)
-        jobs = variation_jobs(s.show, args.cue, seeds)
-        problems = validate_jobs(s.show, jobs, s.backend)
-        if problems:
-            return _fail(err, "\n".join(problems))
-        runner = Runner(s.show, s.backend, s.manifest, verbose=args.verbose, out=out, err=err)
-        with RunLock(s.show.media_root):
-            try:
-                report = runner.run(jobs)
-            finally:
-                s.backend.close()
+        report = _run_checked(s, variation_jobs(s.show, args.cue, seeds), args, out, err)
         items = [
             (seed, variation_path(s.show.media_root, cue.id, seed, spec.kind)) for seed in seeds
         ]
@@ -356,8 +364,6 @@ def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
 def cmd_grid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`variations SHOW CUE --grid F=a,b [--grid G=c,d] [--seeds N]`: an X/Y/Z grid."""
     from app.generate.grid import cells_for, make_grid_sheet, parse_axes
-    from app.generate.manifest import RunLock
-    from app.generate.runner import Runner, validate_jobs
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
@@ -369,15 +375,7 @@ def cmd_grid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         seeds = [spec.seed] if args.seeds is None else _parse_seeds(args.seeds, start, ())
         s = _Session(args, err)
         cells, jobs = cells_for(s.show, cue.id, axes, seeds)
-        problems = validate_jobs(s.show, jobs, s.backend)
-        if problems:
-            return _fail(err, "\n".join(problems))
-        runner = Runner(s.show, s.backend, s.manifest, verbose=args.verbose, out=out, err=err)
-        with RunLock(s.show.media_root):
-            try:
-                report = runner.run(jobs)
-            finally:
-                s.backend.close()
+        report = _run_checked(s, jobs, args, out, err)
         shape = " x ".join(f"{len(a.values)} {a.field}" for a in axes)
         print(f"grid {shape} x {len(seeds)} seeds: {report.summary()}", file=out)
         folder = cells[0].job.output.parent / "sheets"
