@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.desk.orbit import OrbitRenderer
 from app.generate.cache import atomic_output, copy_atomic
 from app.generate.catalog import Variation, list_variations, variations_dir
 from app.generate.errors import GenerateError
@@ -24,6 +25,8 @@ from app.generate.manifest import Manifest, RunLock, state_dir
 from app.generate.metadata import write_sidecar
 from app.generate.picks import load_pick_variations, load_picks, save_pick
 from app.generate.ratings import Mark, load_ratings, save_ratings
+from app.media.types import MediaError
+from app.render.gl import GLError
 from app.show.model import Cue, MediaKind, Show, media_kind_for
 
 THUMB_WIDTH = 256
@@ -87,6 +90,7 @@ class DeskStore:
         self._manifest_stamp: tuple[int, int] | None = None
         self.ratings = load_ratings(show.path)
         self.by_id = {c.id: c for c in show.cues}
+        self._orbit: OrbitRenderer | None = None  # made on the first splat preview
 
     # --- reading ------------------------------------------------------------------------
 
@@ -251,13 +255,45 @@ class DeskStore:
         from app.generate.contact_sheet import thumbnail
 
         v = self.variation(cue_id, name)
-        thumb = state_dir(self.root) / "thumbs" / cue_id.replace("/", "_") / f"{name}.jpg"
+        if v.kind is MediaKind.SPLAT:
+            return self.orbit(cue_id, name)[1]
+        thumb = self._thumb_dir(cue_id) / f"{name}.jpg"
         if thumb.is_file() and thumb.stat().st_mtime_ns >= v.mtime_ns:
             return thumb
         image = thumbnail(v.path, THUMB_WIDTH)
         with atomic_output(thumb) as tmp:
             image.save(tmp, format="JPEG", quality=82)
         return thumb
+
+    def orbit(self, cue_id: str, name: str) -> tuple[Path, Path]:
+        """(animated WebP orbit, JPEG of its first frame) of a splat variation, rendered once
+        on the desk's GL thread and again when the scene file changes."""
+        v = self.variation(cue_id, name)
+        if v.kind is not MediaKind.SPLAT:
+            raise GenerateError(f"cue {cue_id}: {name} is not a splat scene")
+        with self.lock:
+            if self._orbit is None:
+                out = self.show.output
+                height = max(2, round(THUMB_WIDTH * out.height / out.width))
+                self._orbit = OrbitRenderer(THUMB_WIDTH, height)
+            orbit = self._orbit
+        folder = self._thumb_dir(cue_id)
+        try:
+            return orbit.preview(
+                v.path, self.cue(cue_id).camera, folder / f"{name}.webp", folder / f"{name}.jpg"
+            )
+        except (OSError, ValueError, MediaError, GLError) as exc:
+            raise GenerateError(f"cue {cue_id}: cannot preview {v.path}: {exc}") from exc
+
+    def _thumb_dir(self, cue_id: str) -> Path:
+        return state_dir(self.root) / "thumbs" / cue_id.replace("/", "_")
+
+    def close(self) -> None:
+        """Release the preview renderer's GL context (if one was made)."""
+        with self.lock:
+            orbit, self._orbit = self._orbit, None
+        if orbit is not None:
+            orbit.close()
 
     def sheet(self, cue_id: str, name: str) -> Path:
         """A grid sheet PNG of a cue."""
