@@ -10,18 +10,16 @@ manifest record of the cue's media.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from app.desk.orbit import OrbitRenderer
 from app.generate.cache import atomic_output, copy_atomic
 from app.generate.catalog import Variation, list_variations, variations_dir
 from app.generate.errors import GenerateError
-from app.generate.manifest import Manifest, RunLock, state_dir
+from app.generate.manifest import Manifest, ProcessLock, RunLock, state_dir
 from app.generate.metadata import write_sidecar
 from app.generate.picks import load_pick_variations, load_picks, save_pick
 from app.generate.ratings import Mark, load_ratings, save_ratings
@@ -32,39 +30,16 @@ from app.show.model import Cue, MediaKind, Show, media_kind_for
 THUMB_WIDTH = 256
 
 
-class DeskLock:
+class DeskLock(ProcessLock):
     """One desk per show: an exclusive lock held for the desk's life (dropped if it dies)."""
 
     def __init__(self, media_root: Path) -> None:
-        self.path = state_dir(media_root) / "desk.lock"
-        self._fh: TextIO | None = None
-
-    def acquire(self) -> DeskLock:
-        """Take the lock or raise GenerateError naming the desk that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "?"
-            fh.close()
-            raise GenerateError(
-                f"a desk is already open on this show ({holder}); use that one, or close it"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._fh = fh
-        return self
-
-    def release(self) -> None:
-        """Let another desk open the show."""
-        if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        super().__init__(
+            state_dir(media_root) / "desk.lock",
+            lambda pid: (
+                f"a desk is already open on this show (pid {pid}); use that one, or close it"
+            ),
+        )
 
 
 @dataclass(frozen=True)
