@@ -46,7 +46,13 @@ from app.cues.commands import build
 from app.cues.state import LayerMix, Mix, MixEntry
 from app.render.compositor import Compositor
 from app.render.gl import make_current, release_framebuffer
-from app.render.operator_layout import FrameTimes, Layout, layout, thumbnail_grid
+from app.render.operator_layout import (
+    FrameTimes,
+    Layout,
+    layout,
+    performer_notes,
+    thumbnail_grid,
+)
 from app.render.thumbs import Thumbnails
 from app.render.ui import (
     AMBER,
@@ -116,6 +122,7 @@ class OperatorWindow:
         self.draw_ms_total = 0.0
         self.layout: Layout | None = None
         self.thumb_rects: dict[int, Rect] = {}
+        self.notes_drawn: list[tuple[str, str]] = []  # the aids' lines last drawn (label, text)
         self._hits: list[tuple[Rect, Callable[[], Action]]] = []
         self._events: list[KeyEvent | Action] = []
         self._since = every  # frames since the last redraw: draw on the first call
@@ -306,6 +313,7 @@ class OperatorWindow:
         lay = layout(w, h, aspect)
         self.layout = lay
         self._hits = []
+        self.notes_drawn = []
         big, mid = lay.big, lay.mid
         live, standby = state.live, state.standby
 
@@ -501,6 +509,18 @@ class OperatorWindow:
             nonlocal y
             c.text(x, y, text, small, colour)
             y += small_h + 2 * s
+
+        # the performer's aids: the follow's countdown, the notes
+        for label, text in performer_notes(player.show, state):
+            colour = BLUE if label == "FOLLOW" else AMBER
+            lw = c.text(x, y, label, small, colour)
+            room = w - lw - 8 * s
+            dynamic = label == "FOLLOW"  # a countdown: laid out from cached glyphs
+            c.text(x + lw + 8 * s, y, text, small, TEXT, max_width=room, dynamic=dynamic)
+            y += small_h + 2 * s
+            self.notes_drawn.append((label, text))
+        if self.notes_drawn:
+            y += gap
 
         # master, blackout, panic
         heading("MASTER")

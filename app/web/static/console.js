@@ -267,7 +267,10 @@ function setState(s) {
   $("next-notes").textContent = next && next.notes ? next.notes : "";
   const f = s.follow;
   $("follow").hidden = !f;
-  if (f) $("follow").textContent = `FOLLOW ${f.cue} in ${Math.max(0, f.remaining).toFixed(1)} s`;
+  if (f) {
+    const when = f.remaining === null ? "at the clip's end" : `in ${Math.max(0, f.remaining).toFixed(1)} s`;
+    $("follow").textContent = `FOLLOW ${f.cue} ${when}`;
+  }
   if (focus && focus.id !== shownPoem) buildCues(focus);
   for (const b of $("poems").children) b.classList.toggle("current", !!focus && b.dataset.poem === focus.id);
   for (const li of $("cues").children) {
