@@ -244,7 +244,8 @@ function buildCues(poem) {
     meta.innerHTML = `<b></b> <span class="dim"></span><div class="cue-notes"></div>`;
     meta.querySelector("b").textContent = c.id;
     meta.querySelector(".dim").textContent =
-      `${c.kind}${len ? " " + len : ""} · fade ${c.fade}s${show.layers.length > 1 ? " · L" + c.layer : ""}`;
+      `${c.kind}${len ? " " + len : ""} · fade ${c.fade}s${show.layers.length > 1 ? " · L" + c.layer : ""}` +
+      (c.follow ? ` · follow ${c.follow}` : "");
     meta.querySelector(".cue-notes").textContent = c.notes || "";
     b.append(pic, meta);
     b.onclick = () => command("standby", { poem: poem.id, cue: c.id });
