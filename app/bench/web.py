@@ -19,7 +19,9 @@ and one without (the clients disconnect), in alternating order (off/on, then on/
 that a slow drift of the machine's load weighs on both sides alike. Each round gives the
 ratio of its two p99s; `frame_p99_ratio` is the median over the rounds: a burst that hits
 one block of one round moves that round only, while a cost the clients add is in every
-round. The pooled p99s (all blocks of a side together), every round's ratio and the load
+round. The clients' process starts, and connects once for `WARM_UP_SECONDS`, before the
+first round (neither is measured). The pooled p99s (all blocks of a side together), every
+round's ratio and the load
 average before and after the run are reported beside it. A block shorter than
 `MIN_BLOCK_FRAMES` frames is refused (its p99 would be its worst frame).
 
@@ -47,6 +49,7 @@ CLIENTS = 4
 RTT_TARGET_MS = 50.0
 RATIO_TARGET = 1.15
 MIN_BLOCK_FRAMES = 100
+WARM_UP_SECONDS = 1.0  # one block with the clients before the measured rounds
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -115,13 +118,16 @@ async def _client(url: str, layer: int, seed: int, active: Any, stop: Any) -> li
     return out
 
 
-def _clients_main(url: str, seed: int, active: Any, stop: Any, results: Any) -> None:
+def _clients_main(url: str, seed: int, active: Any, stop: Any, results: Any, ready: Any) -> None:
     import asyncio
     import os
+
+    import aiohttp  # noqa: F401  (imported before `ready`: its import is not measured)
 
     # the consoles stand for tablets, other machines: on this one they get the CPU the show
     # leaves (the server, the cost being measured, is the one `play` runs)
     os.nice(15)
+    ready.set()
 
     async def all_clients() -> list[list[float]]:
         return await asyncio.gather(
@@ -132,6 +138,20 @@ def _clients_main(url: str, seed: int, active: Any, stop: Any, results: Any) -> 
         results.put(("ok", [x for xs in asyncio.run(all_clients()) for x in xs]))
     except Exception as exc:
         results.put(("error", repr(exc)))
+
+
+def _start_clients(url: str, seed: int, frame: Any) -> tuple[Any, Any, Any, Any]:
+    """The clients' process, started while the show runs `frame()`; returned once it is
+    ready (its start-up is not measured): (process, results, active, stop)."""
+    ctx = multiprocessing.get_context("spawn")
+    results, active, stop, ready = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Event()
+    child = ctx.Process(
+        target=_clients_main, args=(url, seed, active, stop, results, ready), daemon=True
+    )
+    child.start()
+    while not ready.is_set() and child.is_alive():
+        frame()
+    return child, results, active, stop
 
 
 # --- the show (this process) ------------------------------------------------------------
@@ -296,13 +316,9 @@ def run(args: argparse.Namespace) -> int:
             for n in range(len(show.cues)):  # every layer on stage
                 player.put(build("go", {"poem": "1", "cue": f"1.{n + 1}"}, source="bench"))
                 frame()
-            ctx = multiprocessing.get_context("spawn")
-            results, active, stop = ctx.Queue(), ctx.Event(), ctx.Event()
             url = f"http://127.0.0.1:{server.port}/ws?token={tokens.operate}"
-            child = ctx.Process(
-                target=_clients_main, args=(url, args.seed, active, stop, results), daemon=True
-            )
-            child.start()
+            child, results, active, stop = _start_clients(url, args.seed, frame)
+            block(WARM_UP_SECONDS, True, active)  # first connections: not measured either
             load_before = _load()
             measured = rounds(args.rounds, args.block_seconds, active)
             load_after = _load()
