@@ -371,3 +371,46 @@ def test_operator_shows_the_notes_and_the_follow_countdown(
         op.close()
         player.close()
         out.close()
+
+
+def test_operator_shows_the_console_address_as_a_qr_code(
+    ctx: moderngl.Context, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from app.bench.common import show_of
+    from app.clock import FakeTime, FrameClock
+    from app.eventlog import EventLog
+    from app.player import Player
+    from app.render.operator import OperatorWindow
+    from app.render.operator_layout import qr_modules
+    from app.render.outputs import HeadlessOutput
+
+    media = [_solid(tmp_path / f"{cue}.png", rgb) for cue, rgb in COLOURS.items()]
+    show = show_of(media, width=OUT_W, height=OUT_H, fps=10.0, fade=0.0)
+    fake = FakeTime()
+    out = HeadlessOutput(OUT_W, OUT_H, ctx=ctx)
+    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    op = OperatorWindow(out, width=1280, height=800, every=1)
+    url = "http://192.168.1.20:8080/?token=Xc3-operate"
+    try:
+        player.step()
+        op.draw(player, force=True)
+        assert op.qr_rect is None  # no console, no code
+        player.web = SimpleNamespace(url=url)
+        op.draw(player, force=True)
+        r = op.qr_rect
+        assert r is not None and r.w >= 60
+        view = op.read_pixels()
+        modules = qr_modules(url)
+        n = modules.shape[0]
+        step = r.w / n
+        centres = ((np.arange(n) + 0.5) * step).astype(int)
+        patch = view[int(r.y) + centres][:, int(r.x) + centres]
+        seen = patch.mean(axis=2) < 128
+        assert (seen == modules).all()  # every module where the code has it
+        assert out.ctx.error == "GL_NO_ERROR"
+    finally:
+        op.close()
+        player.close()
+        out.close()

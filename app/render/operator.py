@@ -51,6 +51,7 @@ from app.render.operator_layout import (
     Layout,
     layout,
     performer_notes,
+    qr_modules,
     thumbnail_grid,
 )
 from app.render.thumbs import Thumbnails
@@ -123,6 +124,8 @@ class OperatorWindow:
         self.layout: Layout | None = None
         self.thumb_rects: dict[int, Rect] = {}
         self.notes_drawn: list[tuple[str, str]] = []  # the aids' lines last drawn (label, text)
+        self.qr_rect: Rect | None = None  # where the console's QR code was last drawn
+        self._qr: tuple[str, moderngl.Texture] | None = None  # (url, texture) of the QR code
         self._hits: list[tuple[Rect, Callable[[], Action]]] = []
         self._events: list[KeyEvent | Action] = []
         self._since = every  # frames since the last redraw: draw on the first call
@@ -619,15 +622,42 @@ class OperatorWindow:
             y += small_h + 2 * s
         y += gap
 
+        # the web console's address as a QR code, for a tablet's camera (bottom right)
+        bottom = area.y + area.h
+        self.qr_rect = None
+        url = getattr(getattr(player, "web", None), "url", None)
+        if url:
+            size = min(w, 150 * s, max(0.0, bottom - y - 3 * small_h))
+            if size >= 60:
+                self.qr_rect = Rect(x + w - size, bottom - size, size, size)
+                c.image(self.qr_rect, self._qr_texture(url), top_row_first=True)
+                bottom -= size + gap
+                c.text(x + w, bottom - small_h, "CONSOLE", small, DIM, align="right")
+                bottom -= small_h + gap
+
         # warnings: media errors, refused OSC clients
         warnings = state.warnings
         heading(
             f"WARNINGS ({len(warnings)})" if warnings else "WARNINGS", AMBER if warnings else DIM
         )
-        room = int((area.y + area.h - y) // (small_h + 2 * s))
+        room = int((bottom - y) // (small_h + 2 * s))
         for message in warnings[-room:] if room > 0 else []:
             c.text(x, y, message, small, AMBER, max_width=w)
             y += small_h + 2 * s
+
+    def _qr_texture(self, url: str) -> moderngl.Texture:
+        """The QR code of `url` as a texture of this view's context, made once per url."""
+        if self._qr is not None and self._qr[0] == url:
+            return self._qr[1]
+        if self._qr is not None:
+            self._qr[1].release()
+        light = ~qr_modules(url)
+        pixels = np.repeat((light * 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        n = pixels.shape[0]
+        tex = self.ctx.texture((n, n), 3, np.ascontiguousarray(pixels).tobytes(), alignment=1)
+        tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._qr = (url, tex)
+        return tex
 
     # --- read-back and release --------------------------------------------------------
 
@@ -659,6 +689,9 @@ class OperatorWindow:
             return
         self._use_operator()
         self.canvas.release()
+        if self._qr is not None:
+            self._qr[1].release()
+            self._qr = None
         self._use_output()
         self.thumbs.release()
         self._compositor.release()

@@ -118,6 +118,15 @@ def performer_notes(show: Any, status: Any) -> list[tuple[str, str]]:
     return lines
 
 
+def qr_modules(text: str, border: int = 2) -> np.ndarray:
+    """The QR code of `text` as a square bool array (True = dark module), with `border`
+    light modules around it (the quiet zone a camera needs)."""
+    import segno
+
+    matrix = np.array([list(row) for row in segno.make(text, error="m").matrix], dtype=bool)
+    return np.pad(matrix, border, constant_values=False)
+
+
 class FrameTimes:
     """Intervals between frames (seconds), the last `size` of them, sampled once per frame."""
 

@@ -227,6 +227,7 @@ class WebConsole:
         self._splat_at = -1e9
         self._show_dirty = False
         self._encoder: Any = None
+        self.url: str | None = None  # the operate address, once printed (operator's QR code)
         if thumbs is not None:
             thumbs.on_change = self._thumbs_changed
 
@@ -411,6 +412,7 @@ def start_web_console(
     server = console.server
     shown = lan_address() if host in ("0.0.0.0", "::", "") else host
     url = server.url(shown)
+    console.url = url
     print(f"console: {url}", file=sys.stderr, flush=True)
     print(f"console (view only): {server.url(shown, view=True)}", file=sys.stderr, flush=True)
     if not getattr(args, "quiet", False) and sys.stderr.isatty():
