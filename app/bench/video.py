@@ -16,9 +16,9 @@ given to ffmpeg as `-threads` and to PyAV as the codec context's `thread_count`,
 threads on both) into the same pixel format (`-pix_fmt yuv420p`, what our frames are); both
 rates are steady-state rates, from the first frame out to the last (ffmpeg's from its first
 `-progress` report to its last), so neither pays for its start (a process and its probe,
-or a thread and its pipeline fill); and (a) and (b) run in interleaved rounds (a b, b a,
-...) so that a change of load on a shared machine hits both, the round with the median
-ratio being the one reported (all rounds and the load average are in the JSON).
+or a thread and its pipeline fill); and (a) and (b) run in interleaved rounds (a b b a) so
+that a change of load on a shared machine hits both, the round with the median ratio being
+the one reported (all rounds and the load average are in the JSON).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--repeat", type=int, default=2, help="runs of each path; the best counts")
     p.add_argument(
-        "--rounds", type=int, default=7, help="interleaved rounds of (a) and (b); the median counts"
+        "--rounds", type=int, default=5, help="interleaved rounds of (a) and (b); the median counts"
     )
     p.add_argument(
         "--threads",
@@ -122,17 +122,17 @@ def steady_reference(
 
 
 def interleaved(clip: Path, rounds: int, threads: int) -> dict[str, Any]:
-    """(a) and (b) in `rounds` interleaved rounds; the figures of the median-ratio round."""
+    """(a) and (b) in `rounds` rounds of a b b a (a load that rises or falls through a round
+    hits both alike); each round's figures are the means of its two runs of each, and the
+    round with the median ratio is the one reported."""
     pairs: list[tuple[float, float]] = []
     load_before = _load()
-    for r in range(max(1, rounds)):
-        if r % 2 == 0:
-            ref = _fps(steady_reference(clip, threads=threads))
-            ours = _fps(steady_decode(clip, threads=threads))
-        else:
-            ours = _fps(steady_decode(clip, threads=threads))
-            ref = _fps(steady_reference(clip, threads=threads))
-        pairs.append((ref, ours))
+    for _ in range(max(1, rounds)):
+        ref = _fps(steady_reference(clip, threads=threads))
+        ours = _fps(steady_decode(clip, threads=threads))
+        ours += _fps(steady_decode(clip, threads=threads))
+        ref += _fps(steady_reference(clip, threads=threads))
+        pairs.append((ref / 2, ours / 2))
     ratios = [o / r if r else 0.0 for r, o in pairs]
     median = statistics.median_low(ratios)
     ref, ours = pairs[ratios.index(median)]
@@ -159,7 +159,7 @@ def measure(
     repeat: int = 2,
     hap_clips: dict[str, Path] | None = None,
     *,
-    rounds: int = 7,
+    rounds: int = 5,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """All figures for one clip; the HAP rows when `hap_clips` ('Hap1', 'HapY') are given."""
