@@ -623,8 +623,68 @@ def tiny_kontext() -> Any:
     )
 
 
+def _vae_x8(latent_channels: int, *, flux: bool, blocks: int = 4) -> Any:
+    """An AutoencoderKL that downscales by 2**(blocks-1), 8 like the real ones by default
+    (one-layer blocks of 4 channels, no attention), so a tiny pipeline runs at a show's real
+    sizes on a CPU."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    extra: dict[str, Any] = {}
+    if flux:
+        extra = {
+            "use_quant_conv": False,
+            "use_post_quant_conv": False,
+            "shift_factor": 0.0609,
+            "scaling_factor": 1.5035,
+        }
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,) * blocks,
+        layers_per_block=1,
+        down_block_types=["DownEncoderBlock2D"] * blocks,
+        up_block_types=["UpDecoderBlock2D"] * blocks,
+        latent_channels=latent_channels,
+        norm_num_groups=1,
+        mid_block_add_attention=False,
+        sample_size=64,
+        **extra,
+    )
+
+
+def tiny_sdxl_fullsize() -> Any:
+    """`tiny_sdxl` with a VAE that downscales by 8 and one attention layer per level, so
+    1280x720 and 2560x1440 take seconds on a CPU."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+
+    parts = tiny_sdxl().components
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        **{
+            **dict(parts["unet"].config),
+            "layers_per_block": 1,
+            "transformer_layers_per_block": (1, 1),
+        }
+    )
+    return StableDiffusionXLPipeline(**{**parts, "unet": unet, "vae": _vae_x8(4, flux=False)})
+
+
+def tiny_kontext_fullsize() -> Any:
+    """`tiny_kontext` with a VAE that downscales by 16 (edits at 2560x1440 in seconds: the
+    image and its reference are 3,600 tokens each)."""
+    from diffusers import FluxKontextPipeline
+
+    parts = tiny_kontext().components
+    return FluxKontextPipeline(**{**parts, "vae": _vae_x8(1, flux=True, blocks=5)})
+
+
 BUILDERS = {
     "sdxl": tiny_sdxl,
+    "sdxl-fullsize": tiny_sdxl_fullsize,
+    "kontext-fullsize": tiny_kontext_fullsize,
     "sdxl-refiner": tiny_sdxl_refiner,
     "sd3": tiny_sd3,
     "flux": tiny_flux,
@@ -637,19 +697,26 @@ BUILDERS = {
 }
 
 
-def save_tiny_esrgan(path: Path, scale: int = 2) -> Path:
-    """A 1-block, 8-filter ESRGAN with random weights (scaled up so that its output is not
-    nearly black), saved as .safetensors where spandrel can identify it."""
+def save_tiny_esrgan(path: Path, scale: int = 2, arch: str = "esrgan") -> Path:
+    """A random upscaler saved as .safetensors where spandrel can identify it: a 1-block,
+    8-filter ESRGAN, or with `arch="compact"` a 1-conv, 4-feature Real-ESRGAN Compact (the
+    architecture of realesr-general-x4v3; cheap enough for 1280x720 inputs on a CPU). The
+    weights are scaled up so that the output is not nearly black."""
     import torch
     from safetensors.torch import save_file
 
     from app.generate.upscale import import_spandrel
 
     import_spandrel()
-    from spandrel.architectures.ESRGAN import ESRGAN
-
     torch.manual_seed(0)
-    model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
+    if arch == "compact":
+        from spandrel.architectures.Compact import Compact
+
+        model: Any = Compact(num_feat=4, num_conv=1, upscale=scale)
+    else:
+        from spandrel.architectures.ESRGAN import ESRGAN
+
+        model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
     for p in model.parameters():
         p.data.mul_(3.0)
     path = Path(path)
