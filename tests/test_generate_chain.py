@@ -2,7 +2,9 @@
 `kind: edit` feeding a `last_from:`, and ml-sharp splat scenes from a stub `sharp` tool.
 
 Tiny random models are built in the test (SDXL, FLUX Kontext, Wan, Depth Anything, a 1-block
-ESRGAN, a peft LoRA); everything runs on the CPU at 16-64 px with 2 steps.
+ESRGAN, a peft LoRA); everything runs on the CPU at 16-64 px with 2 steps, but the paper's
+chain at its real sizes (1280x720 upscaled to 2560x1440) on models whose VAEs downscale by 8
+and 16 and a Real-ESRGAN Compact upscaler.
 """
 
 from __future__ import annotations
@@ -418,3 +420,101 @@ def test_ml_sharp_missing_falls_back_to_depth_and_says_so(
     assert _gen(nowhere, registry) == 2
     assert "give the entry a depth `fallback:`" in capsys.readouterr().err
     os.environ.pop("STUB_SHARP_MODE", None)
+
+
+PAPER_SHOW = """
+generate: {steps: 2, guidance: 1.0}
+poems:
+  - id: "14"
+    title: Die Kreuze
+    cues:
+      - id: "14.1"
+        media: c/14.1.png
+        generate:
+          model: tiny-sdxl-fullsize
+          prompt: "white crosses on a hill"
+          seed: 5
+          width: 2560
+          height: 1440
+          upscale: {model: tiny-compact, scale: 2, tile: 320, overlap: 16}
+          refine: {strength: 0.5, steps: 2}
+          edit: {model: tiny-kontext-fullsize, prompt: "make the sky darker", steps: 2,
+                 guidance: 2.5}
+"""
+
+
+@pytest.fixture(scope="module")
+def fullsize_registry(registry: Path) -> Path:
+    """The chain registry plus tiny SDXL and Kontext models whose VAEs downscale by 8, so the
+    paper's sizes (1280x720, upscaled to 2560x1440) run on a CPU."""
+    from app.generate.tiny import save_tiny, save_tiny_esrgan
+
+    models = yaml.safe_load(registry.read_text())["models"]
+    for name in ("sdxl-fullsize", "kontext-fullsize"):
+        save_tiny(name, registry.parent / f"tiny-{name}")
+    models["tiny-sdxl-fullsize"] = {
+        **models["tiny-sdxl"],
+        "path": str(registry.parent / "tiny-sdxl-fullsize"),
+    }
+    models["tiny-kontext-fullsize"] = {
+        "path": str(registry.parent / "tiny-kontext-fullsize"),
+        "kind": "edit",
+        "dtype": "float32",
+    }
+    compact = save_tiny_esrgan(registry.parent / "compact.safetensors", arch="compact")
+    models["tiny-compact"] = {"path": str(compact), "kind": "upscale"}
+    path = registry.parent / "fullsize.yaml"
+    path.write_text(yaml.safe_dump({"models": models}, sort_keys=False))
+    return path
+
+
+def test_the_papers_chain_at_full_size_then_nothing(
+    fullsize_registry: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Generate 1280x720 -> learned upscale x2 -> refine -> edit, in one `generate` call, each
+    step taking the one before's image; a second call does nothing."""
+    import app.generate.chain as chain
+
+    seen: list[tuple[str, list[bytes], list[bytes], tuple[int, int]]] = []
+    run_step = chain._run_step
+
+    def spy(label: str, what: dict, make: object, todo: list[int], images: list) -> list:
+        made = run_step(label, what, make, todo, images)
+        seen.append(
+            (label, [i.tobytes() for i in images], [m.tobytes() for m in made], images[0].size)
+        )
+        return made
+
+    monkeypatch.setattr(chain, "_run_step", spy)
+    show = write_show(tmp_path, PAPER_SHOW)
+    assert _gen(show, fullsize_registry) == 0
+    assert "generate: 1 rendered, 0 copied, 0 already current" in capsys.readouterr().out
+    assert [(label, size) for label, _, _, size in seen] == [
+        ("upscaled", (1280, 720)),
+        ("refined", (2560, 1440)),
+        ("edited", (2560, 1440)),
+    ]
+    for (_, _, made, _), (_, given, _, _) in zip(seen, seen[1:], strict=False):
+        assert given == made  # each step works on the image the step before made
+    media = tmp_path / "media" / "c" / "14.1.png"
+    final = Image.open(media).convert("RGB")
+    assert final.size == (2560, 1440) and final.tobytes() == seen[-1][2][0]
+    entry = json.loads((tmp_path / "media" / ".generate" / "manifest.json").read_text())
+    entry = entry["outputs"]["c/14.1.png"]
+    assert entry["info"]["upscaler"] == "tiny-compact"
+    assert entry["info"]["edited"] == "tiny-kontext-fullsize"
+    steps = [Path(p).name for p in entry["steps"]]
+    assert steps == ["1-base.jpg", "2-upscaled.jpg", "3-refined.jpg", "4-edited.jpg"]
+
+    seen.clear()
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "media").rglob("*") if p.is_file()}
+    assert _gen(show, fullsize_registry) == 0
+    assert "generate: 0 rendered, 0 copied, 1 already current" in capsys.readouterr().out
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "media").rglob("*") if p.is_file()}
+    assert seen == []
+    assert {p: t for p, t in after.items() if p.name != "lock"} == {
+        p: t for p, t in before.items() if p.name != "lock"
+    }

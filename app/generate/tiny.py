@@ -10,7 +10,6 @@ Everything here imports torch: call it only from tests, benches or the generate 
 from __future__ import annotations
 
 import string
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +49,9 @@ def char_tokenizer(model_max_length: int = 77, chat: bool = False, markers: bool
     return fast
 
 
-def tiny_sdxl(seed: int = 0, vae_blocks: int | None = None) -> Any:
+def tiny_sdxl(seed: int = 0) -> Any:
     """A StableDiffusionXLPipeline with random weights (a few MB; works at 32x32); `seed`
-    draws the UNet's weights (another seed: another model of the same shapes).
-    `vae_blocks` 4 gives the 4-channel VAE that downscales by 8 as SDXL's does, for tests at
-    real image sizes (1280x720 and up)."""
+    draws the UNet's weights (another seed: another model of the same shapes)."""
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -64,22 +61,20 @@ def tiny_sdxl(seed: int = 0, vae_blocks: int | None = None) -> Any:
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    # At real sizes the attention runs two levels further down (a third, plain block).
-    plain = ("DownBlock2D",) if vae_blocks else ()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(2, 2, 4) if vae_blocks else (2, 4),
-        layers_per_block=1 if vae_blocks else 2,
+        block_out_channels=(2, 4),
+        layers_per_block=2,
         sample_size=32,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D", *plain, "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", *("UpBlock2D",) * (1 + len(plain))),
-        attention_head_dim=(2, 2, 4) if vae_blocks else (2, 4),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 1, 1) if vae_blocks else (1, 2),
+        transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=80,
         cross_attention_dim=64,
         norm_num_groups=1,
@@ -92,18 +87,14 @@ def tiny_sdxl(seed: int = 0, vae_blocks: int | None = None) -> Any:
         timestep_spacing="leading",
     )
     torch.manual_seed(0)
-    vae = (
-        _tiny_flux_vae(4, vae_blocks)
-        if vae_blocks
-        else AutoencoderKL(
-            block_out_channels=[32, 64],
-            in_channels=3,
-            out_channels=3,
-            down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-            up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-            latent_channels=4,
-            sample_size=128,
-        )
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        sample_size=128,
     )
     config = _tiny_clip_config()
     torch.manual_seed(0)
@@ -168,9 +159,8 @@ def _tiny_t5(umt5: bool = False) -> Any:
     return (UMT5EncoderModel if umt5 else T5EncoderModel)(config).eval()
 
 
-def tiny_flux(vae_blocks: int = 1) -> Any:
-    """A FluxPipeline with random weights (works at 16x16 or 32x32); `vae_blocks` 5 gives a
-    VAE that downscales by 16, for real image sizes."""
+def tiny_flux() -> Any:
+    """A FluxPipeline with random weights (works at 16x16 or 32x32)."""
     import torch
     from diffusers import (
         FlowMatchEulerDiscreteScheduler,
@@ -195,7 +185,7 @@ def tiny_flux(vae_blocks: int = 1) -> Any:
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(config)
     text_encoder_2 = _tiny_t5()
-    vae = _tiny_flux_vae(blocks=vae_blocks)
+    vae = _tiny_flux_vae()
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         text_encoder=text_encoder,
@@ -207,10 +197,9 @@ def tiny_flux(vae_blocks: int = 1) -> Any:
     )
 
 
-def _tiny_flux_vae(latent_channels: int = 1, blocks: int = 1) -> Any:
-    """The 4-channel AutoencoderKL of the FLUX-like tiny pipelines: one block (no
-    downscale) by default; `blocks` > 1 downscales by 2**(blocks-1), without the mid-block
-    attention, for tests at real image sizes."""
+def _tiny_flux_vae(latent_channels: int = 1) -> Any:
+    """The one-block AutoencoderKL (no downscale) of the FLUX-like tiny pipelines (one
+    latent channel; SD3's has 4)."""
     import torch
     from diffusers import AutoencoderKL
 
@@ -219,10 +208,7 @@ def _tiny_flux_vae(latent_channels: int = 1, blocks: int = 1) -> Any:
         sample_size=32,
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * blocks,
-        up_block_types=("UpDecoderBlock2D",) * blocks,
-        block_out_channels=(4,) * blocks,
-        mid_block_add_attention=blocks == 1,
+        block_out_channels=(4,),
         layers_per_block=1,
         latent_channels=latent_channels,
         norm_num_groups=1,
@@ -594,11 +580,11 @@ def tiny_depth() -> tuple[Any, Any]:
     return model, processor
 
 
-def tiny_kontext(vae_blocks: int = 1) -> Any:
+def tiny_kontext() -> Any:
     """A FluxKontextPipeline (instruction editing) on the tiny FLUX components."""
     from diffusers import FluxKontextPipeline
 
-    flux = tiny_flux(vae_blocks)
+    flux = tiny_flux()
     return FluxKontextPipeline(
         scheduler=flux.scheduler,
         text_encoder=flux.text_encoder,
@@ -610,8 +596,68 @@ def tiny_kontext(vae_blocks: int = 1) -> Any:
     )
 
 
+def _vae_x8(latent_channels: int, *, flux: bool, blocks: int = 4) -> Any:
+    """An AutoencoderKL that downscales by 2**(blocks-1), 8 like the real ones by default
+    (one-layer blocks of 4 channels, no attention), so a tiny pipeline runs at a show's real
+    sizes on a CPU."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    extra: dict[str, Any] = {}
+    if flux:
+        extra = {
+            "use_quant_conv": False,
+            "use_post_quant_conv": False,
+            "shift_factor": 0.0609,
+            "scaling_factor": 1.5035,
+        }
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,) * blocks,
+        layers_per_block=1,
+        down_block_types=["DownEncoderBlock2D"] * blocks,
+        up_block_types=["UpDecoderBlock2D"] * blocks,
+        latent_channels=latent_channels,
+        norm_num_groups=1,
+        mid_block_add_attention=False,
+        sample_size=64,
+        **extra,
+    )
+
+
+def tiny_sdxl_fullsize() -> Any:
+    """`tiny_sdxl` with a VAE that downscales by 8 and one attention layer per level, so
+    1280x720 and 2560x1440 take seconds on a CPU."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+
+    parts = tiny_sdxl().components
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        **{
+            **dict(parts["unet"].config),
+            "layers_per_block": 1,
+            "transformer_layers_per_block": (1, 1),
+        }
+    )
+    return StableDiffusionXLPipeline(**{**parts, "unet": unet, "vae": _vae_x8(4, flux=False)})
+
+
+def tiny_kontext_fullsize() -> Any:
+    """`tiny_kontext` with a VAE that downscales by 16 (edits at 2560x1440 in seconds: the
+    image and its reference are 3,600 tokens each)."""
+    from diffusers import FluxKontextPipeline
+
+    parts = tiny_kontext().components
+    return FluxKontextPipeline(**{**parts, "vae": _vae_x8(1, flux=True, blocks=5)})
+
+
 BUILDERS = {
     "sdxl": tiny_sdxl,
+    "sdxl-fullsize": tiny_sdxl_fullsize,
+    "kontext-fullsize": tiny_kontext_fullsize,
     "sdxl-refiner": tiny_sdxl_refiner,
     "sd3": tiny_sd3,
     "flux": tiny_flux,
@@ -621,30 +667,28 @@ BUILDERS = {
     "wan-i2v": tiny_wan_i2v,
     "ltx-i2v": tiny_ltx_i2v,
     "kontext": tiny_kontext,
-    # VAEs that downscale by 8 and 16: the chain at its real sizes (1280x720 -> 2560x1440)
-    "sdxl-hd": partial(tiny_sdxl, vae_blocks=4),
-    "kontext-hd": partial(tiny_kontext, vae_blocks=5),
 }
 
 
-def save_tiny_esrgan(path: Path, scale: int = 2, compact: bool = False) -> Path:
-    """A 1-block, 8-filter ESRGAN with random weights (scaled up so that its output is not
-    nearly black), saved as .safetensors where spandrel can identify it. `compact` saves a
-    Real-ESRGAN Compact (SRVGGNet) instead: 4 features, 2 convolutions, cheap enough to
-    upscale a 1280x720 image on a CPU in a test."""
+def save_tiny_esrgan(path: Path, scale: int = 2, arch: str = "esrgan") -> Path:
+    """A random upscaler saved as .safetensors where spandrel can identify it: a 1-block,
+    8-filter ESRGAN, or with `arch="compact"` a 1-conv, 4-feature Real-ESRGAN Compact (the
+    architecture of realesr-general-x4v3; cheap enough for 1280x720 inputs on a CPU). The
+    weights are scaled up so that the output is not nearly black."""
     import torch
     from safetensors.torch import save_file
 
     from app.generate.upscale import import_spandrel
 
     import_spandrel()
-    from spandrel.architectures.Compact import Compact
-    from spandrel.architectures.ESRGAN import ESRGAN
-
     torch.manual_seed(0)
-    if compact:
-        model = Compact(num_feat=4, num_conv=2, upscale=scale)
+    if arch == "compact":
+        from spandrel.architectures.Compact import Compact
+
+        model: Any = Compact(num_feat=4, num_conv=1, upscale=scale)
     else:
+        from spandrel.architectures.ESRGAN import ESRGAN
+
         model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
     for p in model.parameters():
         p.data.mul_(3.0)
