@@ -84,3 +84,27 @@ def make_backend(name: str, **options: Any) -> Backend:
 
         return DiffusersBackend(**options)
     raise ValueError(f"unknown backend {name!r}: expected 'diffusers' or 'placeholder'")
+
+
+def worker_backend(
+    name: str,
+    registry_path: str | None,
+    device: str,
+    batch: int | None,
+    compile: bool,
+) -> Backend:
+    """The backend of an executor's worker, built where the worker runs.
+
+    The registry is read on the worker's own machine: `registry_path` when that file exists
+    there, else $APP_MODELS (so that machines may keep their models in other places).
+    """
+    import os
+
+    if name == "placeholder":
+        return make_backend("placeholder")
+    from app.generate.registry import load_registry
+
+    path = registry_path if registry_path and Path(registry_path).is_file() else None
+    path = path or os.environ.get("APP_MODELS") or None
+    registry = load_registry(Path(path) if path else None)
+    return make_backend(name, registry=registry, device=device, batch=batch, compile=compile)
