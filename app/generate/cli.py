@@ -79,7 +79,8 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
         "--backend",
         choices=("diffusers", "placeholder"),
         default="diffusers",
-        help="diffusers (real models, GPU) or placeholder (title cards, no GPU)",
+        help="diffusers (real models, GPU) or placeholder (title cards, no GPU); recipes "
+        "with workflow: go to the ComfyUI servers of models.yaml unless placeholder",
     )
     p.add_argument("--device", default="cuda", help="torch device (default cuda; cpu for tests)")
     p.add_argument(
@@ -165,6 +166,14 @@ class _Session:
                 "compile": args.compile,
             }
         self.backend = make_backend(args.backend, **options)
+        if args.backend != "placeholder" and any(
+            c.generate is not None and c.generate.workflow for c in self.show.cues
+        ):
+            from app.generate.backends.comfyui import ComfyUIBackend, RoutedBackend
+
+            servers = load_registry(find_registry(self.show.path, args.models)).comfyui_servers
+            comfy = ComfyUIBackend(list(servers), self.show.path.parent)
+            self.backend = RoutedBackend(self.backend, comfy)
         self.manifest = Manifest.load(self.show.media_root, warn=err)
         self.factory = worker_factory(args, find_registry(self.show.path, args.models))
 

@@ -450,7 +450,9 @@ class Runner:
             role: (path.name, path.read_bytes()) for role, path in self.inputs(jobs[0]).items()
         }
         state.next_id += 1
-        task = RenderTask(state.next_id, jobs, inputs, model_group(jobs[0]), label)
+        task = RenderTask(
+            state.next_id, jobs, inputs, model_group(jobs[0]), label, [b[1] for b in batch]
+        )
         state.in_flight[task.id] = batch
         state.units[label] = sum(state.costs[j.key] for j in jobs)
         state.position[label] = state.next_position

@@ -163,6 +163,8 @@ class GenerateSpec:
     frames: int = 49
     fps: float = 16.0
     extra: dict[str, Any] = field(default_factory=dict)  # passed through to the pipeline
+    workflow: str | None = None  # a ComfyUI API-format graph, relative to the show file
+    bind: dict[str, Any] = field(default_factory=dict)  # cue field -> "node.input" (workflow)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class RenderTask:
     inputs: dict[str, tuple[str, bytes]]  # role -> (file name, content)
     group: str  # the model it needs: tasks of one group go to the worker that holds it
     label: str
+    digests: list[str] = field(default_factory=list)  # the jobs' cache keys (prompt ids)
     tries: int = 0
     lost: list[str] = field(default_factory=list)  # why earlier tries ended (worker deaths)
 

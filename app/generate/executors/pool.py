@@ -94,6 +94,7 @@ class Pool:
         self._threads: list[threading.Thread] = []
         self._sink: ProgressSink = lambda worker, label, fraction: None
         self._closing = False
+        self._started = False
         self.notes: list[str] = []
 
     @property
@@ -115,10 +116,12 @@ class Pool:
     def open(self, jobs: list[Job], sink: ProgressSink) -> dict[str, str]:
         """Start and check every worker; job key -> why no worker can render it."""
         self._sink = sink
-        for state in self._states:
-            state.slot.start()
+        if not self._started:  # a pool serves several runs (bench, variations): start once
+            for state in self._states:
+                state.slot.start()
         reasons: dict[str, list[str]] = {}
         for state in self._states:
+            state.cannot.clear()
             mine = [j for j in jobs if state.slot.accepts(j)]
             for key, message in state.slot.check(mine) if mine else []:
                 state.cannot.add(key)
@@ -135,13 +138,14 @@ class Pool:
                     f"({'; '.join(reasons[job.key])})"
                 )
         for state in self._states:
-            if state.slot.threaded:
+            if state.slot.threaded and not self._started:
                 t = threading.Thread(
                     target=self._serve, args=(state,), name=f"worker {state.slot.name}"
                 )
                 t.daemon = True
                 t.start()
                 self._threads.append(t)
+        self._started = True
         return problems
 
     # --- scheduling ---------------------------------------------------------------------

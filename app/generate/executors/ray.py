@@ -96,7 +96,7 @@ class _Actor:
         return self.core.render(task)
 
     def progress(self) -> tuple[str, float]:
-        """(label, fraction) of the task running now."""
+        """(label, fraction) of the task running now (its own thread: see _actor_class)."""
         return self.core.progress()
 
     def pid(self) -> int:
@@ -116,7 +116,12 @@ def _actor_class() -> Any:
     if _remote_class is None:
         import ray
 
-        _remote_class = ray.remote(max_restarts=0, max_task_retries=0)(_Actor)
+        # Every call but progress() runs in one thread, one at a time (backends are not
+        # thread-safe); progress() has a concurrency group of its own so it answers mid-job.
+        _Actor.progress = ray.method(concurrency_group="progress")(_Actor.progress)
+        _remote_class = ray.remote(
+            max_restarts=0, max_task_retries=0, concurrency_groups={"progress": 1}
+        )(_Actor)
     return _remote_class
 
 
@@ -148,11 +153,7 @@ class RaySlot:
         """Create the actor and wait until its backend is built."""
         import ray
 
-        self.actor = (
-            _actor_class()
-            .options(max_concurrency=2, name=None, **self._options)
-            .remote(self._factory, self.name)
-        )
+        self.actor = _actor_class().options(**self._options).remote(self._factory, self.name)
         try:
             device, host, pid = ray.get(self.actor.ready.remote(), timeout=START_TIMEOUT_S)
         except ray.exceptions.GetTimeoutError:
