@@ -103,7 +103,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def _pixel(path: Path) -> tuple[int, ...]:
     with Image.open(path) as im:
-        return tuple(np.asarray(im.convert("RGB"))[5, 5])
+        return tuple(int(v) for v in np.asarray(im.convert("RGB"))[5, 5])
 
 
 def test_cues_render_through_comfyui_then_come_from_our_cache(
@@ -214,3 +214,21 @@ def _args(show: Path) -> Any:
     sub = parser.add_subparsers()
     cli.register(sub)
     return parser.parse_args(["generate", str(show)])
+
+
+def test_the_example_show_renders(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1] / "show"
+    folder = tmp_path / "show"
+    shutil.copytree(repo / "workflows", folder / "workflows")
+    text = (repo / "comfyui_example.yaml").read_text(encoding="utf-8")
+    text = text.replace("media_root: ../media/comfyui_example", "media_root: ../media")
+    (folder / "comfyui_example.yaml").write_text(text, encoding="utf-8")
+    (folder / "models.yaml").write_text(f"comfyui: {{servers: [{server.url}]}}\nmodels: {{}}\n")
+    assert main(["generate", str(folder / "comfyui_example.yaml")]) == 0
+    assert "2 rendered" in capsys.readouterr().out
+    with Image.open(tmp_path / "media" / "night.png") as im:
+        assert im.size == (640, 360)

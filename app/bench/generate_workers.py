@@ -1,10 +1,11 @@
 """`bench generate --workers N`: images per minute with N Ray workers against 1, same run.
 
-A show of `--images` stills (one model, different seeds) is rendered twice through the real
-runner and the Ray executor: once with 1 worker, once with N, each after a warm-up run that
-loads the model in every worker (model loading is not what is measured). The driver writes
-every output, as in a real run. Reports `per_min_1`, `per_min_n`, `scaling` (n / 1) and
-`identical` (every output file of the N-worker run equals the 1-worker one byte for byte).
+A show of `--images` stills (one model, different seeds) is rendered through the real runner
+and the Ray executor with 1 worker and with N, after a warm-up run that loads the model in
+every worker (model loading is not what is measured), in 3 alternating rounds (medians).
+The driver writes every output, as in a real run. Reports `per_min_1`, `per_min_n`,
+`scaling` (n / 1) and `identical` (every output file of the N-worker run equals the
+1-worker one byte for byte).
 On CPU (`--device cpu`) each worker gets one CPU and the model is a tiny random SDXL.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +61,13 @@ def _run(show_path: Path, registry: Path, executor: Any) -> tuple[float, dict[st
 
 
 def measure(
-    workers: int, device: str, images: int, size: int, steps: int, model: Path | None
+    workers: int,
+    device: str,
+    images: int,
+    size: int,
+    steps: int,
+    model: Path | None,
+    rounds: int = 3,
 ) -> dict[str, Any]:
     """Run the two measurements; returns the result dictionary."""
     from app.generate.backends import worker_backend
@@ -79,7 +87,7 @@ def measure(
         )
         cpu = not device.startswith("cuda")
         if cpu:
-            connect(num_cpus=workers, num_gpus=0)
+            connect(num_cpus=workers + 1, num_gpus=0)  # both pools live at once
         else:
             connect()
         factory = functools.partial(
@@ -87,22 +95,30 @@ def measure(
         )
         prompt = "a pale moon over a harbour at night"
         seeds = list(range(images))
-        results: dict[int, tuple[float, dict[str, bytes]]] = {}
-        for n in (1, workers):
-            executor = ray_executor(factory, workers=n, device=device, max_batch=1)
-            try:
-                warm = _write_show(
-                    root, f"warm{n}_", "warm-up", list(range(1000, 1000 + 2 * n)), size, steps
-                )
-                _run(warm, registry, executor)
-                timed = _write_show(root, f"run{n}_", prompt, seeds, size, steps)
-                results[n] = _run(timed, registry, executor)
-            finally:
-                executor.close()
+        pools = {
+            n: ray_executor(factory, workers=n, device=device, max_batch=1) for n in (1, workers)
+        }
+        times: dict[int, list[float]] = {1: [], workers: []}
+        outputs: dict[int, dict[str, bytes]] = {}
+        try:
+            for n, pool in pools.items():
+                warm = list(range(1000, 1000 + 2 * n))
+                _run(_write_show(root, f"warm{n}_", "warm-up", warm, size, steps), registry, pool)
+            # Rounds alternate 1 and N workers, so that a busy neighbour slows both alike.
+            for r in range(rounds):
+                for n, pool in pools.items():
+                    show = _write_show(root / f"r{r}", f"run{n}_", prompt, seeds, size, steps)
+                    seconds, out = _run(show, registry, pool)
+                    times[n].append(seconds)
+                    outputs.setdefault(n, out)
+        finally:
+            for pool in pools.values():
+                pool.close()
         import ray
 
         ray.shutdown()
-    (t1, out1), (tn, outn) = results[1], results[workers]
+    t1, tn = statistics.median(times[1]), statistics.median(times[workers])
+    out1, outn = outputs[1], outputs[workers]
     identical = sorted(out1.values()) == sorted(outn.values()) and all(
         out1[f"run1_{s}"] == outn[f"run{workers}_{s}"] for s in seeds
     )
@@ -114,6 +130,7 @@ def measure(
         "size": size,
         "steps": steps,
         "model": "tiny random SDXL" if model is None or "tiny-sdxl" in str(model) else str(model),
+        "rounds": rounds,
         "seconds_1": round(t1, 3),
         "seconds_n": round(tn, 3),
         "per_min_1": round(per_1, 2),

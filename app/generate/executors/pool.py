@@ -78,6 +78,7 @@ class _State:
     group: str | None = None  # model held
     task: RenderTask | None = None
     alive: bool = True
+    reviving: bool = False  # dead, but being restarted: its tasks are not orphans yet
     cannot: set[str] = field(default_factory=set)  # job keys it cannot render
     wake: threading.Event = field(default_factory=threading.Event)
 
@@ -179,7 +180,9 @@ class Pool:
     def _orphans(self) -> list[RenderTask]:
         """Queued tasks no live worker can take (lock held), removed from the queue."""
         lost = [
-            t for t in self._queue if not any(s.alive and self._takes(s, t) for s in self._states)
+            t
+            for t in self._queue
+            if not any((s.alive or s.reviving) and self._takes(s, t) for s in self._states)
         ]
         for t in lost:
             self._queue.remove(t)
@@ -213,6 +216,7 @@ class Pool:
             outcome = state.slot.run(task, lambda f: self._sink(name, task.label, f))
         except WorkerLost as exc:
             state.task = None
+            state.reviving = True
             state.alive = False
             state.group = None
             self._sink(name, "", IDLE)
@@ -220,6 +224,7 @@ class Pool:
             if not self._closing and state.slot.revive():
                 state.alive = True
                 self._sink(name, "restarted", NOTE)
+            state.reviving = False
             self._fail_orphans()
             self._wake_idle()
             return None
