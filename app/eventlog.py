@@ -9,6 +9,10 @@ Record shapes (the `event` key names the kind):
 - `{"event": "info", "t": ..., "message": "..."}`
 - `{"event": "media", "t": ..., "message": "...", "cue": "1.2", "media": "..."}`: a cue's
   file changed on disk (a pick) and the pool reopened it
+- `{"event": "follow", "t": ..., "what": "armed", "cue": "1.2", "target": "1.3", "mode":
+   "after 2 s", "at": 5.5}` (`at` null for `on end`) and `{"event": "follow", "what":
+   "cancelled", "cue": "1.2", "by": "BACK"}`; the GO a follow fires is an `action` record
+   with `"source": "follow"`
 Tests and benchmarks read it; it is the record of a show run.
 """
 

@@ -17,14 +17,32 @@ from typing import Any
 
 from app.clock import FrameClock
 from app.cues.actions import Action, Go, MediaFailed
-from app.cues.engine import Engine
+from app.cues.engine import Engine, FollowTimer
 from app.cues.state import Mix
 from app.eventlog import EventLog
 from app.show.model import Show
-from app.status import InputStatus, LayerStatus, LiveCue, Status
+from app.status import FollowStatus, InputStatus, LayerStatus, LiveCue, Status
 
 Listener = Callable[[Status], None]
 MAX_WARNINGS = 20
+
+
+def follow_lengths(show: Show) -> dict[int, float]:
+    """Clip lengths (media seconds from `start` to `end`) of the cues with `follow: {on:
+    end}`, by flat index: `end` when the cue says it, else the probed duration. A file that
+    cannot be probed is left out (its follow then waits; the status says so)."""
+    from app.media.probe import probe
+
+    lengths: dict[int, float] = {}
+    for i, cue in enumerate(show.cues):
+        if cue.follow is None or not cue.follow.on_end:
+            continue
+        end = cue.end
+        if end is None and cue.media.is_file():
+            end = probe(cue.media).duration
+        if end is not None:
+            lengths[i] = max(0.0, end - cue.start)
+    return lengths
 
 
 class Player:
@@ -46,7 +64,7 @@ class Player:
         self.output = output
         self.clock = clock or FrameClock()
         self.log = log or EventLog()
-        self.engine = Engine(show)
+        self.engine = Engine(show, follow_lengths(show))
         self.state = self.engine.initial_state()
         self.actions: queue.SimpleQueue[tuple[float | None, Action]] = queue.SimpleQueue()
         self.pool = MediaPool(
@@ -85,6 +103,7 @@ class Player:
         """Apply one action now (main thread) and log it and what it fired."""
         before = self.state
         self.state, note = self.engine.apply(self.state, action, t)
+        self._log_follow(before.follow, action, t)
         if not isinstance(action, MediaFailed):
             self.last_source = action.source
         self.log.write("action", t, **action.to_log())
@@ -101,12 +120,45 @@ class Player:
                 self.log.write("cue", t, cue=cue.id, poem=cue.poem_id, media=cue.media_ref)
 
     def _drain(self, now: float) -> None:
+        """Apply the queued actions, and the follows that fall due, in time order."""
         while True:
             try:
                 t, action = self.actions.get_nowait()
             except queue.Empty:
+                self._follows(now)
                 return
+            self._follows(min(t, now))
             self.apply(action, min(t, now))
+
+    def _follows(self, until: float) -> None:
+        """Fire the follows due by `until`, each at its own time (a chain of `after: 0`
+        cuts fires in one go, bounded by the number of cues)."""
+        for _ in range(len(self.show.cues)):
+            due = self.engine.due(self.state, until)
+            if due is None:
+                return
+            at, action = due
+            self.apply(action, at)
+
+    def _log_follow(self, before: FollowTimer | None, action: Action, t: float) -> None:
+        """Event-log records of a follow armed, or cancelled by the performer."""
+        after = self.state.follow
+        if after == before:
+            return
+        cues = self.show.cues
+        if before is not None and not (isinstance(action, Go) and action.source == "follow"):
+            self.log.write("follow", t, what="cancelled", cue=cues[before.cue].id, by=action.name)
+        if after is not None:
+            spec = cues[after.cue].follow
+            self.log.write(
+                "follow",
+                t,
+                what="armed",
+                cue=cues[after.cue].id,
+                target=cues[after.target].id,
+                mode=spec.describe() if spec else "",
+                at=None if after.at is None else round(after.at, 6),
+            )
 
     def _media_error(self, message: str, cue: int) -> None:
         self.log.write("error", self.clock.time(), message=message, cue=self.show.cues[cue].id)
@@ -240,6 +292,22 @@ class Player:
             recording=rec is not None,
             recording_dropped=int(rec.dropped) if rec is not None else 0,
             hint=self.hint,
+            follow=self._follow_status(t),
+        )
+
+    def _follow_status(self, t: float) -> FollowStatus | None:
+        f = self.state.follow
+        if f is None:
+            return None
+        cues = self.show.cues
+        at = self.engine.follow_deadline(self.state)
+        spec = cues[f.cue].follow
+        return FollowStatus(
+            cues[f.cue].id,
+            cues[f.target].id,
+            spec.describe() if spec else "",
+            None if at is None else round(at, 3),
+            None if at is None else round(max(0.0, at - t), 1),
         )
 
     def _publish(self, t: float, mix: Mix) -> None:
@@ -248,6 +316,13 @@ class Player:
         if new.key != old.key or self.frame == 0:
             for listener in self.listeners:
                 listener(new)
+
+    def follow_status(self) -> dict[str, Any] | None:
+        """The armed follow as the web console shows it (main thread), else None."""
+        f = self.status.follow
+        if f is None:
+            return None
+        return {"cue": f.target, "from": f.cue, "mode": f.mode, "remaining": f.remaining}
 
     def status_line(self) -> str:
         """One terminal line (the status snapshot's `line()`)."""

@@ -45,6 +45,25 @@ class InputStatus:
 
 
 @dataclass(frozen=True)
+class FollowStatus:
+    """An armed `follow:`: cue `cue` fires `target` by itself `at` (show clock seconds),
+    `remaining` seconds from this frame; both None while that time is not known (an `on: end`
+    follow whose clip length is unknown, or whose layer is paused). `mode` is how it was
+    written ('after 2 s', 'on end')."""
+
+    cue: str
+    target: str
+    mode: str
+    at: float | None = None
+    remaining: float | None = None
+
+    def line(self) -> str:
+        """'follow 1.3 in 2.0 s' (or '... at the clip's end' while the time is unknown)."""
+        when = "at the clip's end" if self.remaining is None else f"in {self.remaining:.1f} s"
+        return f"follow {self.target} {when}"
+
+
+@dataclass(frozen=True)
 class Status:
     """One frame's view of the show (see the module docstring)."""
 
@@ -73,6 +92,7 @@ class Status:
     recording: bool = False
     recording_dropped: int = 0
     hint: str = ""  # e.g. "press Esc again to quit"
+    follow: FollowStatus | None = None  # the armed follow of the live cue
     extra: tuple[tuple[str, str], ...] = field(default=())  # room for a later input's words
 
     @property
@@ -115,6 +135,7 @@ class Status:
             self.inputs,
             self.recording,
             self.hint,
+            None if self.follow is None else (self.follow.cue, self.follow.target, self.follow.at),
         )
 
     def line(self) -> str:
@@ -135,6 +156,8 @@ class Status:
             parts.append(f"pad {', '.join(self.pads) or 'none'}")
         if self.recording:
             parts.append(f"REC ({self.recording_dropped} dropped)")
+        if self.follow is not None:
+            parts.append(self.follow.line())
         if self.hint:
             parts.append(self.hint)
         if self.warnings:

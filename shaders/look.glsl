@@ -38,9 +38,7 @@ uniform mat3 u_matrix;
 uniform vec3 u_offset;
 uniform vec4 u_chroma;
 #elif defined SOURCE_HAP
-uniform sampler2D u_tex0;
-uniform sampler2D u_tex1;
-uniform bool u_opaque;
+uniform bool u_opaque;  // (its samplers are declared by hap_sample.glsl)
 #else
 uniform sampler2D u_texture;
 uniform bool u_opaque;  // first draw over opaque black, no blending: write alpha 1
@@ -143,27 +141,7 @@ vec3 apply_look(vec3 rgb) {
 }
 
 #if defined SOURCE_HAP
-// hap.glsl's hap_sample, word for word (its texture coordinates come already scaled).
-vec4 hap_sample(vec2 uv) {
-    vec4 c = texture(u_tex0, uv);
-#if HAP_LAYOUT == 0
-    return vec4(c.rgb, 1.0);
-#elif HAP_LAYOUT == 1
-    return c;
-#elif HAP_LAYOUT == 4
-    return vec4(c.rrr, 1.0);
-#else
-    float scale = c.b * (255.0 / 8.0) + 1.0;
-    float co = (c.r - 128.0 / 255.0) / scale;
-    float cg = (c.g - 128.0 / 255.0) / scale;
-    vec3 rgb = clamp(vec3(c.a + co - cg, c.a + cg, c.a - co - cg), 0.0, 1.0);
-#if HAP_LAYOUT == 3
-    return vec4(rgb, texture(u_tex1, uv).r);
-#else
-    return vec4(rgb, 1.0);
-#endif
-#endif
-}
+#include "hap_sample.glsl"
 #endif
 
 void main() {

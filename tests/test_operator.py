@@ -316,3 +316,101 @@ def test_operator_and_output_windows_under_xvfb(xvfb_display: str, tmp_path: Pat
 
 if __name__ == "__main__":
     print(json.dumps(scenario(Path(sys.argv[1]), windowed=sys.argv[2] == "windowed")))
+
+
+def test_operator_shows_the_notes_and_the_follow_countdown(
+    ctx: moderngl.Context, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from app.bench.common import show_of
+    from app.clock import FakeTime, FrameClock
+    from app.cues.actions import Go
+    from app.eventlog import EventLog
+    from app.player import Player
+    from app.render.operator import OperatorWindow
+    from app.render.operator_layout import performer_notes
+    from app.render.outputs import HeadlessOutput
+    from app.show.model import FollowSpec
+
+    media = [_solid(tmp_path / f"{cue}.png", rgb) for cue, rgb in COLOURS.items()]
+    show = show_of(media, width=OUT_W, height=OUT_H, fps=10.0, fade=0.0)
+    poem = show.poems[0]
+    a, b, c = poem.cues
+    cues = (
+        replace(a, notes="on the flute's entry", follow=FollowSpec(after=2.0)),
+        replace(b, notes="bar 23"),
+        c,
+    )
+    show = replace(show, poems=(replace(poem, cues=cues, notes="slow"),))
+    fake = FakeTime()
+    out = HeadlessOutput(OUT_W, OUT_H, ctx=ctx)
+    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    op = OperatorWindow(out, width=OP_W, height=OP_H, every=1)
+    try:
+        player.put(Go(source="script"), 0.0)
+        for n in range(6):
+            fake.t = n / 10.0
+            player.step()
+        op.draw(player, force=True)
+        assert op.notes_drawn == performer_notes(show, player.status)
+        assert op.notes_drawn == [
+            ("FOLLOW", "1.2 in 1.5 s"),
+            ("NEXT", "1.2: bar 23"),
+            ("LIVE", "1.1: on the flute's entry"),
+            ("POEM", "1: slow"),
+        ]
+        assert player.status.line().endswith("follow 1.2 in 1.5 s")
+        fake.t = 2.0
+        player.step()  # the follow fired: 1.2 live, 1.3 (no notes) in standby
+        op.draw(player, force=True)
+        assert player.status.live == 1
+        assert op.notes_drawn == [("LIVE", "1.2: bar 23"), ("POEM", "1: slow")]
+        assert out.ctx.error == "GL_NO_ERROR"
+    finally:
+        op.close()
+        player.close()
+        out.close()
+
+
+def test_operator_shows_the_console_address_as_a_qr_code(
+    ctx: moderngl.Context, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from app.bench.common import show_of
+    from app.clock import FakeTime, FrameClock
+    from app.eventlog import EventLog
+    from app.player import Player
+    from app.render.operator import OperatorWindow
+    from app.render.operator_layout import qr_modules
+    from app.render.outputs import HeadlessOutput
+
+    media = [_solid(tmp_path / f"{cue}.png", rgb) for cue, rgb in COLOURS.items()]
+    show = show_of(media, width=OUT_W, height=OUT_H, fps=10.0, fade=0.0)
+    fake = FakeTime()
+    out = HeadlessOutput(OUT_W, OUT_H, ctx=ctx)
+    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    op = OperatorWindow(out, width=1280, height=800, every=1)
+    url = "http://192.168.1.20:8080/?token=Xc3-operate"
+    try:
+        player.step()
+        op.draw(player, force=True)
+        assert op.qr_rect is None  # no console, no code
+        player.web = SimpleNamespace(url=url)
+        op.draw(player, force=True)
+        r = op.qr_rect
+        assert r is not None and r.w >= 60
+        view = op.read_pixels()
+        modules = qr_modules(url)
+        n = modules.shape[0]
+        step = r.w / n
+        centres = ((np.arange(n) + 0.5) * step).astype(int)
+        patch = view[int(r.y) + centres][:, int(r.x) + centres]
+        seen = patch.mean(axis=2) < 128
+        assert (seen == modules).all()  # every module where the code has it
+        assert out.ctx.error == "GL_NO_ERROR"
+    finally:
+        op.close()
+        player.close()
+        out.close()

@@ -13,6 +13,7 @@ from app.render.programs import (
     ShaderError,
     assemble_stage,
     clear_program_cache,
+    expand_includes,
     load_compute,
     load_program,
 )
@@ -73,6 +74,10 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 def test_project_shaders_compile(ctx: moderngl.Context) -> None:
     for name in ("quad", "yuv", "present"):
         assert isinstance(load_program(ctx, name), moderngl.Program)
+    for layout in range(5):  # hap.glsl and look.glsl include hap_sample.glsl
+        assert isinstance(load_program(ctx, "hap", {"HAP_LAYOUT": layout}), moderngl.Program)
+        look = {"SOURCE_HAP": 1, "HAP_LAYOUT": layout}
+        assert isinstance(load_program(ctx, "look", look), moderngl.Program)
     check_gl(ctx, "compiling project shaders")
 
 
@@ -137,6 +142,52 @@ void main() { f_color = v_x; }
     with pytest.raises(ShaderError) as info:
         load_program(ctx, "mismatch", search_path=tmp_path)
     assert str(info.value).startswith(f"{path}: program:")
+
+
+INCLUDER = """#version 330 core
+#if defined VERTEX_SHADER
+void main() { gl_Position = vec4(0.0); }
+#endif
+#if defined FRAGMENT_SHADER
+out vec4 f_color;
+#include "part.glsl"
+void main() { f_color = vec4(gain()); }
+#endif
+"""
+
+
+def test_include_is_expanded_and_errors_name_the_included_file(
+    ctx: moderngl.Context, tmp_path: Path
+) -> None:
+    main = _write(tmp_path, "main", INCLUDER)
+    part = _write(tmp_path, "part", "// a part\nfloat gain() { return GAIN; }\n")
+    text, where = expand_includes(main)
+    assert "float gain() { return GAIN; }" in text.splitlines()
+    assert where[6:8] == [(part, 1), (part, 2)] and where[8] == (main, 8)
+    prog = load_program(ctx, "main", {"GAIN": 0.5}, search_path=tmp_path)
+    assert isinstance(prog, moderngl.Program)
+    with pytest.raises(ShaderError) as info:  # GAIN undefined: line 2 of part.glsl
+        load_program(ctx, "main", search_path=tmp_path)
+    assert {(p.file, p.line) for p in info.value.problems} == {(part, 2)}
+    assert f"{part}:2: fragment_shader:" in str(info.value)
+    assert "return GAIN" in str(info.value)
+
+
+def test_bad_includes_name_the_including_line(tmp_path: Path) -> None:
+    main = _write(tmp_path, "main", INCLUDER)
+    with pytest.raises(ShaderError, match=r"main\.glsl:7: file: included file 'part.glsl' not"):
+        expand_includes(main)
+    _write(tmp_path, "part", '#include "main.glsl"\n')
+    with pytest.raises(ShaderError, match=r"part\.glsl:1: file: 'main.glsl' includes itself"):
+        expand_includes(main)
+
+
+def test_hap_sampling_has_one_home() -> None:
+    root = Path(__file__).resolve().parents[1] / "shaders"
+    homes = [p.name for p in sorted(root.glob("*.glsl")) if "vec4 hap_sample(" in p.read_text()]
+    assert homes == ["hap_sample.glsl"]
+    for name in ("hap", "look"):
+        assert '#include "hap_sample.glsl"' in (root / f"{name}.glsl").read_text()
 
 
 def test_assemble_stage_maps_lines() -> None:

@@ -125,3 +125,79 @@ def test_key_names_are_glfw_names() -> None:
 
     names = {a[4:].lower() for a in dir(glfw) if a.startswith("KEY_")} - {"unknown", "last"}
     assert set(KEY_NAMES) == names
+
+
+def test_web_block_checked_by_check(tmp_path: Path) -> None:
+    path = write_show(
+        tmp_path,
+        """
+        web: {prot: 8081, token: abc}
+        """,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "check", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"{path}:2: unknown key 'prot' in web, did you mean 'port'?" in done.stdout + done.stderr
+
+
+def test_web_block_values_with_lines(tmp_path: Path) -> None:
+    path = write_show(
+        tmp_path,
+        """
+        web:
+          port: 70000
+          host: 5
+          token: same
+          view_token: same
+          allow: [locall]
+          qr: yes
+        """,
+    )
+    assert problems(path) == [
+        f"{path}:3: web.port: expected a port 0..65535, got 70000",
+        f"{path}:4: web.host: expected a text, got 5",
+        f"{path}:6: web.view_token: must differ from web.token",
+        f"{path}:7: web.allow: 'locall' is not an address or a network, did you mean 'local'?",
+        f"{path}:8: unknown key 'qr' in web, expected one of: host, port, token, view_token, allow",
+    ]
+
+
+def test_web_block_becomes_a_spec_the_console_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import app.web.child
+    from app.show.controls import WebSpec
+    from app.web import console
+
+    path = write_show(
+        tmp_path,
+        """
+        web: {host: 127.0.0.1, port: 0, token: op-token, view_token: view-token, allow: [local]}
+        """,
+    )
+    show = load_show(path)
+    assert show.web == WebSpec("127.0.0.1", 0, "op-token", "view-token", ("local",))
+    assert load_show(write_show(tmp_path, "")).web == WebSpec()
+
+    # what start_web_console hands the server process, with no flag given
+    started: dict[str, object] = {}
+
+    def server(*args: object, **kw: object) -> object:
+        started.update(kw)
+        raise OSError("not started in this test")
+
+    monkeypatch.setattr(app.web.child, "ServerProcess", server)
+    player = SimpleNamespace(show=show, put=lambda a: None, listeners=[])
+    args = SimpleNamespace(web_host=None, web_port=None, web_token=None, web_view_token=None)
+    assert console.start_web_console(player, args, lambda m, f: None) is None
+    assert started["host"] == "127.0.0.1" and started["port"] == 0
+    assert started["allow"] == ["local"]
+    tokens: object = started["tokens"]
+    assert (tokens.operate, tokens.view) == ("op-token", "view-token")  # type: ignore[attr-defined]

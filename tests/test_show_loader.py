@@ -176,7 +176,7 @@ def test_unknown_keys_with_suggestions(tmp_path: Path) -> None:
         f"{path}:1: unknown key 'titel' in the show, did you mean 'title'?",
         f"{path}:6: unknown key 'fdae' in cue, did you mean 'fade'?",
         f"{path}:7: unknown key 'zzz' in cue, expected one of: id, media, fade, curve, "
-        "opacity, fit, layer, rate, loop, start, end, camera, generate, look",
+        "opacity, fit, layer, rate, loop, start, end, camera, generate, look, notes, follow",
     ]
 
 
@@ -662,4 +662,59 @@ def test_recipe_unknown_source_suggests(tmp_path: Path) -> None:
     )
     assert problems(path) == [
         f"{path}:5: generate.from: no cue 'mon' in this show, did you mean 'moon'?"
+    ]
+
+
+def test_notes_and_follow(tmp_path: Path) -> None:
+    path = write_show(
+        tmp_path,
+        """
+        poems:
+          - id: 1
+            notes: "on the flute's entry, bar 23"
+            cues:
+              - {id: a, media: a.png, notes: wait for the conductor, follow: {after: 2.5}}
+              - {id: b, media: b.mp4, follow: {on: end}}
+              - {id: c, media: c.png}
+        """,
+        media=("a.png", "b.mp4", "c.png"),
+    )
+    show = load_show(path)
+    poem = show.poems[0]
+    assert poem.notes == "on the flute's entry, bar 23"
+    a, b, c = show.cues
+    assert a.notes == "wait for the conductor" and b.notes == "" and c.notes == ""
+    assert a.follow is not None and (a.follow.after, a.follow.on_end) == (2.5, False)
+    assert b.follow is not None and b.follow.on_end and b.follow.describe() == "on end"
+    assert c.follow is None
+
+
+def test_notes_and_follow_problems(tmp_path: Path) -> None:
+    path = write_show(
+        tmp_path,
+        """
+        poems:
+          - id: 1
+            notes: 23
+            cues:
+              - {id: a, media: a.png, notes: [x]}
+              - {id: b, media: b.png, follow: {after: -1}}
+              - {id: c, media: c.png, follow: {on: end}}
+              - {id: d, media: d.mp4, follow: {on: ned}}
+              - {id: e, media: e.png, follow: {after: 1, on: end}}
+              - {id: f, media: f.png, follow: {aftr: 1}}
+              - {id: g, media: g.png, follow: 2}
+              - {id: h, media: h.png, follow: {after: 1}}
+        """,
+    )
+    assert problems(path) == [
+        f"{path}:3: notes: expected a text, got 23",
+        f"{path}:5: notes: expected a text, got a list",
+        f"{path}:6: follow.after: expected a number >= 0, got -1",
+        f"{path}:7: follow.on: end applies to videos only (this cue is a still)",
+        f"{path}:8: follow.on: expected end (when the video ends), got 'ned' (did you mean 'end'?)",
+        f"{path}:9: follow: write either `after: SECONDS` or `on: end`",
+        f"{path}:10: unknown key 'aftr' in follow, did you mean 'after'?",
+        f"{path}:11: follow: expected a mapping (key: value), got 2",
+        f"{path}:12: follow: cue 'h' is the last cue, no cue follows it",
     ]

@@ -1,33 +1,43 @@
 """200 corrupted variants of an H.264, a ProRes and a HAP clip, played in one running
-headless show: nothing crashes or hangs, every cue whose media broke fades to black (its
-logged opacity reaches 0 and the output is black), the log names the file and the reason,
-and the show reaches its last cue and frame with every decoder thread gone afterwards."""
+headless show: nothing crashes or hangs, every cue whose media broke fades to black through
+the engine (its MediaFailed input is logged, its logged opacity falls linearly to nothing over
+MEDIA_FAIL_FADE and the read-back output is black), the log names the file and the reason,
+and the show reaches its last cue and frame with every decoder thread gone afterwards.
+
+Determinism: the clips and their corruptions are seeded; the show runs on a fake clock with
+the pool's `offline` waiting (each frame waits for the frame due from its decoder, as
+`render` does), and every cue plays past one full pass and the start of the next, so whether
+a variant breaks depends on its bytes only, never on how fast the decoder thread ran.
+"""
 
 from __future__ import annotations
 
+import faulthandler
 import threading
-import time
 from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 
 from app.bench.common import show_of
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import Go
-from app.cues.engine import MEDIA_FAIL_FADE as ERROR_FADE
+from app.cues.engine import MEDIA_FAIL_FADE
 from app.eventlog import EventLog, read_log
 from app.media.testclips import make_clip, make_hap_clip
 from app.player import Player
 from app.render.outputs import HeadlessOutput
 
 W, H, FPS = 64, 36, 10.0
+SECONDS = 1.0
 VARIANTS = 200
-FRAMES_PER_CUE = 3
-# A guard against a hang only (the test never waits on time otherwise): generous on a
-# loaded 2-core machine, where the whole run takes well under a minute.
-RUN_LIMIT = 600.0
+# Frames each cue plays when it does not break: one full pass of the clip (its damage judged)
+# and the first frames of the loop after it (the seek back to the start done).
+PLAY_FRAMES = int(SECONDS * FPS) + 3
+# Frames a broken cue plays after its failure: the engine's fade, then one frame of black.
+FADE_FRAMES = int(round(MEDIA_FAIL_FADE * FPS)) + 1
+# A guard against a hang only: the process dumps every thread's stack and exits after it.
+RUN_LIMIT = 900.0
 
 
 def packet_spans(path: Path) -> list[tuple[int, int]]:
@@ -60,17 +70,12 @@ def corrupt(data: bytes, spans: list[tuple[int, int]], rng: np.random.Generator)
     return b""
 
 
-@pytest.mark.xfail(
-    reason="after the issue 10 merge a failed cue fades through the engine's MediaFailed input; "
-    "this test's fade check still follows the pool's clock (to fix next session)",
-    strict=False,
-)
 def test_corrupted_clips_never_stop_the_show(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    common = dict(width=W, height=H, fps=FPS, seconds=1.0)
+    common = dict(width=W, height=H, fps=FPS, seconds=SECONDS)
     sources = [
-        make_clip(src / "h264.mp4", gop=5, **common),
+        make_clip(src / "h264.mp4", gop=5, threads=1, **common),
         make_clip(src / "prores.mov", codec="prores_ks", pix_fmt="yuv422p10le", **common),
         make_hap_clip(src / "hap.mov", variant="HapY", chunks=2, **common),
     ]
@@ -86,46 +91,61 @@ def test_corrupted_clips_never_stop_the_show(tmp_path: Path) -> None:
     fake = FakeTime()
     out = HeadlessOutput(W, H)
     log_path = tmp_path / "run.jsonl"
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(log_path))
-    faded: dict[int, bool] = {}
-    deadline = time.monotonic() + RUN_LIMIT
+    player = Player(
+        show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(log_path), offline=True
+    )
+    black_after_fade: dict[int, bool] = {}
+    faulthandler.dump_traceback_later(RUN_LIMIT, exit=True)
     try:
+        n = 0
         for cue in range(VARIANTS):
             player.put(Go(source="key"), fake.t)
-            frames = 0
-            while True:
-                assert time.monotonic() < deadline, f"the show hung at cue {cue}"
+            played = 0
+            while cue not in player.state.failed:
+                fake.t = n / FPS
                 player.step()
-                fake.advance(1.0 / FPS)
-                frames += 1
-                since = player.pool.error_since(cue)
-                # the failure reaches the engine as an input on the next frame, then fades
-                if since is not None and fake.t > since + ERROR_FADE + 4.5 / FPS:
-                    faded[cue] = int(out.read_pixels().max()) == 0
+                n += 1
+                played += 1
+                if played >= PLAY_FRAMES and player.pool.error_since(cue) is None:
                     break
-                if since is None and frames >= FRAMES_PER_CUE:
-                    break
+            if cue in player.state.failed:
+                for _ in range(FADE_FRAMES):
+                    fake.t = n / FPS
+                    player.step()
+                    n += 1
+                black_after_fade[cue] = int(out.read_pixels().max()) == 0
         assert player.state.live == VARIANTS - 1  # the show reached its last cue
         last_frame = player.frame
     finally:
+        faulthandler.cancel_dump_traceback_later()
         player.close()
         out.close()
 
     assert not [t for t in threading.enumerate() if t.name.startswith("video:")]
     records = read_log(log_path)
-    errors = {r["cue"]: r["message"] for r in records if r["event"] == "error"}
     frames = [r for r in records if r["event"] == "frame"]
-    assert len(frames) == last_frame
-    broken = {show.cues[i].id for i in faded}
-    assert broken and broken == set(errors)
-    assert all(faded.values()), "a broken cue did not fade to black"
+    assert [r["frame"] for r in frames] == list(range(last_frame))  # every frame, in order
+    errors = {r["cue"]: r["message"] for r in records if r["event"] == "error"}
+    failed_at = {
+        show.cues[r["cue"]].id: r["t"]
+        for r in records
+        if r["event"] == "action" and r["action"] == "MEDIA_FAILED"
+    }
+    broken = {show.cues[i].id for i in black_after_fade}
+    assert broken and broken == set(errors) == set(failed_at)
+    assert 0 < len(broken) < VARIANTS  # some variants still play (flipped bytes in data)
+    assert all(black_after_fade.values()), "a broken cue's output was not black after its fade"
     for cue_id, message in errors.items():
         index = int(cue_id.split(".")[1]) - 1
         assert media[index].name in message and len(message) > len(str(media[index])) + 4
-    # at the end of each broken cue's fade, the log shows it at opacity 0
-    last_opacity: dict[str, float] = {}
-    for r in frames:
-        for e in r["layers"]:
-            last_opacity[e["cue"]] = e["opacity"]
-    assert all(last_opacity.get(c, 0.0) == 0.0 for c in broken)
-    assert 0 < len(broken) < VARIANTS  # some variants still play (flipped bytes in data)
+    # From its MediaFailed on, each broken cue's logged opacity follows the engine's linear
+    # fade to 0, and the first frame at the fade's end shows it no more.
+    for cue_id, t0 in failed_at.items():
+        after = [r for r in frames if r["t"] >= t0]
+        shown = [(r["t"], e["opacity"]) for r in after for e in r["layers"] if e["cue"] == cue_id]
+        assert shown, f"cue {cue_id} vanished without fading"
+        for t, opacity in shown:
+            assert t < t0 + MEDIA_FAIL_FADE
+            assert abs(opacity - (1.0 - (t - t0) / MEDIA_FAIL_FADE)) < 1e-3, (cue_id, t, opacity)
+        end = next(r for r in after if r["t"] >= t0 + MEDIA_FAIL_FADE - 1e-6)
+        assert all(e["cue"] != cue_id for e in end["layers"])

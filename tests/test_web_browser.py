@@ -183,3 +183,48 @@ def test_page_reconnects_after_a_server_restart(browser: Any, tmp_path: Path) ->
     finally:
         second.stop()
         page.context.close()
+
+
+def test_notes_and_the_follow_countdown(browser: Any, tmp_path: Path) -> None:
+    play = Play(
+        tiny_show(tmp_path, follow_after=20.0), tmp_path / "run.jsonl", cache=tmp_path / "cache"
+    )
+    try:
+        page = open_console(browser, play.url, viewport=TABLET)
+        page.locator("#poem-notes", has_text="slow, with the piano").wait_for()
+        page.locator("#cues .cue-notes", has_text="bar 23").wait_for()
+        page.locator("#cues .dim", has_text="follow after 20 s").wait_for()
+        assert page.locator("#follow").is_hidden()
+        page.get_by_role("button", name="GO", exact=True).click()
+        page.locator("#live-cue", has_text="1.1").wait_for()
+        page.locator("#next-notes", has_text="on the flute's entry, bar 23").wait_for()
+        countdown = page.locator("#follow")
+        countdown.wait_for(state="visible")
+
+        def seconds() -> float:
+            text = countdown.inner_text()
+            assert text.startswith("FOLLOW 1.2 in ") and text.endswith(" s"), text
+            return float(text.removeprefix("FOLLOW 1.2 in ").removesuffix(" s"))
+
+        first = seconds()
+        assert 0.0 < first <= 20.0
+        wait_for(lambda: seconds() < first, message="the countdown going down")
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=OUTPUT / "console-follow.png")
+        DOCS.mkdir(exist_ok=True)
+        shutil.copy(OUTPUT / "console-follow.png", DOCS / "console-follow.png")
+        page.get_by_role("button", name="BACK", exact=True).click()
+        countdown.wait_for(state="hidden")
+        cancelled = wait_for(
+            lambda: [
+                r
+                for r in play.records()
+                if r.get("event") == "follow" and r.get("what") == "cancelled"
+            ],
+            message="the follow's cancellation in the event log",
+        )
+        assert [r["by"] for r in cancelled] == ["BACK"]
+        assert play.state()["state"]["follow"] is None
+        page.context.close()
+    finally:
+        play.stop()

@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 120.0  # a cold start on a loaded CI machine
 
 
-def tiny_show(folder: Path) -> Path:
+def tiny_show(folder: Path, *, follow_after: float | None = None) -> Path:
     """A show of small solid stills: poem 1 (1.1 red, 1.2 blue, 1.3 green on layer 2) and
-    poem 2 (2.1 grey). No fades, no double-GO guard."""
+    poem 2 (2.1 grey). No fades, no double-GO guard. Poem 1 and cue 1.2 have notes; with
+    `follow_after`, cue 1.1 fires 1.2 by itself that many seconds after it was fired."""
+    follow = "" if follow_after is None else f", follow: {{after: {follow_after}}}"
     media = folder / "media"
     media.mkdir(parents=True, exist_ok=True)
     for name, rgb in (("red", (200, 30, 30)), ("blue", (30, 30, 200)), ("green", (30, 200, 30))):
@@ -40,9 +42,10 @@ defaults: {{fade: 0, go_guard: 0}}
 poems:
   - id: "1"
     title: Moon
+    notes: "slow, with the piano"
     cues:
-      - {{id: "1.1", media: red.png}}
-      - {{id: "1.2", media: blue.png}}
+      - {{id: "1.1", media: red.png{follow}}}
+      - {{id: "1.2", media: blue.png, notes: "on the flute's entry, bar 23"}}
       - {{id: "1.3", media: green.png, layer: 2}}
   - id: "2"
     title: Life

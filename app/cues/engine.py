@@ -44,6 +44,15 @@ Semantics (quoted by the README):
 - **Media failure** (`MediaFailed`, from the player when the pool reports a broken file):
   that cue's entries fade from their current weight to 0 over `MEDIA_FAIL_FADE` seconds and
   the cue is marked failed until it is fired again; the rest of the show goes on.
+- **Follow** (a cue's `follow:`, QLab's auto-continue): firing a cue that has one (by GO or
+  a completed T-bar) arms it when a cue comes after it; `due(state, t)` then says when the
+  next cue fires by itself: `after: S` S seconds once the cue's fade has completed, `on:
+  end` when its media time reaches its clip length (`Engine(show, lengths)`; a paused layer
+  waits, a rate change moves it; never before the fade has completed). The main loop applies
+  that `Go(source="follow")` at the due time (not at the frame's): the double-GO guard does
+  not apply to it. Cancelled (the timer dropped) by BACK, GO (which arms the fired cue's own
+  follow, if any), PANIC, HARDBLACK, FADEOUT, any standby move, a T-bar starting a manual
+  crossfade, and its cue's media failing.
 - Any action carrying a non-finite or non-numeric number is refused, state unchanged.
 
 `apply` returns an `Applied(state, note)`: the note says why an action was refused or
@@ -53,7 +62,7 @@ changed nothing (None when it took effect).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from typing import Any, NamedTuple
 
@@ -79,11 +88,23 @@ from app.cues.actions import (
     StandbyStep,
 )
 from app.cues.curves import curve_value, fade_done, fade_progress, fade_running, fade_value
-from app.cues.state import CameraOffset, EngineState, Entry, Fade, LayerMix, Mix, MixEntry
+from app.cues.state import (
+    CameraOffset,
+    EngineState,
+    Entry,
+    Fade,
+    FollowTimer,
+    LayerMix,
+    Mix,
+    MixEntry,
+)
 from app.show.model import CameraLimits, Curve, MediaKind, Show
 
 MAX_LAYER_RATE = 4.0
 MEDIA_FAIL_FADE = 1.0  # seconds: an entry whose media broke fades to black over this
+FOLLOW_SOURCE = "follow"  # the source of the GO a cue's `follow:` fires
+# a performer taking over: these cancel an armed follow when they take effect (GO re-arms)
+CANCELS_FOLLOW = (Back, Goto, StandbyStep, Panic, HardBlack, FadeOut)
 
 
 class Applied(NamedTuple):
@@ -121,6 +142,11 @@ def _set_pair(
     return tuple(sorted({**dict(pairs), key: value}.items()))
 
 
+def _is_follow_go(action: Action) -> bool:
+    """Whether `action` is the GO a cue's `follow:` fires (made by the main loop)."""
+    return isinstance(action, Go) and action.source == FOLLOW_SOURCE
+
+
 def _bad_field(action: Action) -> str | None:
     """Name and value of the first numeric field that is not a finite number, if any."""
     for f in fields(action):
@@ -145,9 +171,11 @@ class Engine:
     state unchanged with a note saying why (the note is None when the action took effect).
     """
 
-    def __init__(self, show: Show) -> None:
+    def __init__(self, show: Show, lengths: Mapping[int, float] | None = None) -> None:
         self.show = show
         self.cues = show.cues
+        # media seconds from a cue's start to its end, by flat index (`follow: {on: end}`)
+        self.lengths: dict[int, float] = dict(lengths or {})
         self._note: str | None = None  # scratch of the apply in progress
         self._poem_of: list[int] = []  # poem index of each cue
         self._poem_first: list[int | None] = []  # first cue index of each poem
@@ -208,11 +236,45 @@ class Engine:
         pruned = self.prune(state, t)
         new = handler(pruned, action, t)
         if new is pruned and self._note is not None:
+            if _is_follow_go(action) and state.follow is not None:
+                return replace(state, follow=None)  # a follow that cannot fire is dropped
             return state  # refused: the caller's state, untouched
+        if new.follow is not None and new.follow == pruned.follow:
+            started = isinstance(action, Crossfade) and not self._manual(pruned)
+            if isinstance(action, CANCELS_FOLLOW) or (started and self._manual(new)):
+                new = replace(new, follow=None)
         new = self.prune(new, t)
         if new == pruned and self._note is None:
             self._note = f"{action.name}: nothing to change"
         return new
+
+    def follow_deadline(self, state: EngineState) -> float | None:
+        """The clock time the armed follow fires, or None (none armed; an `on: end` follow
+        whose clip length is unknown, or whose layer is paused)."""
+        f = state.follow
+        if f is None or f.at is not None:
+            return None if f is None else f.at
+        length = self.lengths.get(f.cue)
+        entry = next((e for e in state.entries if e.cue == f.cue), None)
+        if length is None or entry is None:
+            return None
+        rate = self.cues[f.cue].rate * dict(state.layer_rate).get(entry.layer, 1.0)
+        if rate <= 0.0:
+            return None
+        since = entry.fired_at if entry.media_since is None else entry.media_since
+        end = since + (length - entry.media_base) / rate
+        fade = entry.opacity
+        return max(end, since, fade.t0 + fade.duration if entry.manual is None else since)
+
+    def due(self, state: EngineState, t: float) -> tuple[float, Go] | None:
+        """The follow GO due by clock time `t`: (the time it is due, the action), else None.
+
+        The caller applies the action at that time (`apply(state, action, at)`).
+        """
+        at = self.follow_deadline(state)
+        if at is None or at > t or state.follow is None:
+            return None
+        return at, Go(source=FOLLOW_SOURCE, detail=self.label(state.follow.cue))
 
     def prune(self, state: EngineState, t: float) -> EngineState:
         """Drop entries that have faded out to 0, and end a finished panic or un-blackout."""
@@ -298,6 +360,16 @@ class Engine:
         cue = self.cues[index]
         return cue.kind == MediaKind.SPLAT or cue.camera is not None
 
+    def _arm(self, index: int, t: float, seconds: float) -> FollowTimer | None:
+        """The follow of cue `index` fired at `t` with a fade of `seconds`, if it has one."""
+        spec = self.cues[index].follow
+        target = self._after(index)
+        if spec is None or target is None:
+            return None
+        if spec.on_end:
+            return FollowTimer(index, target)
+        return FollowTimer(index, target, t + seconds + spec.after)
+
     def _fade_all(self, entries: tuple[Entry, ...], t: float, seconds: float) -> tuple[Entry, ...]:
         """Every entry from its current weight to 0 over `seconds` (timed, not manual)."""
         out = []
@@ -346,6 +418,7 @@ class Engine:
             live=index,
             standby=self._after(index),
             failed=failed,
+            follow=self._arm(index, t, seconds),
         )
         if self._is_splat(index):
             new = replace(new, camera=CameraOffset())
@@ -364,25 +437,13 @@ class Engine:
                 w = entry_weight(e, t)
                 e = replace(e, opacity=Fade(w, 0.0, t, MEDIA_FAIL_FADE, Curve.LINEAR), manual=None)
             entries.append(e)
-        return replace(state, entries=tuple(entries), failed=(*state.failed, a.cue))
+        follow = state.follow if state.follow is None or state.follow.cue != a.cue else None
+        return replace(state, entries=tuple(entries), failed=(*state.failed, a.cue), follow=follow)
 
     def _go(self, state: EngineState, a: Go, t: float) -> EngineState:
-        guard = self.show.defaults.go_guard
-        if state.last_go_at is not None and t - state.last_go_at < guard:
-            dt = t - state.last_go_at
-            return self._refuse(
-                state, f"GO ignored: {_num(dt)} s after the last GO (guard {_num(guard)} s)"
-            )
-        if a.poem is not None or a.cue is not None:
-            index = self._lookup(a.poem, a.cue)
-            if index is None:
-                return self._refuse(state, f"GO ignored: {self._lookup_note(a.poem, a.cue)}")
-        else:
-            index = state.standby
-            if index is None:
-                return self._refuse(state, "GO ignored: nothing in standby (end of the show)")
-        if not 0 <= index < len(self.cues):
-            return self._refuse(state, f"GO ignored: no cue at index {index}")
+        index = self._go_target(state, a, t)
+        if index is None:
+            return state  # refused, the note says why
         seconds = state.next_fade if state.next_fade is not None else self.cues[index].fade
         if self._manual(state) and index != state.standby:
             state = replace(state, entries=self._freeze(state.entries, t))
@@ -394,6 +455,35 @@ class Engine:
                 black = Fade(self._black_level(state, t), 0.0, t, seconds, self.cues[index].curve)
             new = replace(new, panic_at=None, black=black)
         return new
+
+    def _go_target(self, state: EngineState, a: Go, t: float) -> int | None:
+        """The cue a GO fires, or None (refused, with the note)."""
+        if _is_follow_go(a):  # not a performer's press: no double-GO guard
+            if state.follow is None:
+                self._refuse(state, "GO (follow) ignored: no follow is armed")
+                return None
+            return state.follow.target
+        guard = self.show.defaults.go_guard
+        if state.last_go_at is not None and t - state.last_go_at < guard:
+            dt = t - state.last_go_at
+            self._refuse(
+                state, f"GO ignored: {_num(dt)} s after the last GO (guard {_num(guard)} s)"
+            )
+            return None
+        if a.poem is not None or a.cue is not None:
+            index = self._lookup(a.poem, a.cue)
+            if index is None:
+                self._refuse(state, f"GO ignored: {self._lookup_note(a.poem, a.cue)}")
+                return None
+        else:
+            index = state.standby
+            if index is None:
+                self._refuse(state, "GO ignored: nothing in standby (end of the show)")
+                return None
+        if not 0 <= index < len(self.cues):
+            self._refuse(state, f"GO ignored: no cue at index {index}")
+            return None
+        return index
 
     def _back(self, state: EngineState, a: Back, t: float) -> EngineState:
         if self._manual(state):
@@ -539,6 +629,7 @@ class Engine:
             standby=self._after(index),
             last_go_at=t,
             crossfade=1.0,
+            follow=self._arm(index, t, 0.0),
         )
         if self._is_splat(index):
             new = replace(new, camera=CameraOffset())

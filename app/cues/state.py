@@ -56,6 +56,20 @@ class CameraOffset:
 
 
 @dataclass(frozen=True)
+class FollowTimer:
+    """A cue's armed `follow:`: when it is due, cue `target` fires by itself.
+
+    `cue` is the fired cue whose follow this is; `at` the clock time it fires for an
+    `after:` follow (fixed when armed), None for an `on: end` follow, whose time the engine
+    works out from the cue's entry (its media time and the layer's rate) when asked.
+    """
+
+    cue: int
+    target: int
+    at: float | None = None
+
+
+@dataclass(frozen=True)
 class EngineState:
     """The whole state of a playing show."""
 
@@ -73,6 +87,7 @@ class EngineState:
     camera: CameraOffset = field(default_factory=CameraOffset)
     crossfade: float | None = None  # manual T-bar position while one is in progress
     failed: tuple[int, ...] = ()  # cues whose media failed since they were last fired
+    follow: FollowTimer | None = None  # the live cue's armed `follow:`, until fired/cancelled
 
 
 @dataclass(frozen=True)

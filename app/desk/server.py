@@ -94,6 +94,7 @@ class DeskServer:
     def stop(self) -> None:
         """Stop serving and the job worker."""
         self.jobs.close()
+        self.store.close()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
@@ -129,6 +130,7 @@ class DeskServer:
         r.add_post("/api/cues/{cue}/pick", self.pick)
         r.add_post("/api/cues/{cue}/more", self.more)
         r.add_get("/thumb/{cue}/{name}", self.thumb)
+        r.add_get("/orbit/{cue}/{name}", self.orbit)
         r.add_get("/media/{cue}/{name}", self.media)
         r.add_get("/sheet/{cue}/{name}", self.sheet)
         r.add_get("/ws", self.socket)
@@ -229,6 +231,18 @@ class DeskServer:
         except GenerateError as exc:
             return _error(exc, 404)
         return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+    async def orbit(self, request: web.Request) -> web.StreamResponse:
+        """A splat variation's orbit preview (an animated WebP, rendered once)."""
+        try:
+            webp, _ = await self._blocking(
+                self.store.orbit, request.match_info["cue"], request.match_info["name"]
+            )
+        except GenerateError as exc:
+            return _error(exc, 404)
+        return web.FileResponse(
+            webp, headers={"Cache-Control": "private, max-age=86400", "Content-Type": "image/webp"}
+        )
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         """A variation's file itself (large view, video on hover)."""

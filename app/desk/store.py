@@ -10,58 +10,36 @@ manifest record of the cue's media.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from app.desk.orbit import OrbitRenderer
 from app.generate.cache import atomic_output, copy_atomic
 from app.generate.catalog import Variation, list_variations, variations_dir
 from app.generate.errors import GenerateError
-from app.generate.manifest import Manifest, RunLock, state_dir
+from app.generate.manifest import Manifest, ProcessLock, RunLock, state_dir
 from app.generate.metadata import write_sidecar
 from app.generate.picks import load_pick_variations, load_picks, save_pick
 from app.generate.ratings import Mark, load_ratings, save_ratings
+from app.media.types import MediaError
+from app.render.gl import GLError
 from app.show.model import Cue, MediaKind, Show, media_kind_for
 
 THUMB_WIDTH = 256
 
 
-class DeskLock:
+class DeskLock(ProcessLock):
     """One desk per show: an exclusive lock held for the desk's life (dropped if it dies)."""
 
     def __init__(self, media_root: Path) -> None:
-        self.path = state_dir(media_root) / "desk.lock"
-        self._fh: TextIO | None = None
-
-    def acquire(self) -> DeskLock:
-        """Take the lock or raise GenerateError naming the desk that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.seek(0)
-            holder = fh.read().strip() or "?"
-            fh.close()
-            raise GenerateError(
-                f"a desk is already open on this show ({holder}); use that one, or close it"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._fh = fh
-        return self
-
-    def release(self) -> None:
-        """Let another desk open the show."""
-        if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        super().__init__(
+            state_dir(media_root) / "desk.lock",
+            lambda pid: (
+                f"a desk is already open on this show (pid {pid}); use that one, or close it"
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +65,7 @@ class DeskStore:
         self._manifest_stamp: tuple[int, int] | None = None
         self.ratings = load_ratings(show.path)
         self.by_id = {c.id: c for c in show.cues}
+        self._orbit: OrbitRenderer | None = None  # made on the first splat preview
 
     # --- reading ------------------------------------------------------------------------
 
@@ -251,13 +230,45 @@ class DeskStore:
         from app.generate.contact_sheet import thumbnail
 
         v = self.variation(cue_id, name)
-        thumb = state_dir(self.root) / "thumbs" / cue_id.replace("/", "_") / f"{name}.jpg"
+        if v.kind is MediaKind.SPLAT:
+            return self.orbit(cue_id, name)[1]
+        thumb = self._thumb_dir(cue_id) / f"{name}.jpg"
         if thumb.is_file() and thumb.stat().st_mtime_ns >= v.mtime_ns:
             return thumb
         image = thumbnail(v.path, THUMB_WIDTH)
         with atomic_output(thumb) as tmp:
             image.save(tmp, format="JPEG", quality=82)
         return thumb
+
+    def orbit(self, cue_id: str, name: str) -> tuple[Path, Path]:
+        """(animated WebP orbit, JPEG of its first frame) of a splat variation, rendered once
+        on the desk's GL thread and again when the scene file changes."""
+        v = self.variation(cue_id, name)
+        if v.kind is not MediaKind.SPLAT:
+            raise GenerateError(f"cue {cue_id}: {name} is not a splat scene")
+        with self.lock:
+            if self._orbit is None:
+                out = self.show.output
+                height = max(2, round(THUMB_WIDTH * out.height / out.width))
+                self._orbit = OrbitRenderer(THUMB_WIDTH, height)
+            orbit = self._orbit
+        folder = self._thumb_dir(cue_id)
+        try:
+            return orbit.preview(
+                v.path, self.cue(cue_id).camera, folder / f"{name}.webp", folder / f"{name}.jpg"
+            )
+        except (OSError, ValueError, MediaError, GLError) as exc:
+            raise GenerateError(f"cue {cue_id}: cannot preview {v.path}: {exc}") from exc
+
+    def _thumb_dir(self, cue_id: str) -> Path:
+        return state_dir(self.root) / "thumbs" / cue_id.replace("/", "_")
+
+    def close(self) -> None:
+        """Release the preview renderer's GL context (if one was made)."""
+        with self.lock:
+            orbit, self._orbit = self._orbit, None
+        if orbit is not None:
+            orbit.close()
 
     def sheet(self, cue_id: str, name: str) -> Path:
         """A grid sheet PNG of a cue."""

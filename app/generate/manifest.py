@@ -11,8 +11,9 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 from app.generate.cache import write_text_atomic
 from app.generate.errors import GenerateError
@@ -91,17 +92,20 @@ class Manifest:
         write_text_atomic(self.path, json.dumps(data, indent=1, sort_keys=True, default=str))
 
 
-class RunLock:
-    """An exclusive lock on a media root, so two generate runs never write the same files.
+class ProcessLock:
+    """An exclusive lock held by this process on a file (`flock`), with the holder's pid in it.
 
-    The kernel drops the lock when the process dies, so a killed run never leaves it stuck.
+    The kernel drops the lock when the process dies, so a killed process never leaves it
+    stuck. `busy(holder_pid)` makes the message of the error raised when it is taken.
     """
 
-    def __init__(self, media_root: Path) -> None:
-        self.path = state_dir(media_root) / "lock"
+    def __init__(self, path: Path, busy: Callable[[str], str]) -> None:
+        self.path = path
+        self._busy = busy
         self._fh: TextIO | None = None
 
-    def __enter__(self) -> RunLock:
+    def acquire(self) -> Self:
+        """Take the lock or raise GenerateError with the holder's pid."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(self.path, "a+", encoding="utf-8")
         try:
@@ -110,10 +114,7 @@ class RunLock:
             fh.seek(0)
             holder = fh.read().strip() or "?"
             fh.close()
-            raise GenerateError(
-                f"another generate run (pid {holder}) is writing to {self.path.parent.parent}; "
-                "wait for it to finish"
-            ) from None
+            raise GenerateError(self._busy(holder)) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -121,8 +122,29 @@ class RunLock:
         self._fh = fh
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
+        """Let another process take the lock."""
         if self._fh is not None:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
+
+    def __enter__(self) -> Self:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class RunLock(ProcessLock):
+    """An exclusive lock on a media root, so two generate runs never write the same files."""
+
+    def __init__(self, media_root: Path) -> None:
+        folder = state_dir(media_root)
+        super().__init__(
+            folder / "lock",
+            lambda pid: (
+                f"another generate run (pid {pid}) is writing to {folder.parent}; "
+                "wait for it to finish"
+            ),
+        )

@@ -174,7 +174,10 @@ def stream_info(path: Path, stream: Any, container_duration: int | None = None) 
         full_range=full_range,
         frames=frames,
         bit_depth=_bit_depth(pix_fmt),
-        alpha=_has_alpha(pix_fmt) or hap_variant in HAP_ALPHA_TAGS,
+        # VP8/VP9 keep alpha beside the picture (WebM's alpha_mode): their format shows none
+        alpha=_has_alpha(pix_fmt)
+        or hap_variant in HAP_ALPHA_TAGS
+        or stream.metadata.get("alpha_mode") == "1",
         hap=hap_variant,
         error=error,
     )
@@ -241,7 +244,13 @@ def hap_sample_entry(path: Path) -> tuple[str, int, int] | None:
 
 
 def _first_frame(container: Any, stream: Any, info: MediaInfo) -> dict[str, Any] | None:
-    """Fields only the first frame tells: rotation (display matrix), HAP's texture format."""
+    """Fields only the first frame tells: rotation (display matrix), HAP's texture format.
+
+    A HAP frame is parsed by app.media.hap; where FFmpeg has a HAP decoder (all but Hap7
+    and HapH) the packet is decoded too, for the rotation a decoded frame carries.
+    """
+    import av
+
     if info.hap is not None:
         from app.media.hap import parse_frame
 
@@ -249,15 +258,27 @@ def _first_frame(container: Any, stream: Any, info: MediaInfo) -> dict[str, Any]
             if packet.size == 0:
                 continue
             frame = parse_frame(memoryview(packet), info.width, info.height)
-            return {"hap": frame.variant, "alpha": frame.has_alpha}
+            fields: dict[str, Any] = {"hap": frame.variant, "alpha": frame.has_alpha}
+            if stream.codec_context is not None:
+                try:
+                    decoded = stream.codec_context.decode(packet)
+                except av.FFmpegError:  # FFmpeg's decoder is stricter than ours: no rotation
+                    decoded = []
+                if decoded:
+                    fields.update(_rotation_fields(decoded[0], info))
+            return fields
         return None
     for frame in container.decode(stream):
-        rotation = int(round(frame.rotation or 0)) % 360
-        fields: dict[str, Any] = {"rotation": rotation}
-        if rotation % 180 == 90:  # played upright: a quarter turn swaps the displayed size
-            fields.update(width=info.height, height=info.width)
-        return fields
+        return _rotation_fields(frame, info)
     return None
+
+
+def _rotation_fields(frame: Any, info: MediaInfo) -> dict[str, Any]:
+    rotation = int(round(frame.rotation or 0)) % 360
+    fields: dict[str, Any] = {"rotation": rotation}
+    if rotation % 180 == 90:  # played upright: a quarter turn swaps the displayed size
+        fields.update(width=info.height, height=info.width)
+    return fields
 
 
 def _check_tail(p: Path, container: Any, stream: Any, info: MediaInfo) -> str | None:

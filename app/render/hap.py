@@ -5,10 +5,11 @@ cannot upload pre-compressed data (its `write` checks sizes against uncompressed
 `glCompressedTexSubImage2D` is called through PyOpenGL's raw binding on the texture's `glo`.
 moderngl binds a texture again each time it uses one, so binding it here disturbs nothing.
 
-Layouts, sampled by shaders/hap.glsl (and look.glsl's SOURCE_HAP): RGB (Hap1), straight
-RGBA (Hap5, Hap7), scaled YCoCg (HapY), YCoCg plus an RGTC1 alpha texture (HapM), alpha
-only (HapA, shown as grey like FFmpeg's decoder does). Textures cover whole 4x4 blocks: the
-shader scales its coordinates by `uv_scale` so that the padding is never shown.
+Layouts, sampled by shaders/hap_sample.glsl (which hap.glsl and look.glsl include): RGB
+(Hap1), straight RGBA (Hap5, Hap7), scaled YCoCg (HapY), YCoCg plus an RGTC1 alpha texture
+(HapM), alpha only (HapA, shown as grey like FFmpeg's decoder does). Textures cover whole
+4x4 blocks: the shader scales its coordinates by `uv_scale` so that the padding is never
+shown.
 """
 
 from __future__ import annotations

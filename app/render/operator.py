@@ -46,7 +46,14 @@ from app.cues.commands import build
 from app.cues.state import LayerMix, Mix, MixEntry
 from app.render.compositor import Compositor
 from app.render.gl import make_current, release_framebuffer
-from app.render.operator_layout import FrameTimes, Layout, layout, thumbnail_grid
+from app.render.operator_layout import (
+    FrameTimes,
+    Layout,
+    layout,
+    performer_notes,
+    qr_modules,
+    thumbnail_grid,
+)
 from app.render.thumbs import Thumbnails
 from app.render.ui import (
     AMBER,
@@ -116,6 +123,9 @@ class OperatorWindow:
         self.draw_ms_total = 0.0
         self.layout: Layout | None = None
         self.thumb_rects: dict[int, Rect] = {}
+        self.notes_drawn: list[tuple[str, str]] = []  # the aids' lines last drawn (label, text)
+        self.qr_rect: Rect | None = None  # where the console's QR code was last drawn
+        self._qr: tuple[str, moderngl.Texture] | None = None  # (url, texture) of the QR code
         self._hits: list[tuple[Rect, Callable[[], Action]]] = []
         self._events: list[KeyEvent | Action] = []
         self._since = every  # frames since the last redraw: draw on the first call
@@ -306,6 +316,7 @@ class OperatorWindow:
         lay = layout(w, h, aspect)
         self.layout = lay
         self._hits = []
+        self.notes_drawn = []
         big, mid = lay.big, lay.mid
         live, standby = state.live, state.standby
 
@@ -502,6 +513,18 @@ class OperatorWindow:
             c.text(x, y, text, small, colour)
             y += small_h + 2 * s
 
+        # the performer's aids: the follow's countdown, the notes
+        for label, text in performer_notes(player.show, state):
+            colour = BLUE if label == "FOLLOW" else AMBER
+            lw = c.text(x, y, label, small, colour)
+            room = w - lw - 8 * s
+            dynamic = label == "FOLLOW"  # a countdown: laid out from cached glyphs
+            c.text(x + lw + 8 * s, y, text, small, TEXT, max_width=room, dynamic=dynamic)
+            y += small_h + 2 * s
+            self.notes_drawn.append((label, text))
+        if self.notes_drawn:
+            y += gap
+
         # master, blackout, panic
         heading("MASTER")
         bar = Rect(x, y, w, mid_h + 6 * s)
@@ -599,15 +622,42 @@ class OperatorWindow:
             y += small_h + 2 * s
         y += gap
 
+        # the web console's address as a QR code, for a tablet's camera (bottom right)
+        bottom = area.y + area.h
+        self.qr_rect = None
+        url = getattr(getattr(player, "web", None), "url", None)
+        if url:
+            size = min(w, 150 * s, max(0.0, bottom - y - 3 * small_h))
+            if size >= 60:
+                self.qr_rect = Rect(x + w - size, bottom - size, size, size)
+                c.image(self.qr_rect, self._qr_texture(url), top_row_first=True)
+                bottom -= size + gap
+                c.text(x + w, bottom - small_h, "CONSOLE", small, DIM, align="right")
+                bottom -= small_h + gap
+
         # warnings: media errors, refused OSC clients
         warnings = state.warnings
         heading(
             f"WARNINGS ({len(warnings)})" if warnings else "WARNINGS", AMBER if warnings else DIM
         )
-        room = int((area.y + area.h - y) // (small_h + 2 * s))
+        room = int((bottom - y) // (small_h + 2 * s))
         for message in warnings[-room:] if room > 0 else []:
             c.text(x, y, message, small, AMBER, max_width=w)
             y += small_h + 2 * s
+
+    def _qr_texture(self, url: str) -> moderngl.Texture:
+        """The QR code of `url` as a texture of this view's context, made once per url."""
+        if self._qr is not None and self._qr[0] == url:
+            return self._qr[1]
+        if self._qr is not None:
+            self._qr[1].release()
+        light = ~qr_modules(url)
+        pixels = np.repeat((light * 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        n = pixels.shape[0]
+        tex = self.ctx.texture((n, n), 3, np.ascontiguousarray(pixels).tobytes(), alignment=1)
+        tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+        self._qr = (url, tex)
+        return tex
 
     # --- read-back and release --------------------------------------------------------
 
@@ -639,6 +689,9 @@ class OperatorWindow:
             return
         self._use_operator()
         self.canvas.release()
+        if self._qr is not None:
+            self._qr[1].release()
+            self._qr = None
         self._use_output()
         self.thumbs.release()
         self._compositor.release()

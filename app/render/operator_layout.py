@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -92,6 +93,38 @@ def thumbnail_grid(area: Rect, count: int, aspect: float, label_h: float, gap: f
         Rect(area.x + (i % cols) * (w + gap), area.y + (i // cols) * (h + label_h + gap), w, h)
         for i in range(count)
     ]
+
+
+def performer_notes(show: Any, status: Any) -> list[tuple[str, str]]:
+    """The performer's aids for the operator view: (label, text) lines, in drawing order.
+
+    The armed follow's countdown first (`FOLLOW`), then the notes of the cue in standby
+    (`NEXT`), of the live cue (`LIVE`) and of the standby's (else the live cue's) poem
+    (`POEM`); lines without a text are left out.
+    """
+    cues = show.cues
+    lines: list[tuple[str, str]] = []
+    if status.follow is not None:
+        lines.append(("FOLLOW", status.follow.line().removeprefix("follow ")))
+    for label, index in (("NEXT", status.standby), ("LIVE", status.live)):
+        if index is not None and 0 <= index < len(cues) and cues[index].notes:
+            lines.append((label, f"{cues[index].id}: {cues[index].notes}"))
+    poem = next((p for p in show.poems if p.id == status.poem), None)
+    focus = status.standby if status.standby is not None else status.live
+    if focus is not None and 0 <= focus < len(cues):
+        poem = next((p for p in show.poems if p.id == cues[focus].poem_id), poem)
+    if poem is not None and poem.notes:
+        lines.append(("POEM", f"{poem.id}: {poem.notes}"))
+    return lines
+
+
+def qr_modules(text: str, border: int = 2) -> np.ndarray:
+    """The QR code of `text` as a square bool array (True = dark module), with `border`
+    light modules around it (the quiet zone a camera needs)."""
+    import segno
+
+    matrix = np.array([list(row) for row in segno.make(text, error="m").matrix], dtype=bool)
+    return np.pad(matrix, border, constant_values=False)
 
 
 class FrameTimes:

@@ -3,8 +3,12 @@
 One file per program. Its stages are guarded by `#if defined VERTEX_SHADER` (and
 `FRAGMENT_SHADER`, `GEOMETRY_SHADER`, `COMPUTE_SHADER`); each stage is compiled from the same
 text with its define inserted right after the file's own `#version` line (or after a default
-`#version` put on top when the file has none). Compile errors are reported as
-`shaders/<name>.glsl:<line>: <message>` with the file's own line numbers.
+`#version` put on top when the file has none). A line `#include "part.glsl"` is replaced by
+that file's text (a snippet: no `#version`, no stage guards), looked up beside the including
+file, then in the search path; GLSL itself has no include here (Mesa offers no
+ARB_shading_language_include), so the loader does this one substitution. Compile errors are
+reported as `shaders/<name>.glsl:<line>: <message>` with the file's own line numbers, or the
+included file's for a line that came from one.
 
 Programs are cached per (context, name, defines, search path); the cache owns them, so callers
 must not release what they get.
@@ -34,6 +38,9 @@ _PROGRAM_STAGES = {
 }
 
 _VERSION_RE = re.compile(r"^\s*#\s*version\b")
+_INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"(?P<name>[\w.-]+\.glsl)"\s*(?://.*)?$')
+# How deep includes may nest (a guard against a file that includes itself through others).
+MAX_INCLUDE_DEPTH = 8
 # Mesa "0:12(5): error: ...", Intel/AMD "ERROR: 0:12: ...", NVIDIA "0(12) : error C1008: ..."
 _LOG_LINE_RES = (
     re.compile(r"^\s*(?:ERROR:\s*|WARNING:\s*)?\d+:(?P<line>\d+)(?:\(\d+\))?\s*:\s*(?P<msg>.*)$"),
@@ -53,6 +60,7 @@ class ShaderProblem:
     line: int | None  # line in the .glsl file, None when the driver gave none
     message: str
     source_line: str | None = None  # the text of that line, for the report
+    file: Path | None = None  # the included file the line is in; None: the program's file
 
 
 class ShaderError(Exception):
@@ -72,7 +80,8 @@ class ShaderError(Exception):
         shown = _display_path(self.path)
         out = []
         for p in self.problems:
-            where = f"{shown}:{p.line}" if p.line is not None else shown
+            in_file = _display_path(p.file) if p.file is not None else shown
+            where = f"{in_file}:{p.line}" if p.line is not None else in_file
             out.append(f"{where}: {p.stage}: {p.message}")
             if p.source_line is not None:
                 out.append(f"    {p.line} | {p.source_line.rstrip()}")
@@ -106,6 +115,47 @@ def find_shader(name: str, search_path: SearchPath = None) -> Path:
     raise ShaderError(
         missing, [ShaderProblem("file", None, f"no shader named {name!r} (searched {searched})")]
     )
+
+
+Origin = tuple[Path, int]  # (file, 1-based line) a line of an assembled source came from
+
+
+def expand_includes(
+    path: Path, search_path: SearchPath = None, _stack: tuple[Path, ...] = ()
+) -> tuple[str, list[Origin]]:
+    """The text of `path` with each `#include "part.glsl"` line replaced by that file's
+    (expanded) text, and for each resulting line the (file, line) it came from.
+
+    Raises ShaderError naming the including file and line for a missing file, a cycle, or
+    nesting deeper than MAX_INCLUDE_DEPTH.
+    """
+    stack = (*_stack, path.resolve())
+    lines: list[str] = []
+    origins: list[Origin] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        m = _INCLUDE_RE.match(line)
+        if m is None:
+            lines.append(line)
+            origins.append((path, n))
+            continue
+        name = m.group("name")
+        beside = path.parent / name
+        try:
+            part = beside if beside.is_file() else find_shader(name[: -len(".glsl")], search_path)
+        except ShaderError:
+            raise _include_error(path, n, line, f"included file {name!r} not found") from None
+        if part.resolve() in stack:
+            raise _include_error(path, n, line, f"{name!r} includes itself")
+        if len(stack) >= MAX_INCLUDE_DEPTH:
+            raise _include_error(path, n, line, f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
+        text, where = expand_includes(part, search_path, stack)
+        lines += text.splitlines()
+        origins += where
+    return "\n".join(lines), origins
+
+
+def _include_error(path: Path, line: int, text: str, message: str) -> ShaderError:
+    return ShaderError(path, [ShaderProblem("file", line, message, text)])
 
 
 def _define_lines(defines: Defines | None) -> list[str]:
@@ -144,10 +194,17 @@ def _stage_present(text: str, stage_define: str) -> bool:
 
 
 def _parse_log(
-    log: str, origins: Mapping[str, list[int | None]], file_lines: list[str]
+    log: str, origins: Mapping[str, list[Origin | None]], program: Path
 ) -> list[ShaderProblem]:
     """Split moderngl's error text into per-stage driver messages mapped to file lines."""
     problems: list[ShaderProblem] = []
+    texts: dict[Path, list[str]] = {}
+
+    def source(file: Path, line: int) -> str | None:
+        if file not in texts:
+            texts[file] = file.read_text(encoding="utf-8").splitlines()
+        return texts[file][line - 1] if line <= len(texts[file]) else None
+
     headers = list(_SECTION_RE.finditer(log))
     for i, header in enumerate(headers):
         stage = header.group(1)
@@ -158,17 +215,21 @@ def _parse_log(
         for raw in body.splitlines():
             if not raw.strip():
                 continue
-            line: int | None = None
+            at: Origin | None = None
             message = raw.strip()
             for pattern in _LOG_LINE_RES:
                 m = pattern.match(raw)
                 if m and origin is not None:
                     n = int(m.group("line"))
-                    line = origin[n - 1] if 1 <= n <= len(origin) else None
+                    at = origin[n - 1] if 1 <= n <= len(origin) else None
                     message = m.group("msg").strip()
                     break
-            src = file_lines[line - 1] if line is not None and line <= len(file_lines) else None
-            problems.append(ShaderProblem(stage_name, line, message, src))
+            if at is None:
+                problems.append(ShaderProblem(stage_name, None, message))
+                continue
+            file, line = at
+            included = None if file == program else file
+            problems.append(ShaderProblem(stage_name, line, message, source(file, line), included))
     if not problems:
         problems.append(ShaderProblem("program", None, log.strip() or "unknown GL error"))
     return problems
@@ -202,20 +263,20 @@ def load_program(
     if cached is not None:
         return cached  # type: ignore[return-value]
     path = find_shader(name, search_path)
-    text = path.read_text(encoding="utf-8")
+    text, where = expand_includes(path, search_path)
     if not _stage_present(text, "VERTEX_SHADER"):
         raise ShaderError(path, [ShaderProblem("file", None, "no VERTEX_SHADER section")])
     sources: dict[str, str] = {}
-    origins: dict[str, list[int | None]] = {}
+    origins: dict[str, list[Origin | None]] = {}
     for keyword, stage_define in _PROGRAM_STAGES.items():
         if _stage_present(text, stage_define):
             src, origin = assemble_stage(text, stage_define, defines, PROGRAM_VERSION)
-            sources[keyword], origins[keyword] = src, origin
+            sources[keyword], origins[keyword] = src, _through(origin, where)
     try:
         program = ctx.program(**sources)
     except moderngl.Error as exc:
         log = str(exc)
-        raise ShaderError(path, _parse_log(log, origins, text.splitlines()), log) from None
+        raise ShaderError(path, _parse_log(log, origins, path), log) from None
     per_ctx[key] = program
     return program
 
@@ -237,7 +298,7 @@ def load_compute(
     if cached is not None:
         return cached  # type: ignore[return-value]
     path = find_shader(name, search_path)
-    text = path.read_text(encoding="utf-8")
+    text, where = expand_includes(path, search_path)
     if not _stage_present(text, "COMPUTE_SHADER"):
         raise ShaderError(path, [ShaderProblem("file", None, "no COMPUTE_SHADER section")])
     src, origin = assemble_stage(text, "COMPUTE_SHADER", defines, COMPUTE_VERSION)
@@ -245,10 +306,15 @@ def load_compute(
         shader = ctx.compute_shader(src)
     except moderngl.Error as exc:
         log = str(exc)
-        problems = _parse_log(log, {"compute_shader": origin}, text.splitlines())
+        problems = _parse_log(log, {"compute_shader": _through(origin, where)}, path)
         raise ShaderError(path, problems, log) from None
     per_ctx[key] = shader
     return shader
+
+
+def _through(origin: list[int | None], where: list[Origin]) -> list[Origin | None]:
+    """Stage lines -> expanded lines (assemble_stage) -> files and lines (expand_includes)."""
+    return [None if n is None else where[n - 1] for n in origin]
 
 
 def clear_program_cache(ctx: moderngl.Context) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from app.media.probe import probe
 from app.media.types import MediaInfo
+from app.show.check_video import VideoRow, format_videos, video_rows, video_warnings
 from app.show.loader import ShowError, load_show, media_file_problem
 from app.show.model import Cue, MediaKind, OutputSpec, Show
 
@@ -71,6 +72,7 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)  # "file:line: message", line order
     poems: list[PoemRows] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # worth knowing, does not stop the show
+    videos: list[VideoRow] = field(default_factory=list)  # each playable video clip once
     show: Show | None = None  # None when the show file itself did not load
 
     @property
@@ -99,6 +101,8 @@ def check_show(path: str | Path) -> CheckReport:
         for cue in poem.cues:
             rows.append(_check_cue(report, path, cue, infos.get(cue.media)))
         report.poems.append(PoemRows(poem.id, poem.title, poem.part, tuple(rows)))
+    report.videos = video_rows(show, infos)
+    report.warnings += video_warnings(show, report.videos, path)
     _check_workflows(report, show)
     return report
 
@@ -194,6 +198,7 @@ def format_report(report: CheckReport) -> str:
             for r in poem.rows:
                 cells = (r.cue_id, r.kind, r.media_ref, r.size, r.length, _fps(r.fps), r.status)
                 lines.append(_table_line(cells, widths))
+        lines += format_videos(report.videos)
     else:
         lines.append(f"{report.path}: the show file did not load")
     if report.warnings:

@@ -1,4 +1,5 @@
-"""Typed specs of a show's control blocks (`osc:`, `gamepad:`, `keyboard:`), validated here.
+"""Typed specs of a show's control blocks (`osc:`, `gamepad:`, `keyboard:`, `web:`), validated
+here.
 
 Each block is read from its YAML node with the schema's converters, so every mistake is a
 `file:line` problem with a "did you mean" like the rest of the show; bindings are checked
@@ -147,6 +148,18 @@ class OscSpec:
 
 
 @dataclass(frozen=True)
+class WebSpec:
+    """The `web:` block (the web console): None = not given (the command line's flags, then
+    the defaults: every interface, port 8080, new tokens each run, allow-list `local`)."""
+
+    host: str | None = None
+    port: int | None = None
+    token: str | None = None
+    view_token: str | None = None
+    allow: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class AxisSpec:
     """An axis binding: `action` (an AXIS_ACTIONS target), inverted or not, move speed."""
 
@@ -234,7 +247,39 @@ def read_osc(node: Node, rep: Reporter) -> OscSpec:
     return OscSpec(**values)
 
 
-def _allow(node: Node, rep: Reporter) -> Any:
+WEB_KEYS = ("host", "port", "token", "view_token", "allow")
+
+
+def read_web(node: Node, rep: Reporter) -> WebSpec:
+    """The `web:` block: bind address, port, the two tokens and the allow-list."""
+    items = mapping(node, rep, "web")
+    if items is None:
+        return WebSpec()
+    check_keys(items, WEB_KEYS, rep, "web")
+    values = read_fields(
+        items,
+        {"host": string(), "port": integer(0), "token": string(), "view_token": string()},
+        rep,
+        prefix="web.",
+    )
+    if "port" in values and values["port"] > 65535:
+        rep.add(items["port"][1], f"web.port: expected a port 0..65535, got {values['port']}")
+        del values["port"]
+    for key in ("host", "token", "view_token"):
+        if key in values and not values[key].strip():
+            rep.add(items[key][1], f"web.{key}: expected a text, got an empty text")
+            del values[key]
+    if "token" in values and values.get("view_token") == values["token"]:
+        rep.add(items["view_token"][1], "web.view_token: must differ from web.token")
+        del values["view_token"]
+    if "allow" in items:
+        allow = _allow(items["allow"][1], rep, "web.allow")
+        if allow is not INVALID:
+            values["allow"] = allow
+    return WebSpec(**values)
+
+
+def _allow(node: Node, rep: Reporter, where: str = "osc.allow") -> Any:
     entries = node.value if isinstance(node, SequenceNode) else [node]
     out: list[str] = []
     for entry in entries:
@@ -242,7 +287,7 @@ def _allow(node: Node, rep: Reporter) -> Any:
         if word is None:
             rep.add(
                 entry,
-                f"osc.allow: expected an address, a network or a keyword, got {describe(entry)}",
+                f"{where}: expected an address, a network or a keyword, got {describe(entry)}",
             )
             return INVALID
         if word.lower() in ALLOW_KEYWORDS:
@@ -260,7 +305,7 @@ def _allow(node: Node, rep: Reporter) -> Any:
                     "local, loopback, private, any"
                 )
             )
-            rep.add(entry, f"osc.allow: {word!r} is not an address or a network, {hint}")
+            rep.add(entry, f"{where}: {word!r} is not an address or a network, {hint}")
             return INVALID
         out.append(word)
     return tuple(out)

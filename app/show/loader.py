@@ -13,15 +13,21 @@ Schema (keys not listed are errors, with a "did you mean"):
   (show-level recipe defaults), `osc`, `gamepad` and `keyboard` (typed specs read by
   `app/show/controls.py`: `osc` {`host`, `port`, `passcode`, `allow`}, `gamepad` like
   app/control/gamepad_default.yaml, `keyboard` like app/control/keyboard_default.yaml, each
-  binding a command line of the command table), `poems` (required list).
+  binding a command line of the command table; `web` {`host`, `port` (0..65535), `token`,
+  `view_token` (texts, different), `allow` (like `osc.allow`)}, the web console's settings,
+  its command-line flags win), `poems` (required list).
 - poem: `id` (required; text or number, kept as written: `1.10` stays "1.10"; unique),
   `title` (default ""), `part` (integer >= 1, default 1), `cues` (list, default empty),
-  `generate` (poem-level recipe defaults), `look` (the poem's cues' look).
+  `generate` (poem-level recipe defaults), `look` (the poem's cues' look), `notes` (text:
+  the performer's reminder, shown on the console and the operator window).
 - cue: `id` (default `<poem id>.<position from 1>`; unique in the whole show), `media`
   (required; relative to `media_root`, or absolute; the extension decides the kind: still,
   video, splat), `fade` (>= 0 s, 0 = cut), `curve`, `opacity`, `fit` (defaults from
   `defaults`), `layer` (integer >= 1, default 1), `rate` (> 0), `loop` (bool), `start`
-  (>= 0 s), `end` (> start, or null = clip end), `camera`, `generate`, `look`.
+  (>= 0 s), `end` (> start, or null = clip end), `camera`, `generate`, `look`, `notes`
+  (text), `follow` (`{after: SECONDS}` (>= 0): the next cue fires by itself that long after
+  this cue's fade has completed; `{on: end}` (videos only): when its video reaches its end;
+  not on the show's last cue).
   `rate`, `loop`, `start` and `end` written on a still or splat cue are errors ("applies to
   videos only") rather than silently ignored: a setting that does nothing is usually a cue
   pointing at the wrong file. The show-level `defaults` for rate/loop apply to videos only.
@@ -71,9 +77,11 @@ from app.show.controls import (
     GamepadSpec,
     KeyboardSpec,
     OscSpec,
+    WebSpec,
     read_gamepad,
     read_keyboard,
     read_osc,
+    read_web,
 )
 from app.show.model import (
     LOOK_PRESETS,
@@ -87,6 +95,7 @@ from app.show.model import (
     Curve,
     Defaults,
     Fit,
+    FollowSpec,
     GenerateSpec,
     Look,
     MediaKind,
@@ -131,10 +140,11 @@ SHOW_KEYS = (
     "osc",
     "gamepad",
     "keyboard",
+    "web",
     "poems",
 )
 PART_KEYS = ("generate", "look")
-POEM_KEYS = ("id", "title", "part", "cues", "generate", "look")
+POEM_KEYS = ("id", "title", "part", "cues", "generate", "look", "notes")
 CUE_KEYS = (
     "id",
     "media",
@@ -150,6 +160,8 @@ CUE_KEYS = (
     "camera",
     "generate",
     "look",
+    "notes",
+    "follow",
 )
 VIDEO_ONLY_KEYS = ("rate", "loop", "start", "end")
 
@@ -184,6 +196,7 @@ CUE_SPEC: dict[str, Converter] = {
     "loop": boolean(),
     "start": number(0),
     "end": number(0, lo_open=True, nullable=True),
+    "notes": string(),
 }
 CAMERA_SPEC: dict[str, Converter] = {
     "yaw": number(),
@@ -208,6 +221,38 @@ REFINE_SPEC: dict[str, Converter] = {
     "steps": integer(1),
 }
 SEEDS_RANGE_SPEC: dict[str, Converter] = {"from": integer(0), "count": integer(1)}
+FOLLOW_KEYS = ("after", "on")
+FOLLOW_ON = ("end",)
+
+
+def _follow(node: Node, rep: Reporter, kind: MediaKind | None) -> FollowSpec | None:
+    """A cue's `follow:`: {after: SECONDS} or {on: end} (videos only) -> FollowSpec."""
+    items = mapping(node, rep, "follow")
+    if items is None:
+        return None
+    check_keys(items, FOLLOW_KEYS, rep, "follow")
+    if ("after" in items) == ("on" in items):
+        if "after" in items or all(k in FOLLOW_KEYS for k in items):  # else: did you mean
+            rep.add(node, "follow: write either `after: SECONDS` or `on: end`")
+        return None
+    if "after" in items:
+        after = number(0)(items["after"][1], rep, "follow.after")
+        return None if after is INVALID else FollowSpec(after=after)
+    vnode = items["on"][1]
+    word = vnode.value if isinstance(vnode, ScalarNode) and vnode.tag == STR_TAG else None
+    if word not in FOLLOW_ON:
+        close = suggest(word, FOLLOW_ON) if word else None
+        hint = f" (did you mean '{close}'?)" if close else ""
+        rep.add(
+            vnode, f"follow.on: expected end (when the video ends), got {describe(vnode)}{hint}"
+        )
+        return None
+    if kind is not None and kind is not MediaKind.VIDEO:
+        rep.add(
+            items["on"][0], f"follow.on: end applies to videos only (this cue is a {kind.value})"
+        )
+        return None
+    return FollowSpec(on_end=True)
 
 
 def _seeds(node: Node, rep: Reporter, name: str) -> Any:
@@ -367,6 +412,8 @@ class _CueDraft:
     generate_node: Node | None
     generate: GenerateSpec | None = None
     look: Look | None = None
+    follow: FollowSpec | None = None
+    follow_line: int = 0
 
     def build(self, defaults: Defaults) -> Cue:
         """The finished cue (only called when the show has no problems)."""
@@ -391,6 +438,8 @@ class _CueDraft:
             generate=self.generate,
             line=self.line,
             look=self.look,
+            notes=s.get("notes", ""),
+            follow=self.follow,
         )
 
 
@@ -403,6 +452,7 @@ class _PoemDraft:
     part: int
     line: int
     cues: list[_CueDraft]
+    notes: str = ""
 
 
 def media_file_problem(cue_id: str, media_ref: str, media: Path, *, has_recipe: bool) -> str | None:
@@ -495,6 +545,7 @@ class _ShowReader:
         osc = read_osc(top["osc"][1], rep) if "osc" in top else OscSpec()
         gamepad = read_gamepad(top["gamepad"][1], rep) if "gamepad" in top else GamepadSpec()
         keyboard = read_keyboard(top["keyboard"][1], rep) if "keyboard" in top else KeyboardSpec()
+        web = read_web(top["web"][1], rep) if "web" in top else WebSpec()
         self.defaults = Defaults(**self._block(top, "defaults", DEFAULTS_SPEC))
         if "generate" in top:
             self.show_recipe = self._recipe(top["generate"][1]) or {}
@@ -519,12 +570,14 @@ class _ShowReader:
                     part=p.part,
                     cues=tuple(c.build(self.defaults) for c in p.cues),
                     line=p.line,
+                    notes=p.notes,
                 )
                 for p in poems
             ),
             osc=osc,
             gamepad=gamepad,
             keyboard=keyboard,
+            web=web,
         )
 
     def _block(self, top: Items, key: str, spec: dict[str, Converter]) -> dict[str, Any]:
@@ -583,6 +636,9 @@ class _ShowReader:
             poems.append(poem)
         if not self.cues:
             rep.add(node, "the show has no cues")
+        elif self.cues[-1].follow is not None:
+            last = self.cues[-1]
+            rep.add(last.follow_line, f"follow: cue '{last.id}' is the last cue, no cue follows it")
         return poems
 
     def _poem(self, node: Node) -> _PoemDraft | None:
@@ -592,7 +648,9 @@ class _ShowReader:
             return None
         check_keys(items, POEM_KEYS, rep, "poem")
         values = read_fields(
-            items, {"id": identifier(), "title": string(), "part": integer(1)}, rep
+            items,
+            {"id": identifier(), "title": string(), "part": integer(1), "notes": string()},
+            rep,
         )
         line = line_of(node)
         if "id" not in items:
@@ -616,7 +674,9 @@ class _ShowReader:
             elif not (isinstance(cnode, ScalarNode) and cnode.tag.endswith(":null")):
                 rep.add(cnode, f"cues: expected a list of cues, got {describe(cnode)}")
         self.cues.extend(cues)
-        return _PoemDraft(poem_id, values.get("title", ""), part, line, cues)
+        return _PoemDraft(
+            poem_id, values.get("title", ""), part, line, cues, values.get("notes", "")
+        )
 
     def _media(
         self, node: Node, items: Items, cue_id: str
@@ -692,6 +752,7 @@ class _ShowReader:
             else:
                 camera = self._camera(items["camera"][1]) or camera
 
+        follow = _follow(items["follow"][1], rep, kind) if "follow" in items else None
         own_recipe: Recipe | None = None
         generate_node: Node | None = None
         if "generate" in items:
@@ -711,6 +772,8 @@ class _ShowReader:
             poem_recipe=poem_recipe,
             generate_node=generate_node,
             look=_merged_look(poem_look, self._look(items["look"][1]) if "look" in items else {}),
+            follow=follow,
+            follow_line=line_of(items["follow"][0]) if "follow" in items else 0,
         )
 
     def _look(self, node: Node) -> dict[str, Any]:

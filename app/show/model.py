@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from app.show.controls import GamepadSpec, KeyboardSpec, OscSpec
+from app.show.controls import GamepadSpec, KeyboardSpec, OscSpec, WebSpec
 
 DEMO_SHOW = Path(__file__).resolve().parent.parent.parent / "show" / "demo.yaml"
 """The show `play` and `testcard` use when none is given; its media are made on first use."""
@@ -185,6 +185,21 @@ class GenerateSpec:
 
 
 @dataclass(frozen=True)
+class FollowSpec:
+    """A cue's `follow:`: once it is fired, the next cue fires by itself (QLab's
+    auto-continue). `after` seconds once the cue's fade has completed, or, with `on_end`,
+    when its video reaches its end (the end of its first pass when it loops; never before
+    the fade has completed)."""
+
+    after: float = 0.0
+    on_end: bool = False
+
+    def describe(self) -> str:
+        """The spec as written in a show file ('after 2 s', 'on end')."""
+        return "on end" if self.on_end else f"after {self.after:g} s"
+
+
+@dataclass(frozen=True)
 class Cue:
     """One entry of a poem: one media file and how it plays."""
 
@@ -206,6 +221,8 @@ class Cue:
     generate: GenerateSpec | None = None
     line: int = 0  # line of the cue in the show file, for messages
     look: Look | None = None  # part, poem and cue `look:` merged; None = drawn as it is
+    notes: str = ""  # the performer's reminder ("on the flute's entry, bar 23")
+    follow: FollowSpec | None = None  # fire the next cue by itself
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,7 @@ class Poem:
     part: int
     cues: tuple[Cue, ...]
     line: int = 0
+    notes: str = ""  # the performer's reminder for the whole poem
 
 
 @dataclass(frozen=True)
@@ -247,6 +265,7 @@ class Show:
     osc: OscSpec = field(default_factory=OscSpec)  # `osc:` (port, bind address, access)
     gamepad: GamepadSpec = field(default_factory=GamepadSpec)  # `gamepad:` overrides
     keyboard: KeyboardSpec = field(default_factory=KeyboardSpec)  # `keyboard:` overrides
+    web: WebSpec = field(default_factory=WebSpec)  # `web:` (the console's address, tokens)
 
     @property
     def cues(self) -> tuple[Cue, ...]:

@@ -42,7 +42,8 @@ def show_description(show: Show, thumbs: Thumbnails | None = None) -> dict[str, 
                     "layer": c.layer,
                     "length": thumbs.lengths[index] if thumbs else None,
                     "thumb": thumbs.keys[index] if thumbs else None,
-                    "notes": getattr(c, "notes", None) or "",
+                    "notes": c.notes,
+                    "follow": c.follow.describe() if c.follow else None,
                 }
             )
             index += 1
@@ -51,7 +52,7 @@ def show_description(show: Show, thumbs: Thumbnails | None = None) -> dict[str, 
                 "id": p.id,
                 "title": p.title,
                 "part": p.part,
-                "notes": getattr(p, "notes", None) or "",
+                "notes": p.notes,
                 "cues": cues,
             }
         )
@@ -226,6 +227,7 @@ class WebConsole:
         self._splat_at = -1e9
         self._show_dirty = False
         self._encoder: Any = None
+        self.url: str | None = None  # the operate address, once printed (operator's QR code)
         if thumbs is not None:
             thumbs.on_change = self._thumbs_changed
 
@@ -269,7 +271,8 @@ class WebConsole:
 
     def _publish(self) -> None:
         applied, self._applied = self._applied, []
-        if not (applied or self._dirty or self._health is not self._sent_health):
+        counting = self.player.status.follow is not None  # a follow's countdown runs
+        if not (applied or counting or self._dirty or self._health is not self._sent_health):
             return
         self._dirty = False
         self._sent_health = self._health
@@ -371,15 +374,16 @@ def start_web_console(
 
     from app.web.server import DEFAULT_PORT, Tokens
 
-    cfg: dict[str, Any] = dict(getattr(player.show, "web", None) or {})
-    host = getattr(args, "web_host", None) or cfg.get("host", "0.0.0.0")
+    cfg = player.show.web
+    host = getattr(args, "web_host", None) or cfg.host or "0.0.0.0"
     port = getattr(args, "web_port", None)
-    port = cfg.get("port", DEFAULT_PORT) if port is None else port
-    allow = getattr(args, "web_allow", None) or cfg.get("allow")
+    if port is None:
+        port = DEFAULT_PORT if cfg.port is None else cfg.port
+    allow = getattr(args, "web_allow", None) or (list(cfg.allow) if cfg.allow else None)
     try:
         tokens = Tokens(
-            getattr(args, "web_token", None) or cfg.get("token"),
-            getattr(args, "web_view_token", None) or cfg.get("view_token"),
+            getattr(args, "web_token", None) or cfg.token,
+            getattr(args, "web_view_token", None) or cfg.view_token,
         )
     except ValueError as exc:
         print(f"web console: {exc} (playing without it)", file=sys.stderr)
@@ -408,6 +412,7 @@ def start_web_console(
     server = console.server
     shown = lan_address() if host in ("0.0.0.0", "::", "") else host
     url = server.url(shown)
+    console.url = url
     print(f"console: {url}", file=sys.stderr, flush=True)
     print(f"console (view only): {server.url(shown, view=True)}", file=sys.stderr, flush=True)
     if not getattr(args, "quiet", False) and sys.stderr.isatty():

@@ -53,11 +53,6 @@ def save_jpeg(pixels: np.ndarray, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def premultiplied_to_rgb(rgba: np.ndarray) -> np.ndarray:
-    """Float premultiplied RGBA (0..1) over black -> uint8 RGB."""
-    return (np.clip(rgba[..., :3], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 @dataclass
 class SplatJob:
     """A splat scene loaded by the worker, waiting for the GL thread to draw it."""
@@ -189,19 +184,6 @@ class Thumbnails:
 def render_splat_thumbnail(ctx: Any, job: SplatJob, width: int, height: int) -> np.ndarray:
     """Draw a splat cue's base view offscreen (GL thread) and read it back as uint8 RGB."""
     from app.cues.state import CameraOffset
-    from app.render.camera import cue_view
-    from app.render.splats import SplatRenderer
+    from app.render.splat_views import render_views
 
-    renderer = SplatRenderer(ctx, timing=False)
-    gpu = renderer.upload(job.scene)
-    try:
-        view = cue_view(job.scene, job.cue.camera, CameraOffset(), 0.0, width, height)
-        layer = renderer.render(gpu, view, width, height)
-        raw = layer.texture.read(dtype="f2")
-        rgba = np.frombuffer(raw, np.float16).reshape(height, width, 4).astype(np.float32)
-        if not layer.top_row_first:
-            rgba = rgba[::-1]
-        return premultiplied_to_rgb(rgba)
-    finally:
-        gpu.release()
-        renderer.release()
+    return render_views(ctx, job.scene, job.cue.camera, [CameraOffset()], width, height)[0]

@@ -21,6 +21,9 @@ const S = {
 function enc(s) { return encodeURIComponent(s); }
 function thumbUrl(it) { return `/thumb/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}&${T}`; }
 function mediaUrl(it) { return `/media/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}&${T}`; }
+function orbitUrl(it) { return `/orbit/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}&${T}`; }
+// what the large view shows: the file itself, or a splat scene's orbit preview
+function viewUrl(it) { return it.kind === "splat" ? orbitUrl(it) : mediaUrl(it); }
 function stars(n) { return "\u2605".repeat(n) + "\u2606".repeat(5 - n); }
 function label(it) {
   const vals = Object.entries(it.values || {}).map(([k, v]) => `${k} ${v}`).join(", ");
@@ -144,6 +147,9 @@ function renderCells() {
       if (it.kind === "video") {
         el.addEventListener("mouseenter", () => hoverVideo(el, it, true));
         el.addEventListener("mouseleave", () => hoverVideo(el, it, false));
+      } else if (it.kind === "splat") {
+        el.addEventListener("mouseenter", () => { el.querySelector("img").src = orbitUrl(it); });
+        el.addEventListener("mouseleave", () => { el.querySelector("img").src = thumbUrl(it); });
       }
       spacer.appendChild(el);
     }
@@ -203,7 +209,7 @@ function renderView() {
       const pane = document.createElement("div");
       pane.className = "pane"; pane.dataset.id = it.id;
       const media = document.createElement(it.kind === "video" ? "video" : "img");
-      media.src = mediaUrl(it);
+      media.src = viewUrl(it);
       if (it.kind === "video") { media.muted = true; media.loop = true; media.autoplay = true; }
       media.draggable = false;
       const lab = document.createElement("div");

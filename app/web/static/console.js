@@ -244,7 +244,8 @@ function buildCues(poem) {
     meta.innerHTML = `<b></b> <span class="dim"></span><div class="cue-notes"></div>`;
     meta.querySelector("b").textContent = c.id;
     meta.querySelector(".dim").textContent =
-      `${c.kind}${len ? " " + len : ""} · fade ${c.fade}s${show.layers.length > 1 ? " · L" + c.layer : ""}`;
+      `${c.kind}${len ? " " + len : ""} · fade ${c.fade}s${show.layers.length > 1 ? " · L" + c.layer : ""}` +
+      (c.follow ? ` · follow ${c.follow}` : "");
     meta.querySelector(".cue-notes").textContent = c.notes || "";
     b.append(pic, meta);
     b.onclick = () => command("standby", { poem: poem.id, cue: c.id });
@@ -267,7 +268,10 @@ function setState(s) {
   $("next-notes").textContent = next && next.notes ? next.notes : "";
   const f = s.follow;
   $("follow").hidden = !f;
-  if (f) $("follow").textContent = `FOLLOW ${f.cue} in ${Math.max(0, f.remaining).toFixed(1)} s`;
+  if (f) {
+    const when = f.remaining === null ? "at the clip's end" : `in ${Math.max(0, f.remaining).toFixed(1)} s`;
+    $("follow").textContent = `FOLLOW ${f.cue} ${when}`;
+  }
   if (focus && focus.id !== shownPoem) buildCues(focus);
   for (const b of $("poems").children) b.classList.toggle("current", !!focus && b.dataset.poem === focus.id);
   for (const li of $("cues").children) {
