@@ -9,7 +9,10 @@
 # reruns take no time. ComfyUI imports torchvision at start-up, and the index's torchvision
 # is a CUDA build that fails against the CPU torch 2.13.0: the pair torch 2.14.1 /
 # torchvision 0.29.1 (CUDA builds that also run on the CPU; on this machine's disk) is used.
-# About 6 GB and 3 minutes the first time.
+# These are the index's CUDA wheels (with the nvidia-* libraries), installed only into this
+# venv, never into the project's environment; no CPU-only torchvision exists on the index.
+# About 6 GB and 3 to 9 minutes the first time (8.6 min measured on a loaded 2-core machine);
+# a rerun finds the stamp and takes no time.
 # Prints the folder of ComfyUI's main.py and the venv's python on its last line:
 #   <comfy dir> <python>
 set -euo pipefail
