@@ -11,6 +11,7 @@ Prints the median seconds per image for (a) and (b), images per minute for (c), 
 our images are from the reference (max abs difference, PSNR) and batched from single (~0).
 With `--json`, one object with `baseline_s_per_image`, `ours_s_per_image`,
 `sweep_images_per_min` and the rest. On a CPU the figures only test the plumbing.
+`--workers N` measures N Ray workers against one instead (app/bench/generate_workers.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="measure N Ray workers against 1 instead (images/min, scaling, identical outputs)",
+    )
+    p.add_argument("--images", type=int, default=12, help="images per run with --workers")
 
 
 def _to_array(image: Any) -> np.ndarray:
@@ -224,6 +232,10 @@ def measure(args: argparse.Namespace, model: Path, tiny: bool) -> dict[str, Any]
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `python -m app bench generate`."""
+    if args.workers is not None:
+        from app.bench.generate_workers import run as run_workers
+
+        return run_workers(args)
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         tiny = model is None

@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from app.generate.cli import executor_arguments
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the `desk` subcommand."""
@@ -38,21 +40,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--device", default="cuda")
     p.add_argument("--models", type=Path, default=None, help="model registry (models.yaml)")
-    p.set_defaults(handler=cmd_desk)
+    executor_arguments(p)
+    p.set_defaults(handler=cmd_desk, batch=None, compile=False)
 
 
-def _backend_factory(args: argparse.Namespace, show: Any) -> Any:
-    def make() -> Any:
-        from app.generate.backends import make_backend
+class _Generation:
+    """What "more like this" renders with, set up as `generate` does on first use (in the
+    desk's job thread): the backend (ComfyUI for workflow recipes) and the executor the flags
+    ask for (`make_executor`), both kept for the desk's life so workers keep their models."""
 
-        if args.backend == "placeholder":
-            return make_backend("placeholder")
-        from app.generate.registry import find_registry, load_registry
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._session: Any = None
 
-        registry = load_registry(find_registry(show.path, args.models))
-        return make_backend("diffusers", registry=registry, device=args.device)
+    def _get(self) -> Any:
+        if self._session is None:
+            from app.generate.cli import _Session
 
-    return make
+            self._session = _Session(self.args, sys.stderr)
+        return self._session
+
+    def backend(self) -> Any:
+        """The backend of the desk's jobs."""
+        return self._get().backend
+
+    def executor(self, backend: Any) -> Any:
+        """The executor of the desk's jobs (local, or Ray workers)."""
+        from app.generate.cli import make_executor
+
+        return make_executor(self.args, self._get())
 
 
 def cmd_desk(args: argparse.Namespace) -> int:
@@ -70,10 +86,12 @@ def cmd_desk(args: argparse.Namespace) -> int:
     except (GenerateError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    generation = _Generation(args)
     server = DeskServer(
         DeskStore(show),
         access,
-        make_backend=_backend_factory(args, show),
+        make_backend=generation.backend,
+        make_executor=generation.executor,
         host=args.host,
         port=args.port,
     )

@@ -3,8 +3,10 @@
 A request names a variation and a mode: `seeds` (the same recipe values at new seeds) or
 `finer` (for each numeric value the cell was swept on, values halfway to its neighbours in
 the sweep, at the cell's seed). The jobs are ordinary variation and grid jobs (`Job`) run by
-`Runner`, one at a time under the store's lock and the media root's `RunLock`, so every
-finished file appears on the page as it lands and a pick never waits for a whole batch.
+`Runner` through the executor `generate` would use (`make_executor`: local, or Ray workers),
+a round at a time (one job per worker) under the store's lock and the media root's
+`RunLock`, so every finished file appears on the page as its round lands and a pick never
+waits for a whole request.
 """
 
 from __future__ import annotations
@@ -108,9 +110,18 @@ def finer_axes(base: Variation, existing: list[Variation]) -> list[Axis]:
 class JobQueue:
     """Runs "more like this" requests on one worker thread, reporting through `notify`."""
 
-    def __init__(self, store: DeskStore, make_backend: Callable[[], Any], notify: Notify) -> None:
+    def __init__(
+        self,
+        store: DeskStore,
+        make_backend: Callable[[], Any],
+        notify: Notify,
+        *,
+        make_executor: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.store = store
         self.make_backend = make_backend
+        self.make_executor = make_executor  # backend -> executor (None: the runner's own)
+        self._executor: Any = None
         self.notify = notify
         self.requests: dict[int, Request] = {}
         self._queue: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
@@ -161,6 +172,8 @@ class JobQueue:
         """Stop after the job in flight; release the backend."""
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self._executor is not None:
+            self._executor.close()
         if self._backend is not None:
             self._backend.close()
 
@@ -181,6 +194,8 @@ class JobQueue:
         store = self.store
         if self._backend is None:
             self._backend = self.make_backend()
+            if self.make_executor is not None:
+                self._executor = self.make_executor(self._backend)
         problems = validate_jobs(store.show, request.jobs, self._backend)
         if problems:
             request.state, request.message = "failed", "\n".join(problems)
@@ -188,7 +203,9 @@ class JobQueue:
             return
         request.state = "running"
         self.notify(request.to_json())
-        for job in request.jobs:
+        width = len(self._executor.workers()) if self._executor is not None else 1
+        for start in range(0, len(request.jobs), max(width, 1)):
+            round_ = request.jobs[start : start + max(width, 1)]
             with store.lock, RunLock(store.root):
                 runner = Runner(
                     store.show,
@@ -197,20 +214,26 @@ class JobQueue:
                     out=io.StringIO(),
                     err=io.StringIO(),
                 )
-                report = runner.run([job])
-            if report.failed:
-                request.failed += 1
-                request.message = next(iter(report.failed.values())).splitlines()[0]
-            request.done += 1
-            if job.variation and job.cue.id == request.cue and job.output.is_file():
-                try:
-                    v = store.variation(request.cue, job.output.name)
-                except GenerateError:
-                    pass
-                else:
-                    item = v.to_json()
-                    item.update(rating=0, rejected=False)
-                    self.notify({"type": "added", "cue": request.cue, "item": item})
-            self.notify(request.to_json())
+                report = runner.run(round_, self._executor)
+            for job in round_:
+                self._landed(request, job, report.failed.get(job.key))
         request.state = "failed" if request.failed else "done"
+        self.notify(request.to_json())
+
+    def _landed(self, request: Request, job: Job, failure: str | None) -> None:
+        """Count a finished job and show its new variation on the page."""
+        store = self.store
+        if failure is not None:
+            request.failed += 1
+            request.message = failure.splitlines()[0]
+        request.done += 1
+        if job.variation and job.cue.id == request.cue and job.output.is_file():
+            try:
+                v = store.variation(request.cue, job.output.name)
+            except GenerateError:
+                pass
+            else:
+                item = v.to_json()
+                item.update(rating=0, rejected=False)
+                self.notify({"type": "added", "cue": request.cue, "item": item})
         self.notify(request.to_json())

@@ -40,13 +40,14 @@ class DeskServer:
         access: Access,
         *,
         make_backend: Callable[[], Any],
+        make_executor: Callable[[Any], Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.store = store
         self.access = access
         self.host, self.port = host, port
-        self.jobs = JobQueue(store, make_backend, self.publish)
+        self.jobs = JobQueue(store, make_backend, self.publish, make_executor=make_executor)
         self._sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None

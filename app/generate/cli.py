@@ -99,7 +99,8 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
         "--backend",
         choices=("diffusers", "placeholder"),
         default="diffusers",
-        help="diffusers (real models, GPU) or placeholder (title cards, no GPU)",
+        help="diffusers (real models, GPU) or placeholder (title cards, no GPU); recipes "
+        "with workflow: go to the ComfyUI servers of models.yaml unless placeholder",
     )
     p.add_argument("--device", default="cuda", help="torch device (default cuda; cpu for tests)")
     p.add_argument(
@@ -116,6 +117,37 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
     p.add_argument("--verbose", action="store_true", help="tracebacks for failed jobs")
+    executor_arguments(p)
+
+
+def executor_arguments(p: argparse.ArgumentParser) -> None:
+    """The executor flags (generate, variations, the desk's "more like this")."""
+    p.add_argument(
+        "--executor",
+        choices=("auto", "local", "ray"),
+        default="auto",
+        help="where jobs run: local (this process) or ray (a worker per GPU, or --workers N; "
+        "default: ray when --workers, --gpus, --cluster or RAY_ADDRESS ask for it or more "
+        "than one GPU is visible, else local)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Ray workers on this machine (with --device cpu: CPU workers)",
+    )
+    p.add_argument(
+        "--gpus",
+        default=None,
+        metavar="0,1,...",
+        help="GPUs of this machine to use, one Ray worker each",
+    )
+    p.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="join a Ray cluster (HEAD:6379; default $RAY_ADDRESS); one worker per GPU there",
+    )
 
 
 def _load(path: Path) -> Any:
@@ -160,7 +192,93 @@ class _Session:
                 "compile": args.compile,
             }
         self.backend = make_backend(args.backend, **options)
+        if args.backend != "placeholder" and any(
+            c.generate is not None and c.generate.workflow for c in self.show.cues
+        ):
+            from app.generate.backends.comfyui import ComfyUIBackend, RoutedBackend
+
+            servers = load_registry(find_registry(self.show.path, args.models)).comfyui_servers
+            comfy = ComfyUIBackend(list(servers), self.show.path.parent)
+            self.backend = RoutedBackend(self.backend, comfy)
         self.manifest = Manifest.load(self.show.media_root, warn=err)
+        self.factory = worker_factory(
+            args, find_registry(self.show.path, args.models), self.show.media_root
+        )
+
+
+def worker_factory(
+    args: argparse.Namespace, registry: Path | None, media_root: Path | None = None
+) -> Any:
+    """A picklable recipe for the backend of each worker (built on the worker's machine)."""
+    import functools
+
+    from app.generate.backends import worker_backend
+    from app.generate.manifest import state_dir
+
+    device = args.device
+    if device.startswith("cuda") and _wants_ray(args):
+        device = "cuda"  # Ray shows each worker its own GPU as cuda:0
+    return functools.partial(
+        worker_backend,
+        args.backend,
+        str(registry) if registry else None,
+        device,
+        args.batch,
+        args.compile,
+        str(state_dir(media_root) / "steps") if media_root is not None else None,
+        not getattr(args, "force", False),
+    )
+
+
+def _wants_ray(args: argparse.Namespace) -> bool:
+    """True when the options ask for the Ray executor."""
+    if args.executor != "auto":
+        return args.executor == "ray"
+    if args.workers or args.gpus or args.cluster or os.environ.get("RAY_ADDRESS"):
+        return True
+    if args.backend == "diffusers" and args.device == "cuda":
+        try:
+            import torch
+
+            return torch.cuda.device_count() > 1
+        except ImportError:
+            return False
+    return False
+
+
+def make_executor(args: argparse.Namespace, session: Any) -> Any:
+    """The executor the options ask for (the local one by default)."""
+    from app.generate.executors.local import local_executor
+
+    servers = list(getattr(session.backend, "server_slots", lambda: [])())
+    if not _wants_ray(args):
+        backend = session.backend
+        return local_executor(lambda: backend, servers, close_backend=False)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise GenerateError(
+            "the ray executor needs Ray: pip install -e '.[generate]' (or pip install ray)"
+        ) from None
+    from app.generate.executors.ray import ray_executor
+
+    gpus = None
+    if args.gpus:
+        try:
+            gpus = [int(g) for g in args.gpus.split(",") if g.strip()]
+        except ValueError:
+            raise GenerateError(f"--gpus {args.gpus}: expected GPU numbers, e.g. 0,1") from None
+    if args.workers is not None and args.workers < 1:
+        raise GenerateError("--workers: expected a number >= 1")
+    return ray_executor(
+        session.factory,
+        workers=args.workers,
+        gpus=gpus,
+        device=args.device,
+        address=args.cluster,
+        max_batch=session.backend.max_batch,
+        extra=servers,
+    )
 
 
 def _fail(err: TextIO, message: str) -> int:
@@ -201,16 +319,20 @@ def cmd_generate(
         runner = Runner(
             s.show, s.backend, s.manifest, force=args.force, verbose=args.verbose, out=out, err=err
         )
-        if args.dry_run:
-            runner.print_plan(jobs)
-            for note in getattr(s.backend, "notes", []):
-                print(f"note: {note}", file=out)
-            return EXIT_OK
-        with RunLock(s.show.media_root):
-            try:
-                report = runner.run(jobs)
-            finally:
-                s.backend.close()
+        executor = make_executor(args, s)
+        try:
+            if args.dry_run:
+                runner.print_plan(jobs, executor)
+                for note in getattr(s.backend, "notes", []):
+                    print(f"note: {note}", file=out)
+                return EXIT_OK
+            with RunLock(s.show.media_root):
+                try:
+                    report = runner.run(jobs, executor)
+                finally:
+                    s.backend.close()
+        finally:
+            executor.close()
     except GenerateError as exc:
         return _fail(err, str(exc))
     for note in getattr(s.backend, "notes", []):
@@ -272,7 +394,7 @@ def _run_checked(
     s: _Session, jobs: list[Any], args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> Any:
     """Check `jobs` (GenerateError listing every problem, before anything renders), then run
-    them under the media root's lock; the runner's report."""
+    them on the command's executor under the media root's lock; the runner's report."""
     from app.generate.manifest import RunLock
     from app.generate.runner import Runner, validate_jobs
 
@@ -280,11 +402,15 @@ def _run_checked(
     if problems:
         raise GenerateError("\n".join(problems))
     runner = Runner(s.show, s.backend, s.manifest, verbose=args.verbose, out=out, err=err)
-    with RunLock(s.show.media_root):
-        try:
-            return runner.run(jobs)
-        finally:
-            s.backend.close()
+    executor = make_executor(args, s)
+    try:
+        with RunLock(s.show.media_root):
+            try:
+                return runner.run(jobs, executor)
+            finally:
+                s.backend.close()
+    finally:
+        executor.close()
 
 
 def cmd_variations(
@@ -307,7 +433,8 @@ def cmd_variations(
         spec = cue.generate
         start = spec.seed if args.start is None else args.start
         seeds = _parse_seeds(args.seeds, start, () if args.start is not None else spec.seeds)
-        report = _run_checked(s, variation_jobs(s.show, args.cue, seeds), args, out, err)
+        jobs = variation_jobs(s.show, args.cue, seeds)
+        report = _run_checked(s, jobs, args, out, err)
         items = [
             (seed, variation_path(s.show.media_root, cue.id, seed, spec.kind)) for seed in seeds
         ]

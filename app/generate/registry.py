@@ -21,6 +21,9 @@ models:
     offload: model            # none | model | sequential (accelerate CPU offload)
 ```
 
+A `comfyui: {servers: [http://127.0.0.1:8188, http://gpu2:8188]}` block lists the ComfyUI
+servers that render recipes with `workflow:` (one job at a time per server).
+
 Other keys of an entry: `pipeline` (a diffusers class name, default: from model_index.json),
 `variant`, `options` (extra `from_pretrained` arguments), `refiner` (name of a model used for
 `refine:` passes instead of this one). Nothing is ever downloaded: a model that is not on disk
@@ -66,7 +69,7 @@ ENTRY_KEYS = frozenset(
         "fallback",
     }
 )
-TOP_KEYS = frozenset({"root", "hf_cache", "models"})
+TOP_KEYS = frozenset({"root", "hf_cache", "models", "comfyui"})
 _SAMPLE = 1 << 20  # bytes read at each of three places of a large weight file
 _SMALL = 4 << 20  # files up to this size are hashed whole
 
@@ -106,6 +109,7 @@ class Registry:
 
     path: Path | None
     models: dict[str, ModelEntry]
+    comfyui_servers: tuple[str, ...] = ()  # `comfyui: {servers: [...]}`: one job per server
 
     def get(self, name: str) -> ModelEntry:
         """The entry for `name`; ModelNotFoundError (naming the registry file) if absent."""
@@ -254,9 +258,36 @@ def load_registry(path: Path | None) -> Registry:
                 f"{path}:{entry.line}: model '{entry.name}': refiner "
                 f"'{entry.refiner}' is not registered"
             )
+    servers = _comfyui_servers(data.get("comfyui"), f"{path}:{data['__line__']}", problems)
     if problems:
         raise GenerateError("\n".join(problems))
-    return Registry(path, models)
+    return Registry(path, models, servers)
+
+
+def _comfyui_servers(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    """The `comfyui: {servers: [http://host:port, ...]}` block."""
+    if raw is None:
+        return ()
+    if isinstance(raw, Mapping):
+        where = f"{where.rsplit(':', 1)[0]}:{raw.get('__line__', where.rsplit(':', 1)[1])}"
+    servers = raw.get("servers") if isinstance(raw, Mapping) else None
+    if not isinstance(servers, list) or not servers:
+        problems.append(
+            f"{where}: comfyui: expected {{servers: [http://127.0.0.1:8188, ...]}} "
+            "(one ComfyUI server per GPU)"
+        )
+        return ()
+    out: list[str] = []
+    for url in servers:
+        text = str(url).rstrip("/")
+        if not text.startswith(("http://", "https://")):
+            problems.append(f"{where}: comfyui.servers: {url!r} is not an http:// address")
+            continue
+        out.append(text)
+    for key in raw:
+        if key not in ("servers", "__line__"):
+            problems.append(f"{where}: comfyui: unknown key '{key}'")
+    return tuple(out)
 
 
 def _entry(

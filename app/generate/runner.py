@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import platform
 import sys
-import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,7 +30,16 @@ from app.generate.cache import (
     remove_partials,
 )
 from app.generate.chain_images import write_steps
-from app.generate.errors import JobError, is_out_of_memory
+from app.generate.errors import GenerateError, JobError, is_out_of_memory
+from app.generate.executors import (
+    IDLE,
+    NOTE,
+    Executor,
+    RenderTask,
+    TaskOutcome,
+    WorkerFailure,
+    failure_exception,
+)
 from app.generate.manifest import Manifest
 from app.generate.metadata import (
     a1111_parameters,
@@ -40,7 +49,7 @@ from app.generate.metadata import (
     sidecar_path,
     write_sidecar,
 )
-from app.generate.plan import Job, full_prompt
+from app.generate.plan import Job, full_prompt, model_group
 from app.generate.progress import Progress
 from app.generate.steps import StepStore
 from app.show.model import MediaKind, Show
@@ -89,6 +98,41 @@ class RunReport:
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped (their inputs failed)")
         return ", ".join(parts)
+
+
+@dataclass
+class _RunState:
+    """The bookkeeping of one run: what waits, what runs, what is settled."""
+
+    pending: list[Job]
+    report: RunReport
+    progress: Progress
+    costs: dict[str, float]
+    keys: set[str] = field(default_factory=set)
+    resolved: set[str] = field(default_factory=set)  # settled: made, current, failed...
+    blocked: dict[str, str] = field(default_factory=dict)  # job -> the failed job it needs
+    in_flight: dict[int, list[tuple[Job, str, dict[str, Any]]]] = field(default_factory=dict)
+    units: dict[str, float] = field(default_factory=dict)  # task label -> cost
+    position: dict[str, int] = field(default_factory=dict)  # task label -> first job number
+    next_id: int = 0
+    next_position: int = 1
+
+    def __post_init__(self) -> None:
+        self.pending = list(self.pending)
+        self.keys = {j.key for j in self.pending}
+
+    def sink(self, worker: str, label: str, fraction: float) -> None:
+        """Progress from the executor's workers (any thread)."""
+        if fraction == NOTE:
+            self.progress.message(f"{worker}: {label}")
+        elif fraction == IDLE:
+            self.progress.worker_end(worker)
+        elif fraction == 0.0 and label in self.units:
+            self.progress.worker_begin(
+                worker, label, self.units[label], self.position.get(label, 0)
+            )
+        else:
+            self.progress.worker_step(worker, fraction)
 
 
 def validate_jobs(show: Show, jobs: list[Job], backend: Backend) -> list[str]:
@@ -193,6 +237,11 @@ class Runner:
             store = StepStore.for_media_root(show.media_root, reuse=not force)
             backend.use_steps(store)  # type: ignore[attr-defined]
 
+    def backend_of(self, job: Job) -> Backend:
+        """The backend that makes `job` (a routing backend picks one per recipe)."""
+        pick = getattr(self.backend, "backend_for", None)
+        return pick(job) if pick is not None else self.backend
+
     # --- assessing ----------------------------------------------------------------------
 
     def inputs(self, job: Job) -> dict[str, Path]:
@@ -202,7 +251,7 @@ class Runner:
     def digest(self, job: Job) -> tuple[str, dict[str, Any]]:
         """The recipe hash of a job now (its input files must exist)."""
         digests = {role: file_sha256(path) for role, path in self.inputs(job).items()}
-        recipe = job_recipe(job, self.backend, digests)
+        recipe = job_recipe(job, self.backend_of(job), digests)
         return recipe_hash(recipe), recipe
 
     def is_current(self, job: Job, digest: str) -> bool:
@@ -223,11 +272,12 @@ class Runner:
     def keeps_real_media(self, job: Job) -> bool:
         """True when a stand-in backend (placeholders) would replace media it did not make (a
         real render or a file put there by hand): stand-ins only ever fill in missing media."""
-        if not self.backend.capabilities.stand_in or not job.output.is_file():
+        backend = self.backend_of(job)
+        if not backend.capabilities.stand_in or not job.output.is_file():
             return False
         entry = self.manifest.get(job.output)
         made_by = entry.get("backend") if entry else embedded_backend(job.output)
-        return made_by != self.backend.name
+        return made_by != backend.name
 
     def assess(self, jobs: list[Job]) -> list[tuple[Job, str]]:
         """(job, status) for each job without rendering: current, copy, render, or
@@ -255,17 +305,23 @@ class Runner:
             statuses.append((job, status))
         return statuses
 
-    def print_plan(self, jobs: list[Job]) -> None:
-        """The dry-run table: order, job, kind, model, seed, status, output."""
+    def print_plan(self, jobs: list[Job], executor: Executor | None = None) -> None:
+        """The dry-run table: order, job, kind, model, seed, status, backend, executor, the
+        worker (or server) it would go to and why, output."""
         statuses = self.assess(jobs)
         todo = sum(1 for _, s in statuses if s.startswith(("render", "copy")))
+        where = executor.name if executor is not None else "local"
         print(
-            f"plan for {self.show.path} (backend {self.backend.name}): {len(jobs)} jobs, "
-            f"{todo} to make, {len(jobs) - todo} current or kept",
+            f"plan for {self.show.path} (backend {self.backend.name}, executor {where}): "
+            f"{len(jobs)} jobs, {todo} to make, {len(jobs) - todo} current or kept",
             file=self.out,
         )
-        rows = [("#", "job", "kind", "model", "seed", "status", "output")]
+        rows = [("#", "job", "kind", "model", "seed", "status", "backend", "worker", "output")]
         for i, (job, status) in enumerate(statuses, 1):
+            worker = "-"
+            if executor is not None and status.startswith("render"):
+                name, why = executor.placement(job)
+                worker = f"{where}:{name} ({why})"
             rows.append(
                 (
                     str(i),
@@ -274,6 +330,8 @@ class Runner:
                     job.spec.model or "-",
                     str(job.seed),
                     status,
+                    self.backend_of(job).name,
+                    worker,
                     self.manifest.key(job.output),
                 )
             )
@@ -283,77 +341,115 @@ class Runner:
             print("  " + "  ".join(cells) + "  " + r[-1], file=self.out)
 
     # --- running ------------------------------------------------------------------------
+    #
+    # The seam with the executors (app/generate/executors/__init__.py): the runner settles
+    # every job it can without rendering (skip, current, copy), forms batches of jobs whose
+    # inputs are finished, and hands each batch to the executor as a `RenderTask` (jobs +
+    # input files as bytes). Outcomes come back one at a time; the runner alone writes
+    # outputs into the cache and the manifest.
 
-    def run(self, jobs: list[Job]) -> RunReport:
-        """Make every job's output; never raises for one job's failure."""
+    def run(self, jobs: list[Job], executor: Executor | None = None) -> RunReport:
+        """Make every job's output; never raises for one job's failure.
+
+        `executor` defaults to the local one (this process, this backend).
+        """
+        from app.generate.executors.local import local_executor
+
         report = RunReport()
-        costs = {j.key: job_cost(j, self.backend) for j in jobs}
+        costs = {j.key: job_cost(j, self.backend_of(j)) for j in jobs}
         progress = Progress(sum(costs.values()), len(jobs), stream=self.err)
-        blocked: dict[str, str] = {}  # job key -> the failed job it waits for
-        index = 0
+        own = executor is None
+        if executor is None:
+            backend = self.backend
+            executor = local_executor(lambda: backend, close_backend=False)
+        state = _RunState(jobs, report, progress, costs)
         try:
-            while index < len(jobs):
-                job = jobs[index]
-                index += 1
-                bad = next((d for d in job.deps if d in report.failed or d in blocked), None)
-                if bad is not None:
-                    root = blocked.get(bad, bad)
-                    blocked[job.key] = root
-                    report.skipped[job.key] = (
-                        f"{job.where}: not made: it needs '{root}', which failed"
-                    )
-                    progress.message(report.skipped[job.key])
-                    progress.skip(costs[job.key])
-                    continue
-                missing = [p for p in self.inputs(job).values() if not p.is_file()]
-                if missing:
-                    self._fail(report, progress, job, f"{job.where}: input missing: {missing[0]}")
-                    progress.skip(costs[job.key])
-                    continue
-                if self.keeps_real_media(job):
-                    report.kept.append(job.key)
-                    progress.skip(costs[job.key])
-                    continue
-                digest, recipe = self.digest(job)
-                if not self.force and self.is_current(job, digest):
-                    report.current.append(job.key)
-                    progress.skip(costs[job.key])
-                    continue
-                remove_partials(job.output)
-                source = None if self.force else self._copy_source(job, digest)
-                if source is not None:
-                    self._copy(job, source, digest)
-                    report.copied.append(job.key)
-                    progress.skip(costs[job.key])
-                    progress.message(f"{job.label}: copied from {self.manifest.key(source)}")
-                    continue
-                batch = [(job, digest, recipe)]
-                while (
-                    index < len(jobs)
-                    and len(batch) < self.backend.max_batch
-                    and self._batchable(job, jobs[index], report)
-                ):
-                    nxt = jobs[index]
-                    d2, r2 = self.digest(nxt)
-                    if not self.force and self.is_current(nxt, d2):
-                        break
-                    batch.append((nxt, d2, r2))
-                    index += 1
-                self._render(batch, report, progress, costs, index - len(batch) + 1)
+            for key, problem in executor.open(jobs, state.sink).items():
+                job = next(j for j in jobs if j.key == key)
+                self._fail(report, progress, job, f"{job.where}: {problem}")
+                state.resolved.add(key)
+            if len(executor.workers()) > 1:
+                progress.add_workers(executor.workers())
+            for note in getattr(executor, "notes", []):
+                progress.message(f"note: {note}")
+            while True:
+                for batch in self._ready_batches(state, executor.max_batch):
+                    self._submit(state, executor, batch)
+                if not state.in_flight:
+                    break
+                self._settle(state, executor, executor.next_outcome())
+        except KeyboardInterrupt:
+            executor.cancel()
+            raise
         finally:
             progress.close()
+            if own:
+                executor.close()
         return report
+
+    def _ready_batches(
+        self, state: _RunState, max_batch: int
+    ) -> list[list[tuple[Job, str, dict[str, Any]]]]:
+        """Settle the jobs whose inputs are done; the rest that must render, in batches."""
+        report, progress, costs = state.report, state.progress, state.costs
+        batches: list[list[tuple[Job, str, dict[str, Any]]]] = []
+        waiting: list[Job] = []
+        for job in state.pending:
+            if any(d in state.keys and d not in state.resolved for d in job.deps):
+                waiting.append(job)
+                continue
+            state.resolved.add(job.key)
+            bad = next((d for d in job.deps if d in report.failed or d in state.blocked), None)
+            if bad is not None:
+                root = state.blocked.get(bad, bad)
+                state.blocked[job.key] = root
+                report.skipped[job.key] = f"{job.where}: not made: it needs '{root}', which failed"
+                progress.message(report.skipped[job.key])
+                progress.skip(costs[job.key])
+                continue
+            missing = [p for p in self.inputs(job).values() if not p.is_file()]
+            if missing:
+                self._fail(report, progress, job, f"{job.where}: input missing: {missing[0]}")
+                progress.skip(costs[job.key])
+                continue
+            if self.keeps_real_media(job):
+                report.kept.append(job.key)
+                progress.skip(costs[job.key])
+                continue
+            digest, recipe = self.digest(job)
+            if not self.force and self.is_current(job, digest):
+                report.current.append(job.key)
+                progress.skip(costs[job.key])
+                continue
+            remove_partials(job.output)
+            source = None if self.force else self._copy_source(job, digest)
+            if source is not None:
+                self._copy(job, source, digest)
+                report.copied.append(job.key)
+                progress.skip(costs[job.key])
+                progress.message(f"{job.label}: copied from {self.manifest.key(source)}")
+                continue
+            state.resolved.discard(job.key)  # resolved when its outcome arrives
+            last = batches[-1] if batches else None
+            if (
+                last is not None
+                and len(last) < max_batch
+                and self._batchable(last[0][0], job, report)
+            ):
+                last.append((job, digest, recipe))
+            else:
+                batches.append([(job, digest, recipe)])
+        state.pending = waiting
+        return batches
 
     def _batchable(self, first: Job, other: Job, report: RunReport) -> bool:
         return first.same_recipe_but_seed(other) and first.deps == other.deps
 
-    def _render(
+    def _submit(
         self,
+        state: _RunState,
+        executor: Executor,
         batch: list[tuple[Job, str, dict[str, Any]]],
-        report: RunReport,
-        progress: Progress,
-        costs: dict[str, float],
-        position: int,
     ) -> None:
         jobs = [b[0] for b in batch]
         label = (
@@ -361,48 +457,77 @@ class Runner:
             if len(jobs) == 1
             else f"{jobs[0].cue.id} seeds " + ",".join(str(j.seed) for j in jobs)
         )
-        progress.begin_job(label, sum(costs[j.key] for j in jobs), position)
-        if not self._prepared:
-            self.backend.prepare()  # a missing device stops the run: no job could succeed
-            self._prepared = True
-        started = time.monotonic()
-        when = datetime.now(UTC).isoformat(timespec="seconds")
-        try:
-            results = self.backend.render(jobs, self.inputs(jobs[0]), progress.step)
-            seconds = (time.monotonic() - started) / len(jobs)
-            for (job, digest, recipe), rendered in zip(batch, results, strict=True):
-                self._write(job, rendered, digest, recipe, seconds, when)
-                report.rendered.append(job.key)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # one job's failure must not stop the others
-            self.backend.recover()
-            written = any(j.key in report.rendered for j in jobs)
-            if len(batch) > 1 and is_out_of_memory(exc) and not written:
-                progress.message(f"{label}: out of memory as a batch, retrying one at a time")
-                progress.end_job()
-                for i, single in enumerate(batch):
-                    self._render([single], report, progress, costs, position + i)
-                return
-            for job in jobs:
-                if job.key not in report.rendered:
-                    self._fail(report, progress, job, self._explain(job, exc))
-        progress.end_job()
+        inputs = {
+            role: (path.name, path.read_bytes()) for role, path in self.inputs(jobs[0]).items()
+        }
+        state.next_id += 1
+        task = RenderTask(
+            state.next_id, jobs, inputs, model_group(jobs[0]), label, [b[1] for b in batch]
+        )
+        state.in_flight[task.id] = batch
+        state.units[label] = sum(state.costs[j.key] for j in jobs)
+        state.position[label] = state.next_position
+        state.next_position += len(jobs)
+        executor.submit(task)
 
-    def _explain(self, job: Job, exc: BaseException) -> str:
+    def _settle(self, state: _RunState, executor: Executor, outcome: TaskOutcome) -> None:
+        """Write a task's outputs, or report its jobs failed (a batch out of memory is split)."""
+        batch = state.in_flight.pop(outcome.task.id)
+        report, progress = state.report, state.progress
+        progress.add_done(sum(state.costs[j.key] for j, _, _ in batch))
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        failure = outcome.failure
+        if failure is None:
+            results = outcome.results or []
+            seconds = outcome.seconds / max(len(batch), 1)
+            for (job, digest, recipe), rendered in zip_longest(batch, results):
+                if job is None:
+                    break
+                try:
+                    if rendered is None:
+                        raise JobError("the backend returned fewer results than jobs")
+                    self._write(job, rendered, digest, recipe, seconds, when, outcome)
+                    report.rendered.append(job.key)
+                except Exception as exc:  # a broken result fails its job only
+                    self._fail(report, progress, job, self._explain(job, exc, outcome.device))
+                state.resolved.add(job.key)
+            return
+        if failure.setup:  # the worker could not start (no CUDA device): no job can succeed
+            executor.cancel()
+            raise GenerateError(failure.message)
+        exc = failure_exception(failure)
+        if len(batch) > 1 and failure.out_of_memory:
+            progress.message(
+                f"{outcome.task.label}: out of memory as a batch, retrying one at a time"
+            )
+            for single in batch:
+                self._submit(state, executor, [single])
+            return
+        for job, _, _ in batch:
+            self._fail(report, progress, job, self._explain(job, exc, outcome.device))
+            state.resolved.add(job.key)
+
+    def _explain(self, job: Job, exc: BaseException, device: str = "") -> str:
         spec = job.spec
         what = f"{spec.width}x{spec.height}"
         if job.kind is MediaKind.VIDEO:
             what += f", {spec.frames} frames"
-        if is_out_of_memory(exc):
+        lost_memory = isinstance(exc, WorkerFailure) and exc.failure.out_of_memory
+        if is_out_of_memory(exc) or lost_memory:
             return (
-                f"{job.where}: out of memory on {self.backend.describe_device()} while making "
+                f"{job.where}: out of memory on {device or self.backend_of(job).describe_device()}"
+                f" while making "
                 f"{job.label} ({what}, model '{spec.model}'). Outputs already finished are "
                 "kept. Try a smaller size or fewer frames, or `offload: model` for this "
                 "model in models.yaml"
             )
         if isinstance(exc, JobError):
             return f"{job.where}: {exc}"
+        if isinstance(exc, WorkerFailure):
+            text = f"{job.where}: failed: {exc}"
+            if self.verbose and exc.failure.details:
+                text += "\n" + exc.failure.details
+            return text
         text = f"{job.where}: failed: {type(exc).__name__}: {exc}"
         if self.verbose:
             text += "\n" + "".join(traceback.format_exception(exc)).rstrip()
@@ -426,7 +551,7 @@ class Runner:
             ("Seed", job.seed),
             ("Size", f"{spec.width}x{spec.height}"),
             ("Model hash", str(model.get("files", ""))[:10] or None),
-            ("Model", spec.model or self.backend.name),
+            ("Model", spec.model or self.backend_of(job).name),
             ("Denoising strength", refine.get("strength") if refine else None),
             ("Hires upscale", refine.get("scale", upscale) if refine else upscale),
             (
@@ -453,11 +578,14 @@ class Runner:
         recipe: dict[str, Any],
         seconds: float,
         when: str,
+        outcome: TaskOutcome | None = None,
     ) -> None:
         parameters = self._parameters(job, recipe, digest, rendered.sampler or "?")
         with atomic_output(job.output) as tmp:
             if rendered.file is not None:  # made by an outside tool: kept byte for byte
                 rendered.file.replace(tmp)
+            elif rendered.data is not None:  # such a file, made on a worker's machine
+                tmp.write_bytes(rendered.data)
             elif job.kind is MediaKind.STILL:
                 if rendered.image is None:
                     raise JobError("the backend returned no image")
@@ -491,7 +619,7 @@ class Runner:
             "seed": job.seed,
             "kind": _KIND_WORD[job.kind],
             "variation": job.variation,
-            "backend": self.backend.name,
+            "backend": self.backend_of(job).name,
             "model": job.spec.model,
             "recipe": recipe,
             "parameters": parameters,
@@ -500,11 +628,13 @@ class Runner:
             "bytes": job.output.stat().st_size,
             "sha256": file_sha256(job.output),
             "versions": self._versions,
-            "device": self.backend.describe_device(),
+            "device": outcome.device if outcome else self.backend_of(job).describe_device(),
             "info": rendered.info,
         }
         if rendered.steps:
             entry["steps"] = write_steps(self.show.media_root, job, rendered.steps)
+        if outcome is not None and outcome.worker != "local":
+            entry["worker"] = outcome.worker
         if job.kind is not MediaKind.STILL:
             write_sidecar(job.output, {k: v for k, v in entry.items() if k != "bytes"})
         self.manifest.record(job.output, entry)

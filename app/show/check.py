@@ -103,7 +103,19 @@ def check_show(path: str | Path) -> CheckReport:
         report.poems.append(PoemRows(poem.id, poem.title, poem.part, tuple(rows)))
     report.videos = video_rows(show, infos)
     report.warnings += video_warnings(show, report.videos, path)
+    _check_workflows(report, show)
     return report
+
+
+def _check_workflows(report: CheckReport, show: Show) -> None:
+    """ComfyUI workflow recipes: files, binds, and the servers' node classes when they answer."""
+    if not any(c.generate is not None and c.generate.workflow for c in show.cues):
+        return
+    from app.generate.backends.comfyui import check_show_workflows
+
+    problems, warnings = check_show_workflows(show)
+    report.problems.extend(problems)
+    report.warnings.extend(warnings)
 
 
 def _probe_all(paths: Sequence[Path]) -> dict[Path, MediaInfo]:

@@ -42,7 +42,9 @@ Schema (keys not listed are errors, with a "did you mean"):
   `scale` >= 1, `strength` in (0, 1], `steps` >= 1 checked when present, other keys passed
   through), `upscale` (> 1), `from` and `last_from` (ids of cues in this show, no cycles;
   `last_from` on video recipes only), `frames` (>= 1), `fps` (> 0), `extra` (mapping, passed
-  to the pipeline). Each level is checked where it is written; a cue's recipe is then the
+  to the pipeline), `workflow` (a ComfyUI API-format JSON, relative to the show file) and
+  `bind` (cue fields -> `node_id.input`, see app/generate/workflow.py). Each level is
+  checked where it is written; a cue's recipe is then the
   show-level block, overlaid by its part's, its poem's and its own (a key written lower wins;
   `refine` and `extra` are merged key by key). Only cues with their own `generate:` key get
   a recipe (`generate: {}` takes the defaults as they are); `model`, `scheduler`, `refine`,
@@ -315,6 +317,8 @@ RECIPE_SPEC: dict[str, Converter] = {
     "frames": integer(1),
     "fps": number(0, lo_open=True),
     "extra": raw_mapping(),
+    "workflow": string(nullable=True),
+    "bind": raw_mapping(),
 }
 _MERGED_BY_KEY = ("refine", "extra")
 

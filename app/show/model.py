@@ -180,6 +180,8 @@ class GenerateSpec:
     loras: tuple[tuple[str, float], ...] = ()  # (registry name, weight)
     edit: dict[str, Any] | None = None  # an instruction edit after the still's chain
     mode: str = "generate"  # "edit": a still made by editing the `from:` cue's image
+    workflow: str | None = None  # a ComfyUI API-format graph, relative to the show file
+    bind: dict[str, Any] = field(default_factory=dict)  # cue field -> "node.input" (workflow)
 
 
 @dataclass(frozen=True)

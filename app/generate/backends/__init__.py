@@ -50,6 +50,7 @@ class Rendered:
     draft: bool = False  # a stand-in: encode fast rather than well
     info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
     file: Path | None = None  # a finished output made by an outside tool (ml-sharp's PLY)
+    data: bytes | None = None  # such a file's bytes, when it was made on another machine
     steps: list[tuple[str, Any]] = field(default_factory=list)  # (step, PIL image) of a chain
 
 
@@ -103,3 +104,37 @@ def make_backend(name: str, **options: Any) -> Backend:
 
         return DiffusersBackend(**options)
     raise ValueError(f"unknown backend {name!r}: expected 'diffusers' or 'placeholder'")
+
+
+def worker_backend(
+    name: str,
+    registry_path: str | None,
+    device: str,
+    batch: int | None,
+    compile: bool,
+    steps_dir: str | None = None,
+    reuse_steps: bool = True,
+) -> Backend:
+    """The backend of an executor's worker, built where the worker runs.
+
+    The registry is read on the worker's own machine: `registry_path` when that file exists
+    there, else $APP_MODELS (so that machines may keep their models in other places). A
+    backend that caches chain steps uses the show's step store `steps_dir` when this machine
+    sees the show's `.generate` folder (this machine, or a shared disk); elsewhere it makes
+    every step itself.
+    """
+    import os
+
+    if name == "placeholder":
+        return make_backend("placeholder")
+    from app.generate.registry import load_registry
+
+    path = registry_path if registry_path and Path(registry_path).is_file() else None
+    path = path or os.environ.get("APP_MODELS") or None
+    registry = load_registry(Path(path) if path else None)
+    backend = make_backend(name, registry=registry, device=device, batch=batch, compile=compile)
+    if steps_dir and backend.capabilities.step_cache and Path(steps_dir).parent.is_dir():
+        from app.generate.steps import StepStore
+
+        backend.use_steps(StepStore(Path(steps_dir), reuse=reuse_steps))  # type: ignore[attr-defined]
+    return backend
