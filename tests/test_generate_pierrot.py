@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -64,3 +65,26 @@ def test_placeholders_make_pierrot_playable(
     assert all(c.media.is_file() for c in loaded.cues)
     assert main(["generate", str(show), "--backend", "placeholder"]) == 0
     assert "0 rendered, 0 copied" in capsys.readouterr().out
+
+    # ... and it plays end to end: every cue goes live, no media error, the last one stays.
+    # (A small output keeps software GL quick; the media are the show's own.)
+    text = show.read_text(encoding="utf-8")
+    small = text.replace(
+        "output: {width: 1920, height: 1080, fps: 30}", "output: {width: 96, height: 54, fps: 5}"
+    )
+    assert small != text
+    show.write_text(small, encoding="utf-8")
+    ids = [c.id for c in loaded.cues]
+    script = " ".join(f"{i}:go" for i in range(len(ids)))
+    log = tmp_path / "run.jsonl"
+    frames = (len(ids) + 3) * 5
+    args = ["play", str(show), "--headless", "--fake-clock", "--frames", str(frames)]
+    args += ["--quiet", "--no-osc", "--no-gamepad", "--no-web", "--script", script]
+    assert main([*args, "--event-log", str(log)]) == 0
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [r["cue"] for r in records if r["event"] == "cue"] == ids
+    assert [r for r in records if r["event"] in ("error", "media")] == []
+    last = [r for r in records if r["event"] == "frame"][-1]
+    assert last["layers"] == [
+        {"layer": 1, "cue": ids[-1], "media": "pierrot/21/21.3.png", "opacity": 1.0}
+    ]
