@@ -1,8 +1,10 @@
 """The web console in a real browser: Debian's chromium driven by Playwright, against a real
-`play` process. One browser for the module; screenshots go to tests/output/ (and docs/)."""
+`play` process. One browser for the module; screenshots go to tests/output/ (and docs/ with
+UPDATE_DOCS=1)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from collections.abc import Iterator
@@ -146,11 +148,17 @@ def test_phone_layout_with_touch(browser: Any, play: Play) -> None:
     assert go is not None and go["width"] > 0.8 * PHONE["width"]  # full width on a phone
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=OUTPUT / "console-phone.png")
-    DOCS.mkdir(exist_ok=True)
     for name in ("console-phone.png", "console-tablet.png"):
-        if (OUTPUT / name).exists():
-            shutil.copy(OUTPUT / name, DOCS / name)
+        _publish(name)
     page.context.close()
+
+
+def _publish(name: str) -> None:
+    """Copy a screenshot into docs/ (the README's pictures) when UPDATE_DOCS=1; a plain run
+    leaves the working tree as it was."""
+    if os.environ.get("UPDATE_DOCS") == "1" and (OUTPUT / name).exists():
+        DOCS.mkdir(exist_ok=True)
+        shutil.copy(OUTPUT / name, DOCS / name)
 
 
 def _free_port() -> int:
@@ -211,8 +219,7 @@ def test_notes_and_the_follow_countdown(browser: Any, tmp_path: Path) -> None:
         wait_for(lambda: seconds() < first, message="the countdown going down")
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=OUTPUT / "console-follow.png")
-        DOCS.mkdir(exist_ok=True)
-        shutil.copy(OUTPUT / "console-follow.png", DOCS / "console-follow.png")
+        _publish("console-follow.png")
         page.get_by_role("button", name="BACK", exact=True).click()
         countdown.wait_for(state="hidden")
         cancelled = wait_for(
