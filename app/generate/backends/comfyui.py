@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.generate.backends import Backend, Capabilities, Rendered, StepCallback
 from app.generate.errors import JobError
-from app.generate.executors import RenderTask, TaskOutcome, describe_failure
+from app.generate.executors import RenderTask, TaskOutcome, describe_failure, task_inputs
 from app.generate.executors.pool import WorkerLost
 from app.generate.workflow import (
     Workflow,
@@ -455,15 +455,7 @@ def _render_with(
     backend: ComfyUIBackend, task: RenderTask, on_step: Callable[[float], None]
 ) -> Any:
     """WorkerCore.render for a server: ServerDown propagates (the slot turns it into a loss)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="app-comfy-in-") as tmp:
-        paths: dict[str, Path] = {}
-        for role, (name, data) in task.inputs.items():
-            path = Path(tmp) / role / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            paths[role] = path
+    with task_inputs(task, prefix="app-comfy-in-") as paths:
         try:
             results = backend.render(task.jobs, paths, on_step)
         except (ServerDown, KeyboardInterrupt):

@@ -25,7 +25,8 @@ from __future__ import annotations
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -87,6 +88,20 @@ class TaskOutcome:
     results: list[Rendered] | None = None
     failure: Failure | None = None
     seconds: float = 0.0
+
+
+@contextmanager
+def task_inputs(task: RenderTask, prefix: str = "app-generate-in-") -> Iterator[dict[str, Path]]:
+    """A task's input files (sent as bytes) written into a temporary folder for the length of
+    the block: role -> path."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        paths: dict[str, Path] = {}
+        for role, (name, data) in task.inputs.items():
+            path = Path(tmp) / role / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            paths[role] = path
+        yield paths
 
 
 def describe_failure(exc: BaseException) -> Failure:
@@ -151,13 +166,7 @@ class WorkerCore:
                 except GenerateError as exc:
                     return None, Failure(str(exc), setup=True), self.describe_device(), 0.0
                 self._prepared = True
-            with tempfile.TemporaryDirectory(prefix="app-generate-in-") as tmp:
-                paths: dict[str, Path] = {}
-                for role, (name, data) in task.inputs.items():
-                    path = Path(tmp) / role / name
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(data)
-                    paths[role] = path
+            with task_inputs(task) as paths:
                 results = self.backend.render(task.jobs, paths, step)
             self.group = task.group
             return results, None, self.describe_device(), time.monotonic() - started
