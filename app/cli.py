@@ -8,6 +8,7 @@ Each room registers its own subcommands so that this file stays a table of conte
 - `pack`, `verify`, `unpack`: `app.pack.cli.register(subparsers)`; play, render and check
   also take a `.vjshow` pack (unpacked once into a cache).
 - `desk`: `app.desk.cli.register(subparsers)` (the picking desk, a local web page).
+- `rehearse align`: `app.rehearse.cli.register(subparsers)` (librosa imported when it runs).
 Heavy modules are imported inside the handlers so that `python -m app check` starts fast.
 """
 
@@ -131,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.desk import cli as desk_cli
 
     desk_cli.register(sub)
+    from app.rehearse import cli as rehearse_cli
+
+    rehearse_cli.register(sub)
 
     testcard = sub.add_parser("testcard", help="show a projector calibration pattern")
     testcard.add_argument("--width", type=int, default=1920)
