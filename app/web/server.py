@@ -188,7 +188,12 @@ class WebServer:
         self._port = port
         self.tokens = tokens or Tokens()
         self.guard = Guard(
-            self.tokens, allow, rate=COMMAND_RATE, clock=clock, refused=self._count_refusal
+            self.tokens,
+            allow,
+            names=[host],  # a bind address given as a name is a name it is reached by
+            rate=COMMAND_RATE,
+            clock=clock,
+            refused=self._count_refusal,
         )
         self.access = self.guard.control
         self._put = put
