@@ -430,8 +430,6 @@ class WebServer:
         return str(role)
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
-        if not self.access.allowed(request.remote or ""):
-            return self._refuse(request, "address not on the allow-list", 403)
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     async def _rest_state(self, request: web.Request) -> web.Response:
