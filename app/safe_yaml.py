@@ -27,6 +27,8 @@ from yaml.events import (
     NodeEvent,
 )
 
+# libyaml's parser when PyYAML was built with it (5x faster), else the pure-Python one
+_EventLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DEPTH = 100  # collections inside collections; a show file needs about 8
 MAX_ALIAS_NODES = 100_000  # nodes that aliases may produce in one document stream
 
@@ -44,7 +46,7 @@ class YamlLimitError(yaml.MarkedYAMLError):
 
 def check(text: str | bytes) -> None:
     """Raise YamlLimitError (or the YAML syntax error) when `text` is over the bounds."""
-    loader = yaml.SafeLoader(text)
+    loader = _EventLoader(text)
     try:
         starts: list[tuple[str | None, int]] = []  # open collections: (anchor, count at start)
         sizes: dict[str, int] = {}  # anchor -> nodes its node stands for, once expanded

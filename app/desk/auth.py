@@ -33,7 +33,14 @@ class Access:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tokens = tokens or Tokens()
-        self.guard = Guard(self.tokens, allow, view_may_post=False, limit_posts=True, clock=clock)
+        self.guard = Guard(
+            self.tokens,
+            allow,
+            view_may_post=False,
+            limit_posts=True,
+            clock=clock,
+            no_token="this desk needs its token: open the address `python -m app desk` printed",
+        )
         self.control = self.guard.control
 
     def role(self, request: web.Request) -> Role | None:

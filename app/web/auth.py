@@ -100,6 +100,7 @@ class Guard:
         rate: float = RATE,
         clock: Callable[[], float] = time.monotonic,
         refused: Callable[[web.Request, str], None] | None = None,
+        no_token: str = "no token",
     ) -> None:
         self.tokens = tokens
         self.control = AccessControl(allow, clock=clock)
@@ -111,6 +112,7 @@ class Guard:
         self.rate = rate
         self._clock = clock
         self._refused = refused
+        self.no_token = no_token  # the reason given to a request without a token
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
 
     def bucket(self, remote: str) -> Bucket:
@@ -170,7 +172,7 @@ class Guard:
         role = self.role(request)
         token = request.query.get("token") or request.headers.get("Authorization")
         if role is None:
-            return self._refuse(request, "wrong token" if token else "no token", 401)
+            return self._refuse(request, "wrong token" if token else self.no_token, 401)
         changes = request.method not in ("GET", "HEAD")
         if changes and role != "operate" and not self.view_may_post:
             return self._refuse(request, "a view token can look but not change anything", 403)
