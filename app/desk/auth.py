@@ -30,12 +30,14 @@ class Access:
         tokens: Tokens | None = None,
         allow: Iterable[str] | None = None,
         *,
+        names: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tokens = tokens or Tokens()
         self.guard = Guard(
             self.tokens,
             allow,
+            names=names,  # the --host name, when it is one
             view_may_post=False,
             limit_posts=True,
             clock=clock,
