@@ -21,10 +21,21 @@ Passcode: until `connect(host, passcode)` succeeds, `authorized(host)` is false 
 server answers `denied`. Five wrong passcodes from one host lock it out for 60 s; during the
 lockout even the right passcode is refused. Hosts are IP addresses (the source port is
 ignored: a console may send from several ports).
+
+On top of the per-host count, all hosts together share a budget of wrong passcodes (20, one
+back every 6 s): a guesser spreading its tries over many addresses (a /8 of loopback, a
+spoofed subnet) empties it, and then no passcode is even compared for a host that has not
+connected yet (`Verdict.BUSY`) until the budget refills; hosts already connected keep
+working. A lockout is remembered until it ends whatever else fails meanwhile: the table of
+failing hosts only forgets hosts that are not locked out, and when it holds nothing but
+lockouts a new host is refused as BUSY. The passcode is compared in constant time (the
+SHA-256 digests of both, through `hmac.compare_digest`, so neither its content nor its
+length leaks through timing).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import time
@@ -50,6 +61,8 @@ PRIVATE: tuple[IPNetwork, ...] = (
 )
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
+GLOBAL_FAILURES = 20  # wrong passcodes from all hosts together before BUSY
+GLOBAL_REFILL_SECONDS = 6.0  # one more wrong passcode allowed every 6 s
 _MAX_TRACKED = 4096  # hosts remembered for failures; bounded so a flood cannot grow memory
 
 
@@ -151,6 +164,10 @@ def _address(host: str) -> IPAddress | None:
     return addr
 
 
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
 class Verdict(StrEnum):
     """The answer of `AccessControl.check` and `AccessControl.connect`."""
 
@@ -159,6 +176,7 @@ class Verdict(StrEnum):
     NOT_CONNECTED = "connect first"  # a passcode is set and this host has not given it
     BAD_PASSCODE = "badpass"
     LOCKED = "locked out"
+    BUSY = "too many wrong passcodes, try later"  # the budget of all hosts is spent
 
 
 @dataclass
@@ -182,12 +200,21 @@ class AccessControl:
         clock: Callable[[], float] = time.monotonic,
         max_failures: int = MAX_FAILURES,
         lockout_seconds: float = LOCKOUT_SECONDS,
+        global_failures: int = GLOBAL_FAILURES,
+        global_refill_seconds: float = GLOBAL_REFILL_SECONDS,
+        max_tracked: int = _MAX_TRACKED,
     ) -> None:
         self.networks, self.allow_any = parse_allow(allow)
         self.passcode = passcode or None
+        self._digest = _digest(self.passcode or "")
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
+        self.global_failures = global_failures
+        self.global_refill_seconds = global_refill_seconds
+        self._max_tracked = max_tracked
         self._clock = clock
+        self._budget = float(global_failures)  # wrong passcodes left for all hosts together
+        self._budget_time = clock()
         self._authorized: set[str] = set()
         self._records: dict[str, _HostRecord] = {}
         self._allowed_cache: dict[str, bool] = {}
@@ -227,21 +254,36 @@ class AccessControl:
             return Verdict.LOCKED
         return Verdict.OK if host in self._authorized else Verdict.NOT_CONNECTED
 
+    def budget_left(self) -> float:
+        """Wrong passcodes the hosts together may still send before BUSY."""
+        now = self._clock()
+        if self.global_refill_seconds > 0:
+            grown = (now - self._budget_time) / self.global_refill_seconds
+            self._budget = min(float(self.global_failures), self._budget + grown)
+        self._budget_time = now
+        return self._budget
+
     def connect(self, host: str, passcode: str) -> Verdict:
-        """Try a passcode. Counts failures; the fifth in a row locks the host out."""
+        """Try a passcode. Counts failures; the fifth in a row locks the host out, and when
+        all hosts together have spent the global budget, hosts not yet connected get BUSY
+        without their passcode being compared."""
         if not self.allowed(host):
             return Verdict.NOT_ALLOWED
         if self.locked_for(host) > 0:
             return Verdict.LOCKED
         if self.passcode is None:
             return Verdict.OK
-        if hmac.compare_digest(str(passcode).encode(), self.passcode.encode()):
+        known = host in self._authorized
+        if not known and self.budget_left() < 1.0:
+            return Verdict.BUSY
+        if hmac.compare_digest(_digest(str(passcode)), self._digest):
             self._authorized.add(host)
             self._records.pop(host, None)
             return Verdict.OK
         self._authorized.discard(host)
-        if host not in self._records and len(self._records) >= _MAX_TRACKED:
-            self._records.pop(next(iter(self._records)))
+        if host not in self._records and not self._make_room():
+            return Verdict.BUSY
+        self._budget = max(0.0, self._budget - 1.0)
         rec = self._records.setdefault(host, _HostRecord())
         if rec.locked_until and rec.locked_until <= self._clock():
             rec.failures = 0  # an expired lockout starts a fresh count
@@ -251,6 +293,18 @@ class AccessControl:
             rec.locked_until = self._clock() + self.lockout_seconds
             return Verdict.LOCKED
         return Verdict.BAD_PASSCODE
+
+    def _make_room(self) -> bool:
+        """Room for one more failing host: forget the oldest host that is not locked out
+        (never a lockout). False when every remembered host is locked out."""
+        if len(self._records) < self._max_tracked:
+            return True
+        now = self._clock()
+        for key, rec in self._records.items():
+            if rec.locked_until <= now:
+                del self._records[key]
+                return True
+        return False
 
     def describe(self) -> str:
         """One line for the log: what is allowed and whether a passcode is needed."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from app import safe_yaml
 from app.cues.commands import COMMANDS, CommandError, command, parse
 
 HERE = Path(__file__).parent
@@ -29,7 +30,10 @@ class BindingError(ValueError):
 
 def read_yaml(path: Path) -> Mapping[str, Any]:
     """A binding file's top-level mapping (empty for an empty file)."""
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = safe_yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise BindingError(safe_yaml.one_line(exc, path)) from None
     if not isinstance(data, Mapping):
         raise BindingError(f"{path}: expected a mapping at the top")
     return data

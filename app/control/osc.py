@@ -21,6 +21,23 @@ the command's, checked by the table. The connection addresses are the server's o
     /replies [0|1]           replies without the pushes
     /connect {passcode}      unlock a host when a passcode is set
 
+Subscriptions: one per host (a second /subscribe from the same address replaces the first,
+whatever port it names), at most `MAX_SUBSCRIBERS` (a further host is answered `error`, no
+one is evicted), each expiring `SUBSCRIPTION_SECONDS` after the host's last accepted message
+(any message renews it: /subscribe again, or /ping as a heartbeat). Only a host that passed
+access (allow-list, and the passcode when one is set) can subscribe. Continuous values
+(`/state/master`, `/state/transition`) are pushed at most every `PUSH_INTERVAL` seconds (the
+latest value, the last one always follows), so a fade costs a subscriber about ten packets a
+second.
+
+Address patterns (OSC 1.0): `*` (any characters within one part of the address), `?` (one
+character), `[...]` (one of a set, with ranges `a-z` and `!` for "not"), `{a,b}` (one of
+the words) are matched, part by part, against the binding table (the `{layer}` addresses as
+`/layer/1/...` to `/layer/16/...`): `/layer/*/opacity 0.5` runs `/layer/1/opacity 0.5` ...
+`/layer/16/opacity 0.5`, every expansion checked before any runs, one reply for the
+pattern. A pattern never expands beyond the addresses of the table, and matches none of the
+server's own addresses (/ping, /subscribe...).
+
 Buttons: the addresses bound with `button: true` (/go, /back, /panic...) accept no
 argument or one button value; a lone
 numeric 0 (or F) is the release of a console button and does nothing, so a press/release
@@ -29,7 +46,10 @@ pair fires once. With `go_button_edge=False` every message fires whatever its ar
 Replies (QLab style): `/reply/<address>` with `ok`, or `error` and a reason (two string
 arguments), sent when the sender subscribed or asked for replies. Access refusals are
 answered `denied` and a reason (`connect first`, `badpass`, `locked out`) whatever the
-sender asked; hosts outside the allow-list get no answer at all. A malformed packet is
+sender asked; hosts outside the allow-list get no answer at all. Every answer to a host
+(replies, `denied`, /pong, the state sent on /subscribe and /state) draws on that host's
+token bucket (`REPLY_BURST` packets, `REPLY_RATE` a second): beyond it answers are dropped,
+so a spoofed source address cannot turn the server into an amplifier. A malformed packet is
 answered `/reply/malformed error <reason>` (to clients that want replies).
 
 State pushes: `/state/poem {id} {title}`, `/state/cue {id}`, `/state/standby {id}` (""
@@ -47,13 +67,14 @@ malformed.
 from __future__ import annotations
 
 import math
+import re
 import socket
 import struct
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -61,12 +82,20 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from app.control.access import AccessControl, Verdict
 from app.control.bindings import OscBinding, load_osc_bindings
 from app.cues.actions import Action
-from app.cues.commands import CommandError, build
+from app.cues.commands import MAX_LAYER, CommandError, build
 from app.status import InputStatus, Status
 
 DEFAULT_PORT = 7700
 MAX_BUNDLE_DEPTH = 4
 MAX_CLIENTS = 256
+MAX_SUBSCRIBERS = 32  # hosts receiving /state pushes
+SUBSCRIPTION_SECONDS = 120.0  # a subscription ends this long after its host's last message
+PUSH_INTERVAL = 0.1  # seconds between pushes of a continuous value (master, transition)
+REPLY_BURST = 16  # answers (packets) a host may get at once...
+REPLY_RATE = 32.0  # ...and per second after that
+_MAX_BUCKETS = 4096  # hosts whose reply buckets are remembered
+MAX_PATTERN = 128  # characters of an address pattern
+_CONTINUOUS = ("master", "transition")
 STATE_KEYS = ("poem", "cue", "standby", "blackout", "master", "transition")
 
 Log = Callable[[str, dict[str, Any]], None]
@@ -248,6 +277,118 @@ def binding_for(address: str) -> tuple[OscBinding, list[int]] | None:
     return None
 
 
+def _concrete_addresses() -> list[str]:
+    """Every address of the binding table, the `{layer}` ones once per layer number."""
+    out: list[str] = []
+    for b in BINDINGS:
+        if b.pattern is None:
+            out.append(b.address)
+        else:
+            out.extend(b.address.replace("{layer}", str(n)) for n in range(1, MAX_LAYER + 1))
+    return out
+
+
+_ADDRESSES = _concrete_addresses()
+_PATTERN_CHARS = frozenset("*?[]{}")
+
+
+def is_pattern(address: str) -> bool:
+    """Whether an address is an OSC 1.0 address pattern (has `* ? [ ] { }`)."""
+    return not _PATTERN_CHARS.isdisjoint(address)
+
+
+def _set_regex(body: str, part: str) -> str:
+    """The regular expression of a `[...]` set (its inside `body`): ranges and `!`."""
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    if not body:
+        raise OscArgError(f"bad address pattern: empty [] in {part!r}")
+    chars = []
+    for j, c in enumerate(body):
+        if c == "-" and 0 < j < len(body) - 1:
+            if body[j - 1] > body[j + 1]:
+                raise OscArgError(f"bad address pattern: range {body[j - 1 : j + 2]!r}")
+            chars.append("-")
+        else:
+            chars.append(re.escape(c))
+    return ("[^" if negate else "[") + "".join(chars) + "]"
+
+
+def _part_regex(part: str) -> str:
+    """The regular expression of one `/`-separated part of an OSC address pattern."""
+    out: list[str] = []
+    i = 0
+    while i < len(part):
+        ch = part[i]
+        if ch == "*":
+            if not out or out[-1] != "[^/]*":  # `**` is `*`: no exponential backtracking
+                out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = part.find("]", i + 1)
+            if end < 0:
+                raise OscArgError(f"bad address pattern: '[' without ']' in {part!r}")
+            out.append(_set_regex(part[i + 1 : end], part))
+            i = end
+        elif ch == "{":
+            end = part.find("}", i)
+            if end < 0:
+                raise OscArgError(f"bad address pattern: '{{' without '}}' in {part!r}")
+            words = part[i + 1 : end].split(",")
+            if any(is_pattern(w) for w in words):
+                raise OscArgError(f"bad address pattern: nested pattern in {part!r}")
+            out.append("(?:" + "|".join(re.escape(w) for w in words) + ")")
+            i = end
+        elif ch in "]}":
+            raise OscArgError(f"bad address pattern: stray {ch!r} in {part!r}")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def expand_pattern(pattern: str) -> list[str]:
+    """The addresses of the binding table that an OSC 1.0 address pattern names, in table
+    order (never more than the table holds); raises OscArgError for a malformed pattern."""
+    if len(pattern) > MAX_PATTERN:
+        raise OscArgError(f"address pattern longer than {MAX_PATTERN} characters")
+    parts = pattern.split("/")[1:]
+    if "" in parts:
+        raise OscArgError("bad address pattern: empty part ('//')")
+    regexes = [re.compile(_part_regex(p)) for p in parts]
+    out = []
+    for address in _ADDRESSES:
+        names = address.split("/")[1:]
+        if len(names) == len(regexes) and all(
+            r.fullmatch(n) for r, n in zip(regexes, names, strict=True)
+        ):
+            out.append(address)
+    return out
+
+
+def actions_for(address: str, args: list[Any], *, go_button_edge: bool = True) -> list[Action]:
+    """The actions of one message whose address may be a pattern: one per address it names
+    (button releases give none). Every expansion is checked before any action is returned,
+    so a pattern runs whole or not at all; raises OscArgError."""
+    if not is_pattern(address):
+        action = message_to_action(address, args, go_button_edge=go_button_edge)
+        return [] if action is None else [action]
+    names = expand_pattern(address)
+    if not names:
+        raise OscArgError("no address matches the pattern")
+    out = []
+    for name in names:
+        try:
+            action = message_to_action(name, args, go_button_edge=go_button_edge)
+        except OscArgError as e:
+            raise OscArgError(f"{name}: {e}") from None
+        if action is not None:
+            out.append(action)
+    return out
+
+
 def _kind(v: Any) -> str:
     return {bool: "a boolean", str: "a string", bytes: "a blob", type(None): "nil"}.get(
         type(v), type(v).__name__
@@ -314,10 +455,17 @@ def state_messages(snapshot: Status, previous: Status | None = None) -> list[byt
     """The /state/... messages for a status snapshot: all of them, or those that changed."""
     key = _state_key(snapshot)
     old = _state_key(previous) if previous is not None else {}
+    return _key_messages(key, [k for k in STATE_KEYS if k not in old or old[k] != key[k]])
+
+
+def _edge(k: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """A transition that starts or ends (pushed at once, never held back)."""
+    return k == "transition" and (old.get(k) == -1.0) != (new[k] == -1.0)
+
+
+def _key_messages(key: dict[str, Any], keys: list[str]) -> list[bytes]:
     out: list[bytes] = []
-    for k in STATE_KEYS:
-        if k in old and old[k] == key[k]:
-            continue
+    for k in keys:
         if k == "poem":
             out.append(encode_message("/state/poem", *key["poem"]))
         elif k == "blackout":
@@ -368,20 +516,40 @@ class _Client:
     last_seen: float
     messages: int = 0
     replies: bool = False
-    push_port: int | None = None
 
-    def target(self) -> tuple[str, int]:
-        return (self.host, self.push_port or self.port)
 
-    def info(self) -> ClientInfo:
-        return ClientInfo(
-            self.host,
-            self.port,
-            self.last_seen,
-            self.messages,
-            self.push_port is not None,
-            self.replies or self.push_port is not None,
-        )
+@dataclass(frozen=True)
+class _Subscription:
+    """A host's subscription: pushes go to `port`; `source` is the port it subscribed from
+    (that client gets replies); it ends at `expires` unless the host is heard from again."""
+
+    source: int
+    port: int
+    expires: float
+
+
+class _ReplyBuckets:
+    """Per-host token buckets for everything sent back to a host (bounded: the oldest
+    host is forgotten first)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+
+    def take(self, host: str) -> bool:
+        """Whether one more packet may go to `host` now (and count it)."""
+        now = self._clock()
+        b = self._buckets.get(host)
+        if b is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._buckets.popitem(last=False)
+            b = self._buckets[host] = [float(REPLY_BURST), now]
+        b[0] = min(float(REPLY_BURST), b[0] + (now - b[1]) * REPLY_RATE)
+        b[1] = now
+        if b[0] < 1.0:
+            return False
+        b[0] -= 1.0
+        return True
 
 
 class _LogLimiter:
@@ -465,7 +633,11 @@ class OscServer:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, int], _Client] = {}
+        self._subs: dict[str, _Subscription] = {}  # host -> its one subscription
+        self._answers = _ReplyBuckets(clock)
         self._last_state: Status | None = None
+        self._pushed: dict[str, Any] = {}  # the state values last pushed
+        self._pushed_at = -math.inf  # when a continuous value was last pushed
         self._stats = {"received": 0, "ok": 0, "errors": 0, "denied": 0, "malformed": 0}
 
     # -- life cycle
@@ -503,8 +675,11 @@ class OscServer:
 
     def poll(self, t: float) -> None:
         """Per-frame hook of the main loop: delivers the log lines gathered since the last
-        call (the receive thread does everything else)."""
+        call and pushes a continuous value held back by `PUSH_INTERVAL` (the receive thread
+        does everything else)."""
         self._log.deliver()
+        if self._last_state is not None:
+            self.publish(self._last_state)
 
     def __enter__(self) -> OscServer:
         return self if self._sock is not None else self.start()
@@ -530,17 +705,46 @@ class OscServer:
     def clients(self) -> list[ClientInfo]:
         """Known clients, most recently seen first."""
         with self._lock:
-            infos = [c.info() for c in self._clients.values()]
+            infos = [self._info(c) for c in self._clients.values()]
         return sorted(infos, key=lambda c: -c.last_seen)
+
+    def _info(self, c: _Client) -> ClientInfo:
+        sub = self._subs.get(c.host)
+        subscribed = sub is not None and sub.source == c.port
+        return ClientInfo(
+            c.host, c.port, c.last_seen, c.messages, subscribed, c.replies or subscribed
+        )
+
+    @property
+    def subscribers(self) -> dict[str, int]:
+        """Subscribed hosts and the port their pushes go to (expired ones left out)."""
+        now = self._clock()
+        with self._lock:
+            return {h: s.port for h, s in self._subs.items() if s.expires > now}
 
     # -- state pushes (main thread)
 
     def publish(self, snapshot: Status) -> None:
-        """Push the changed /state/... values to every subscribed client (thread-safe)."""
+        """Push the changed /state/... values to every subscribed client (thread-safe).
+
+        A continuous value (master, transition) changed less than `PUSH_INTERVAL` after the
+        last push of one waits for a later `publish` or `poll`; a transition starting or
+        ending is pushed at once."""
+        now = self._clock()
         with self._lock:
-            msgs = state_messages(snapshot, self._last_state)
             self._last_state = snapshot
-            targets = [c.target() for c in self._clients.values() if c.push_port is not None]
+            key = _state_key(snapshot)
+            due = [k for k in STATE_KEYS if k not in self._pushed or self._pushed[k] != key[k]]
+            held = now - self._pushed_at < PUSH_INTERVAL
+            if held:
+                due = [k for k in due if k not in _CONTINUOUS or _edge(k, self._pushed, key)]
+            if any(k in _CONTINUOUS for k in due):
+                self._pushed_at = now
+            for k in due:
+                self._pushed[k] = key[k]
+            self._subs = {h: s for h, s in self._subs.items() if s.expires > now}
+            targets = [(h, s.port) for h, s in self._subs.items()]
+        msgs = _key_messages(key, due)
         for target in targets:
             for m in msgs:
                 self._send(m, target)
@@ -594,8 +798,7 @@ class OscServer:
             self._log(
                 "malformed", "osc malformed packet", {"client": f"{host}:{port}", "reason": str(e)}
             )
-            if client.replies or client.push_port is not None:
-                self._send(encode_message("/reply/malformed", "error", str(e)), client.target())
+            self._reply(client, "/malformed", "error", str(e))
             return
         for address, args in messages:
             client.messages += 1
@@ -607,16 +810,32 @@ class OscServer:
             c = self._clients.get((host, port))
             if c is None:
                 if len(self._clients) >= MAX_CLIENTS:
-                    idle = [k for k, v in self._clients.items() if v.push_port is None]
+                    idle = [k for k, v in self._clients.items() if not self._info(v).subscribed]
                     victims = idle or list(self._clients)
                     del self._clients[min(victims, key=lambda k: self._clients[k].last_seen)]
                 c = self._clients[(host, port)] = _Client(host, port, now)
             c.last_seen = now
             return c
 
+    def _wants_replies(self, client: _Client) -> bool:
+        sub = self._subs.get(client.host)
+        return client.replies or (sub is not None and sub.source == client.port)
+
+    def _target(self, client: _Client) -> tuple[str, int]:
+        """Where answers to a client go: its subscription's port when it subscribed."""
+        sub = self._subs.get(client.host)
+        if sub is not None and sub.source == client.port:
+            return (client.host, sub.port)
+        return (client.host, client.port)
+
+    def _answer(self, client: _Client, data: bytes, target: tuple[str, int] | None = None) -> None:
+        """Send one packet back to a client's host, within its reply budget."""
+        if self._answers.take(client.host):
+            self._send(data, target or self._target(client))
+
     def _reply(self, client: _Client, address: str, *args: str, always: bool = False) -> None:
-        if always or client.replies or client.push_port is not None:
-            self._send(encode_message(f"/reply{address}", *args), client.target())
+        if always or self._wants_replies(client):
+            self._answer(client, encode_message(f"/reply{address}", *args))
 
     def _message(self, client: _Client, address: str, args: list[Any]) -> None:
         who = f"{client.host}:{client.port}"
@@ -636,15 +855,17 @@ class OscServer:
             )
             self._reply(client, address, "denied", reason, always=True)
             return
+        self._renew(client.host)
         # replies go to clients that wanted them when they sent the message (so that
         # /unsubscribe and /replies 0 are still answered)
-        wanted = client.replies or client.push_port is not None
+        wanted = self._wants_replies(client)
         try:
             self._execute(client, address, args)
         except OscArgError as e:
             self._stats["errors"] += 1
             self._log("error", "osc error", {"client": who, "address": address, "reason": str(e)})
-            self._reply(client, address, "error", str(e), always=wanted)
+            # a refused /subscribe is answered: the client would wait for pushes otherwise
+            self._reply(client, address, "error", str(e), always=wanted or address == "/subscribe")
             return
         self._stats["ok"] += 1
         self._reply(client, address, "ok", always=wanted)
@@ -667,27 +888,43 @@ class OscServer:
         reason = verdict.value
         if verdict is Verdict.LOCKED:
             reason = f"locked out for {math.ceil(self.access.locked_for(client.host))} s"
+        elif verdict is Verdict.BUSY:
+            self._log("busy", "osc passcode refused: too many wrong passcodes", {"client": who})
         self._log(f"denied:{client.host}", "osc bad passcode", {"client": who, "reason": reason})
         self._reply(client, "/connect", "denied", reason, always=True)
 
+    def _renew(self, host: str) -> None:
+        """Any accepted message from a subscribed host extends its subscription."""
+        with self._lock:
+            sub = self._subs.get(host)
+            if sub is not None and sub.expires > self._clock():
+                self._subs[host] = replace(sub, expires=self._clock() + SUBSCRIPTION_SECONDS)
+
+    def _subscribe(self, client: _Client, args: list[Any]) -> None:
+        _count(args, 0, 1)
+        port = client.port
+        if args:
+            port = int(_number(args[0], "port", 1, 65535))
+        now = self._clock()
+        with self._lock:
+            self._subs = {h: s for h, s in self._subs.items() if s.expires > now}
+            if client.host not in self._subs and len(self._subs) >= MAX_SUBSCRIBERS:
+                raise OscArgError(f"too many subscribers ({MAX_SUBSCRIBERS}); try later")
+            self._subs[client.host] = _Subscription(client.port, port, now + SUBSCRIPTION_SECONDS)
+            state = self._last_state
+        if state is not None:
+            for m in state_messages(state):
+                self._answer(client, m, (client.host, port))
+
     def _execute(self, client: _Client, address: str, args: list[Any]) -> None:
         if address == "/ping":
-            self._send(encode_message("/pong"), client.target())
+            self._answer(client, encode_message("/pong"))
         elif address == "/subscribe":
-            _count(args, 0, 1)
-            port = client.port
-            if args:
-                port = int(_number(args[0], "port", 1, 65535))
-            with self._lock:
-                client.push_port = port
-                state = self._last_state
-            if state is not None:
-                for m in state_messages(state):
-                    self._send(m, client.target())
+            self._subscribe(client, args)
         elif address == "/unsubscribe":
             _count(args, 0)
             with self._lock:
-                client.push_port = None
+                self._subs.pop(client.host, None)
         elif address == "/replies":
             _count(args, 0, 1)
             client.replies = not args or bool(_number(args[0], "on", 0, 1) >= 0.5)
@@ -696,8 +933,7 @@ class OscServer:
             with self._lock:
                 state = self._last_state
             for m in state_messages(state or Status()):
-                self._send(m, client.target())
+                self._answer(client, m)
         else:
-            action = message_to_action(address, args, go_button_edge=self.go_button_edge)
-            if action is not None:
+            for action in actions_for(address, args, go_button_edge=self.go_button_edge):
                 self._put(action)

@@ -81,7 +81,7 @@ def cmd_desk(args: argparse.Namespace) -> int:
 
     try:
         show = _load(args.show)
-        access = Access(allow=args.allow or None)
+        access = Access(allow=args.allow or None, names=[args.host])
         lock = DeskLock(show.media_root).acquire()
     except (GenerateError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

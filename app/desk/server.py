@@ -23,6 +23,7 @@ from app.desk.auth import Access
 from app.desk.jobs import JobQueue
 from app.desk.store import DeskStore
 from app.generate.errors import GenerateError
+from app.web import safe_json
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -159,9 +160,9 @@ class DeskServer:
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text="expected a JSON body") from None
+            body = safe_json.loads(await request.read())
+        except safe_json.JsonError as exc:  # deep, out-of-range numbers, not JSON: one line
+            raise web.HTTPBadRequest(text=f"expected a JSON body: {exc}") from None
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             raise web.HTTPBadRequest(text='expected {"id": "<variation file name>", ...}')
         return body

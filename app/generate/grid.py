@@ -77,8 +77,10 @@ def _text(text: str) -> str:
 def _any_scalar(text: str) -> Any:
     import yaml
 
+    from app import safe_yaml
+
     try:
-        return yaml.safe_load(text)
+        return safe_yaml.safe_load(text)
     except yaml.YAMLError:
         return text
 

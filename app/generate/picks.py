@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from app import safe_yaml
 from app.generate.cache import write_text_atomic
 from app.generate.errors import GenerateError
 
@@ -32,9 +33,11 @@ def load_picks(show_path: Path) -> dict[str, int]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = safe_yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
         raise GenerateError(f"{path}: cannot read the picks file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the picks file)") from None
     picks = data.get("picks", {}) if isinstance(data, dict) else None
     if not isinstance(picks, dict) or not all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in picks.values()
@@ -49,9 +52,11 @@ def _sections(show_path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {"recipes": {}, "variations": {}}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = safe_yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
         raise GenerateError(f"{path}: cannot read the picks file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the picks file)") from None
     out: dict[str, dict[str, Any]] = {}
     for name in ("recipes", "variations"):
         section = data.get(name, {}) if isinstance(data, dict) else {}

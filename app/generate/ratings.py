@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from app import safe_yaml
 from app.generate.cache import write_text_atomic
 from app.generate.errors import GenerateError
 
@@ -36,9 +37,11 @@ def load_ratings(show_path: Path) -> dict[str, dict[str, Mark]]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = safe_yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
         raise GenerateError(f"{path}: cannot read the ratings file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the ratings file)") from None
     cues = data.get("ratings", {}) if isinstance(data, dict) else None
     if not isinstance(cues, dict):
         raise GenerateError(

@@ -42,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from app import safe_yaml
 from app.generate.errors import GenerateError, ModelNotFoundError
 
 KINDS = ("t2i", "i2v", "depth", "lora", "upscale", "edit", "sharp")
@@ -228,9 +229,11 @@ def load_registry(path: Path | None) -> Registry:
         return Registry(None, {})
     path = Path(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except (OSError, yaml.YAMLError) as exc:
+        data = safe_yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+    except OSError as exc:
         raise GenerateError(f"{path}: cannot read the model registry: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the model registry)") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("models"), Mapping):
         raise GenerateError(
             f"{path}:1: expected a mapping with 'models:' (see models.yaml.example)"

@@ -415,4 +415,14 @@ def _probe_ply(p: Path, size: int) -> MediaInfo:
                 count=count,
                 error=f"file is truncated ({size} bytes, {count} vertices need {needed})",
             )
+    if header.format == "ascii":
+        # each value takes a digit and a separator at least: the rows claimed must fit
+        values = sum(len(e.properties) * e.count for e in header.elements)
+        if size - header.data_offset < 2 * values:
+            return MediaInfo(
+                p,
+                "splat",
+                count=count,
+                error=f"file is truncated ({size} bytes cannot hold {count} ASCII vertices)",
+            )
     return MediaInfo(p, "splat", codec="ply", count=count)

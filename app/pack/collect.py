@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from app import safe_yaml
 from app.pack.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -67,7 +68,7 @@ class Collected:
 def _show_problems(show_path: Path) -> list[str]:
     """A show that names an absolute media root cannot move to another machine."""
     try:
-        raw = yaml.safe_load(show_path.read_text(encoding="utf-8"))
+        raw = safe_yaml.safe_load(show_path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return []  # load_show reports it with its line
     root = raw.get("media_root") if isinstance(raw, dict) else None

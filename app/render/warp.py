@@ -33,6 +33,8 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
+from app import safe_yaml
+
 Corner = tuple[float, float]
 Corners = tuple[Corner, Corner, Corner, Corner]
 Monitor = int | str | None
@@ -208,9 +210,9 @@ def load_venue(path: str | Path, *, missing_ok: bool = False) -> Venue:
     except OSError as exc:
         raise VenueError(f"{path}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = safe_yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise VenueError(f"{path}: not valid YAML: {exc}") from None
+        raise VenueError(f"{safe_yaml.one_line(exc, path)} (the venue file)") from None
     if not isinstance(data, dict):
         raise VenueError(f"{path}: expected a mapping with 'output' and 'operator'")
     problems: list[str] = []

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from app import safe_yaml
 from app.cues.commands import check
 from app.show.schema import (
     INVALID,
@@ -448,9 +449,12 @@ def read_file(path: Path, reader: Any, name: str) -> tuple[Any, list[Problem]]:
     """A binding file read by `reader` (read_gamepad, read_keyboard): (spec, problems)."""
     rep = Reporter(path)
     try:
-        root = yaml.compose(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
+        root = safe_yaml.compose(path.read_text())
+    except OSError as e:
         return None, [Problem(path, 1, str(e))]
+    except yaml.YAMLError as e:
+        line, _, what = safe_yaml.one_line(e, "").partition(": ")
+        return None, [Problem(path, int(line.lstrip(":") or 1), what)]
     if root is None:
         return reader(MappingNode("tag:yaml.org,2002:map", []), rep, name), []
     spec = reader(root, rep, name)

@@ -72,6 +72,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from app import safe_yaml
 from app.show import recipe_steps
 from app.show.controls import (
     GamepadSpec,
@@ -491,7 +492,10 @@ def load_show(path: str | Path, *, allow_missing: bool = False) -> Show:
     except UnicodeDecodeError as e:
         raise fail(1, f"the show file is not UTF-8 text: {e.reason}") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = safe_yaml.compose(text)
+    except safe_yaml.YamlLimitError as e:
+        mark = e.problem_mark
+        raise fail(mark.line + 1 if mark else 1, f"YAML refused: {e.problem}") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         raise fail(mark.line + 1 if mark else 1, f"YAML syntax error: {e.problem}") from None

@@ -22,7 +22,9 @@ Server -> client:
 
 Commands are those of the command table (app.cues.commands), arguments by name. A command
 is acknowledged once the main loop has applied it, after the update that shows
-its effect; a refused one at once. Every message is capped at `MAX_MESSAGE` bytes.
+its effect; a refused one at once. Every message is capped at `MAX_MESSAGE` bytes, its
+nesting at `safe_json.MAX_DEPTH`; a number outside the float range (a 400-digit integer,
+1e400, NaN) refuses the message with an error ack when its id is readable.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from app.web import safe_json
 
 MAX_MESSAGE = 4096  # bytes of one client message; larger ones are refused
 MAX_ID = 64  # characters of a command id
@@ -74,12 +78,23 @@ def _decode(data: str | bytes) -> dict[str, Any]:
         except UnicodeDecodeError:
             raise ProtocolError("message is not UTF-8") from None
     try:
-        obj = json.loads(data, parse_constant=lambda c: None)
-    except (ValueError, RecursionError):
-        raise ProtocolError("malformed JSON") from None
+        obj = safe_json.loads(data)
+    except safe_json.JsonError as exc:
+        if exc.parsed is None:
+            reason = str(exc) if "nested" in str(exc) else "malformed JSON"
+            raise ProtocolError(reason) from None
+        raise ProtocolError(str(exc), _readable_id(exc.parsed)) from None
     if not isinstance(obj, dict):
         raise ProtocolError("expected a JSON object")
     return obj
+
+
+def _readable_id(obj: Any) -> str | None:
+    """The command id of a message refused for one of its numbers, when it has one."""
+    raw = obj.get("id") if isinstance(obj, dict) else None
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        return None
+    return str(raw)[:MAX_ID]
 
 
 def parse_request(data: str | bytes) -> Request:

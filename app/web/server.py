@@ -5,12 +5,14 @@ It knows nothing of the player. The main loop hands it the newest state with `pu
 applied, which acknowledge the commands that asked for them; the server hands actions to
 `put` (the player's thread-safe queue). See app/web/protocol.py for the messages.
 
-Access: every REST call and the WebSocket upgrade carry a token (`?token=` or an
-`Authorization: Bearer` header) that gives the `operate` or the `view` role; the client's
-address must be on the allow-list (app.control.access, `local` by default) and a browser's
-`Origin` must be this server's own. The page and its static files carry no data and are
-served to anyone on the allow-list. Refusals are counted and logged (rate-limited), never
-executed.
+Access (app.web.auth.Guard, a middleware before every route, static files included): the
+client's address must be on the allow-list (app.control.access, `local` by default), the
+`Host` header must name this machine and a browser's `Origin` must be this server's own;
+every REST call and the WebSocket upgrade carry a token (`?token=` or an `Authorization:
+Bearer` header) that gives the `operate` or the `view` role. The page and its static files
+carry no data and are served to anyone who passes the rest. Commands share one rate bucket
+per client address, REST and WebSocket alike. Refusals are counted and logged
+(rate-limited), never executed.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from app.control.access import AccessControl
 from app.cues.actions import Action
 from app.cues.commands import CommandError, build, name_of
+from app.web.auth import Bucket, Guard
 from app.web.protocol import ProtocolError, Request, ack, encode, parse_request
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -73,25 +75,6 @@ class Tokens:
         return None
 
 
-class _Bucket:
-    """Token bucket: `rate` a second, burst `2 * rate`."""
-
-    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
-        self.rate = rate
-        self.tokens = 2 * rate
-        self.clock = clock
-        self.last = clock()
-
-    def take(self) -> bool:
-        now = self.clock()
-        self.tokens = min(2 * self.rate, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
-
-
 class _LogLines:
     """Log lines gathered on the server thread, rate-limited per kind (burst 5, 1/s), handed
     to the sink on the main thread by `deliver` (the event log is not thread-safe)."""
@@ -99,7 +82,7 @@ class _LogLines:
     def __init__(self, log: Log | None, clock: Callable[[], float]) -> None:
         self._log = log
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._suppressed: dict[str, int] = {}
         self._pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=256)
 
@@ -110,7 +93,7 @@ class _LogLines:
         if bucket is None:
             if len(self._buckets) > 256:
                 self._buckets.clear()
-            bucket = self._buckets[kind] = _Bucket(1.0, self._clock)
+            bucket = self._buckets[kind] = Bucket(1.0, self._clock)
             bucket.tokens = 5.0
         if not bucket.take():
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
@@ -141,7 +124,7 @@ class _Console:
     since: float
     ws: web.WebSocketResponse
     transport: Any
-    bucket: _Bucket
+    bucket: Bucket
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dirty: bool = True
     outbox: deque[str] = field(default_factory=lambda: deque(maxlen=256))
@@ -204,7 +187,15 @@ class WebServer:
         self.host = host
         self._port = port
         self.tokens = tokens or Tokens()
-        self.access = AccessControl(allow, clock=clock)
+        self.guard = Guard(
+            self.tokens,
+            allow,
+            names=[host],  # a bind address given as a name is a name it is reached by
+            rate=COMMAND_RATE,
+            clock=clock,
+            refused=self._count_refusal,
+        )
+        self.access = self.guard.control
         self._put = put
         self._clock = clock
         self._log = _LogLines(log, clock)
@@ -276,7 +267,7 @@ class WebServer:
         return self
 
     async def _startup(self) -> None:
-        app = web.Application(client_max_size=64 * 1024)
+        app = web.Application(middlewares=[self.guard.middleware], client_max_size=64 * 1024)
         app.router.add_get("/", self._page)
         app.router.add_get("/favicon.ico", _no_content)
         app.router.add_get("/ws", self._websocket)
@@ -417,7 +408,7 @@ class WebServer:
         console.outbox.append(encode(message))
         console.wake.set()
 
-    def _refuse(self, request: web.Request, reason: str, status: int) -> web.Response:
+    def _count_refusal(self, request: web.Request, reason: str) -> None:
         self.stats["refused"] += 1
         remote = request.remote or "?"
         self._log(
@@ -425,32 +416,20 @@ class WebServer:
             "web console refused",
             {"client": remote, "path": request.path, "reason": reason},
         )
+
+    def _refuse(self, request: web.Request, reason: str, status: int) -> web.Response:
+        self._count_refusal(request, reason)
         return web.json_response({"ok": False, "error": reason}, status=status)
 
     def _authorize(self, request: web.Request, *, check_origin: bool) -> Role | web.Response:
-        """The caller's role, or the refusal to send."""
-        remote = request.remote or ""
-        if not self.access.allowed(remote):
-            return self._refuse(request, "address not on the allow-list", 403)
-        if check_origin:
-            origin = request.headers.get("Origin")
-            if origin is not None and origin not in (
-                f"http://{request.host}",
-                f"https://{request.host}",
-            ):
-                return self._refuse(request, "cross-origin request", 403)
-        token = request.query.get("token")
-        auth = request.headers.get("Authorization", "")
-        if token is None and auth.startswith("Bearer "):
-            token = auth[7:].strip()
-        role = self.tokens.role(token)
+        """The caller's role (the guard checked address, Host, Origin and token before the
+        route ran), or the refusal to send."""
+        role = request.get("role")
         if role is None:
-            return self._refuse(request, "no token" if not token else "wrong token", 401)
-        return role
+            return self._refuse(request, "no token", 401)
+        return str(role)
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
-        if not self.access.allowed(request.remote or ""):
-            return self._refuse(request, "address not on the allow-list", 403)
         return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     async def _rest_state(self, request: web.Request) -> web.Response:
@@ -501,7 +480,7 @@ class WebServer:
             self._clock(),
             None,  # type: ignore[arg-type]
             None,
-            _Bucket(COMMAND_RATE, self._clock),
+            self.guard.bucket(request.remote or "?"),  # the client's one bucket
         )
         error = self._command(console, req)
         if error is not None:
@@ -531,7 +510,7 @@ class WebServer:
             self._clock(),
             ws,
             request.transport,
-            _Bucket(COMMAND_RATE, self._clock),
+            self.guard.bucket(request.remote or "?"),  # shared with its REST calls
         )
         self._consoles[console.id] = console
         self._log(
