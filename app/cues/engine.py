@@ -73,6 +73,7 @@ from app.cues.actions import (
     CameraDolly,
     CameraOrbit,
     CameraPan,
+    CameraRecord,
     CameraReset,
     Crossfade,
     FadeOut,
@@ -200,6 +201,7 @@ class Engine:
             CameraPan: self._camera,
             CameraDolly: self._camera,
             CameraReset: self._camera,
+            CameraRecord: self._camera_record,
             MediaFailed: self._media_failed,
         }
 
@@ -708,3 +710,12 @@ class Engine:
         if cam == c and not isinstance(a, CameraReset):
             return self._refuse(state, f"{a.name} ignored: the camera is at its limit")
         return replace(state, camera=cam)
+
+    def _camera_record(self, state: EngineState, a: CameraRecord, t: float) -> EngineState:
+        """Recording itself is the renderer's (app.render.camera_path): starting one needs
+        a live splat cue; stopping is always accepted."""
+        if a.on is not False and (
+            state.live is None or self.cues[state.live].kind is not MediaKind.SPLAT
+        ):
+            return self._refuse(state, f"{a.name} ignored: no splat cue is live")
+        return state

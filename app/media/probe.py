@@ -386,7 +386,16 @@ def _probe_splat(p: Path) -> MediaInfo:
                 error=f"size {size} is not a multiple of {SPLAT_RECORD_BYTES} bytes",
             )
         return MediaInfo(p, "splat", codec="splat", count=size // SPLAT_RECORD_BYTES)
-    return _probe_ply(p, size)
+    if p.suffix.lower() == ".ply":
+        return _probe_ply(p, size)
+    # SPZ, SOG and the refused .ksplat: their counts sit inside compressed data
+    from app.media.splats import load_splats
+
+    try:
+        scene = load_splats(p)
+    except MediaError as exc:
+        return MediaInfo(p, "splat", error=exc.reason)
+    return MediaInfo(p, "splat", codec=scene.kind, count=scene.count)
 
 
 def _probe_ply(p: Path, size: int) -> MediaInfo:

@@ -1,0 +1,89 @@
+"""What a splat cue draws: its file loaded, trimmed by the cue's `splat:` block, and checked
+to draw something (numpy only, no GL).
+
+`load_cue_scene(path, trim)` is what the media pool, the thumbnails and `check` call, so
+that all of them see the same splats. The trim is pure (`trim_mask`), applied at load and
+kept with the show file (and so in its packs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.media.splats import SplatScene, load_splats
+from app.media.types import MediaError
+from app.show.model import SplatTrim
+
+MIN_ALPHA = 1.0 / 255.0  # the renderer discards fragments below this
+
+
+@dataclass(frozen=True)
+class TrimmedScene:
+    """A scene as its cue draws it, and how many splats the trim dropped."""
+
+    scene: SplatScene
+    loaded: int  # splats in the file
+    dropped: int  # splats the trim removed
+
+    @property
+    def kept(self) -> int:
+        """Splats drawn."""
+        return self.scene.count
+
+
+def trim_mask(scene: SplatScene, trim: SplatTrim | None) -> np.ndarray:
+    """(N,) bool: the splats `trim` keeps (all of them for None)."""
+    keep = np.ones(scene.count, dtype=bool)
+    if trim is None:
+        return keep
+    p = scene.positions
+    if trim.box is not None:
+        lo, hi = np.asarray(trim.box[0], np.float32), np.asarray(trim.box[1], np.float32)
+        keep &= np.all((p >= lo) & (p <= hi), axis=1)
+    if trim.sphere is not None:
+        centre, radius = np.asarray(trim.sphere[0], np.float64), float(trim.sphere[1])
+        keep &= np.sum((p - centre) ** 2, axis=1) <= radius * radius
+    if trim.min_opacity > 0.0:
+        keep &= scene.opacities >= np.float32(trim.min_opacity)
+    if trim.max_scale is not None:
+        keep &= scene.scales.max(axis=1) <= np.float32(trim.max_scale)
+    return keep
+
+
+def apply_trim(scene: SplatScene, trim: SplatTrim | None) -> TrimmedScene:
+    """The scene without the splats `trim` drops (the same object when it drops none)."""
+    keep = trim_mask(scene, trim)
+    dropped = int(scene.count - keep.sum())
+    return TrimmedScene(scene if dropped == 0 else scene.subset(keep), scene.count, dropped)
+
+
+def drawable_problem(scene: SplatScene, trimmed: TrimmedScene | None = None) -> str | None:
+    """Why a loaded (and trimmed) scene would draw nothing, or None when it draws."""
+    if trimmed is not None and trimmed.kept == 0:
+        return f"the cue's splat: trim drops all {trimmed.loaded} splats (nothing left to draw)"
+    if scene.count == 0:
+        return "the scene has no splats"
+    visible = scene.opacities >= MIN_ALPHA
+    if not visible.any():
+        return f"all {scene.count} splats are transparent (opacity < 1/255): it renders black"
+    if scene.sh is None and float(scene.colours[visible].max()) <= 0.0:
+        return "every visible splat's colour is black or below: it renders black"
+    if scene.intrinsics is not None:
+        view = np.eye(4) if scene.extrinsic is None else np.asarray(scene.extrinsic)
+        z = scene.positions @ view[2, :3].astype(np.float32) + np.float32(view[2, 3])
+        if not (z[visible] > 0).any():
+            return "no visible splat is in front of the file's camera (extrinsic): black"
+    return None
+
+
+def load_cue_scene(path: str | Path, trim: SplatTrim | None = None) -> TrimmedScene:
+    """Load a cue's scene and apply its trim; MediaError when it would draw nothing."""
+    scene = load_splats(path)
+    trimmed = apply_trim(scene, trim)
+    problem = drawable_problem(trimmed.scene, trimmed)
+    if problem is not None:
+        raise MediaError(path, problem)
+    return trimmed
