@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from app.cues.actions import Action, CameraRecord, FadeOut, Go, HardBlack, Panic
+from app.cues.engine import NO_SPLAT_LIVE
 from app.cues.state import CameraOffset
 from app.media.types import MediaError
 from app.render.camera import add_offsets
@@ -186,16 +187,17 @@ class CameraMoves:
         return self._last.get(cue)
 
     def on_action(self, action: Action, note: str | None) -> None:
-        """Hear an applied action: camera_record starts/stops; a GO and the like end a
-        recording (saved) since the cue recorded is leaving."""
-        if note is not None:
-            return
+        """Hear an applied action: camera_record starts/stops (unless the engine refused
+        it: no splat cue live); a GO and the like
+        end a recording (saved) since the cue recorded is leaving."""
         if isinstance(action, CameraRecord):
+            if note is not None and NO_SPLAT_LIVE in note:
+                return
             active = self._recording is not None or self._want is True
             self._want = (not active) if action.on is None else bool(action.on)
             if self._want is False and self._recording is not None:
                 self._stop()
-        elif isinstance(action, _ENDS_RECORDING) and self._recording is not None:
+        elif note is None and isinstance(action, _ENDS_RECORDING) and self._recording is not None:
             self._stop()
 
     def path_for(self, index: int) -> CameraPath | None:
