@@ -8,6 +8,7 @@ kept with the show file (and so in its packs).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from app.media.splats import SplatScene, load_splats
 from app.media.types import MediaError
-from app.show.model import SplatTrim
+from app.show.model import SOG_META, Cue, MediaKind, SplatTrim
 
 MIN_ALPHA = 1.0 / 255.0  # the renderer discards fragments below this
 
@@ -87,3 +88,24 @@ def load_cue_scene(path: str | Path, trim: SplatTrim | None = None) -> TrimmedSc
     if problem is not None:
         raise MediaError(path, problem)
     return trimmed
+
+
+def cue_companions(cue: Cue) -> list[Path]:
+    """Files a splat cue needs besides its media file (what a pack must carry with it): the
+    images an unbundled SOG's meta.json names, and the cue's camera path file."""
+    out: list[Path] = []
+    if cue.kind is not MediaKind.SPLAT:
+        return out
+    if cue.media.name.lower() == SOG_META and cue.media.is_file():
+        try:
+            meta = json.loads(cue.media.read_bytes())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            meta = None
+        if isinstance(meta, dict):
+            for value in meta.values():
+                files = value.get("files") if isinstance(value, dict) else None
+                if isinstance(files, list):
+                    out += [cue.media.parent / f for f in files if isinstance(f, str)]
+    if cue.camera is not None and cue.camera.path is not None:
+        out.append(cue.camera.path)
+    return out
