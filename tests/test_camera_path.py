@@ -142,3 +142,17 @@ def test_path_files_are_checked(tmp_path: Path) -> None:
         read_path(tmp_path / "bad.json")
     with pytest.raises(MediaError, match="not found"):
         read_path(tmp_path / "none.json")
+
+
+def test_a_broken_path_file_is_reported_and_the_cue_plays_without_it(tmp_path: Path) -> None:
+    from app.show.check import check_show
+
+    show = _show(tmp_path, ", camera: {path: paths/none.json}")
+    report = check_show(show)
+    assert not report.ok
+    assert report.problems == [
+        f"{show}:7: cue 's': camera.path paths/none.json: camera path file not found"
+    ]
+    poses, pictures, player = _run(show, {0: ["go"]}, 3)
+    assert pictures[2].mean() > 5.0  # drawn from the base view
+    assert poses[2][1] == CameraOffset()

@@ -171,6 +171,7 @@ class CameraMoves:
         self.on_error = on_error
         self.on_note = on_note
         self._paths: dict[int, CameraPath | None] = {}
+        self._read: dict[int, CameraPath | MediaError | None] = {}  # preloaded, not yet used
         self._want: bool | None = None  # a camera_record waiting for the next frame
         self._recording: int | None = None  # the cue being recorded
         self._samples: list[tuple[float, CameraOffset]] = []
@@ -200,17 +201,29 @@ class CameraMoves:
         elif note is None and isinstance(action, _ENDS_RECORDING) and self._recording is not None:
             self._stop()
 
+    def preload(self, index: int) -> None:
+        """Read the cue's path file ahead (any thread: the pool's loader runs it before the
+        scene's load, so the first frame does not parse it)."""
+        if index not in self._read:
+            self._read[index] = self._read_path(index)
+
+    def _read_path(self, index: int) -> CameraPath | MediaError | None:
+        spec = self.cues[index].camera
+        if spec is None or spec.path is None:
+            return None
+        try:
+            return read_path(spec.path)
+        except MediaError as exc:
+            return exc
+
     def path_for(self, index: int) -> CameraPath | None:
         """The cue's camera path (read once; a broken file is reported and ignored)."""
         if index not in self._paths:
-            cue = self.cues[index]
-            spec = cue.camera
-            found = None
-            if spec is not None and spec.path is not None:
-                try:
-                    found = read_path(spec.path)
-                except MediaError as exc:
-                    self.on_error(f"cue {cue.id}: {exc} (playing without the path)", index)
+            found = self._read.pop(index) if index in self._read else self._read_path(index)
+            if isinstance(found, MediaError):
+                cue = self.cues[index]
+                self.on_error(f"cue {cue.id}: {found} (playing without the path)", index)
+                found = None
             self._paths[index] = found
         return self._paths[index]
 

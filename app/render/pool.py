@@ -243,6 +243,7 @@ class MediaPool:
                 # Probing and spawning ffmpeg take tens of ms: never on the render thread.
                 slot.opening = self._workers.submit(_open_video, cue, self.hap_missing)
             elif cue.kind is MediaKind.SPLAT:
+                self._workers.submit(self.camera_moves.preload, self.cues.index(cue))
                 slot.scene = self._workers.submit(_load_scene, cue)
                 slot.smoother = CameraSmoother(halflife=0.25)
         except (MediaError, OSError, ValueError) as exc:
