@@ -191,15 +191,20 @@ def write_compressed_ply(path: Path, s: KnownSplats, *, chunk_colours: bool = Tr
 _SH_FLIP = [-1, -1, 1, -1, 1, 1, -1, 1, -1, 1, -1, -1, 1, -1, 1]
 
 
-def _spz_arrays(s: KnownSplats, version: int, frac_bits: int = 12) -> tuple[bytes, ...]:
-    xyz = s.xyz * [1.0, -1.0, -1.0]  # RDF -> RUB
+def _spz_arrays(
+    s: KnownSplats, version: int, frac_bits: int = 12, rub: bool = False
+) -> tuple[bytes, ...]:
+    """The six arrays; `rub` turns the scene to Niantic's RUB frame first (its library with
+    a coordinate system), else they hold the PLY's frame (what splat-transform writes)."""
+    flip = np.array([1.0, -1.0, -1.0]) if rub else np.ones(3)
+    xyz = s.xyz * flip
     fixed = np.round(xyz * (1 << frac_bits)).astype(np.int64).reshape(-1) & 0xFFFFFF
     positions = np.stack([fixed & 0xFF, (fixed >> 8) & 0xFF, (fixed >> 16) & 0xFF], axis=1)
     alphas = np.clip(np.round(s.opacity * 255.0), 0, 255)
     colours = np.clip(np.round(s.f_dc * (0.15 * 255.0) + 127.5), 0, 255)
     scales = np.clip(np.round((s.log_scale + 10.0) * 16.0), 0, 255)
     w, x, y, z = s.rot.T
-    xyzw = np.stack([x, -y, -z, w], axis=1)  # flip y and z, store x y z w
+    xyzw = np.stack([x, y * flip[1], z * flip[2], w], axis=1)  # stored x y z w
     if version >= 3:
         rot = bytearray()
         for q in xyzw:
@@ -220,7 +225,8 @@ def _spz_arrays(s: KnownSplats, version: int, frac_bits: int = 12) -> tuple[byte
     sh = b""
     coeffs = s.sh()
     if coeffs is not None:
-        flipped = coeffs * np.array(_SH_FLIP[: coeffs.shape[1]])[None, :, None]
+        signs = np.array(_SH_FLIP[: coeffs.shape[1]]) if rub else np.ones(coeffs.shape[1])
+        flipped = coeffs * signs[None, :, None]
         q = np.round(flipped * 128.0) + 128.0
         bucket = 8  # 5 bits for degree 1 (the reference writer's default)
         q = np.floor((q + bucket // 2) / bucket) * bucket
@@ -233,10 +239,10 @@ def _degree(s: KnownSplats) -> int:
     return 0 if s.f_rest is None else round(math.sqrt(s.f_rest.shape[1] // 3 + 1)) - 1
 
 
-def write_spz(path: Path, s: KnownSplats, version: int = 3) -> Path:
+def write_spz(path: Path, s: KnownSplats, version: int = 3, *, rub: bool = False) -> Path:
     """SPZ version 2 or 3: one gzip stream, 16-byte header then the arrays."""
     header = struct.pack("<IIIBBBB", 0x5053474E, version, s.n, _degree(s), 12, 0, 0)
-    path.write_bytes(gzip.compress(header + b"".join(_spz_arrays(s, version))))
+    path.write_bytes(gzip.compress(header + b"".join(_spz_arrays(s, version, rub=rub))))
     return path
 
 

@@ -9,7 +9,7 @@ kept with the show file (and so in its packs).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,25 @@ class TrimmedScene:
     def kept(self) -> int:
         """Splats drawn."""
         return self.scene.count
+
+
+# sign of each SH basis function (k = 1..15) under (x, y, z) -> (x, -y, -z)
+SH_FLIP_YZ = np.array([-1, -1, 1] + [-1, 1, 1, -1, 1] + [-1, 1, -1, -1, 1, -1, 1], np.float32)
+
+
+def flip_yz(scene: SplatScene) -> SplatScene:
+    """The scene turned half a turn about x (y and z negated): RUB (x right, y up, z back,
+    Niantic's SPZ frame) to the RDF frame scenes are drawn in, and back."""
+    w, x, y, z = scene.rotations.T
+    sh = None
+    if scene.sh is not None:
+        sh = (scene.sh * SH_FLIP_YZ[: scene.sh.shape[1], None]).astype(np.float32)
+    return replace(
+        scene,
+        positions=(scene.positions * np.array([1, -1, -1], np.float32)).astype(np.float32),
+        rotations=np.ascontiguousarray(np.stack([w, x, -y, -z], axis=1)),
+        sh=sh,
+    )
 
 
 def trim_mask(scene: SplatScene, trim: SplatTrim | None) -> np.ndarray:
@@ -81,8 +100,11 @@ def drawable_problem(scene: SplatScene, trimmed: TrimmedScene | None = None) -> 
 
 
 def load_cue_scene(path: str | Path, trim: SplatTrim | None = None) -> TrimmedScene:
-    """Load a cue's scene and apply its trim; MediaError when it would draw nothing."""
+    """Load a cue's scene, turn it to RDF when its `splat:` says the file is RUB, apply its
+    trim; MediaError when it would draw nothing."""
     scene = load_splats(path)
+    if trim is not None and trim.axes == "rub":
+        scene = flip_yz(scene)
     trimmed = apply_trim(scene, trim)
     problem = drawable_problem(trimmed.scene, trimmed)
     if problem is not None:

@@ -16,8 +16,12 @@ Layout (nianticlabs/spz README and `load-spz.cc`; shared/notes/splat-formats.md)
   sign bit and a 9-bit magnitude of |q| / sqrt(1/2) (the first one highest); version 2:
   3 bytes x, y, z as q * 127.5 + 127.5 with w >= 0. SH: (b - 128) / 128, colour channel
   fastest, coefficient slowest, up to degree 4 (the renderer uses up to 3).
-- Axes: SPZ is RUB (x right, y up, z back); our scenes are RDF like the Inria PLY, so
-  y and z flip (positions, quaternion x/y/z signs, and the odd SH basis functions).
+- Axes: the file carries no coordinate system. Niantic's README calls its internal frame RUB
+  (x right, y up, z back), but PlayCanvas splat-transform and SuperSplat, the tools this
+  production converts with, write and read SPZ in the PLY's own frame ("no coordinate
+  conversion"), so the arrays are read as they are (as the PLY would hold them). A scene
+  written in RUB (Niantic's library with a coordinate system given) plays upside down: its
+  cue's `splat: {axes: rub}` flips y and z (app.media.splat_cue).
 """
 
 from __future__ import annotations
@@ -36,10 +40,6 @@ MAGIC = 0x5053474E  # "NGSP" little-endian
 COLOUR_SCALE = 0.15
 MAX_POINTS = 50_000_000
 SH_DIM = {0: 0, 1: 3, 2: 8, 3: 15, 4: 24}
-# sign of each SH basis function (k = 1..15) under (x, y, z) -> (x, -y, -z)
-SH_FLIP_RUB_RDF = np.array(
-    [-1, -1, 1] + [-1, 1, 1, -1, 1] + [-1, 1, -1, -1, 1, -1, 1], dtype=np.float32
-)
 
 
 def _header(raw: bytes, path: object) -> tuple[int, int, int, int, int]:
@@ -145,10 +145,7 @@ def _unpack(
     if dim:
         values = (np.frombuffer(sh_raw, np.uint8).reshape(n, dim, 3) - 128.0) / 128.0
         sh = values[:, : min(dim, 15)].astype(np.float32)
-        sh *= SH_FLIP_RUB_RDF[: sh.shape[1], None]
-    # RUB -> RDF: flip y and z
-    positions = positions * np.array([1.0, -1.0, -1.0])
-    wxyz = np.stack([xyzw[:, 3], xyzw[:, 0], -xyzw[:, 1], -xyzw[:, 2]], axis=1)
+    wxyz = np.stack([xyzw[:, 3], xyzw[:, 0], xyzw[:, 1], xyzw[:, 2]], axis=1)
     return scene_from_arrays(
         path,
         "spz",

@@ -113,8 +113,10 @@ class CameraSpec:
 class SplatTrim:
     """A splat cue's `splat:` trim, applied when the scene is loaded (app.media.splat_trim).
 
-    A splat is kept when its centre is inside the crop (`box`: min and max corners, or
-    `sphere`: centre and radius, in the scene file's coordinates), its opacity is at least
+    `axes: rub` says the file stores x right, y up, z back (Niantic's SPZ frame): y and z
+    are flipped on load, before the crop. A splat is kept when its centre is inside the
+    crop (`box`: min and max corners, or `sphere`: centre and radius, in the drawn frame:
+    the file's coordinates unless flipped), its opacity is at least
     `min_opacity` (0..1) and its largest axis (1-sigma radius) is at most `max_scale`
     (scene units; None: no limit).
     """
@@ -123,6 +125,7 @@ class SplatTrim:
     sphere: tuple[tuple[float, float, float], float] | None = None
     min_opacity: float = 0.0
     max_scale: float | None = None
+    axes: str = "rdf"  # the file's frame: "rdf" (as PLY files) or "rub" (y, z flipped on load)
 
     def describe(self) -> str:
         """The trim as written in a show file, short (for check's table and logs)."""
@@ -135,6 +138,8 @@ class SplatTrim:
             parts.append(f"opacity >= {self.min_opacity:g}")
         if self.max_scale is not None:
             parts.append(f"scale <= {self.max_scale:g}")
+        if self.axes != "rdf":
+            parts.append(f"axes {self.axes}")
         return ", ".join(parts) or "none"
 
 

@@ -4,6 +4,7 @@
       crop: {box: [[x0, y0, z0], [x1, y1, z1]]}      # or {sphere: {centre: [x, y, z], radius: r}}
       min_opacity: 0.05                              # 0..1
       max_scale: 0.4                                 # scene units, > 0
+      axes: rub                                      # the file's frame: rdf (default) or rub
 
 Every problem is reported at its line (app.show.schema); an invalid block gives None.
 """
@@ -15,9 +16,18 @@ from typing import Any
 from yaml.nodes import Node, SequenceNode
 
 from app.show.model import SplatTrim
-from app.show.schema import INVALID, Reporter, check_keys, describe, mapping, number, read_fields
+from app.show.schema import (
+    INVALID,
+    Reporter,
+    check_keys,
+    choice,
+    describe,
+    mapping,
+    number,
+    read_fields,
+)
 
-SPLAT_KEYS = ("crop", "min_opacity", "max_scale")
+SPLAT_KEYS = ("crop", "min_opacity", "max_scale", "axes")
 CROP_KEYS = ("box", "sphere")
 SPHERE_KEYS = ("centre", "radius")
 _NUMBER = number()
@@ -72,7 +82,11 @@ def read_splat_trim(node: Node, rep: Reporter) -> SplatTrim | None:
     check_keys(items, SPLAT_KEYS, rep, "splat")
     values = read_fields(
         items,
-        {"min_opacity": number(0, 1), "max_scale": number(0, lo_open=True)},
+        {
+            "min_opacity": number(0, 1),
+            "max_scale": number(0, lo_open=True),
+            "axes": choice({"rdf": "rdf", "rub": "rub"}),
+        },
         rep,
         prefix="splat.",
     )
@@ -91,7 +105,7 @@ def read_splat_trim(node: Node, rep: Reporter) -> SplatTrim | None:
             sphere = _sphere(crop["sphere"][1], rep)
         if box is INVALID or sphere is INVALID:
             return None
-    bad = [k for k in ("min_opacity", "max_scale") if k in items and k not in values]
+    bad = [k for k in ("min_opacity", "max_scale", "axes") if k in items and k not in values]
     if bad:
         return None
     return SplatTrim(
@@ -99,4 +113,5 @@ def read_splat_trim(node: Node, rep: Reporter) -> SplatTrim | None:
         sphere=sphere,
         min_opacity=values.get("min_opacity", 0.0),
         max_scale=values.get("max_scale"),
+        axes=values.get("axes", "rdf"),
     )
