@@ -388,14 +388,13 @@ def _probe_splat(p: Path) -> MediaInfo:
         return MediaInfo(p, "splat", codec="splat", count=size // SPLAT_RECORD_BYTES)
     if p.suffix.lower() == ".ply":
         return _probe_ply(p, size)
-    # SPZ, SOG and the refused .ksplat: their counts sit inside compressed data
-    from app.media.splats import load_splats
+    if p.suffix.lower() == ".ksplat":
+        from app.media.splats import KSPLAT_REFUSAL
 
-    try:
-        scene = load_splats(p)
-    except MediaError as exc:
-        return MediaInfo(p, "splat", error=exc.reason)
-    return MediaInfo(p, "splat", codec=scene.kind, count=scene.count)
+        return MediaInfo(p, "splat", error=KSPLAT_REFUSAL)
+    # SPZ and SOG: their counts sit inside compressed data; `check` loads them whole
+    # (app.show.check_splats), which is where a damaged one is found
+    return MediaInfo(p, "splat", codec=p.suffix.lower().lstrip(".") or p.name)
 
 
 def _probe_ply(p: Path, size: int) -> MediaInfo:

@@ -27,7 +27,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -280,8 +279,3 @@ class CameraMoves:
             out = folder / f"{safe}-{n}.json"
             n += 1
         return out
-
-
-def describe_path(path: CameraPath) -> dict[str, Any]:
-    """A short summary for check and logs."""
-    return {"poses": int(path.times.size), "start": float(path.times[0]), "end": path.duration}
