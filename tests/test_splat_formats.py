@@ -128,6 +128,9 @@ def test_damaged_compressed_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "short.spz").write_bytes(gzip.compress(raw[:-100]))
     with pytest.raises(MediaError, match="need"):
         load_splats(tmp_path / "short.spz")
+    (tmp_path / "bomb.spz").write_bytes(gzip.compress(raw[:16] + bytes(64 << 20)))
+    with pytest.raises(MediaError, match="more than 300 splats need"):
+        load_splats(tmp_path / "bomb.spz")
     ply = write_compressed_ply(tmp_path / "c.compressed.ply", s).read_bytes()
     (tmp_path / "d.ply").write_bytes(ply.replace(b"packed_rotation", b"packed_rotatio_"))
     with pytest.raises(MediaError, match="lacks properties packed_rotation"):

@@ -150,7 +150,7 @@ def _image(
     try:
         with Image.open(io.BytesIO(read(name))) as im:
             rgba = np.asarray(im.convert("RGBA"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise MediaError(path, f"SOG image {name} cannot be decoded: {exc}") from None
     if width is not None and rgba.shape[1] != width:
         raise MediaError(path, f"SOG image {name} is {rgba.shape[1]} texels wide, not {width}")

@@ -26,7 +26,6 @@ Layout (nianticlabs/spz README and `load-spz.cc`; shared/notes/splat-formats.md)
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from pathlib import Path
@@ -39,6 +38,7 @@ from app.media.types import MediaError
 MAGIC = 0x5053474E  # "NGSP" little-endian
 COLOUR_SCALE = 0.15
 MAX_POINTS = 50_000_000
+MAX_EXTENSION_BYTES = 1 << 20  # extension records a legacy stream may carry before its data
 SH_DIM = {0: 0, 1: 3, 2: 8, 3: 15, 4: 24}
 
 
@@ -71,10 +71,7 @@ def decode_spz(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
     if data[:4] == b"NGSP":
         version, n, degree, frac, streams = _v4_streams(data, path)
     elif data[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise MediaError(path, f"SPZ gzip stream is damaged: {exc}") from None
+        raw = _gunzip(data, path)
         version, n, degree, frac, flags = _header(raw, path)
         sizes = _sizes(version, n, degree)
         start = len(raw) - sum(sizes)  # extension records (flag 0x2) sit before the arrays
@@ -91,6 +88,28 @@ def decode_spz(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
     else:
         raise MediaError(path, "not an SPZ file (neither gzip nor NGSP)")
     return _unpack(version, n, degree, frac, streams, path)
+
+
+def _gunzip(data: bytes, path: object) -> bytes:
+    """The gzip stream's bytes, never more than its header's splat count needs (plus room
+    for extension records): a small file cannot expand to fill the memory."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        head = inflate.decompress(data, 16)
+        while len(head) < 16 and inflate.unconsumed_tail:
+            head += inflate.decompress(inflate.unconsumed_tail, 16 - len(head))
+        version, n, degree, _frac, _flags = _header(head, path)
+        limit = 16 + sum(_sizes(version, n, degree)) + MAX_EXTENSION_BYTES
+        body = inflate.decompress(inflate.unconsumed_tail, limit - 16)
+        if inflate.unconsumed_tail:
+            raise MediaError(path, f"SPZ data holds more than {n} splats need (damaged?)")
+        if not inflate.eof:
+            body += inflate.flush()
+    except zlib.error as exc:
+        raise MediaError(path, f"SPZ gzip stream is damaged: {exc}") from None
+    if not inflate.eof:
+        raise MediaError(path, "SPZ gzip stream is damaged: it ends early (truncated)")
+    return head + body
 
 
 def _v4_streams(data: bytes, path: object) -> tuple[int, int, int, int, list[bytes]]:
