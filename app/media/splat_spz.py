@@ -123,6 +123,9 @@ def _v4_streams(data: bytes, path: object) -> tuple[int, int, int, int, list[byt
     if n_streams < 5 or toc + 16 * n_streams > len(data) or toc < 32:
         raise MediaError(path, f"SPZ table of contents is damaged ({n_streams} streams at {toc})")
     pairs = [struct.unpack_from("<QQ", data, toc + 16 * i) for i in range(n_streams)]
+    for i, ((_packed, size), want) in enumerate(zip(pairs, sizes, strict=False)):
+        if size != want:  # checked before inflating anything
+            raise MediaError(path, f"SPZ stream {i} declares {size} bytes; {n} splats need {want}")
     offset = toc + 16 * n_streams
     streams: list[bytes] = []
     for i, (packed, size) in enumerate(pairs):
