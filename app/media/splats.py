@@ -273,7 +273,12 @@ def _read_ascii(
             raise MediaError(path, f"PLY element {element.name!r} has list properties")
         n = len(element.properties) * element.count
         if pos + n > len(tokens):
-            raise MediaError(path, f"file is truncated in element {element.name!r}")
+            have = (len(tokens) - pos) // max(len(element.properties), 1)
+            raise MediaError(
+                path,
+                f"file is truncated in element {element.name!r}: the header claims "
+                f"{element.count} rows, the data holds {have}",
+            )
         if element.name in wanted:
             values = np.array(tokens[pos : pos + n], dtype=np.float64).reshape(element.count, -1)
             arr = np.empty(element.count, dtype=_row_dtype(element, "<"))

@@ -186,7 +186,7 @@ def _splat_row(report: CheckReport, where: str, cue: Cue, row: CueRow, found: Sp
     report.problems += [f"{where}: cue '{cue.id}': {p}" for p in found.problems]
     return replace(
         row,
-        count=found.loaded if found.loaded else row.count,
+        count=found.loaded if found.loaded else None,
         dropped=found.dropped if cue.splat is not None and found.loaded else None,
         status="error" if found.problems else row.status,
     )
