@@ -232,6 +232,8 @@ def _spz_arrays(
         q = np.floor((q + bucket // 2) / bucket) * bucket
         sh = np.clip(q, 0, 255).astype(np.uint8).tobytes()  # channel fastest, then coefficient
     u8 = [a.astype(np.uint8).tobytes() for a in (positions, alphas, colours, scales)]
+    if version == 1:  # the first version kept positions as float16
+        u8[0] = xyz.astype("<f2").tobytes()
     return (*u8, rotations, sh)
 
 
@@ -240,7 +242,7 @@ def _degree(s: KnownSplats) -> int:
 
 
 def write_spz(path: Path, s: KnownSplats, version: int = 3, *, rub: bool = False) -> Path:
-    """SPZ version 2 or 3: one gzip stream, 16-byte header then the arrays."""
+    """SPZ version 1, 2 or 3: one gzip stream, 16-byte header then the arrays."""
     header = struct.pack("<IIIBBBB", 0x5053474E, version, s.n, _degree(s), 12, 0, 0)
     path.write_bytes(gzip.compress(header + b"".join(_spz_arrays(s, version, rub=rub))))
     return path

@@ -116,6 +116,13 @@ def test_spz_without_sh_and_degree_3(tmp_path: Path) -> None:
         assert v4.sh_degree == degree
 
 
+def test_spz_version_1_float16_positions(tmp_path: Path) -> None:
+    s = known_splats(n=200, seed=12)
+    scene = load_splats(write_spz(tmp_path / "v1.spz", s, version=1))
+    np.testing.assert_allclose(scene.positions, s.xyz, rtol=2**-11, atol=1e-6)
+    _same_rotation(scene.rotations, s.rot, 1e-2)
+
+
 def test_damaged_compressed_files_are_refused(tmp_path: Path) -> None:
     s = known_splats(n=300)
     spz = write_spz(tmp_path / "a.spz", s).read_bytes()
