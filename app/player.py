@@ -92,6 +92,7 @@ class Player:
         # (None when it took effect): the web console acknowledges its commands from it
         self.applied_hooks: list[Callable[[Action, str | None], None]] = []
         self.frame_ms: float | None = None  # duration of the last step(), for health displays
+        self.applied_hooks.append(self.pool.camera_moves.on_action)  # camera_record
 
     # --- inputs -----------------------------------------------------------------------
 

@@ -73,8 +73,8 @@ def test_base_view_without_intrinsics_frames_the_scene() -> None:
     scene = _scene(None)
     view = base_view(scene, None, 256, 256)
     assert view.fov_y == pytest.approx(60.0)
-    centre = np.median(scene.positions, axis=0)
-    assert _pixel(view, centre)[:2] == pytest.approx([128.0, 128.0])
+    lo, hi = np.percentile(scene.positions.astype(np.float64), [2, 98], axis=0)
+    assert _pixel(view, (lo + hi) / 2)[:2] == pytest.approx([128.0, 128.0])
     uvz = view.project(scene.positions)
     assert (uvz[:, 2] > 0).all()
     inside = (uvz[:, 0] >= 0) & (uvz[:, 0] < 256) & (uvz[:, 1] >= 0) & (uvz[:, 1] < 256)
@@ -188,3 +188,54 @@ def test_resized_keeps_framing() -> None:
     p = np.array([0.4, 0.3, 3.0])
     assert _pixel(half, p)[:2] == pytest.approx(_pixel(view, p)[:2] / 2)
     assert view.resized(640, 480) is view
+
+
+def _subject_with_floaters(n: int = 4000, seed: int = 4) -> SplatScene:
+    """A tall subject off the origin (like a rider on a bike) and 3% floaters far out."""
+    rng = np.random.default_rng(seed)
+    body = rng.uniform(-0.5, 0.5, size=(n, 3)) * [1.0, 1.6, 0.6] + [2.0, -1.0, 7.0]
+    floaters = rng.normal(size=(n * 3 // 100, 3)) * 40.0
+    pos = np.concatenate([body, floaters]).astype(np.float32)
+    m = pos.shape[0]
+    rot = np.zeros((m, 4), np.float32)
+    rot[:, 0] = 1
+    return SplatScene(
+        positions=pos,
+        scales=np.full((m, 3), 0.01, np.float32),
+        rotations=rot,
+        opacities=np.full(m, 0.9, np.float32),
+        colours=np.full((m, 3), 0.5, np.float32),
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1080, 1080), (800, 1200)])
+def test_default_view_frames_the_robust_bounds(width: int, height: int) -> None:
+    """Without intrinsics or a cue camera, the 2..98 percentile box of the splat centres
+    (computed here, independently of the code) fills 40-90% of the frame's height, centred
+    within 10%, and fits inside the frame; the floaters do not push the camera away."""
+    scene = _subject_with_floaters()
+    view = base_view(scene, None, width, height)
+    lo, hi = np.percentile(scene.positions.astype(np.float64), [2, 98], axis=0)
+    corners = np.array(
+        [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    )
+    uvz = view.project(corners)
+    assert (uvz[:, 2] > 0).all()
+    u0, u1 = uvz[:, 0].min(), uvz[:, 0].max()
+    v0, v1 = uvz[:, 1].min(), uvz[:, 1].max()
+    fill = (v1 - v0) / height
+    assert 0.4 <= fill <= 0.9, f"robust bounds fill {fill:.0%} of the height"
+    assert abs((v0 + v1) / 2 - height / 2) <= 0.1 * height
+    assert abs((u0 + u1) / 2 - width / 2) <= 0.1 * width
+    assert u0 >= 0 and u1 <= width and v0 >= 0 and v1 <= height
+
+
+def test_framing_distance_is_pure_geometry() -> None:
+    from app.render.camera import framing_distance
+
+    # a 2 x 2 x 0 box, 90-degree lens (f = half the frame): it fills `fill` of the frame
+    d = framing_distance(np.array([2.0, 2.0, 0.0]), 50.0, 50.0, 100, 100, fill=0.5)
+    assert d == pytest.approx(2.0)
+    # depth brings the near face forward by half the depth
+    d2 = framing_distance(np.array([2.0, 2.0, 1.0]), 50.0, 50.0, 100, 100, fill=0.5)
+    assert d2 == pytest.approx(2.5)

@@ -176,7 +176,7 @@ def test_unknown_keys_with_suggestions(tmp_path: Path) -> None:
         f"{path}:1: unknown key 'titel' in the show, did you mean 'title'?",
         f"{path}:6: unknown key 'fdae' in cue, did you mean 'fade'?",
         f"{path}:7: unknown key 'zzz' in cue, expected one of: id, media, fade, curve, "
-        "opacity, fit, layer, rate, loop, start, end, camera, generate, look, notes, follow",
+        "opacity, fit, layer, rate, loop, start, end, camera, generate, look, notes, follow, splat",
     ]
 
 
@@ -302,7 +302,7 @@ def test_missing_media_is_a_problem_unless_allowed(tmp_path: Path) -> None:
         f"{path}:5: cue '1.2': media file not found: gone.mp4 (looked for {media}/gone.mp4)",
         f"{path}:6: media: 'sub' has no extension, expected a still (.bmp, .jpeg, .jpg, .png, "
         ".tif, .tiff, .webp), a video (.avi, .m4v, .mkv, .mov, .mp4, .mxf, .webm) or a splat "
-        "scene (.ply, .splat)",
+        "scene (.ksplat, .ply, .sog, .splat, .spz)",
     ]
     path.write_text(path.read_text().replace("media: sub\n", "media: sub.mp4\n"))
     (media / "sub.mp4").mkdir()

@@ -159,6 +159,14 @@ class CameraReset(Action):
     """Back to the cue's base view."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class CameraRecord(Action):
+    """Start (on), stop (off) or toggle (None) recording the live splat cue's camera move
+    (app.render.camera_path); the engine only checks that a splat cue is live."""
+
+    on: bool | None = None
+
+
 # --- engine inputs that are not commands -----------------------------------------------
 
 

@@ -38,6 +38,7 @@ from app.cues.actions import (
     CameraDolly,
     CameraOrbit,
     CameraPan,
+    CameraRecord,
     CameraReset,
     Crossfade,
     FadeOut,
@@ -233,6 +234,12 @@ _TABLE: tuple[Command, ...] = (
         "dolly the splat camera",
     ),
     Command("camera_reset", CameraReset, (), "splat camera back to the cue's base view"),
+    Command(
+        "camera_record",
+        CameraRecord,
+        (Arg("on", "bool", "1 = start, 0 = stop, none = toggle", optional=True),),
+        "record the live splat cue's camera move to a path file (start, stop or toggle)",
+    ),
 )
 
 COMMANDS: Mapping[str, Command] = MappingProxyType({c.name: c for c in _TABLE})

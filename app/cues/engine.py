@@ -73,6 +73,7 @@ from app.cues.actions import (
     CameraDolly,
     CameraOrbit,
     CameraPan,
+    CameraRecord,
     CameraReset,
     Crossfade,
     FadeOut,
@@ -101,6 +102,7 @@ from app.cues.state import (
 from app.show.model import CameraLimits, Curve, MediaKind, Show
 
 MAX_LAYER_RATE = 4.0
+NO_SPLAT_LIVE = "no splat cue is live"  # why a camera_record is refused
 MEDIA_FAIL_FADE = 1.0  # seconds: an entry whose media broke fades to black over this
 FOLLOW_SOURCE = "follow"  # the source of the GO a cue's `follow:` fires
 # a performer taking over: these cancel an armed follow when they take effect (GO re-arms)
@@ -200,6 +202,7 @@ class Engine:
             CameraPan: self._camera,
             CameraDolly: self._camera,
             CameraReset: self._camera,
+            CameraRecord: self._camera_record,
             MediaFailed: self._media_failed,
         }
 
@@ -244,8 +247,8 @@ class Engine:
             if isinstance(action, CANCELS_FOLLOW) or (started and self._manual(new)):
                 new = replace(new, follow=None)
         new = self.prune(new, t)
-        if new == pruned and self._note is None:
-            self._note = f"{action.name}: nothing to change"
+        if new == pruned and self._note is None and not isinstance(action, CameraRecord):
+            self._note = f"{action.name}: nothing to change"  # (recording is the renderer's)
         return new
 
     def follow_deadline(self, state: EngineState) -> float | None:
@@ -708,3 +711,12 @@ class Engine:
         if cam == c and not isinstance(a, CameraReset):
             return self._refuse(state, f"{a.name} ignored: the camera is at its limit")
         return replace(state, camera=cam)
+
+    def _camera_record(self, state: EngineState, a: CameraRecord, t: float) -> EngineState:
+        """Recording itself is the renderer's (app.render.camera_path): starting one needs
+        a live splat cue; stopping is always accepted."""
+        if a.on is not False and (
+            state.live is None or self.cues[state.live].kind is not MediaKind.SPLAT
+        ):
+            return self._refuse(state, f"{a.name} ignored: {NO_SPLAT_LIVE}")
+        return state

@@ -386,7 +386,15 @@ def _probe_splat(p: Path) -> MediaInfo:
                 error=f"size {size} is not a multiple of {SPLAT_RECORD_BYTES} bytes",
             )
         return MediaInfo(p, "splat", codec="splat", count=size // SPLAT_RECORD_BYTES)
-    return _probe_ply(p, size)
+    if p.suffix.lower() == ".ply":
+        return _probe_ply(p, size)
+    if p.suffix.lower() == ".ksplat":
+        from app.media.splats import KSPLAT_REFUSAL
+
+        return MediaInfo(p, "splat", error=KSPLAT_REFUSAL)
+    # SPZ and SOG: their counts sit inside compressed data; `check` loads them whole
+    # (app.show.check_splats), which is where a damaged one is found
+    return MediaInfo(p, "splat", codec=p.suffix.lower().lstrip(".") or p.name)
 
 
 def _probe_ply(p: Path, size: int) -> MediaInfo:

@@ -1,4 +1,5 @@
-"""Gaussian-splat scene loaders (numpy only, no GL): Inria 3DGS PLY, ml-sharp PLY, `.splat`.
+"""Gaussian-splat scene loaders (numpy only, no GL): Inria 3DGS PLY, ml-sharp PLY, `.splat`,
+and (each in its own module) PlayCanvas compressed PLY, Niantic SPZ and PlayCanvas SOG.
 
 Every loader returns a `SplatScene` in one convention, whatever the file stored:
 linear scales (not logs), unit w-first quaternions, opacities in 0..1 (not logits), DC colours
@@ -29,7 +30,7 @@ MLSHARP_EXTRA_ELEMENTS = frozenset(
 )
 
 ColourSpace = Literal["srgb", "linear"]
-SourceKind = Literal["inria", "mlsharp", "splat"]
+SourceKind = Literal["inria", "mlsharp", "splat", "compressed_ply", "spz", "sog"]
 Intrinsics = tuple[float, float, float, float, int, int]  # fx, fy, cx, cy, width, height
 
 
@@ -272,7 +273,12 @@ def _read_ascii(
             raise MediaError(path, f"PLY element {element.name!r} has list properties")
         n = len(element.properties) * element.count
         if pos + n > len(tokens):
-            raise MediaError(path, f"file is truncated in element {element.name!r}")
+            have = (len(tokens) - pos) // max(len(element.properties), 1)
+            raise MediaError(
+                path,
+                f"file is truncated in element {element.name!r}: the header claims "
+                f"{element.count} rows, the data holds {have}",
+            )
         if element.name in wanted:
             values = np.array(tokens[pos : pos + n], dtype=np.float64).reshape(element.count, -1)
             arr = np.empty(element.count, dtype=_row_dtype(element, "<"))
@@ -286,9 +292,18 @@ def _read_ascii(
 # --- scene decoding ------------------------------------------------------------------------
 
 
+KSPLAT_REFUSAL = (
+    ".ksplat (GaussianSplats3D) has no published layout: convert it with PlayCanvas "
+    "splat-transform (npm install -g @playcanvas/splat-transform; "
+    "splat-transform scene.ksplat scene.ply) and cue the .ply"
+)
+
+
 def load_splats(path: str | Path) -> SplatScene:
-    """Load a splat scene: `.ply` (Inria 3DGS or ml-sharp, told apart by the PLY's elements)
-    or `.splat` (antimatter15 32-byte layout). Raises MediaError with the file and the reason.
+    """Load a splat scene: `.ply` (Inria 3DGS, ml-sharp or PlayCanvas compressed, told apart by
+    the PLY's elements), `.splat` (antimatter15 32-byte layout), `.spz` (Niantic), `.sog` or a
+    SOG `meta.json` (PlayCanvas). `.ksplat` is refused with the command that converts it.
+    Raises MediaError with the file and the reason.
     """
     p = Path(path)
     if not p.exists():
@@ -296,6 +311,12 @@ def load_splats(path: str | Path) -> SplatScene:
     if not p.is_file():
         raise MediaError(p, "not a file")
     ext = p.suffix.lower()
+    if ext == ".ksplat":
+        raise MediaError(p, KSPLAT_REFUSAL)
+    if ext == ".json" and p.name.lower().endswith("meta.json"):
+        from app.media.splat_sog import load_sog_folder
+
+        return load_sog_folder(p)
     try:
         data = p.read_bytes()
     except OSError as exc:
@@ -304,7 +325,61 @@ def load_splats(path: str | Path) -> SplatScene:
         return decode_dot_splat(data, p)
     if ext == ".ply":
         return decode_ply(data, p)
-    raise MediaError(p, f"unknown splat file type {ext!r} (expected .ply or .splat)")
+    if ext == ".spz":
+        from app.media.splat_spz import decode_spz
+
+        return decode_spz(data, p)
+    if ext == ".sog":
+        from app.media.splat_sog import decode_sog_zip
+
+        return decode_sog_zip(data, p)
+    raise MediaError(
+        p, f"unknown splat file type {ext!r} (expected .ply, .splat, .spz, .sog or meta.json)"
+    )
+
+
+def scene_from_arrays(
+    path: str | Path,
+    kind: SourceKind,
+    *,
+    positions: np.ndarray,
+    log_scales: np.ndarray,
+    rotations: np.ndarray,
+    opacities: np.ndarray,
+    f_dc: np.ndarray,
+    sh: np.ndarray | None = None,
+) -> SplatScene:
+    """A scene in the one convention from decoded arrays as the Inria PLY stores them (log
+    scales, any-length w-first quaternions, f_dc coefficients, `sh[n, k, channel]`), except
+    that opacities are already 0..1. Non-finite values are refused as in `decode_ply`."""
+    positions = np.ascontiguousarray(positions, dtype=np.float32)
+    log_scales = np.ascontiguousarray(log_scales, dtype=np.float32)
+    rotations = np.ascontiguousarray(rotations, dtype=np.float32)
+    colours = (np.asarray(f_dc, np.float32) * np.float32(SH_C0) + np.float32(0.5)).astype(
+        np.float32
+    )
+    opacities = np.ascontiguousarray(opacities, dtype=np.float32)
+    degree = 0
+    if sh is not None:
+        sh = np.ascontiguousarray(sh, dtype=np.float32)
+        degree = {3: 1, 8: 2, 15: 3}.get(sh.shape[1], 0)
+        if degree == 0:
+            sh = None
+    _check_values(path, positions, rotations, colours, sh, opacities, log_scales)
+    return SplatScene(
+        positions=positions,
+        scales=np.exp(log_scales),
+        rotations=normalise_quaternions(rotations),
+        opacities=np.clip(opacities, 0.0, 1.0),
+        colours=np.ascontiguousarray(colours),
+        sh=sh,
+        sh_degree=degree,
+        dilation=INRIA_DILATION,
+        colour_space="srgb",
+        blend_linear=False,
+        kind=kind,
+        path=Path(path),
+    )
 
 
 def decode_ply(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
@@ -315,6 +390,10 @@ def decode_ply(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
         raise MediaError(path, "PLY file has no 'vertex' element")
     if vertex_el.count == 0:
         raise MediaError(path, "PLY file has no splats (vertex count is 0)")
+    if header.element("chunk") is not None and "packed_position" in vertex_el.names:
+        from app.media.splat_cply import decode_compressed_ply
+
+        return decode_compressed_ply(data, header, path)
     names = {e.name for e in header.elements}
     is_mlsharp = bool(names & MLSHARP_EXTRA_ELEMENTS)
     wanted = {"vertex"} | (names & {"extrinsic", "intrinsic", "image_size", "color_space"})

@@ -30,7 +30,7 @@ from app.pack.format import (
     dumps,
     member_problem,
 )
-from app.show.model import Show
+from app.show.model import Poem, Show
 
 GENERATE_DIR = ".generate"
 PACKED_REGISTRY = "models.yaml"
@@ -178,7 +178,37 @@ def _media_files(
             side = cue.media.with_name(cue.media.name + ".json")
             if side.is_file():
                 files.append(PackFile(arc_path(media_arc, key + ".json"), side, poem=poem.id))
+        _companions(show, poem, root, media_arc, files, problems, keys)
     return keys
+
+
+def _companions(
+    show: Show,
+    poem: Poem,
+    root: Path,
+    media_arc: str,
+    files: list[PackFile],
+    problems: list[str],
+    keys: set[str],
+) -> None:
+    """The files a poem's splat cues need besides their media (SOG images, camera paths)."""
+    from app.media.splat_cue import cue_companions
+
+    for cue in poem.cues:
+        for extra in cue_companions(cue):
+            try:
+                key = extra.resolve().relative_to(root).as_posix()
+            except ValueError:
+                problems.append(
+                    f"{show.path}:{cue.line}: cue {cue.id}: {extra} is outside the media root "
+                    f"{root}; a pack keeps only what is under it"
+                )
+                continue
+            if not extra.is_file():
+                problems.append(f"{show.path}:{cue.line}: cue {cue.id}: {extra} not found")
+            elif key not in keys:
+                keys.add(key)
+                files.append(PackFile(arc_path(media_arc, key), extra, poem=poem.id))
 
 
 def _manifest_entries(root: Path, keys: set[str]) -> dict[str, Any]:

@@ -114,15 +114,42 @@ def _scene_focus(positions: np.ndarray, view: np.ndarray) -> float:
     return float(np.median(front))
 
 
+ROBUST_PERCENTILES = (2.0, 98.0)  # the bounds framing uses: floaters beyond these are left out
+FRAME_FILL = 0.7  # fraction of the frame the robust bounds fill (along the tighter axis)
+
+
+def robust_bounds(
+    positions: np.ndarray, percentiles: tuple[float, float] = ROBUST_PERCENTILES
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis low and high percentiles of the splat centres: the scene's box without its
+    outliers (floaters, stray background)."""
+    p = np.asarray(positions, dtype=np.float64)
+    lo, hi = np.percentile(p, percentiles, axis=0)
+    return lo, hi
+
+
+def framing_distance(
+    size: np.ndarray, fx: float, fy: float, width: int, height: int, fill: float = FRAME_FILL
+) -> float:
+    """How far in front of a box of `size` (x, y, z) a camera looking down +z at its centre
+    stands so that the box's projection fills `fill` of the frame along its tighter axis
+    (its nearest face decides: a corner at depth d - size_z/2 projects largest)."""
+    half = np.maximum(np.asarray(size, dtype=np.float64) / 2.0, 1e-6)
+    need_x = fx * half[0] / (fill * width / 2.0)
+    need_y = fy * half[1] / (fill * height / 2.0)
+    return float(max(need_x, need_y) + half[2])
+
+
 def base_view(scene: SplatScene, spec: CameraSpec | None, width: int, height: int) -> CameraView:
     """The view a splat cue starts from.
 
     Scenes with intrinsics (ml-sharp) start from the photo's camera (its extrinsic, identity
     by default), the photo's frame scaled to cover the target; the focus distance is the
-    median depth of the splats. Other scenes are looked at along +z from a distance that
-    frames most of the splats, focused on their median point. The cue's `camera:` then sets
-    the field of view (when given) and moves the camera by its yaw/pitch/pan/dolly
-    (not limited: the base view is the artist's choice).
+    median depth of the splats. Other scenes are looked at along +z, centred on their robust
+    bounds (`robust_bounds`: percentiles, so floaters do not count) from the distance at
+    which those bounds fill `FRAME_FILL` of the frame (`framing_distance`). The cue's
+    `camera:` then sets the field of view (when given) and moves the camera by its
+    yaw/pitch/pan/dolly (not limited: the base view is the artist's choice).
     """
     if width <= 0 or height <= 0:
         raise ValueError(f"target size must be positive, got {width}x{height}")
@@ -139,10 +166,9 @@ def base_view(scene: SplatScene, spec: CameraSpec | None, width: int, height: in
         fov = fov_override if fov_override is not None else DEFAULT_FOV
         fy = height / (2.0 * math.tan(math.radians(fov) / 2.0))
         fx, cx, cy = fy, width / 2.0, height / 2.0
-        centre = np.median(scene.positions, axis=0).astype(np.float64)
-        radius = float(np.percentile(np.linalg.norm(scene.positions - centre, axis=1), 80))
-        tan_half = min(width / (2.0 * fx), height / (2.0 * fy))
-        focus = max(radius, 1e-3) / tan_half * 1.1
+        lo, hi = robust_bounds(scene.positions)
+        centre = (lo + hi) / 2.0
+        focus = framing_distance(hi - lo, fx, fy, width, height)
         view0 = _view_matrix(np.eye(3), centre - np.array([0.0, 0.0, focus]))
     if fov_override is not None:
         fy = height / (2.0 * math.tan(math.radians(fov_override) / 2.0))

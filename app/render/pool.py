@@ -30,11 +30,13 @@ import numpy as np
 
 from app.cues.state import CameraOffset, Mix
 from app.media.hap import HapFrame
-from app.media.splats import SplatScene, load_splats
+from app.media.splat_cue import load_cue_scene
+from app.media.splats import SplatScene
 from app.media.still import load_still
 from app.media.types import MediaError, YuvFrame
 from app.media.video import VideoFrame, VideoSource
 from app.render.camera import CameraSmoother, cue_view
+from app.render.camera_path import CameraMoves
 from app.render.compositor import LayerImage
 from app.render.hap import HapTextures, missing_support
 from app.render.textures import RgbaTexture, YuvTextures
@@ -74,6 +76,11 @@ def _close_when_opened(future: Future[VideoSource]) -> None:
     """A video released while still opening is closed as soon as it is open."""
     if not future.cancelled() and future.exception() is None:
         future.result().close()
+
+
+def _load_scene(cue: Cue) -> SplatScene:
+    """A splat cue's scene as it draws: loaded, trimmed by its `splat:` (worker thread)."""
+    return load_cue_scene(cue.media, cue.splat).scene
 
 
 def _open_video(cue: Cue, hap_missing: dict[str, str | None]) -> VideoSource:
@@ -151,6 +158,8 @@ class MediaPool:
         self.on_reload = on_reload or (lambda msg, cue: None)
         self.watch_interval = watch_interval
         self._watched_at: float | None = None
+        # splat camera paths and their recording (app.render.camera_path)
+        self.camera_moves = CameraMoves(self.cues, show.media_root, self.on_error, self.on_note)
 
     # --- queries used by the compositor ----------------------------------------------
 
@@ -234,7 +243,8 @@ class MediaPool:
                 # Probing and spawning ffmpeg take tens of ms: never on the render thread.
                 slot.opening = self._workers.submit(_open_video, cue, self.hap_missing)
             elif cue.kind is MediaKind.SPLAT:
-                slot.scene = self._workers.submit(load_splats, cue.media)
+                self._workers.submit(self.camera_moves.preload, self.cues.index(cue))
+                slot.scene = self._workers.submit(_load_scene, cue)
                 slot.smoother = CameraSmoother(halflife=0.25)
         except (MediaError, OSError, ValueError) as exc:
             self._fail(slot, str(exc), t)
@@ -321,7 +331,7 @@ class MediaPool:
         if slot.error is not None:
             return
         if slot.cue.kind is MediaKind.SPLAT:
-            self._splat(slot, t, wait=self.offline or slot.image is None)
+            self._splat(slot, t, wait=self.offline or slot.image is None, cue_time=media_time)
         elif slot.cue.kind is MediaKind.STILL:
             self._still_ready(slot, t, wait=self.offline or slot.image is None)
         elif slot.cue.kind is MediaKind.VIDEO:
@@ -345,8 +355,9 @@ class MediaPool:
                 return frame
             time.sleep(0.002)
 
-    def _splat(self, slot: _Slot, t: float, wait: bool) -> None:
-        """Upload a loaded splat scene, then render it for the current camera."""
+    def _splat(self, slot: _Slot, t: float, wait: bool, cue_time: float = 0.0) -> None:
+        """Upload a loaded splat scene, then render it for the current camera (the cue's
+        camera path at `cue_time`, plus the performer's offset)."""
         if slot.scene is not None:
             if not wait and not slot.scene.done():
                 return
@@ -370,6 +381,7 @@ class MediaPool:
         dt = 0.0 if slot.last_t is None else max(0.0, t - slot.last_t)
         slot.last_t = t
         offset = slot.smoother.update(target, dt)
+        offset = self.camera_moves.offset(index, offset, cue_time, live=index == self._live)
         width, height = self.size
         view = cue_view(slot.extra["scene"], slot.cue.camera, offset, t, width, height)
         slot.image = self._splat_renderer.render(slot.splat, view, width, height)
@@ -412,6 +424,7 @@ class MediaPool:
 
     def close(self) -> None:
         """Stop every decoder and release every GL object."""
+        self.camera_moves.close()
         for slot in self._slots.values():
             self._close_slot(slot)
         self._slots.clear()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from app.media.probe import probe
 from app.media.types import MediaInfo
+from app.show.check_splats import SplatCheck, check_splat_cues
 from app.show.check_video import VideoRow, format_videos, video_rows, video_warnings
 from app.show.loader import ShowError, load_show, media_file_problem
 from app.show.model import Cue, MediaKind, OutputSpec, Show
@@ -38,6 +39,7 @@ class CueRow:
     fps: float | None = None  # videos
     count: int | None = None  # splats in a scene
     status: str = "ok"  # 'ok', 'missing' or 'error'
+    dropped: int | None = None  # splats the cue's `splat:` trim removes (None: no trim)
 
     @property
     def size(self) -> str:
@@ -49,6 +51,8 @@ class CueRow:
         """Duration of a video or splat count of a scene, '-' otherwise."""
         if self.duration is not None:
             return f"{self.duration:.2f}s"
+        if self.count is not None and self.dropped is not None:
+            return f"{self.count - self.dropped}/{self.count} splats ({self.dropped} trimmed)"
         if self.count is not None:
             return f"{self.count} splats"
         return "-"
@@ -96,10 +100,14 @@ def check_show(path: str | Path) -> CheckReport:
         return CheckReport(path=path, problems=[str(p) for p in problems])
     report = CheckReport(path=path, show=show)
     infos = _probe_all(sorted({c.media for c in show.cues}))
+    splats = check_splat_cues(show.cues, {p for p, i in infos.items() if i.error is None})
     for poem in show.poems:
         rows = []
         for cue in poem.cues:
-            rows.append(_check_cue(report, path, cue, infos.get(cue.media)))
+            row = _check_cue(report, path, cue, infos.get(cue.media))
+            if cue.id in splats:
+                row = _splat_row(report, f"{path}:{cue.line}", cue, row, splats[cue.id])
+            rows.append(row)
         report.poems.append(PoemRows(poem.id, poem.title, poem.part, tuple(rows)))
     report.videos = video_rows(show, infos)
     report.warnings += video_warnings(show, report.videos, path)
@@ -171,6 +179,17 @@ def _check_cue(report: CheckReport, path: Path, cue: Cue, info: MediaInfo | None
                 f"{cue.media_ref} ({info.duration:.2f} s); it holds the last frame"
             )
     return row
+
+
+def _splat_row(report: CheckReport, where: str, cue: Cue, row: CueRow, found: SplatCheck) -> CueRow:
+    """A splat cue's row once its scene was loaded: counts kept and trimmed, problems."""
+    report.problems += [f"{where}: cue '{cue.id}': {p}" for p in found.problems]
+    return replace(
+        row,
+        count=found.loaded if found.loaded else None,
+        dropped=found.dropped if cue.splat is not None and found.loaded else None,
+        status="error" if found.problems else row.status,
+    )
 
 
 def format_report(report: CheckReport) -> str:

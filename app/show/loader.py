@@ -34,7 +34,10 @@ Schema (keys not listed are errors, with a "did you mean"):
 - camera (splat cues only; an error on others; a splat cue without one gets `CameraSpec()`):
   `yaw`, `dolly`, `pan_x`, `pan_y` (numbers), `pitch` (-90..90), `fov` (1..179 degrees or
   null = from the file), `drift` (0..1), `drift_period` (> 0 s), `limits` {`yaw` (0..180),
-  `pitch` (0..90), `pan`, `dolly_in`, `dolly_out` (>= 0)}.
+  `pitch` (0..90), `pan`, `dolly_in`, `dolly_out` (>= 0)}, `path` (a recorded camera move,
+  relative to the media root like `media:`; app/render/camera_path.py; `check` reads it).
+- splat (splat cues only): the trim applied at load, app/show/splat_schema.py: `crop`
+  {`box`: [[min], [max]]} or {`sphere`: {`centre`, `radius`}}, `min_opacity`, `max_scale`.
 - recipe (`generate:`): `kind` (image|video|splat; default from the cue's media; must agree
   with it), `model`, `prompt`, `negative_prompt`, `scheduler` (texts), `seed` (integer >= 0),
   `seeds` (list of integers >= 0, or {`from`: a, `count`: n} meaning a..a+n-1), `steps`
@@ -103,6 +106,7 @@ from app.show.model import (
     OutputSpec,
     Poem,
     Show,
+    SplatTrim,
     media_kind_for,
 )
 from app.show.schema import (
@@ -128,6 +132,7 @@ from app.show.schema import (
     string,
     suggest,
 )
+from app.show.splat_schema import read_splat_trim
 
 __all__ = ["Problem", "ShowError", "load_show", "media_file_problem", "RECIPE_KINDS"]
 
@@ -163,6 +168,7 @@ CUE_KEYS = (
     "look",
     "notes",
     "follow",
+    "splat",
 )
 VIDEO_ONLY_KEYS = ("rate", "loop", "start", "end")
 
@@ -415,6 +421,7 @@ class _CueDraft:
     look: Look | None = None
     follow: FollowSpec | None = None
     follow_line: int = 0
+    splat: SplatTrim | None = None
 
     def build(self, defaults: Defaults) -> Cue:
         """The finished cue (only called when the show has no problems)."""
@@ -441,6 +448,7 @@ class _CueDraft:
             look=self.look,
             notes=s.get("notes", ""),
             follow=self.follow,
+            splat=self.splat,
         )
 
 
@@ -755,6 +763,15 @@ class _ShowReader:
                 )
             else:
                 camera = self._camera(items["camera"][1]) or camera
+        trim = None
+        if "splat" in items:
+            if kind is not None and kind is not MediaKind.SPLAT:
+                rep.add(
+                    items["splat"][0],
+                    f"splat: applies to splat scenes only ({media_ref} is a {kind.value})",
+                )
+            else:
+                trim = read_splat_trim(items["splat"][1], rep)
 
         follow = _follow(items["follow"][1], rep, kind) if "follow" in items else None
         own_recipe: Recipe | None = None
@@ -778,6 +795,7 @@ class _ShowReader:
             look=_merged_look(poem_look, self._look(items["look"][1]) if "look" in items else {}),
             follow=follow,
             follow_line=line_of(items["follow"][0]) if "follow" in items else 0,
+            splat=trim,
         )
 
     def _look(self, node: Node) -> dict[str, Any]:
@@ -804,8 +822,16 @@ class _ShowReader:
         items = mapping(node, self.rep, "camera")
         if items is None:
             return None
-        check_keys(items, (*CAMERA_SPEC, "limits"), self.rep, "camera")
+        check_keys(items, (*CAMERA_SPEC, "limits", "path"), self.rep, "camera")
         values = read_fields(items, CAMERA_SPEC, self.rep, prefix="camera.")
+        if "path" in items:
+            ref = string()(items["path"][1], self.rep, "camera.path")
+            if ref is not INVALID and ref.strip():
+                as_path = Path(ref).expanduser()
+                values["path"] = as_path if as_path.is_absolute() else self.media_root / as_path
+                values["path_ref"] = ref
+            elif ref is not INVALID:
+                self.rep.add(items["path"][1], "camera.path: expected a file name, got empty")
         limits = CameraLimits()
         if "limits" in items:
             lim_items = mapping(items["limits"][1], self.rep, "camera.limits")

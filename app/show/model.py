@@ -18,7 +18,8 @@ DEMO_SHOW = Path(__file__).resolve().parent.parent.parent / "show" / "demo.yaml"
 
 STILL_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf"})
-SPLAT_EXTENSIONS = frozenset({".ply", ".splat"})
+SPLAT_EXTENSIONS = frozenset({".ply", ".splat", ".spz", ".sog", ".ksplat"})
+SOG_META = "meta.json"  # an unbundled SOG scene is cued by its meta.json
 
 
 class MediaKind(StrEnum):
@@ -41,6 +42,8 @@ RECIPE_KINDS: dict[str, MediaKind] = {k.recipe_word: k for k in MediaKind}
 def media_kind_for(path: str | Path) -> MediaKind | None:
     """The media kind of a file name, or None for an unknown extension."""
     ext = Path(path).suffix.lower()
+    if Path(path).name.lower() == SOG_META:
+        return MediaKind.SPLAT
     if ext in STILL_EXTENSIONS:
         return MediaKind.STILL
     if ext in VIDEO_EXTENSIONS:
@@ -102,6 +105,42 @@ class CameraSpec:
     limits: CameraLimits = field(default_factory=CameraLimits)
     drift: float = 0.0  # amplitude of the automatic "breathing" move, 0..1 of the limits
     drift_period: float = 20.0  # seconds per breathing cycle
+    path: Path | None = None  # a recorded camera move (app.render.camera_path), absolute
+    path_ref: str | None = None  # `path:` as written in the show file (for messages)
+
+
+@dataclass(frozen=True)
+class SplatTrim:
+    """A splat cue's `splat:` trim, applied when the scene is loaded (app.media.splat_trim).
+
+    `axes: rub` says the file stores x right, y up, z back (Niantic's SPZ frame): y and z
+    are flipped on load, before the crop. A splat is kept when its centre is inside the
+    crop (`box`: min and max corners, or `sphere`: centre and radius, in the drawn frame:
+    the file's coordinates unless flipped), its opacity is at least
+    `min_opacity` (0..1) and its largest axis (1-sigma radius) is at most `max_scale`
+    (scene units; None: no limit).
+    """
+
+    box: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    sphere: tuple[tuple[float, float, float], float] | None = None
+    min_opacity: float = 0.0
+    max_scale: float | None = None
+    axes: str = "rdf"  # the file's frame: "rdf" (as PLY files) or "rub" (y, z flipped on load)
+
+    def describe(self) -> str:
+        """The trim as written in a show file, short (for check's table and logs)."""
+        parts = []
+        if self.box is not None:
+            parts.append(f"box {list(self.box[0])}..{list(self.box[1])}")
+        if self.sphere is not None:
+            parts.append(f"sphere {list(self.sphere[0])} r {self.sphere[1]:g}")
+        if self.min_opacity > 0:
+            parts.append(f"opacity >= {self.min_opacity:g}")
+        if self.max_scale is not None:
+            parts.append(f"scale <= {self.max_scale:g}")
+        if self.axes != "rdf":
+            parts.append(f"axes {self.axes}")
+        return ", ".join(parts) or "none"
 
 
 @dataclass(frozen=True)
@@ -223,6 +262,7 @@ class Cue:
     look: Look | None = None  # part, poem and cue `look:` merged; None = drawn as it is
     notes: str = ""  # the performer's reminder ("on the flute's entry, bar 23")
     follow: FollowSpec | None = None  # fire the next cue by itself
+    splat: SplatTrim | None = None  # splat cues only: what of the scene is kept
 
 
 @dataclass(frozen=True)

@@ -137,15 +137,19 @@ class Thumbnails:
         # two cues of one video at different starts would share a picture: key the start in
         if cue.kind is MediaKind.VIDEO and cue.start:
             key = hashlib.blake2b(f"{key}@{cue.start:.3f}".encode(), digest_size=16).hexdigest()
+        if cue.kind is MediaKind.SPLAT and cue.splat is not None:  # a trimmed scene differs
+            trim = cue.splat.describe()
+            key = hashlib.blake2b(f"{key}@{trim}".encode(), digest_size=16).hexdigest()
         path = self.folder / f"{key}.jpg"
         if path.is_file():
             self.keys[index] = key
             self.on_change()
             return
         if cue.kind is MediaKind.SPLAT:
-            from app.media.splats import load_splats
+            from app.media.splat_cue import load_cue_scene
 
-            self._splats.put(SplatJob(index, cue, key, load_splats(cue.media)))
+            scene = load_cue_scene(cue.media, cue.splat).scene
+            self._splats.put(SplatJob(index, cue, key, scene))
             return
         from app.media.thumbnails import make_thumbnail
 
