@@ -136,7 +136,7 @@ class _Plan:
     declared: int = 0
 
 
-def _plan(pack: Path, result: Extracted) -> _Plan:
+def _plan(pack: Path) -> _Plan:
     """Read the headers only (the data is skipped by seeking) to find the MANIFEST, which a
     pack holds last. Problems of a pack that has none are left to the full read."""
     plan = _Plan()
@@ -146,8 +146,7 @@ def _plan(pack: Path, result: Extracted) -> _Plan:
             while member is not None:
                 if member.name == MANIFEST and member.isfile():
                     data = _read_small(tar, member)
-                    if data is None:
-                        result.problems.append(f"{MANIFEST}: larger than {MAX_SMALL} bytes")
+                    if data is None:  # the full read names it
                         return _Plan()
                     plan.text = data
                 tar.members.clear()  # a million tiny headers must not pile up here
@@ -197,7 +196,7 @@ def read_pack(pack: Path, dest: Path | None, progress: TextIO | None = None) -> 
         return result
     with raw:
         if dest is not None:
-            plan = _plan(Path(pack), result)
+            plan = _plan(Path(pack))
             if plan.manifest is None:
                 dest = None  # nothing is written; the read below names what is wrong
             elif (bound := _bound_problem(Path(pack), plan, dest)) is not None:
