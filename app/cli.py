@@ -34,8 +34,17 @@ def _add_script_arguments(p: argparse.ArgumentParser, *, required: bool) -> None
     group.add_argument("--script-file", type=Path, default=None, help="a script in a file")
 
 
+def _add_trust_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-pack",
+        action="store_true",
+        help="apply a .vjshow pack's own network settings (web:/osc: host, allow, tokens)",
+    )
+
+
 def _add_play_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("show", nargs="?", type=Path, default=DEMO_SHOW, help="show file (YAML)")
+    _add_trust_argument(p)
     p.add_argument("--headless", action="store_true", help="render offscreen (EGL), no window")
     p.add_argument("--frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--event-log", type=Path, default=None, help="write a JSON-lines event log")
@@ -97,10 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a show and every media file it uses")
     check.add_argument("show", type=Path)
+    _add_trust_argument(check)
     check.set_defaults(handler=_cmd_check)
 
     render = sub.add_parser("render", help="render a scripted run of a show to a video")
     render.add_argument("show", type=Path)
+    _add_trust_argument(render)
     _add_script_arguments(render, required=True)
     render.add_argument("--out", type=Path, required=True, help="output video file (.mp4)")
     render.add_argument("--duration", type=float, default=None, help="seconds (default: last + 3)")

@@ -206,9 +206,12 @@ class Session:
 
 def play_command(args: argparse.Namespace) -> int:
     """`python -m app play`."""
+    from app.pack.trust import for_play
+
     show = load_for_play(args.show, args.allow_missing)
     if show is None:
         return 2
+    show = for_play(show, args)  # a pack's show opens no network access of its own
     try:
         script = _scripted(args)
     except ValueError as exc:

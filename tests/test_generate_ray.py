@@ -235,3 +235,48 @@ def test_grid_and_more_like_this_run_on_the_ray_workers(cluster: None, tmp_path:
     made = [j.output for j in request.jobs]
     manifest = Manifest.load(tmp_path / "farm" / "media")
     assert all(p.is_file() and manifest.get(p)["worker"] in ("cpu0", "cpu1") for p in made)
+
+
+def _raylet_pid() -> int:
+    from ray._private import worker
+
+    return worker._global_node.all_processes["raylet"][0].process.pid
+
+
+def test_local_node_killed_mid_run_is_restarted_and_every_cue_made(
+    cluster: None, tmp_path: Path
+) -> None:
+    """The raylet SIGKILLed while a job runs: every worker of this machine dies with it and
+    none can be started there; the run restarts the local Ray instance, starts its workers
+    again and makes every cue, each output written once."""
+    import io
+
+    marker = tmp_path / "victim.pid"
+    executor = ray_executor(
+        functools.partial(victim_backend, str(marker)), device="cpu", workers=2, max_batch=1
+    )
+    runner, jobs = _runner(tmp_path / "farm")
+    err = io.StringIO()
+    runner.err = err
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.update(report=runner.run(jobs, executor)))
+    thread.start()
+    victim = 0
+    try:
+        victim = int(_wait_for(marker))
+        os.kill(_raylet_pid(), signal.SIGKILL)
+        thread.join(timeout=600)
+        assert not thread.is_alive()
+    finally:
+        executor.close()
+        if victim:
+            try:  # the worker we blocked, should it have outlived its raylet
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    report = result["report"]
+    assert not report.failed and not report.skipped, err.getvalue()[-3000:]
+    assert sorted(report.rendered) == sorted(j.key for j in jobs)
+    assert all(n == 1 for n in runner.writes.values()) and len(runner.writes) == len(jobs)
+    assert "lost victim" in err.getvalue() and "restarted" in err.getvalue()
+    assert len(_media(tmp_path / "farm")) == len(jobs)

@@ -197,8 +197,10 @@ class _Session:
         ):
             from app.generate.backends.comfyui import ComfyUIBackend, RoutedBackend
 
-            servers = load_registry(find_registry(self.show.path, args.models)).comfyui_servers
-            comfy = ComfyUIBackend(list(servers), self.show.path.parent)
+            registry = load_registry(find_registry(self.show.path, args.models))
+            comfy = ComfyUIBackend(
+                list(registry.comfyui_servers), self.show.path.parent, None, registry.comfyui_limits
+            )
             self.backend = RoutedBackend(self.backend, comfy)
         self.manifest = Manifest.load(self.show.media_root, warn=err)
         self.factory = worker_factory(

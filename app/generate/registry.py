@@ -22,7 +22,9 @@ models:
 ```
 
 A `comfyui: {servers: [http://127.0.0.1:8188, http://gpu2:8188]}` block lists the ComfyUI
-servers that render recipes with `workflow:` (one job at a time per server).
+servers that render recipes with `workflow:` (one job at a time per server). A server may be
+a mapping `{url: ..., timeout: 3600, ...}`, and the block may hold limits for every server
+(`app/generate/backends/comfyui_limits.py`: time limits, answer sizes, the pixel cap).
 
 Other keys of an entry: `pipeline` (a diffusers class name, default: from model_index.json),
 `variant`, `options` (extra `from_pretrained` arguments), `refiner` (name of a model used for
@@ -43,6 +45,7 @@ from typing import Any
 import yaml
 
 from app import safe_yaml
+from app.generate.backends.comfyui_limits import ComfyLimits, parse_limits
 from app.generate.errors import GenerateError, ModelNotFoundError
 
 KINDS = ("t2i", "i2v", "depth", "lora", "upscale", "edit", "sharp")
@@ -111,6 +114,7 @@ class Registry:
     path: Path | None
     models: dict[str, ModelEntry]
     comfyui_servers: tuple[str, ...] = ()  # `comfyui: {servers: [...]}`: one job per server
+    comfyui_limits: Mapping[str, ComfyLimits] = field(default_factory=dict)  # by server url
 
     def get(self, name: str) -> ModelEntry:
         """The entry for `name`; ModelNotFoundError (naming the registry file) if absent."""
@@ -261,14 +265,19 @@ def load_registry(path: Path | None) -> Registry:
                 f"{path}:{entry.line}: model '{entry.name}': refiner "
                 f"'{entry.refiner}' is not registered"
             )
-    servers = _comfyui_servers(data.get("comfyui"), f"{path}:{data['__line__']}", problems)
+    limits: dict[str, ComfyLimits] = {}
+    where = f"{path}:{data['__line__']}"
+    servers = _comfyui_servers(data.get("comfyui"), where, problems, limits)
     if problems:
         raise GenerateError("\n".join(problems))
-    return Registry(path, models, servers)
+    return Registry(path, models, servers, limits)
 
 
-def _comfyui_servers(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
-    """The `comfyui: {servers: [http://host:port, ...]}` block."""
+def _comfyui_servers(
+    raw: Any, where: str, problems: list[str], limits: dict[str, ComfyLimits] | None = None
+) -> tuple[str, ...]:
+    """The `comfyui: {servers: [http://host:port | {url: ..., <limits>}, ...], <limits>}`
+    block; each server's limits go into `limits` by url."""
     if raw is None:
         return ()
     if isinstance(raw, Mapping):
@@ -280,16 +289,18 @@ def _comfyui_servers(raw: Any, where: str, problems: list[str]) -> tuple[str, ..
             "(one ComfyUI server per GPU)"
         )
         return ()
+    assert isinstance(raw, Mapping)
+    base = parse_limits(raw, ComfyLimits(), where, problems, skip=("servers",))
     out: list[str] = []
-    for url in servers:
+    for item in servers:
+        url, own = (item.get("url"), item) if isinstance(item, Mapping) else (item, {})
         text = str(url).rstrip("/")
         if not text.startswith(("http://", "https://")):
             problems.append(f"{where}: comfyui.servers: {url!r} is not an http:// address")
             continue
         out.append(text)
-    for key in raw:
-        if key not in ("servers", "__line__"):
-            problems.append(f"{where}: comfyui: unknown key '{key}'")
+        if limits is not None:
+            limits[text] = parse_limits(own, base, where, problems, skip=("url",))
     return tuple(out)
 
 

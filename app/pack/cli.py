@@ -57,6 +57,9 @@ def cmd_pack(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     if args.out.suffix.lower() != SUFFIX:
         _problems(err, [f"--out {args.out}: a pack's name ends in {SUFFIX}"])
         return 2
+    if not args.out.resolve().parent.is_dir():
+        _problems(err, [f"--out {args.out}: folder {args.out.parent} does not exist"])
+        return 2
     try:
         collected = collect(args.show, models_path=args.models, with_models=args.with_models)
         result = write_pack(collected, args.out, progress=err)
@@ -114,15 +117,42 @@ def cmd_unpack(
 
 
 def open_show_arg(args: argparse.Namespace) -> int | None:
-    """Replace a `.vjshow` in `args.show` by its unpacked show file; an exit code on failure."""
+    """Replace a `.vjshow` in `args.show` by its unpacked show file (and set
+    `args.pack_folder`); an exit code on failure.
+
+    A pack is untrusted: a cue whose media lies outside the unpacked pack is refused, and
+    unless `args.trust_pack` the network settings it would apply are named once as ignored
+    (`app.pack.trust.for_play` drops them).
+    """
     show = getattr(args, "show", None)
     if show is None or Path(show).suffix.lower() != SUFFIX:
         return None
-    from app.pack.reader import resolve_show
+    from app.pack.reader import show_file, unpack_cached
 
     try:
-        args.show = resolve_show(Path(show), progress=sys.stderr)
+        folder, _ = unpack_cached(Path(show), progress=sys.stderr)
     except PackError as exc:
         _problems(sys.stderr, exc.problems)
         return 2
+    args.show = show_file(folder)
+    args.pack_folder = folder
+    return _untrusted(args, folder)
+
+
+def _untrusted(args: argparse.Namespace, folder: Path) -> int | None:
+    from app.pack.trust import exposure_settings, ignored_notice, outside_media
+    from app.show.loader import ShowError, load_show
+
+    try:
+        loaded = load_show(args.show, allow_missing=True)
+    except ShowError:
+        return None  # the command itself reports the show's problems
+    outside = outside_media(loaded, folder)
+    if outside:
+        _problems(sys.stderr, outside)
+        print(f"refusing the pack: {len(outside)} cues play files outside it", file=sys.stderr)
+        return 2
+    names = exposure_settings(loaded)
+    if names and not getattr(args, "trust_pack", False):
+        print(ignored_notice(names), file=sys.stderr)
     return None

@@ -30,6 +30,8 @@ def readme_text(
         "  python -m app play THIS.vjshow       unpacked once into a cache, then played",
         "  python -m app unpack THIS.vjshow --to FOLDER    a plain folder: play FOLDER/"
         + info["show"],
+        "A pack's own network settings (web:/osc: host, allow-list, tokens, passcode) are",
+        "not applied unless `play --trust-pack`; its media must lie inside the pack.",
         "No network is needed. This is a plain tar archive: `tar -xf` opens it too, and",
         f"`{MANIFEST}` holds the SHA-256 of every other file (`sha256  bytes  path`).",
         "",

@@ -151,6 +151,8 @@ def write_pack(collected: Collected, out: Path, *, progress: TextIO | None = Non
                 lines.append(_stream_member(tar, f, now, bar))
             _add(tar, MANIFEST, manifest_text(lines).encode(), now)
         os.replace(tmp, out)
+    except OSError as exc:
+        raise PackError([f"{out}: cannot be written: {exc.strerror or exc}"]) from None
     finally:
         bar.close()
         tmp.unlink(missing_ok=True)

@@ -13,23 +13,34 @@ Ctrl-C, our queued prompts are deleted on every server and our running one inter
 
 `RoutedBackend` is what the runner sees when a show has workflow recipes: it names the
 backend of each job (`backend_for`), so that the cache key and manifest say `comfyui`.
-HTTP and WebSocket go through aiohttp (one event loop per call, in the slot's thread).
+HTTP goes through http.client (blocking, in the slot's thread), the WebSocket through aiohttp
+(one event loop per job).
+
+A server is someone else's machine, so everything it sends is bounded (`ComfyLimits`, set in
+models.yaml per server): connect and read timeouts, a time limit per whole answer and per
+job, a size limit on /object_info, /history and each download, images taken only from the
+nodes of the graph we submitted (a still takes one), and a pixel cap read from the image's
+header before it is decoded. Every failure names the server and the job. A server that
+stops answering (refused, reset, silent past its read timeout, closed mid-answer) is a
+`ServerDown`: the pool resubmits the job as before; a job past its time limit or an answer
+over a limit fails that job (the server is up, but must not be trusted with it again).
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import io
 import json
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.generate.backends import Backend, Capabilities, Rendered, StepCallback
+from app.generate.backends.comfyui_limits import ComfyLimits
 from app.generate.errors import JobError
 from app.generate.executors import RenderTask, TaskOutcome, describe_failure, task_inputs
 from app.generate.executors.pool import WorkerLost
@@ -47,8 +58,8 @@ if TYPE_CHECKING:
     from app.generate.plan import Job
 
 VERSION = 1  # part of the cache key: bump when this module changes what a job's bytes are
-HTTP_TIMEOUT_S = 30.0
 HISTORY_WAIT_S = 30.0  # /history can lag behind execution_success
+CONTROL_TIMEOUT_S = 5.0  # interrupt and delete: best effort, never a long wait
 REVIVE_WAIT_S = 180.0  # how long a slot waits for its dropped server to come back
 
 
@@ -62,29 +73,87 @@ def prompt_id(cache_key: str) -> str:
 
 
 class ComfyClient:
-    """The HTTP side of one ComfyUI server (blocking calls; urllib, no extra thread)."""
+    """The HTTP side of one ComfyUI server (blocking calls; http.client, no extra thread).
 
-    def __init__(self, url: str) -> None:
+    Each request opens its own connection with the server's `ComfyLimits`: a connect
+    timeout, a read timeout (the longest silence), a time limit for the whole answer and a
+    size limit for its body (refused from Content-Length when it says so, else counted while
+    read: the body is never larger in memory than its limit)."""
+
+    def __init__(self, url: str, limits: ComfyLimits | None = None) -> None:
         self.url = url.rstrip("/")
+        self.limits = limits or ComfyLimits()
         self.client_id = uuid.uuid4().hex
         self._object_info: dict[str, Any] | None = None
 
     def _request(
-        self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        path: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        cap: int = 1 << 20,
+        cap_key: str = "",
+        read_timeout: float | None = None,
     ) -> bytes:
-        req = urllib.request.Request(self.url + path, data=data, headers=headers or {})
+        lim = self.limits
+        parts = urllib.parse.urlsplit(self.url)
+        kind = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        conn = kind(parts.hostname or "127.0.0.1", parts.port, timeout=lim.connect_timeout)
+        silence = lim.read_timeout if read_timeout is None else read_timeout
+        phase = "connect"
         try:
-            with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S) as resp:
-                return resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read().decode("utf-8", "replace")[:2000]
-            raise JobError(f"ComfyUI {self.url}{path}: HTTP {exc.code}: {body}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise ServerDown(f"{self.url} does not answer ({exc})") from None
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(silence)
+            phase = "answer"
+            conn.request("GET" if data is None else "POST", path, body=data, headers=headers or {})
+            resp = conn.getresponse()
+            if resp.status >= 400:
+                body = _read_body(resp, 2000, time.monotonic() + silence, strict=False)
+                text = body.decode("utf-8", "replace")
+                raise JobError(f"ComfyUI {self.url}{path}: HTTP {resp.status}: {text}")
+            limit = f"{cap_key} in models.yaml" if cap_key else "the client's limit"
+            declared = resp.getheader("Content-Length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                raise JobError(
+                    f"ComfyUI {self.url}{path}: the answer is {_mib(int(declared))}, over "
+                    f"{_mib(cap)} ({limit})"
+                )
+            try:
+                return _read_body(resp, cap, time.monotonic() + lim.request_timeout)
+            except _TooLarge:
+                raise JobError(
+                    f"ComfyUI {self.url}{path}: the answer is over {_mib(cap)} ({limit})"
+                ) from None
+            except _TooSlow:
+                raise ServerDown(
+                    f"{self.url}{path}: the answer took over {lim.request_timeout:g} s "
+                    "(request_timeout in models.yaml)"
+                ) from None
+        except TimeoutError:  # socket.timeout too
+            wait = lim.connect_timeout if phase == "connect" else silence
+            key = "connect_timeout" if phase == "connect" else "read_timeout"
+            raise ServerDown(
+                f"{self.url}{path}: no {phase} within {wait:g} s ({key} in models.yaml)"
+            ) from None
+        except _Incomplete as exc:
+            raise ServerDown(f"{self.url}{path}: the server closed the connection {exc}") from None
+        except http.client.IncompleteRead as exc:
+            raise ServerDown(
+                f"{self.url}{path}: the server closed the connection mid-answer "
+                f"({len(exc.partial)} bytes read)"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise ServerDown(f"{self.url} does not answer ({type(exc).__name__}: {exc})") from None
+        finally:
+            conn.close()
 
-    def get_json(self, path: str) -> Any:
-        """GET a JSON document."""
-        raw = self._request(path)
+    def get_json(self, path: str, cap: int = 1 << 20, cap_key: str = "") -> Any:
+        """GET a JSON document of at most `cap` bytes."""
+        raw = self._request(path, cap=cap, cap_key=cap_key)
         try:
             return json.loads(raw)
         except ValueError:
@@ -112,7 +181,8 @@ class ComfyClient:
     def object_info(self) -> dict[str, Any]:
         """Every node class the server has, with its inputs (cached per client)."""
         if self._object_info is None:
-            info = self.get_json("/object_info")
+            key = "max_object_info_mb"
+            info = self.get_json("/object_info", self.limits.bytes_of(key), key)
             if not isinstance(info, dict):
                 raise ServerDown(f"{self.url}/object_info is not a mapping of node classes")
             self._object_info = info
@@ -158,15 +228,72 @@ class ComfyClient:
                 "type": item.get("type", "output"),
             }
         )
-        return self._request(f"/view?{query}")
+        key = "max_download_mb"
+        return self._request(f"/view?{query}", cap=self.limits.bytes_of(key), cap_key=key)
+
+    def history(self, pid: str) -> Any:
+        """/history/<pid> (bounded by max_history_mb)."""
+        key = "max_history_mb"
+        return self.get_json(f"/history/{pid}", self.limits.bytes_of(key), key)
 
     def delete_queued(self, ids: list[str]) -> None:
         """Remove our prompts from the server's queue."""
-        self.post_json("/queue", {"delete": ids})
+        self._control("/queue", {"delete": ids})
 
     def interrupt(self) -> None:
         """Stop the prompt running now."""
-        self.post_json("/interrupt", {})
+        self._control("/interrupt", {})
+
+    def _control(self, path: str, payload: Any) -> None:
+        self._request(
+            path,
+            json.dumps(payload).encode("utf-8"),
+            {"Content-Type": "application/json"},
+            read_timeout=min(self.limits.read_timeout, CONTROL_TIMEOUT_S),
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class _Incomplete(Exception):
+    pass
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def _read_body(
+    resp: http.client.HTTPResponse, cap: int, deadline: float, *, strict: bool = True
+) -> bytes:
+    """The body, read as it comes (never more than `cap` bytes held), before `deadline`.
+
+    `strict`: more than `cap` bytes raises _TooLarge (else the body is cut at `cap`), and a
+    body shorter than its Content-Length raises _Incomplete."""
+    chunks: list[bytes] = []
+    got = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise _TooSlow
+        block = resp.read1(min(1 << 16, cap + 1 - got))
+        if not block:
+            break
+        got += len(block)
+        if got > cap:
+            if strict:
+                raise _TooLarge
+            chunks.append(block[: cap - got + len(block)])
+            break
+        chunks.append(block)
+    if strict and resp.length:
+        raise _Incomplete(f"mid-answer ({got} of {got + resp.length} bytes read)")
+    return b"".join(chunks)
 
 
 async def _run_prompt(
@@ -177,15 +304,22 @@ async def _run_prompt(
 
     total = max(len(graph), 1)
     done_nodes: set[str] = set()
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=HTTP_TIMEOUT_S)
+    lim = client.limits
+    # the WebSocket may stay silent while a long node runs: the job's time limit bounds it
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=lim.connect_timeout)
+    post_timeout = aiohttp.ClientTimeout(
+        total=lim.request_timeout, sock_connect=lim.connect_timeout, sock_read=lim.read_timeout
+    )
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             async with session.ws_connect(
                 f"{client.url}/ws?clientId={client.client_id}", heartbeat=10.0
             ) as ws:
                 payload = {"prompt": graph, "client_id": client.client_id, "prompt_id": pid}
-                async with session.post(f"{client.url}/prompt", json=payload) as resp:
-                    text = await resp.text()
+                async with session.post(
+                    f"{client.url}/prompt", json=payload, timeout=post_timeout
+                ) as resp:
+                    text = (await resp.content.read(1 << 16)).decode("utf-8", "replace")
                     if resp.status != 200:
                         raise JobError(f"ComfyUI {client.url} refused the workflow: {text[:2000]}")
                 async for msg in ws:
@@ -193,8 +327,12 @@ async def _run_prompt(
                         if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                             break
                         continue  # binary frames are previews
-                    event = json.loads(msg.data)
-                    kind, data = event.get("type"), event.get("data") or {}
+                    try:
+                        event = json.loads(msg.data)
+                        kind, data = event.get("type"), event.get("data") or {}
+                        data.get("prompt_id")
+                    except (ValueError, AttributeError):
+                        continue  # not a ComfyUI event: ignored
                     if data.get("prompt_id") not in (None, pid):
                         continue
                     if kind in ("executing", "executed") and data.get("node"):
@@ -220,15 +358,53 @@ async def _run_prompt(
     raise ServerDown(f"{client.url}: the WebSocket closed before the job finished")
 
 
-def _outputs(history: dict[str, Any]) -> list[dict[str, Any]]:
-    """The image files a finished prompt listed, saved outputs first."""
+def _outputs(
+    history: dict[str, Any], graph: dict[str, Any] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The image files a finished prompt listed, saved outputs first: only those of nodes of
+    `graph` (the graph we submitted; a server may list anything), at most `limit`."""
     items: list[dict[str, Any]] = []
-    for node_id in sorted(history.get("outputs", {}), key=lambda n: (len(n), n)):
-        for item in history["outputs"][node_id].get("images", []) or []:
-            if isinstance(item, dict) and item.get("filename"):
+    outputs = history.get("outputs") if isinstance(history, dict) else None
+    if not isinstance(outputs, dict):
+        return []
+    for node_id in sorted(outputs, key=lambda n: (len(str(n)), str(n))):
+        if graph is not None and str(node_id) not in graph:
+            continue
+        node = outputs[node_id]
+        images = node.get("images") if isinstance(node, dict) else None
+        for item in images if isinstance(images, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("filename"), str):
                 items.append(item)
     saved = [i for i in items if i.get("type") == "output"]
-    return saved or items
+    chosen = saved or items
+    return chosen if limit is None else chosen[:limit]
+
+
+def _open_image(data: bytes, max_pixels: int, where: str) -> Any:
+    """The image in `data`, its size checked from the header before it is decoded."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # the cap below says it in our words
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise JobError(f"{where}: refused as a decompression bomb ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise JobError(f"{where}: not an image ({exc})") from None
+    width, height = picture.size
+    if width * height > max_pixels:
+        raise JobError(
+            f"{where}: the image is {width}x{height}, over the pixel cap of {max_pixels} "
+            "(max_pixels in models.yaml)"
+        )
+    try:
+        picture.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise JobError(f"{where}: the image does not decode ({exc})") from None
+    return picture
 
 
 class ComfyUIBackend:
@@ -238,10 +414,18 @@ class ComfyUIBackend:
     max_batch = 1
     capabilities = Capabilities()
 
-    def __init__(self, servers: list[str], show_dir: Path, server: str | None = None) -> None:
+    def __init__(
+        self,
+        servers: list[str],
+        show_dir: Path,
+        server: str | None = None,
+        limits: Mapping[str, ComfyLimits] | None = None,
+    ) -> None:
         self.servers = list(servers)
         self.show_dir = Path(show_dir)
-        self.client = ComfyClient(server or (servers[0] if servers else "http://127.0.0.1:8188"))
+        self.limits = dict(limits or {})
+        url = server or (servers[0] if servers else "http://127.0.0.1:8188")
+        self.client = ComfyClient(url, self.limits.get(url.rstrip("/")))
         self._workflows: dict[Path, Workflow] = {}
         self.cache_keys: list[str] = []  # set per task by ServerSlot: prompt ids
         self.running: str | None = None
@@ -270,7 +454,7 @@ class ComfyUIBackend:
         down: list[str] = []
         for url in self.servers:
             try:
-                infos[url] = ComfyClient(url).object_info()
+                infos[url] = ComfyClient(url, self.limits.get(url)).object_info()
             except (ServerDown, JobError) as exc:
                 down.append(f"{url} ({exc})")
         if not infos:
@@ -329,9 +513,23 @@ class ComfyUIBackend:
     def render(
         self, jobs: list[Job], inputs: dict[str, Path], on_step: StepCallback
     ) -> list[Rendered]:
-        """Upload, submit, follow, fetch: one job."""
+        """Upload, submit, follow, fetch: one job, within the server's time limit. Every
+        failure names the server and the job."""
         job = jobs[0]
+        try:
+            return self._render(job, inputs, on_step)
+        except ServerDown as exc:
+            raise ServerDown(f"{exc} (job {job.label})") from None
+        except JobError as exc:
+            text = str(exc)
+            if self.client.url not in text:
+                text = f"ComfyUI {self.client.url}: {text}"
+            raise JobError(f"{text} (job {job.label})") from None
+
+    def _render(self, job: Job, inputs: dict[str, Path], on_step: StepCallback) -> list[Rendered]:
         wf = self.workflow_of(job)
+        lim = self.client.limits
+        deadline = time.monotonic() + lim.timeout
         images = {
             role: self.client.upload_image(
                 f"app-{path.stem}-{_short(path)}{path.suffix}", path.read_bytes()
@@ -343,19 +541,36 @@ class ComfyUIBackend:
         pid = prompt_id(key)
         self.running = pid
         try:
-            asyncio.run(_run_prompt(self.client, graph, pid, on_step))
-            history = self._history(pid)
+            left = max(deadline - time.monotonic(), 0.001)
+            try:
+                asyncio.run(asyncio.wait_for(_run_prompt(self.client, graph, pid, on_step), left))
+            except TimeoutError:
+                self.cancel_running()
+                raise JobError(
+                    f"ComfyUI {self.client.url}: prompt {pid} did not finish within "
+                    f"{lim.timeout:g} s (timeout in models.yaml)"
+                ) from None
+            history = self._history(pid, deadline)
         finally:
             self.running = None
-        items = _outputs(history)
+        still = job.kind is not MediaKind.VIDEO
+        items = _outputs(history, graph, 1 if still else lim.max_outputs)
         if not items:
             raise JobError(
-                f"ComfyUI {self.client.url} returned no image for {job.label}: does the workflow "
-                "end in a SaveImage (or PreviewImage) node?"
+                f"ComfyUI {self.client.url} returned no image of the workflow's own nodes: "
+                "does the workflow end in a SaveImage (or PreviewImage) node?"
             )
-        from PIL import Image
-
-        pictures = [Image.open(io.BytesIO(self.client.view(i))) for i in items]
+        if job.kind is MediaKind.SPLAT:
+            raise JobError("ComfyUI workflows make images and videos, not splat scenes")
+        pictures = []
+        for item in items:
+            if time.monotonic() > deadline:
+                raise JobError(
+                    f"ComfyUI {self.client.url}: downloads not done within {lim.timeout:g} s "
+                    "(timeout in models.yaml)"
+                )
+            where = f"ComfyUI {self.client.url}: output {item.get('filename')}"
+            pictures.append(_open_image(self.client.view(item), lim.max_pixels, where))
         info = {
             "workflow": str(job.spec.workflow),
             "workflow_sha256": wf.sha256,
@@ -370,19 +585,29 @@ class ComfyUIBackend:
 
             frames = [np.asarray(p.convert("RGB")) for p in pictures]
             return [Rendered(frames=frames, frames_fps=job.spec.fps, sampler="comfyui", info=info)]
-        if job.kind is MediaKind.SPLAT:
-            raise JobError("ComfyUI workflows make images and videos, not splat scenes")
         image = pictures[0].convert("RGB")
         image.load()
         return [Rendered(image=image, sampler="comfyui", info=info)]
 
-    def _history(self, pid: str) -> dict[str, Any]:
-        deadline = time.monotonic() + HISTORY_WAIT_S
+    def cancel_running(self) -> None:
+        """Best effort: take our prompt off the server (queued or running)."""
+        pid = self.running
+        if pid is None:
+            return
+        try:
+            self.client.delete_queued([pid])
+            self.client.interrupt()
+        except (ServerDown, JobError):
+            pass
+
+    def _history(self, pid: str, deadline: float | None = None) -> dict[str, Any]:
+        wait = time.monotonic() + HISTORY_WAIT_S
+        end = wait if deadline is None else min(wait, deadline)
         while True:
-            history = self.client.get_json(f"/history/{pid}")
-            if isinstance(history, dict) and pid in history:
+            history = self.client.history(pid)
+            if isinstance(history, dict) and isinstance(history.get(pid), dict):
                 return history[pid]
-            if time.monotonic() > deadline:
+            if time.monotonic() > end:
                 raise JobError(f"ComfyUI {self.client.url}: no history for prompt {pid}")
             time.sleep(0.2)
 
@@ -438,14 +663,7 @@ class ServerSlot:
 
     def cancel(self) -> None:
         """Interrupt our running prompt (our queued ones were never queued server-side)."""
-        pid = self.backend.running
-        if pid is None:
-            return
-        try:
-            self.backend.client.delete_queued([pid])
-            self.backend.client.interrupt()
-        except (ServerDown, JobError):
-            pass
+        self.backend.cancel_running()
 
     def close(self) -> None:
         """Nothing to stop."""
@@ -488,7 +706,9 @@ class RoutedBackend:
     def server_slots(self) -> list[ServerSlot]:
         """One pool slot per server."""
         return [
-            ServerSlot(ComfyUIBackend(self.comfy.servers, self.comfy.show_dir, url))
+            ServerSlot(
+                ComfyUIBackend(self.comfy.servers, self.comfy.show_dir, url, self.comfy.limits)
+            )
             for url in self.comfy.servers
         ]
 
@@ -539,15 +759,17 @@ def check_show_workflows(show: Any) -> tuple[list[str], list[str]]:
         return [], []
     problems: list[str] = []
     warnings: list[str] = []
+    limits: Mapping[str, ComfyLimits] = {}
     try:
-        servers = load_registry(find_registry(show.path)).comfyui_servers
+        registry = load_registry(find_registry(show.path))
+        servers, limits = registry.comfyui_servers, registry.comfyui_limits
     except Exception as exc:  # a broken registry is generate's to report; check goes on
         servers = ()
         warnings.append(f"{show.path}: model registry not read ({exc}): workflows checked offline")
     infos: dict[str, dict[str, Any]] = {}
     for url in servers:
         try:
-            infos[url] = ComfyClient(url).object_info()
+            infos[url] = ComfyClient(url, limits.get(url)).object_info()
         except (ServerDown, JobError) as exc:
             warnings.append(f"ComfyUI {url} not reachable ({exc}): workflows checked offline only")
     for cue in cues:

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -411,11 +412,11 @@ class DiffusersBackend:
         self._empty_cache()
 
     def _empty_cache(self) -> None:
-        if self.on_cuda:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+        # torch never imported (a run of workflow recipes only, or no torch installed):
+        # nothing of ours is on the GPU
+        torch = sys.modules.get("torch")
+        if self.on_cuda and torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def recover(self) -> None:
         """After a failed job (e.g. out of memory): free cached blocks, keep the pipeline."""

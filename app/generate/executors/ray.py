@@ -8,12 +8,20 @@ created with `max_restarts=0` and tasks with `max_task_retries=0`: Ray's own ret
 unlimited by default and a retried task would be invisible to us; the pool retries a lost
 task itself (at most 3 tries) and starts a replacement actor for the dead one.
 
+A worker's death can take the whole local node with it (on a small machine the raylet may
+miss its heartbeats and be declared dead): then no replacement actor can start. When this
+process started the local Ray instance itself, `RayCluster` restarts it (at most
+`MAX_RESTARTS` times per run, once every slot is out of its Ray calls) and the slots start
+their workers again; the tasks the dead workers held are resubmitted and the finished ones
+are kept. A remote node's death only moves its tasks to the other workers.
+
 Only the `generate` command imports this module: the live runtime never imports Ray.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +36,8 @@ if TYPE_CHECKING:
 POLL_S = 0.5  # how often a busy worker's progress is read (display only)
 START_TIMEOUT_S = 300.0  # a worker that does not answer by then is reported, not waited for
 MAX_REVIVALS = 3  # replacement actors per slot
+MAX_RESTARTS = 2  # restarts of the local Ray instance per executor
+RESTART_WAIT_S = 60.0  # how long a restart waits for the other slots to leave their Ray calls
 
 
 def runtime_env() -> dict[str, Any]:
@@ -73,6 +83,96 @@ def connect(
             "on the head machine (and `ray start --address HEAD:6379` on the others), or run "
             "without --cluster/RAY_ADDRESS"
         ) from None
+
+
+class RayCluster:
+    """The Ray instance an executor's slots share: restarted when its local node died.
+
+    Slots wrap their Ray calls in `enter()`/`leave()`; a slot whose worker died asks
+    `recover()` before it starts another, which restarts the local instance when its
+    raylet or GCS process is gone (only one this process started: a cluster joined by
+    address is someone else's) and tells every slot its actor belongs to the old one.
+    """
+
+    def __init__(self, address: str | None = None) -> None:
+        import ray
+
+        self.address = address
+        resources = ray.cluster_resources()
+        self.num_cpus = int(resources.get("CPU", 1))
+        self.num_gpus = int(resources.get("GPU", 0))
+        self.generation = 0  # bumped by each restart: actors of an older one are dead
+        self.restarts = 0
+        self._busy = 0
+        self._restarting = False
+        self._cond = threading.Condition()
+
+    @staticmethod
+    def _local_node() -> Any:
+        """The Ray node this process started (None when it joined a running instance)."""
+        try:
+            from ray._private import worker
+
+            node = worker._global_node
+        except (ImportError, AttributeError):
+            return None
+        return node if node is not None and getattr(node, "head", False) else None
+
+    def owned(self) -> bool:
+        """True when this process started the local Ray instance (it may restart it)."""
+        return self.address is None and self._local_node() is not None
+
+    def healthy(self) -> bool:
+        """False when a process of the local node this process started has died."""
+        node = self._local_node()
+        if node is None:
+            return True
+        for kind in ("raylet", "gcs_server"):
+            for info in node.all_processes.get(kind, []):
+                proc = getattr(info, "process", None)
+                if proc is not None and proc.poll() is not None:
+                    return False
+        return True
+
+    def enter(self) -> int:
+        """Before a slot's Ray calls (waits out a restart): the generation it works in."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._restarting)
+            self._busy += 1
+            return self.generation
+
+    def leave(self) -> None:
+        """After a slot's Ray calls."""
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def recover(self, seen: int) -> bool:
+        """May a slot whose actor (of generation `seen`) died start another? Restarts the
+        local instance first when its node is dead; False when it cannot be used again."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._restarting)
+            if self.generation != seen or self.healthy():
+                return True
+            if not self.owned() or self.restarts >= MAX_RESTARTS:
+                return False
+            self._restarting = True
+            self.restarts += 1
+            self._cond.wait_for(lambda: self._busy == 0, timeout=RESTART_WAIT_S)
+        ok = True
+        try:
+            import ray
+
+            ray.shutdown()
+            connect(num_cpus=self.num_cpus, num_gpus=self.num_gpus)
+        except GenerateError:
+            ok = False
+        finally:
+            with self._cond:
+                self._restarting = False
+                self.generation += 1
+                self._cond.notify_all()
+        return ok
 
 
 class _Actor:
@@ -143,6 +243,7 @@ class RaySlot:
         options: dict[str, Any],
         accepts: Callable[[Job], bool] | None = None,
         max_batch: int = 1,
+        cluster: RayCluster | None = None,
     ) -> None:
         self.name = name
         self._factory = factory
@@ -154,11 +255,15 @@ class RaySlot:
         self.pid = 0
         self._revivals = 0
         self._ref: Any = None
+        self._cluster = cluster
+        self._generation = 0  # of the Ray instance the actor lives in
 
     def start(self) -> None:
         """Create the actor and wait until its backend is built."""
         import ray
 
+        if self._cluster is not None:
+            self._generation = self._cluster.generation
         self.actor = _actor_class().options(**self._options).remote(self._factory, self.name)
         try:
             device, host, pid = ray.get(self.actor.ready.remote(), timeout=START_TIMEOUT_S)
@@ -184,6 +289,28 @@ class RaySlot:
 
     def run(self, task: RenderTask, on_step: Callable[[float], None]) -> TaskOutcome:
         """Send the task, read progress while it runs, return its outcome."""
+        cluster = self._cluster
+        if cluster is None:
+            return self._run(task, on_step)
+        generation = cluster.enter()
+        try:
+            if generation != self._generation:  # Ray was restarted while this slot was idle
+                try:
+                    self.start()
+                except GenerateError as exc:
+                    raise WorkerLost(str(exc)) from None
+            return self._run(task, on_step)
+        except WorkerLost:
+            raise
+        except Exception as exc:
+            if cluster.generation != self._generation or not cluster.healthy():
+                # the Ray instance went away under this call
+                raise WorkerLost(f"the local Ray node died ({type(exc).__name__})") from None
+            raise
+        finally:
+            cluster.leave()
+
+    def _run(self, task: RenderTask, on_step: Callable[[float], None]) -> TaskOutcome:
         import ray
 
         ref = self.actor.render.remote(task)
@@ -203,6 +330,8 @@ class RaySlot:
             raise WorkerLost(_death_reason(exc)) from None
         except ray.exceptions.ObjectLostError as exc:
             raise WorkerLost(f"its result was lost ({type(exc).__name__})") from None
+        except ray.exceptions.RaySystemError as exc:
+            raise WorkerLost(f"Ray lost the worker ({_death_reason(exc)})") from None
         finally:
             self._ref = None
 
@@ -211,6 +340,8 @@ class RaySlot:
         if self._revivals >= MAX_REVIVALS:
             return False
         self._revivals += 1
+        if self._cluster is not None and not self._cluster.recover(self._generation):
+            return False
         try:
             self.start()
         except GenerateError:
@@ -276,6 +407,7 @@ def ray_executor(
                 # Ray hands out only the GPUs this process sees.
                 os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
             connect(address, num_gpus=len(gpus) if gpus else None)
+    cluster = RayCluster(address)
     resources = ray.cluster_resources()
     if cpu:
         count = workers or 1
@@ -294,6 +426,7 @@ def ray_executor(
         accepts = accepts or (lambda job: not any(t(job) for t in takes))
     names = [f"cpu{i}" for i in range(count)] if cpu else [f"gpu{i}" for i in range(count)]
     slots: list[Slot] = [
-        RaySlot(n, factory, dict(options), accepts=accepts, max_batch=max_batch) for n in names
+        RaySlot(n, factory, dict(options), accepts=accepts, max_batch=max_batch, cluster=cluster)
+        for n in names
     ]
     return Pool("ray", [*slots, *(extra or [])])
