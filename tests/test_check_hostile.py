@@ -33,4 +33,4 @@ def test_check_refuses_an_ascii_ply_that_claims_a_billion_splats(tmp_path: Path)
     assert proc.returncode != 0 and "Traceback" not in out
     lines = [s for s in out.splitlines() if f"{show}:6:" in s]
     assert len(lines) == 1 and "liar.ply: file is truncated" in lines[0], out
-    assert "1000000000 ASCII vertices" in lines[0]
+    assert "1000000000 ASCII vertex rows" in lines[0]

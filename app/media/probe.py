@@ -431,6 +431,6 @@ def _probe_ply(p: Path, size: int) -> MediaInfo:
                 p,
                 "splat",
                 count=count,
-                error=f"file is truncated ({size} bytes cannot hold {count} ASCII vertices)",
+                error=f"file is truncated ({size} bytes cannot hold {count} ASCII vertex rows)",
             )
     return MediaInfo(p, "splat", codec="ply", count=count)
