@@ -225,6 +225,44 @@ def test_long_notes_wrap_onto_several_lines(two_poems: dict[str, Any]) -> None:
     assert font(small).getlength(lines[0]) <= lay.side.w
 
 
+def test_visible_rows_keep_the_focus_near_the_middle() -> None:
+    from app.render.operator_layout import visible_rows
+
+    assert visible_rows([10.0] * 21, 10, 50) == (8, 13)
+    assert visible_rows([10.0] * 21, 0, 50) == (0, 5)  # at an end: the room is filled
+    assert visible_rows([10.0] * 21, 20, 50) == (16, 21)
+    assert visible_rows([10.0, 30.0, 10.0, 10.0], 1, 50) == (0, 3)
+    assert visible_rows([10.0, 30.0, 10.0, 10.0], 1, 45) == (1, 3)
+    assert visible_rows([10.0] * 3, 1, 100) == (0, 3)
+    assert visible_rows([60.0], 0, 50) == (0, 0)  # not even the focus fits
+    assert visible_rows([], 0, 50) == (0, 0)
+
+
+def test_poem_titles_wrap_instead_of_being_cut(two_poems: dict[str, Any]) -> None:
+    from app.cues.actions import Go
+    from app.render.operator import OperatorWindow
+
+    env = two_poems
+    player = env["player"]
+    _step(env, Go(source="script"))
+    drawn = {}
+    for size in ((1280, 800), (1024, 640), (1920, 1080)):
+        op = OperatorWindow(env["out"], width=size[0], height=size[1], every=1)
+        try:
+            op.draw(player, force=True)
+            lines = op.poem_lines["1"]
+            lay = op.layout
+            room = lay.poems.w - 20 * lay.scale
+        finally:
+            op.close()
+        assert " ".join(lines) == "1  Eine blasse Wäscherin", lines
+        assert not any("…" in line for line in lines)
+        assert all(text_width(line, lay.mid) <= room for line in lines)
+        drawn[size] = lines
+    assert len(drawn[(1280, 800)]) == 2  # too wide for one line there: wrapped, not cut
+    assert len(drawn[(1920, 1080)]) == 1
+
+
 def test_blackout_needs_a_second_click(two_poems: dict[str, Any]) -> None:
     env = two_poems
     player, op, fake = env["player"], env["op"], env["fake"]

@@ -61,6 +61,7 @@ from app.render.operator_layout import (
     performer_notes,
     qr_modules,
     thumbnail_grid,
+    visible_rows,
 )
 from app.render.thumbs import Thumbnails
 from app.render.ui import (
@@ -136,6 +137,7 @@ class OperatorWindow:
         self.notes_drawn: list[tuple[str, str]] = []  # the aids' lines last drawn (label, text)
         self.notes_lines: list[str] = []  # the same, as the wrapped lines drawn
         self.grid_poems: list[str] = []  # ids of the poems whose cues the grid last showed
+        self.poem_lines: dict[str, tuple[str, ...]] = {}  # poem id -> its lines last drawn
         self._confirm = SecondPress(clock)
         self.qr_rect: Rect | None = None  # where the console's QR code was last drawn
         self._qr: tuple[str, moderngl.Texture] | None = None  # (url, texture) of the QR code
@@ -433,36 +435,39 @@ class OperatorWindow:
         self._hits.append((rect, make))
 
     def _poem_list(self, player: Any, lay: Layout) -> None:
+        """The poems, titles wrapped (never cut), scrolled to keep the standby's poem in view."""
         c = self.canvas
         show = player.show
         cues = show.cues
         state = player.status
         area = lay.poems
+        s = lay.scale
         c.rect(area, PANEL)
-        c.text(area.x + 8 * lay.scale, area.y + 4 * lay.scale, "POEMS", lay.small, DIM)
-        row_h = line_height(lay.mid) + 8 * lay.scale
-        top = area.y + line_height(lay.small) + 8 * lay.scale
-        rows = max(0, int((area.y + area.h - top) // row_h))
+        c.text(area.x + 8 * s, area.y + 4 * s, "POEMS", lay.small, DIM)
+        mid_h = line_height(lay.mid)
+        top = area.y + line_height(lay.small) + 8 * s
+        room = area.w - 20 * s
+        texts = [wrap(f"{p.id}  {p.title}", lay.mid, room) for p in show.poems]
+        heights = [len(t) * mid_h + 8 * s for t in texts]
         live_poem = cues[state.live].poem_id if state.live is not None else None
         standby_poem = cues[state.standby].poem_id if state.standby is not None else None
         ids = [p.id for p in show.poems]
         focus = ids.index(standby_poem) if standby_poem in ids else 0
-        first = max(0, min(focus - rows // 2, len(ids) - rows))
-        for k, poem in enumerate(show.poems[first : first + rows]):
-            r = Rect(area.x, top + k * row_h, area.w, row_h)
+        first, last = visible_rows(heights, focus, area.y + area.h - top)
+        self.poem_lines = {}
+        y = top
+        for k in range(first, last):
+            poem = show.poems[k]
+            r = Rect(area.x, y, area.w, heights[k])
+            y += heights[k]
             if poem.id == standby_poem:
                 c.rect(r, (0.08, 0.3, 0.14, 1.0))
             if poem.id == live_poem:
-                c.rect(Rect(r.x, r.y, 6 * lay.scale, r.h), RED)
+                c.rect(Rect(r.x, r.y, 6 * s, r.h), RED)
             colour = GREEN if poem.id == standby_poem else TEXT
-            c.text(
-                r.x + 14 * lay.scale,
-                r.y + 4 * lay.scale,
-                f"{poem.id}  {poem.title}",
-                lay.mid,
-                colour,
-                max_width=r.w - 20 * lay.scale,
-            )
+            for n, line in enumerate(texts[k]):
+                c.text(r.x + 14 * s, r.y + 4 * s + n * mid_h, line, lay.mid, colour)
+            self.poem_lines[poem.id] = texts[k]
             pid = poem.id
             self._hits.append((r, self._plain(lambda pid=pid: _click("standby", pid))))
 
