@@ -20,6 +20,7 @@ from app.render.ui import (
     RED,
     Rect,
     UiCanvas,
+    elide,
     font,
     line_height,
     missing_glyphs,
@@ -255,12 +256,48 @@ def test_poem_titles_wrap_instead_of_being_cut(two_poems: dict[str, Any]) -> Non
             room = lay.poems.w - 20 * lay.scale
         finally:
             op.close()
-        assert " ".join(lines) == "1  Eine blasse Wäscherin", lines
+        assert " ".join(lines) == "Eine blasse Wäscherin", lines
         assert not any("…" in line for line in lines)
-        assert all(text_width(line, lay.mid) <= room for line in lines)
+        assert all(text_width(f"1  {line}", lay.mid) <= room for line in lines)
         drawn[size] = lines
     assert len(drawn[(1280, 800)]) == 2  # too wide for one line there: wrapped, not cut
     assert len(drawn[(1920, 1080)]) == 1
+
+
+def test_the_operator_window_draws_every_pierrot_title_whole(ctx: moderngl.Context) -> None:
+    """The real show (its media need not exist): each poem put in standby in turn, its title
+    drawn whole in the poem list and as the cue grid's heading, at 1280 x 800."""
+    from app.clock import FakeTime, FrameClock
+    from app.cues.commands import build
+    from app.eventlog import EventLog
+    from app.player import Player
+    from app.render.operator import OperatorWindow
+    from app.render.outputs import HeadlessOutput
+    from app.show.loader import load_show
+
+    show = load_show(PIERROT, allow_missing=True)
+    fake = FakeTime()
+    out = HeadlessOutput(320, 180, ctx=ctx)
+    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    op = OperatorWindow(out, width=1280, height=800, every=1)
+    try:
+        for poem in show.poems:
+            player.put(build("standby", [poem.id], source="script"), fake())
+            fake.advance(1 / 30)
+            player.step()
+            op.draw(player, force=True)
+            assert op.grid_poems == [poem.id]
+            assert " ".join(op.poem_lines[poem.id]) == poem.title
+            lay = op.layout
+            heading = f"POEM {poem.id}  {poem.title}"
+            assert elide(heading, lay.big, round(lay.cues.w)) == heading  # not cut
+            assert missing_glyphs(poem.title) == []
+        assert len(op.poem_lines) >= 10  # the list scrolls with the standby
+        assert out.ctx.error == "GL_NO_ERROR"
+    finally:
+        op.close()
+        player.close()
+        out.close()
 
 
 def test_blackout_needs_a_second_click(two_poems: dict[str, Any]) -> None:

@@ -76,6 +76,7 @@ from app.render.ui import (
     Rect,
     UiCanvas,
     line_height,
+    text_width,
     wrap,
 )
 from app.render.window import KeyEvent, OutputError, core_context_hints, find_monitor, key_callback
@@ -137,7 +138,7 @@ class OperatorWindow:
         self.notes_drawn: list[tuple[str, str]] = []  # the aids' lines last drawn (label, text)
         self.notes_lines: list[str] = []  # the same, as the wrapped lines drawn
         self.grid_poems: list[str] = []  # ids of the poems whose cues the grid last showed
-        self.poem_lines: dict[str, tuple[str, ...]] = {}  # poem id -> its lines last drawn
+        self.poem_lines: dict[str, tuple[str, ...]] = {}  # poem id -> its title's lines drawn
         self._confirm = SecondPress(clock)
         self.qr_rect: Rect | None = None  # where the console's QR code was last drawn
         self._qr: tuple[str, moderngl.Texture] | None = None  # (url, texture) of the QR code
@@ -447,7 +448,12 @@ class OperatorWindow:
         mid_h = line_height(lay.mid)
         top = area.y + line_height(lay.small) + 8 * s
         room = area.w - 20 * s
-        texts = [wrap(f"{p.id}  {p.title}", lay.mid, room) for p in show.poems]
+        numbers = [f"{p.id}  " for p in show.poems]
+        indents = [text_width(n, lay.mid) for n in numbers]
+        texts = [
+            wrap(p.title, lay.mid, max(room / 2, room - indent))
+            for p, indent in zip(show.poems, indents, strict=True)
+        ]
         heights = [len(t) * mid_h + 8 * s for t in texts]
         live_poem = cues[state.live].poem_id if state.live is not None else None
         standby_poem = cues[state.standby].poem_id if state.standby is not None else None
@@ -465,8 +471,9 @@ class OperatorWindow:
             if poem.id == live_poem:
                 c.rect(Rect(r.x, r.y, 6 * s, r.h), RED)
             colour = GREEN if poem.id == standby_poem else TEXT
-            for n, line in enumerate(texts[k]):
-                c.text(r.x + 14 * s, r.y + 4 * s + n * mid_h, line, lay.mid, colour)
+            c.text(r.x + 14 * s, r.y + 4 * s, numbers[k], lay.mid, colour)
+            for n, line in enumerate(texts[k]):  # a hanging indent under the title
+                c.text(r.x + 14 * s + indents[k], r.y + 4 * s + n * mid_h, line, lay.mid, colour)
             self.poem_lines[poem.id] = texts[k]
             pid = poem.id
             self._hits.append((r, self._plain(lambda pid=pid: _click("standby", pid))))
