@@ -449,6 +449,9 @@ def test_grid_captions_show_every_swept_value(desk: dict[str, Any]) -> None:
     assert len(long) == 2  # guidance 2 and 8: the whole prompt, on several lines
     assert all("guidance" in c["text"] for c in long)
     assert all(c["inside"] for c in caps), [c for c in caps if not c["inside"]]
+    page.evaluate("Promise.all([...document.images].map(i => i.decode().catch(() => null)))")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "desk-captions.png"))
 
 
 def test_compare_panes_say_loading_until_the_pictures_arrive(desk: dict[str, Any]) -> None:
