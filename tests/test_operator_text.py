@@ -4,6 +4,7 @@ BLACKOUT acting only on a second click or key press."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -189,6 +190,11 @@ def test_the_live_poems_cues_stay_in_view_at_a_poems_end(two_poems: dict[str, An
     assert live.y + live.h < standby.y  # the live poem above, the next one under it
     for index, rect in op.thumb_rects.items():
         assert Rect(0, 0, 1280, 800).contains(rect.x + rect.w - 1, rect.y + rect.h - 1), index
+    if os.environ.get("UPDATE_DOCS") == "1":  # the picture in docs/operator-and-desk.md
+        op.thumbs.wait(timeout=30)
+        op.draw(player, force=True)
+        shot = op.read_pixels()
+        Image.fromarray(shot).save(ROOT / "docs" / "operator-poem-end.png", optimize=True)
     _step(env, Go(source="script"))  # 2.1 live, 2.2 in standby: one poem again
     op.draw(player, force=True)
     assert op.grid_poems == ["2"] and set(op.thumb_rects) == {2, 3}
