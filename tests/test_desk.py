@@ -50,7 +50,12 @@ poems:
       - id: "1.3"
         media: gen/1.3.mp4
         generate: {prompt: "a slow tide", seed: 0, from: "1.1", fps: 8}
+      - id: "1.4"
+        media: gen/1.4.png
+        generate: {prompt: "a pale laundress by moonlight", seed: 0}
 """
+TWIN_SEEDS = 6  # cue 1.4 has seed-0.png ... seed-5.png, as 1.1 has
+LONG_PROMPT = "a pale laundress washing the moonlit linen at the silver river, slowly"
 
 
 class _Deferred(Manifest):
@@ -69,6 +74,10 @@ def _make_show(folder: Path) -> Path:
     cells, grid = cells_for(show, "1.2", axes, [3])
     jobs = plan_show(show, sweeps=False) + variation_jobs(show, "1.1", range(COUNT))
     jobs += grid + variation_jobs(show, "1.3", range(2))
+    jobs += variation_jobs(show, "1.4", range(TWIN_SEEDS))
+    long_axes = parse_axes([f"prompt={LONG_PROMPT}|a pale laundress", "guidance=2,8"])
+    long_cells, long_grid = cells_for(show, "1.4", long_axes, [3])
+    jobs += long_grid
     manifest = _Deferred.load(show.media_root)
     runner = Runner(
         show, make_backend("placeholder"), manifest, out=io.StringIO(), err=io.StringIO()
@@ -375,3 +384,135 @@ def test_compare_two_with_synced_zoom_and_screenshot(desk: dict[str, Any]) -> No
     shot = ARTIFACTS / "desk.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
+
+
+_SAME_PICTURE = """async ([cue, name, other]) => {
+  const cell = document.querySelector(`#grid .cell[data-id='${name}']`);
+  const img = cell.querySelector("img");
+  await img.decode();
+  const pixels = (im) => {
+    const c = document.createElement("canvas");
+    c.width = im.naturalWidth; c.height = im.naturalHeight;
+    const g = c.getContext("2d");
+    g.drawImage(im, 0, 0);
+    return Array.from(g.getImageData(0, 0, c.width, c.height).data);
+  };
+  const fetched = async (c) => {
+    const im = new Image();
+    im.src = `/thumb/${c}/${name}?token=${encodeURIComponent(TOKEN)}`;
+    await im.decode();
+    return pixels(im);
+  };
+  const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+  const shown = pixels(img), own = await fetched(cue), theirs = await fetched(other);
+  return {cue: cell.dataset.cue, path: new URL(img.src).pathname,
+          own: same(shown, own), other: same(shown, theirs), differ: !same(own, theirs)};
+}"""
+
+
+def test_switching_cues_shows_each_cues_own_thumbnails(desk: dict[str, Any]) -> None:
+    """1.1 and 1.4 both have seed-0.png ... seed-5.png: after each switch every cell shows
+    the picture of the cue chosen, read back from the page's own pixels."""
+    page = desk["page"]
+    for cue, other in (("1.1", "1.4"), ("1.4", "1.1"), ("1.1", "1.4")):
+        _choose_cue(page, cue)
+        # the cells are drawn with the cue's list (body[data-cue] is set just before)
+        cells = page.evaluate(
+            "[...document.querySelectorAll('#grid .cell')].map(c => c.dataset.cue)"
+        )
+        assert cells and set(cells) == {cue}
+        for seed in (0, 1, 2, 4):  # in 1.1, seed-3 is rejected (hidden) and seed-5 deleted
+            name = f"seed-{seed}.png"
+            seen = page.evaluate(_SAME_PICTURE, [cue, name, other])
+            assert seen["differ"], "the two cues' thumbnails must differ for this test"
+            assert seen == {
+                "cue": cue,
+                "path": f"/thumb/{cue}/{name}",
+                "own": True,
+                "other": False,
+                "differ": True,
+            }, (cue, name)
+
+
+def test_grid_captions_show_every_swept_value(desk: dict[str, Any]) -> None:
+    page = desk["page"]
+    _choose_cue(page, "1.4")
+    caps = page.evaluate(
+        """[...document.querySelectorAll('#grid .cell')].map(cell => {
+             const cap = cell.querySelector('.cap'), c = cap.getBoundingClientRect();
+             const box = cell.getBoundingClientRect();
+             return {text: cap.textContent, inside: c.bottom <= box.bottom + 0.5
+                     && c.right <= box.right + 0.5 && cap.scrollWidth <= cap.clientWidth};
+           })"""
+    )
+    long = [c for c in caps if LONG_PROMPT in c["text"]]
+    assert len(long) == 2  # guidance 2 and 8: the whole prompt, on several lines
+    assert all("guidance" in c["text"] for c in long)
+    assert all(c["inside"] for c in caps), [c for c in caps if not c["inside"]]
+    page.evaluate("Promise.all([...document.images].map(i => i.decode().catch(() => null)))")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "desk-captions.png"))
+
+
+def test_compare_panes_say_loading_until_the_pictures_arrive(desk: dict[str, Any]) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    page = desk["page"]
+    _choose_cue(page, "1.4")
+    held: list[Any] = []
+    holding = [True]
+
+    def hold(route: Any) -> None:
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/media/1.4/**", hold)
+    try:
+        page.keyboard.press("Home")
+        page.keyboard.press(" ")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press(" ")
+        page.keyboard.press("c")
+        page.wait_for_selector("#panes.n2")
+        page.wait_for_function("document.getElementById('panes').dataset.loading === '2'")
+        waits = page.locator("#panes .pane .wait")
+        assert waits.all_text_contents() == ["loading seed-0.png\u2026", "loading seed-1.png\u2026"]
+        assert waits.first.is_visible()
+        holding[0] = False
+        for route in held:
+            try:
+                route.continue_()
+            except PlaywrightError:
+                pass  # a request the page dropped when it replaced the single view
+        page.wait_for_function("document.getElementById('panes').dataset.loading === '0'")
+        assert page.locator("#panes .pane .wait").count() == 0
+        assert page.evaluate(
+            "[...document.querySelectorAll('#panes img')].every(i => i.complete && i.naturalWidth)"
+        )
+    finally:
+        page.unroute("**/media/1.4/**")
+    page.keyboard.press("c")
+
+
+def test_pick_then_undo_restores_the_picks_file(desk: dict[str, Any]) -> None:
+    page, show = desk["page"], desk["show"]
+    _choose_cue(page, "1.4")
+    picks = show.with_name("show.picks.yaml")
+    before = picks.read_text(encoding="utf-8")
+    media = desk["base"] / "media" / "gen" / "1.4.png"
+    media_before = media.read_bytes()
+    source = desk["base"] / "media" / ".generate" / "variations" / "1.4" / "seed-2.png"
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert _current(page) == "seed-2.png"
+    _press_and_wait_status(page, "Enter", "picked seed-2.png")
+    assert yaml.safe_load(picks.read_text(encoding="utf-8"))["picks"]["1.4"] == 2
+    assert media.read_bytes() == source.read_bytes() != media_before
+    assert page.locator("#grid .cell.picked[data-id='seed-2.png']").count() == 1
+    _press_and_wait_status(page, "u", "undid the pick of seed-2.png for cue 1.4")
+    assert picks.read_text(encoding="utf-8") == before
+    assert media.read_bytes() == media_before
+    page.wait_for_function("document.querySelectorAll('#grid .cell.picked').length === 0")

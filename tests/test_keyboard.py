@@ -25,6 +25,9 @@ def test_default_keys() -> None:
     }
     for key, action in expected.items():
         got = press(m, key)
+        if key == "b":  # blackout needs a second press
+            assert got == Hint("press b again for BLACKOUT")
+            got = press(m, key)
         assert got == action and type(got) is type(action)
         assert got.detail == key  # type: ignore[union-attr]
     assert press(m, "q") is None
@@ -68,3 +71,30 @@ def test_escape_too_slow_or_interrupted_does_not_quit() -> None:
     assert press(m, "escape", "repeat") is None  # a held Esc is not a second press
     clock.advance(0.1)
     assert press(m, "escape") is QUIT
+
+
+def test_blackout_key_needs_a_second_press_within_a_second() -> None:
+    clock = FakeTime()
+    m = KeyboardMapper(clock=clock)
+    armed = Hint("press b again for BLACKOUT")
+    assert press(m, "b") == armed and m.hint == armed.text
+    assert press(m, "b", "repeat") is None  # a held key is not a second press
+    assert press(m, "b", "release") is None
+    clock.advance(0.5)
+    assert press(m, "b") == A.Blackout(on=None, source="key")
+    assert m.hint is None
+    # too slow: the second press arms again
+    assert press(m, "b") == armed
+    clock.advance(1.2)
+    assert m.hint is None
+    assert press(m, "b") == armed
+    # another key in between disarms it (and still acts)
+    clock.advance(0.1)
+    assert press(m, "right") == A.StandbyStep(cues=1, source="key")
+    assert m.hint is None
+    assert press(m, "b") == armed
+    clock.advance(0.1)
+    assert press(m, "q") is None  # an unbound key disarms as well
+    assert press(m, "b") == armed
+    clock.advance(0.1)
+    assert press(m, "b") == A.Blackout(on=None, source="key")

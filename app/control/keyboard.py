@@ -10,6 +10,11 @@ it. Key repeat (a held key) fires again only for the keys listed under `repeat:`
 that move the standby); it never fires GO, BACK, blackout or PANIC. Keys held with ctrl,
 alt or super are ignored (window manager shortcuts).
 
+A key bound to a command of `CONFIRMED` (blackout) acts only when pressed twice within
+`CONFIRM_WINDOW` (1 s): a stray touch of `b` must not black the stage out (or bring the
+picture back). The first press returns a `Hint` ("press b again for BLACKOUT"), which `hint`
+keeps saying while armed; any other key disarms it.
+
 Events are any object with `key` (a lower-case name: 'space', 'b', 'left'...) and `action`
 ('press', 'release' or 'repeat'), e.g. the output's `KeyEvent`; this module has its own
 `KeyEvent` of that shape for callers that do not use the render room.
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from app.control.bindings import HERE
+from app.control.confirm import CONFIRM_WINDOW, SecondPress
 from app.cues.actions import Action
 from app.cues.commands import parse
 from app.show.controls import KeyboardSpec, read_file, read_keyboard
@@ -30,6 +36,7 @@ from app.show.controls import KeyboardSpec, read_file, read_keyboard
 QUIT_WINDOW = 1.0  # seconds between the two Esc presses
 QUIT_HINT = "press Esc again to quit"
 _IGNORED_MODS = frozenset({"ctrl", "alt", "super"})
+CONFIRMED = frozenset({"blackout"})  # commands whose keys need a second press
 
 
 class KeyLike(Protocol):
@@ -135,12 +142,16 @@ class KeyboardMapper:
         self._clock = clock
         self.bindings = dict(DEFAULT_BINDINGS if bindings is None else bindings)
         self._esc_at: float | None = None
+        self._confirm = SecondPress(clock, CONFIRM_WINDOW)
 
     @property
     def hint(self) -> str | None:
-        """The status-line hint while a first Esc is armed, else None."""
+        """The status-line hint while a first Esc (or a confirmed key) is armed, else None."""
         if self._esc_at is not None and self._clock() - self._esc_at <= QUIT_WINDOW:
             return QUIT_HINT
+        key = self._confirm.armed
+        if key is not None and key in self.bindings:
+            return _confirm_hint(key, self.bindings[key].command)
         return None
 
     def handle(self, event: KeyLike) -> Action | Quit | Hint | None:
@@ -163,7 +174,18 @@ class KeyboardMapper:
         if event.action == "press":
             self._esc_at = None  # any other key disarms the quit
         if binding is None:
+            if event.action == "press":
+                self._confirm.disarm()
             return None
         if event.action == "repeat" and not binding.repeat:
             return None
+        if binding.command.split()[0] in CONFIRMED:
+            if not self._confirm.press(key):
+                return Hint(_confirm_hint(key, binding.command))
+        elif event.action == "press":
+            self._confirm.disarm()
         return parse(binding.command, source="key", detail=key)
+
+
+def _confirm_hint(key: str, command: str) -> str:
+    return f"press {key} again for {command.split()[0].upper()}"

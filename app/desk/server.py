@@ -130,6 +130,7 @@ class DeskServer:
         r.add_post("/api/cues/{cue}/mark", self.mark)
         r.add_post("/api/cues/{cue}/pick", self.pick)
         r.add_post("/api/cues/{cue}/more", self.more)
+        r.add_post("/api/undo", self.undo)
         r.add_get("/thumb/{cue}/{name}", self.thumb)
         r.add_get("/orbit/{cue}/{name}", self.orbit)
         r.add_get("/media/{cue}/{name}", self.media)
@@ -199,6 +200,23 @@ class DeskServer:
             "cue": cue,
             "id": result.variation,
             "seed": result.seed,
+            "media": str(result.media),
+            "picks_file": str(result.picks_file),
+        }
+        self.publish(message)
+        return web.json_response(message)
+
+    async def undo(self, request: web.Request) -> web.Response:
+        """Take back the last pick made in this desk (picks file, media file, manifest)."""
+        try:
+            result = await self._blocking(self.store.undo_pick)
+        except GenerateError as exc:
+            return _error(exc)
+        message = {
+            "type": "picked",
+            "cue": result.cue,
+            "id": result.picked,
+            "undone": result.undone,
             "media": str(result.media),
             "picks_file": str(result.picks_file),
         }

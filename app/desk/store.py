@@ -5,7 +5,8 @@ root's `RunLock`, so a `generate` run in another process and the desk never writ
 manifest at once; the manifest is read again before each write (another run may have
 added to it). Picking a variation is what `pick` does plus what `generate` would then do:
 the picks file (atomically), the file copied over the cue's media (atomically), the
-manifest record of the cue's media.
+manifest record of the cue's media. `undo_pick` puts the last pick's three back
+(app/desk/undo.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from app.desk.orbit import OrbitRenderer
+from app.desk.undo import PickHistory
 from app.generate.cache import atomic_output, copy_atomic
 from app.generate.catalog import Variation, list_variations, variations_dir
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, ProcessLock, RunLock, state_dir
 from app.generate.metadata import write_sidecar
-from app.generate.picks import load_pick_variations, load_picks, save_pick
+from app.generate.picks import load_pick_variations, load_picks, picks_path, save_pick
 from app.generate.ratings import Mark, load_ratings, save_ratings
 from app.media.types import MediaError
 from app.render.gl import GLError
@@ -53,6 +55,18 @@ class PickResult:
     picks_file: Path
 
 
+@dataclass(frozen=True)
+class UndoResult:
+    """What an undo put back: the cue, the variation whose pick was undone, and the cue's
+    pick now (None when it had none before)."""
+
+    cue: str
+    undone: str
+    picked: str | None
+    media: Path
+    picks_file: Path
+
+
 class DeskStore:
     """Reads and writes the show's variations, marks and picks (thread-safe)."""
 
@@ -66,6 +80,7 @@ class DeskStore:
         self.ratings = load_ratings(show.path)
         self.by_id = {c.id: c for c in show.cues}
         self._orbit: OrbitRenderer | None = None  # made on the first splat preview
+        self.history = PickHistory(show.path, self.root)  # the picks `undo_pick` takes back
 
     # --- reading ------------------------------------------------------------------------
 
@@ -207,21 +222,42 @@ class DeskStore:
             with RunLock(self.root):
                 manifest = Manifest.load(self.root)
                 entry = dict(manifest.get(v.path) or {})
-                copy_atomic(v.path, cue.media)
-                entry.update(
-                    {
-                        "cue": cue.id,
-                        "variation": False,
-                        "copied_from": manifest.key(v.path),
-                        "bytes": cue.media.stat().st_size,
-                    }
-                )
-                if cue.kind is not MediaKind.STILL and entry.get("hash"):
-                    write_sidecar(cue.media, {k: x for k, x in entry.items() if k != "bytes"})
-                if entry.get("hash"):
-                    manifest.record(cue.media, entry)
-                path = save_pick(self.show.path, cue.id, v.seed, recipe=v.values, variation=name)
+                saved = self.history.before(cue.id, cue.media, manifest)
+                try:
+                    path = self._pick(cue, v, name, manifest, entry)
+                except BaseException:
+                    self.history.discard(saved)
+                    raise
+                self.history.done(saved, name)
         return PickResult(cue.id, name, v.seed, cue.media, path)
+
+    def _pick(
+        self, cue: Cue, v: Variation, name: str, manifest: Manifest, entry: dict[str, Any]
+    ) -> Path:
+        """The writes of a pick (under the run lock): media, sidecar, manifest, picks file."""
+        assert v.seed is not None
+        copy_atomic(v.path, cue.media)
+        entry.update(
+            {
+                "cue": cue.id,
+                "variation": False,
+                "copied_from": manifest.key(v.path),
+                "bytes": cue.media.stat().st_size,
+            }
+        )
+        if cue.kind is not MediaKind.STILL and entry.get("hash"):
+            write_sidecar(cue.media, {k: x for k, x in entry.items() if k != "bytes"})
+        if entry.get("hash"):
+            manifest.record(cue.media, entry)
+        return save_pick(self.show.path, cue.id, v.seed, recipe=v.values, variation=name)
+
+    def undo_pick(self) -> UndoResult:
+        """Take back the last pick made in this desk: picks file, media file, manifest."""
+        with self.lock, RunLock(self.root):
+            done = self.history.undo(self.root)
+        cue = done.saved.cue
+        picked = load_pick_variations(self.show.path).get(cue)
+        return UndoResult(cue, done.variation, picked, done.saved.media, picks_path(self.show.path))
 
     # --- thumbnails ---------------------------------------------------------------------
 
@@ -267,6 +303,7 @@ class DeskStore:
         """Release the preview renderer's GL context (if one was made)."""
         with self.lock:
             orbit, self._orbit = self._orbit, None
+            self.history.clear()
         if orbit is not None:
             orbit.close()
 

@@ -29,7 +29,14 @@ the output's own context: for tests without a display and for the benchmark.
 
 Mouse and keyboard act through the action vocabulary: keys go through the run loop's
 `KeyboardMapper` like the output's; a click on a cue thumbnail sets standby to that cue
-(GOTO), on a poem sets standby to its first cue, on GO fires, on BLACKOUT toggles it.
+(GOTO), on a poem sets standby to its first cue, on GO fires. BLACKOUT, like its `b` key, needs
+a second click within a second (`app.control.confirm.SecondPress`): the first one only arms it
+and the button says CLICK AGAIN; any other click disarms it.
+
+The cue grid shows the live cue's poem; when the standby cue is in another poem (at a poem's
+end) that poem's cues are shown under it, so the live cues never vanish. The performer's notes
+wrap onto as many lines as they need, up to half the status column (then the last line says
+how many more lines there are).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import Any
 import moderngl
 import numpy as np
 
+from app.control.confirm import SecondPress
 from app.cues.actions import Action
 from app.cues.commands import build
 from app.cues.state import LayerMix, Mix, MixEntry
@@ -53,6 +61,7 @@ from app.render.operator_layout import (
     performer_notes,
     qr_modules,
     thumbnail_grid,
+    visible_rows,
 )
 from app.render.thumbs import Thumbnails
 from app.render.ui import (
@@ -67,6 +76,8 @@ from app.render.ui import (
     Rect,
     UiCanvas,
     line_height,
+    text_width,
+    wrap,
 )
 from app.render.window import KeyEvent, OutputError, core_context_hints, find_monitor, key_callback
 from app.show.model import Fit
@@ -109,6 +120,7 @@ class OperatorWindow:
         every: int = 2,
         offscreen: bool | None = None,
         title: str = "operator",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.output = output
         self.out_ctx: moderngl.Context = output.ctx
@@ -124,9 +136,13 @@ class OperatorWindow:
         self.layout: Layout | None = None
         self.thumb_rects: dict[int, Rect] = {}
         self.notes_drawn: list[tuple[str, str]] = []  # the aids' lines last drawn (label, text)
+        self.notes_lines: list[str] = []  # the same, as the wrapped lines drawn
+        self.grid_poems: list[str] = []  # ids of the poems whose cues the grid last showed
+        self.poem_lines: dict[str, tuple[str, ...]] = {}  # poem id -> its title's lines drawn
+        self._confirm = SecondPress(clock)
         self.qr_rect: Rect | None = None  # where the console's QR code was last drawn
         self._qr: tuple[str, moderngl.Texture] | None = None  # (url, texture) of the QR code
-        self._hits: list[tuple[Rect, Callable[[], Action]]] = []
+        self._hits: list[tuple[Rect, Callable[[], Action | None]]] = []
         self._events: list[KeyEvent | Action] = []
         self._since = every  # frames since the last redraw: draw on the first call
         self._next_at = 0.0
@@ -226,13 +242,27 @@ class OperatorWindow:
 
     def click(self, x: float, y: float) -> Action | None:
         """A left click at (x, y) view pixels: the action it means (also queued for
-        `poll_events`), or None where nothing is clickable."""
+        `poll_events`), or None where nothing is clickable or the click only armed BLACKOUT."""
         for rect, make in reversed(self._hits):
             if rect.contains(x, y):
                 action = make()
-                self._events.append(action)
+                if action is not None:
+                    self._events.append(action)
                 return action
+        self._confirm.disarm()
         return None
+
+    def _blackout_click(self) -> Action | None:
+        return _click("blackout") if self._confirm.press("blackout") else None
+
+    def _plain(self, action: Callable[[], Action]) -> Callable[[], Action | None]:
+        """A click that acts at once, and disarms an armed BLACKOUT."""
+
+        def make() -> Action:
+            self._confirm.disarm()
+            return action()
+
+        return make
 
     def poll_events(self) -> list[KeyEvent | Action]:
         """Key events and clicked actions since the last call, oldest first."""
@@ -343,13 +373,14 @@ class OperatorWindow:
         c.image(lay.program, self.output.fbo.color_attachments[0], top_row_first=False)
 
         # GO and BLACKOUT buttons, transition bar
-        self._button(lay.go, "GO", GREEN, lambda: _click("go"))
+        self._button(lay.go, "GO", GREEN, self._plain(lambda: _click("go")))
+        armed = self._confirm.armed == "blackout"
         self._button(
             lay.blackout,
-            "BLACKOUT",
-            RED if state.blackout else PANEL,
-            lambda: _click("blackout"),
-            text_colour=BLACK if state.blackout else TEXT,
+            "CLICK AGAIN" if armed else "BLACKOUT",
+            AMBER if armed else RED if state.blackout else PANEL,
+            self._blackout_click,
+            text_colour=BLACK if armed or state.blackout else TEXT,
         )
         c.rect(lay.progress, PANEL)
         transition = state.transition
@@ -384,7 +415,7 @@ class OperatorWindow:
         rect: Rect,
         label: str,
         colour: Color,
-        make: Callable[[], Action],
+        make: Callable[[], Action | None],
         *,
         text_colour: Color = BLACK,
     ) -> None:
@@ -405,55 +436,110 @@ class OperatorWindow:
         self._hits.append((rect, make))
 
     def _poem_list(self, player: Any, lay: Layout) -> None:
+        """The poems, titles wrapped (never cut), scrolled to keep the standby's poem in view."""
         c = self.canvas
         show = player.show
         cues = show.cues
         state = player.status
         area = lay.poems
+        s = lay.scale
         c.rect(area, PANEL)
-        c.text(area.x + 8 * lay.scale, area.y + 4 * lay.scale, "POEMS", lay.small, DIM)
-        row_h = line_height(lay.mid) + 8 * lay.scale
-        top = area.y + line_height(lay.small) + 8 * lay.scale
-        rows = max(0, int((area.y + area.h - top) // row_h))
+        c.text(area.x + 8 * s, area.y + 4 * s, "POEMS", lay.small, DIM)
+        mid_h = line_height(lay.mid)
+        top = area.y + line_height(lay.small) + 8 * s
+        room = area.w - 20 * s
+        numbers = [f"{p.id}  " for p in show.poems]
+        indents = [text_width(n, lay.mid) for n in numbers]
+        texts = [
+            wrap(p.title, lay.mid, max(room / 2, room - indent))
+            for p, indent in zip(show.poems, indents, strict=True)
+        ]
+        heights = [len(t) * mid_h + 8 * s for t in texts]
         live_poem = cues[state.live].poem_id if state.live is not None else None
         standby_poem = cues[state.standby].poem_id if state.standby is not None else None
         ids = [p.id for p in show.poems]
         focus = ids.index(standby_poem) if standby_poem in ids else 0
-        first = max(0, min(focus - rows // 2, len(ids) - rows))
-        for k, poem in enumerate(show.poems[first : first + rows]):
-            r = Rect(area.x, top + k * row_h, area.w, row_h)
+        first, last = visible_rows(heights, focus, area.y + area.h - top)
+        self.poem_lines = {}
+        y = top
+        for k in range(first, last):
+            poem = show.poems[k]
+            r = Rect(area.x, y, area.w, heights[k])
+            y += heights[k]
             if poem.id == standby_poem:
                 c.rect(r, (0.08, 0.3, 0.14, 1.0))
             if poem.id == live_poem:
-                c.rect(Rect(r.x, r.y, 6 * lay.scale, r.h), RED)
+                c.rect(Rect(r.x, r.y, 6 * s, r.h), RED)
             colour = GREEN if poem.id == standby_poem else TEXT
-            c.text(
-                r.x + 14 * lay.scale,
-                r.y + 4 * lay.scale,
-                f"{poem.id}  {poem.title}",
-                lay.mid,
-                colour,
-                max_width=r.w - 20 * lay.scale,
-            )
+            c.text(r.x + 14 * s, r.y + 4 * s, numbers[k], lay.mid, colour)
+            for n, line in enumerate(texts[k]):  # a hanging indent under the title
+                c.text(r.x + 14 * s + indents[k], r.y + 4 * s + n * mid_h, line, lay.mid, colour)
+            self.poem_lines[poem.id] = texts[k]
             pid = poem.id
-            self._hits.append((r, lambda pid=pid: _click("standby", pid)))
+            self._hits.append((r, self._plain(lambda pid=pid: _click("standby", pid))))
 
     def _cue_grid(self, player: Any, lay: Layout) -> None:
+        """The live cue's poem, and under it the standby cue's poem when that is another."""
+        cues = player.show.cues
+        state = player.status
+        self.thumb_rects = {}
+        self.grid_poems = []
+        poem_ids = [
+            cues[i].poem_id
+            for i in (state.live, state.standby)
+            if i is not None and 0 <= i < len(cues)
+        ]
+        poem_ids = list(dict.fromkeys(poem_ids))
+        if not poem_ids:
+            return
+        area = lay.cues
+        if len(poem_ids) == 1:
+            self._cue_section(player, lay, poem_ids[0], area, None)
+            return
+        by_id = {p.id: p for p in player.show.poems}
+        counts = [max(1, len(by_id[pid].cues)) for pid in poem_ids]
+        gap = 10 * lay.scale
+        top_h = (area.h - gap) * max(0.35, min(0.65, counts[0] / sum(counts)))
+        self._cue_section(
+            player, lay, poem_ids[0], Rect(area.x, area.y, area.w, top_h), ("LIVE", RED)
+        )
+        self._cue_section(
+            player,
+            lay,
+            poem_ids[1],
+            Rect(area.x, area.y + top_h + gap, area.w, area.h - top_h - gap),
+            ("NEXT", GREEN),
+        )
+
+    def _cue_section(
+        self,
+        player: Any,
+        lay: Layout,
+        poem_id: str,
+        area: Rect,
+        tag: tuple[str, Color] | None,
+    ) -> None:
+        """One poem's heading and cue thumbnails in `area`."""
         c = self.canvas
         show = player.show
-        cues = show.cues
         state = player.status
-        focus = state.standby if state.standby is not None else state.live
-        self.thumb_rects = {}
-        if focus is None:
-            return
-        poem_id = cues[focus].poem_id
         poem = next(p for p in show.poems if p.id == poem_id)
         first = show.cue_index(poem_id)
         assert first is not None
-        area = lay.cues
-        head = line_height(lay.big) + 8 * lay.scale
-        c.text(area.x, area.y, f"POEM {poem.id}  {poem.title}", lay.big, TEXT, max_width=area.w)
+        self.grid_poems.append(poem_id)
+        size = lay.big if tag is None else lay.mid
+        head = line_height(size) + 8 * lay.scale
+        x = area.x
+        if tag is not None:
+            x += c.text(x, area.y, tag[0], size, tag[1]) + 10 * lay.scale
+        c.text(
+            x,
+            area.y,
+            f"POEM {poem.id}  {poem.title}",
+            size,
+            TEXT,
+            max_width=area.x + area.w - x,
+        )
         label_h = line_height(lay.small) + 6 * lay.scale
         grid = Rect(area.x, area.y + head, area.w, area.h - head)
         rects = thumbnail_grid(
@@ -494,7 +580,7 @@ class OperatorWindow:
             self._hits.append(
                 (
                     hit,
-                    lambda pid=cue.poem_id, cid=cue.id: _click("standby", pid, cid),
+                    self._plain(lambda pid=cue.poem_id, cid=cue.id: _click("standby", pid, cid)),
                 )
             )
 
@@ -513,15 +599,31 @@ class OperatorWindow:
             c.text(x, y, text, small, colour)
             y += small_h + 2 * s
 
-        # the performer's aids: the follow's countdown, the notes
+        # a hint of the keys (Esc or b armed), then the performer's aids: the follow's
+        # countdown, the notes, each wrapped onto as many lines as it needs
+        self.notes_lines = []
+        if state.hint:
+            for line in wrap(state.hint, mid, w):
+                c.text(x, y, line, mid, AMBER)
+                y += mid_h + 2 * s
+            y += gap
+        notes_bottom = area.y + area.h / 2
+        step = small_h + 2 * s
         for label, text in performer_notes(player.show, state):
             colour = BLUE if label == "FOLLOW" else AMBER
             lw = c.text(x, y, label, small, colour)
             room = w - lw - 8 * s
             dynamic = label == "FOLLOW"  # a countdown: laid out from cached glyphs
-            c.text(x + lw + 8 * s, y, text, small, TEXT, max_width=room, dynamic=dynamic)
-            y += small_h + 2 * s
+            lines = list(wrap(text, small, room))
+            fit = max(2, int((notes_bottom - y) // step))
+            if len(lines) > fit:
+                more = len(lines) - fit + 1
+                lines = [*lines[: fit - 1], f"(+{more} more lines)"]
+            for line in lines:
+                c.text(x + lw + 8 * s, y, line, small, TEXT, dynamic=dynamic)
+                y += step
             self.notes_drawn.append((label, text))
+            self.notes_lines.extend(lines)
         if self.notes_drawn:
             y += gap
 

@@ -95,6 +95,34 @@ def thumbnail_grid(area: Rect, count: int, aspect: float, label_h: float, gap: f
     ]
 
 
+def visible_rows(heights: list[float], focus: int, room: float) -> tuple[int, int]:
+    """The rows [first, last) of a list with rows of `heights` shown in `room` pixels: row
+    `focus` always, then rows taken alternately below and above it while they fit, so that it
+    stays near the middle (and the list's ends fill the room when the focus is near one)."""
+    n = len(heights)
+    if n == 0:
+        return 0, 0
+    focus = max(0, min(n - 1, focus))
+    if heights[focus] > room:
+        return focus, focus
+    first, last = focus, focus + 1
+    used = heights[focus]
+    below = True
+    while True:
+        can_below = last < n and used + heights[last] <= room
+        can_above = first > 0 and used + heights[first - 1] <= room
+        if not (can_below or can_above):
+            break
+        if (below and can_below) or not can_above:
+            used += heights[last]
+            last += 1
+        else:
+            first -= 1
+            used += heights[first]
+        below = not below
+    return first, last
+
+
 def performer_notes(show: Any, status: Any) -> list[tuple[str, str]]:
     """The performer's aids for the operator view: (label, text) lines, in drawing order.
 

@@ -62,6 +62,12 @@ class Thumbnails:
         """Thumbnails still being made."""
         return sum(1 for th in self._thumbs.values() if th.job is not None and not th.job.done())
 
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every thumbnail started is made (for screenshots; never on stage)."""
+        from concurrent.futures import wait
+
+        wait([th.job for th in self._thumbs.values() if th.job is not None], timeout=timeout)
+
     def placeholders(self) -> list[int]:
         """Cues whose thumbnail could be rendered from a pool image."""
         return [i for i, th in self._thumbs.items() if th.placeholder and th.texture is None]

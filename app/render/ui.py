@@ -6,7 +6,8 @@ that sample the text atlas (text and solid rectangles) are drawn together, so a 
 is one buffer upload and a handful of draw calls (one per image, one per run of atlas quads
 between images), which matters on a software rasteriser.
 
-Text is rendered by Pillow (its bundled FreeType font, `ImageFont.load_default(size=...)`)
+Text is rendered by Pillow with FreeType in DejaVu Sans (`app/render/fonts/`, shipped with its
+licence: Pillow's bundled default font has no glyph for "ä", and the show's titles are German)
 once per (string, size) into a one-channel atlas texture and reused while it stays there;
 the atlas starts over, between two redraws, when it is mostly full. Coordinates are pixels
 of the target with the origin at the top left.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import moderngl
 import numpy as np
@@ -71,10 +73,33 @@ class Rect:
         return Rect(self.x + (self.w - w) / 2, self.y + (self.h - h) / 2, w, h)
 
 
+FONT_FILE = Path(__file__).resolve().parent / "fonts" / "DejaVuSans.ttf"
+_NOT_A_CHARACTER = "\U0010ffff"  # never in a font's cmap: it draws the font's .notdef glyph
+
+
 @lru_cache(maxsize=32)
-def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled font at `size` pixels (a bitmap font where FreeType is missing)."""
-    return ImageFont.load_default(size=size)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """The view's font (DejaVu Sans, Latin Extended and more) at `size` pixels."""
+    return ImageFont.truetype(str(FONT_FILE), size=size)
+
+
+def missing_glyphs(
+    text: str, size: int = 24, *, face: ImageFont.FreeTypeFont | None = None
+) -> list[str]:
+    """The characters of `text` that the view's font (or `face`) has no glyph for, each once,
+    in order: FreeType draws those with glyph 0, the .notdef box, so their mask is the box's."""
+    f = face if face is not None else font(size)
+
+    def mask(ch: str) -> tuple[tuple[int, int], bytes]:
+        m = f.getmask(ch)
+        return m.size, bytes(m)
+
+    notdef = mask(_NOT_A_CHARACTER)
+    out: list[str] = []
+    for ch in dict.fromkeys(text):
+        if not ch.isspace() and ch.isprintable() and mask(ch) == notdef:
+            out.append(ch)
+    return out
 
 
 @lru_cache(maxsize=4096)
@@ -85,11 +110,8 @@ def text_width(text: str, size: int) -> float:
 
 def line_height(size: int) -> int:
     """Height of one line of text at `size` pixels (ascent + descent)."""
-    f = font(size)
-    if hasattr(f, "getmetrics"):
-        ascent, descent = f.getmetrics()
-        return int(ascent + descent)
-    return size
+    ascent, descent = font(size).getmetrics()
+    return int(ascent + descent)
 
 
 def render_text(text: str, size: int) -> np.ndarray:
@@ -113,6 +135,31 @@ def elide(text: str, size: int, max_width: float) -> str:
         else:
             hi = mid - 1
     return text[:lo] + "…" if lo else ""
+
+
+@lru_cache(maxsize=1024)
+def wrap(text: str, size: int, max_width: float) -> tuple[str, ...]:
+    """`text` broken into lines no wider than `max_width`: at spaces where it can, inside a
+    word only when the word alone is wider; every character is kept (nothing is cut)."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if text_width(candidate, size) <= max_width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            line = word
+            while len(line) > 1 and text_width(line, size) > max_width:
+                cut = len(line) - 1
+                while cut > 1 and text_width(line[:cut], size) > max_width:
+                    cut -= 1
+                lines.append(line[:cut])
+                line = line[cut:]
+        lines.append(line)
+    return tuple(lines)
 
 
 @lru_cache(maxsize=512)

@@ -1,9 +1,12 @@
 // The picking desk page: a windowed thumbnail grid (only the visible rows exist in the
 // DOM, so thousands of variations scroll smoothly), a large view of the cursor or of 2/4
 // marked variations with one shared zoom, keys, and pushes from the server.
+// Cells and panes are keyed by cue, file name and file stamp: two cues have files of the same
+// names (seed-100.png), and a cell kept from the cue shown before would show its picture.
 "use strict";
 
-const CELL_W = 172, CELL_H = 120, OVERSCAN = 2;
+const CELL_W = 172, IMG_H = 90, OVERSCAN = 2;
+let CELL_H = 120;  // grows with the longest caption of the cue (swept values wrap, never cut)
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const TOKEN = params.get("token") || sessionStorage.getItem("desk-token") || "";
@@ -15,7 +18,7 @@ if (params.get("token")) {
 const T = `token=${encodeURIComponent(TOKEN)}`;
 const S = {
   cues: [], cue: null, items: [], view: [], cursor: 0, marked: [], compare: false,
-  picked: null, zoom: { s: 1, x: 0, y: 0 }, jobs: {},
+  picked: null, zoom: { s: 1, x: 0, y: 0 }, jobs: {}, loads: 0,
 };
 
 function enc(s) { return encodeURIComponent(s); }
@@ -25,6 +28,7 @@ function orbitUrl(it) { return `/orbit/${enc(S.cue)}/${enc(it.id)}?v=${it.stamp}
 // what the large view shows: the file itself, or a splat scene's orbit preview
 function viewUrl(it) { return it.kind === "splat" ? orbitUrl(it) : mediaUrl(it); }
 function stars(n) { return "\u2605".repeat(n) + "\u2606".repeat(5 - n); }
+function cellKey(it) { return `${S.cue}\n${it.id}\n${it.stamp}`; }
 function label(it) {
   const vals = Object.entries(it.values || {}).map(([k, v]) => `${k} ${v}`).join(", ");
   return (it.seed !== null ? `seed ${it.seed}` : it.id) + (vals ? ` \u00b7 ${vals}` : "");
@@ -69,7 +73,9 @@ async function loadCues() {
 }
 
 async function loadCue(id) {
+  const load = ++S.loads;
   const data = await api("GET", `/api/cues/${enc(id)}/variations`);
+  if (load !== S.loads) return;  // another cue was chosen while this one loaded
   S.cue = id; S.items = data.items; S.picked = data.picked; S.marked = []; S.cursor = 0;
   S.compare = false;
   const values = new Set();
@@ -91,8 +97,24 @@ async function loadCue(id) {
     status(`${data.missing.length} recorded variations are missing from the folder ` +
            `(deleted by hand?): ${data.missing.slice(0, 5).join(", ")}`, true);
   } else status("");
+  CELL_H = 4 + IMG_H + captionHeight(S.items) + 8;
+  $("grid").style.setProperty("--cell-h", `${CELL_H - 4}px`);
+  $("grid").scrollTop = 0;
   document.body.dataset.cue = id;
   applyFilters();
+}
+
+// The height the longest captions of a cue need at the cell's width (measured in the page,
+// on the 20 longest labels: the same font and wrapping as the cells).
+function captionHeight(items) {
+  const probe = document.createElement("div");
+  probe.className = "cap"; probe.style.cssText = "position:absolute;visibility:hidden;width:160px";
+  $("grid").appendChild(probe);
+  let h = 16;
+  const longest = items.map((it) => label(it)).sort((a, b) => b.length - a.length).slice(0, 20);
+  for (const text of longest) { probe.textContent = "\u2605\u2605\u2605\u2605\u2605 " + text; h = Math.max(h, probe.offsetHeight); }
+  probe.remove();
+  return h;
 }
 
 function passes(it) {
@@ -133,15 +155,16 @@ function renderCells() {
   const first = Math.max(0, Math.floor(grid.scrollTop / CELL_H) - OVERSCAN);
   const last = Math.ceil((grid.scrollTop + grid.clientHeight) / CELL_H) + OVERSCAN;
   const keep = new Map();
-  for (const el of [...spacer.children]) keep.set(el.dataset.id, el);
+  for (const el of [...spacer.children]) keep.set(el.dataset.key, el);
   const wanted = new Set();
   for (let i = first * cols; i < Math.min(S.view.length, last * cols); i++) {
     const it = S.view[i];
-    wanted.add(it.id);
-    let el = keep.get(it.id);
+    const key = cellKey(it);
+    wanted.add(key);
+    let el = keep.get(key);
     if (!el) {
       el = document.createElement("div");
-      el.className = "cell"; el.dataset.id = it.id;
+      el.className = "cell"; el.dataset.id = it.id; el.dataset.key = key; el.dataset.cue = S.cue;
       el.innerHTML = `<img loading="lazy" decoding="async" alt=""><div class="cap"></div>`;
       el.querySelector("img").src = thumbUrl(it);
       if (it.kind === "video") {
@@ -160,11 +183,13 @@ function renderCells() {
     el.classList.toggle("marked", S.marked.includes(it.id));
     el.classList.toggle("picked", it.id === S.picked);
     el.classList.toggle("rejected", it.rejected);
-    el.querySelector(".cap").innerHTML =
+    const cap = el.querySelector(".cap");
+    cap.innerHTML =
       (it.rating ? `<span class="stars">${"\u2605".repeat(it.rating)}</span> ` : "") +
-      label(it).replace(/</g, "&lt;");
+      label(it).replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    cap.title = label(it);
   }
-  for (const [id, el] of keep) if (!wanted.has(id)) el.remove();
+  for (const [key, el] of keep) if (!wanted.has(key)) el.remove();
 }
 
 function hoverVideo(el, it, on) {
@@ -201,21 +226,30 @@ function shown() {
 function renderView() {
   const items = shown(), panes = $("panes");
   panes.className = `n${items.length === 4 ? 4 : items.length === 2 ? 2 : 1}`;
-  const ids = items.map((it) => `${it.id}@${it.stamp}`).join("|");
+  const ids = items.map(cellKey).join("|");
   if (panes.dataset.ids !== ids) {
     panes.dataset.ids = ids;
     panes.innerHTML = "";
     for (const it of items) {
       const pane = document.createElement("div");
-      pane.className = "pane"; pane.dataset.id = it.id;
+      pane.className = "pane loading"; pane.dataset.id = it.id;
       const media = document.createElement(it.kind === "video" ? "video" : "img");
-      media.src = viewUrl(it);
+      const wait = document.createElement("div");
+      wait.className = "wait"; wait.textContent = `loading ${it.id}\u2026`;
+      const loaded = () => { pane.classList.remove("loading"); wait.remove(); countLoading(); };
+      media.addEventListener(it.kind === "video" ? "loadeddata" : "load", loaded, { once: true });
+      media.addEventListener("error", () => {
+        pane.classList.remove("loading"); pane.classList.add("failed");
+        wait.textContent = `cannot load ${it.id}`; countLoading();
+      }, { once: true });
       if (it.kind === "video") { media.muted = true; media.loop = true; media.autoplay = true; }
       media.draggable = false;
+      media.src = viewUrl(it);
       const lab = document.createElement("div");
-      lab.className = "label"; pane.append(media, lab);
+      lab.className = "label"; pane.append(media, wait, lab);
       panes.appendChild(pane);
     }
+    countLoading();
   }
   for (const pane of panes.children) {
     const it = items.find((x) => x.id === pane.dataset.id);
@@ -228,6 +262,11 @@ function renderView() {
   $("parameters").textContent = it ? (it.parameters || "(no A1111 parameters: not recorded)") : "";
   $("recipe").textContent = it ? JSON.stringify(it.recipe, null, 1) : "";
   document.body.dataset.current = it ? it.id : "";
+}
+
+// How many panes still wait for their picture (for the page's tests and the status line).
+function countLoading() {
+  $("panes").dataset.loading = String(document.querySelectorAll("#panes .pane.loading").length);
 }
 
 function applyZoom() {
@@ -302,6 +341,16 @@ async function pick() {
   } catch (e) { status(e.message, true); }
 }
 
+async function undoPick() {
+  try {
+    const res = await api("POST", "/api/undo", {});
+    if (res.cue === S.cue) S.picked = res.id;
+    status(`undid the pick of ${res.undone} for cue ${res.cue}: ` +
+           (res.id ? `${res.id} is picked again` : "the cue has no pick"));
+    renderCells(); renderView();
+  } catch (e) { status(e.message, true); }
+}
+
 async function more(mode) {
   const it = current(); if (!it) return;
   try {
@@ -320,6 +369,8 @@ function showJobs() {
 
 function onKey(e) {
   if (e.target.tagName === "INPUT" || e.target.tagName === "SELECT") return;
+  if ((e.ctrlKey || e.metaKey) && e.key === "z") { e.preventDefault(); undoPick(); return; }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
   const cols = columns();
   const table = {
     ArrowLeft: () => move(-1), ArrowRight: () => move(1),
@@ -328,7 +379,7 @@ function onKey(e) {
     PageUp: () => move(-cols * 4), PageDown: () => move(cols * 4),
     " ": toggleMark, Enter: pick, x: () => mark({ rejected: !(current() || {}).rejected }),
     c: () => { S.compare = !S.compare; renderView(); }, m: () => more("seeds"),
-    f: () => more("finer"), 0: () => mark({ rating: 0 }),
+    f: () => more("finer"), u: undoPick, 0: () => mark({ rating: 0 }),
   };
   for (let n = 1; n <= 5; n++) table[String(n)] = () => mark({ rating: n });
   const fn = table[e.key];
@@ -367,6 +418,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   for (const id of ["f-rating", "f-rejected", "f-value"]) $(id).addEventListener("change", () => applyFilters());
   $("f-seed").addEventListener("input", () => applyFilters());
   $("b-pick").onclick = pick;
+  $("b-undo").onclick = undoPick;
   $("b-reject").onclick = () => mark({ rejected: !(current() || {}).rejected });
   $("b-more").onclick = () => more("seeds");
   $("b-finer").onclick = () => more("finer");
