@@ -5,8 +5,6 @@ firing them again; both runs are followed through the event log's recording posi
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from requires import missing
+from audio_server import audio_server
 from web_helpers import wait_for
 
 from app.rehearse.cuetimes import cuetimes_path, read_cuetimes
@@ -35,42 +33,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def audio_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A PulseAudio server of this test's own (its runtime folder, a null sink `vj_out` as
-    the default output); the environment that reaches it."""
-    if shutil.which("pulseaudio") is None or shutil.which("pactl") is None:
-        missing("pulseaudio is missing (apt-get install pulseaudio pulseaudio-utils)")
-    run = tmp_path_factory.mktemp("pulse")
-    env = dict(os.environ)
-    env.update(
-        PULSE_RUNTIME_PATH=str(run),
-        XDG_RUNTIME_DIR=str(run),
-        PULSE_STATE_PATH=str(run / "state"),
-        PULSE_SERVER=f"unix:{run}/native",
-    )
-    started = subprocess.run(
-        [
-            "pulseaudio",
-            "--daemonize=yes",
-            "--exit-idle-time=-1",
-            "-n",  # no default.pa: only the modules named here
-            "--load=module-native-protocol-unix",
-            "--load=module-null-sink sink_name=vj_out",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if started.returncode != 0:
-        pytest.fail(f"pulseaudio did not start: {started.stderr}")
-    try:
-        info = subprocess.run(
-            ["pactl", "info"], env=env, capture_output=True, text=True, timeout=30
-        )
-        assert "Default Sink: vj_out" in info.stdout, info.stdout + info.stderr
+    with audio_server(tmp_path_factory.mktemp("pulse")) as env:
         yield env
-    finally:
-        subprocess.run(["pulseaudio", "--kill"], env=env, timeout=30, check=False)
 
 
 def _write_show(folder: Path) -> Path:

@@ -199,9 +199,11 @@ class Reference:
             self._writer = None
 
     def status(self) -> InputStatus:
+        """'playing 12 s' / 'paused 40 s': changes (and so wakes the status listeners: the
+        console's update) at a play, a pause, a seek, and once a second while playing."""
         tr = self.transport
         state = "playing" if tr.playing else "paused"
-        return InputStatus("reference", (f"{state} {tr.position():.1f} s",))
+        return InputStatus("reference", (f"{state} {int(tr.position())} s",))
 
     # --- GOs and the transport (main thread, from the player's applied hooks) ------------
 
