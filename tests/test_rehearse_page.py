@@ -5,6 +5,8 @@ the console links to the page."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,8 @@ from web_helpers import CHROMIUM, Play, need_chromium, wait_for
 
 from app.rehearse.cuetimes import RecordingTimes, cuetimes_path, read_recording, write_recording
 
+OUTPUT = Path(__file__).resolve().parent / "output"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 RATE = 22050
 LENGTH = 60.0  # seconds of recording: long enough that it never ends during the test
 
@@ -122,6 +126,10 @@ def test_rehearse_page_transport_seek_and_retime(
         "the seek to 45 s",
     )
     assert page.locator("#countdown").inner_text() == "late 35.0 s"  # 1.1 at 10 s
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=OUTPUT / "rehearse.png")
+    if os.environ.get("UPDATE_DOCS") == "1":  # the picture of docs/rehearsal-reference.md
+        shutil.copyfile(OUTPUT / "rehearse.png", DOCS / "rehearse.png")
 
     # drag cue 1.2's mark from 20 s to 25 s: the cue-times file has it
     x20 = box["x"] + box["width"] * 20 / LENGTH

@@ -106,14 +106,14 @@ function draw() {
     }
   }
   if (reh) {
-    g.font = "12px system-ui, sans-serif";
+    g.font = "bold 20px system-ui, sans-serif";
     for (const m of reh.marks) {
       const at = drag && drag.cue === m.cue ? drag.at : m.at;
       const x = xOf(at);
       const isNext = reh.next && reh.next.cue === m.cue;
       g.fillStyle = drag && drag.cue === m.cue ? "#f0a020" : isNext ? "#2fbf5b" : "#f2f2f2";
       g.fillRect(x - 1, 0, 2, h);
-      g.fillText(m.cue, x + 3, 12);
+      g.fillText(m.cue, x + 4, 20);
     }
     const p = position();
     g.fillStyle = "#e5393b";
