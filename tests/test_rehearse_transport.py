@@ -332,3 +332,19 @@ def test_a_show_names_its_reference(tmp_path: Path) -> None:
     path.write_text(text.replace("reference: rec.wav", "reference: gone.flac"))
     with pytest.raises(ShowError, match=r"show.yaml:5: reference: recording not found"):
         load_show(path)
+
+
+def test_check_probes_the_reference_and_reads_the_cue_times(tmp_path: Path) -> None:
+    from app.show.check import check_show
+
+    path = _show(tmp_path)
+    (tmp_path / "bad.mp3").write_text("not audio")
+    text = path.read_text().replace("media_root: .\n", "media_root: .\nreference: bad.mp3\n")
+    path.write_text(text)
+    cuetimes_path(path).write_text('recordings:\n  rec.wav: {cues: {"1.1": -3}}\n')
+    problems = check_show(path).problems
+    assert any("reference:" in p and "bad.mp3: cannot be decoded" in p for p in problems)
+    assert any(p.endswith("show.cuetimes.yaml:2: cue 1.1: -3 is negative") for p in problems)
+    path.write_text(text.replace("bad.mp3", "rec.wav"))
+    cuetimes_path(path).unlink()
+    assert check_show(path).problems == []
