@@ -298,11 +298,25 @@ def test_ghost_fires_the_captured_gos_and_the_performer_overrides(tmp_path: Path
     rig.until(2.5)
     rig.player.put(build("go", (), source="key"))  # the performer fires 2.1 early, at 2.5
     rig.until(4.5)
+    # back to 0.5 s: the ghost fires the cues again as the recording passes them (the show
+    # clock went on: each at its captured time plus the seek's offset)
+    rig.player.put(build("transport_seek", (0.5,), source="osc"))
+    rig.frame(0.0)
+    offset = rig.ref.transport.offset
+    assert offset == pytest.approx(4.0)
+    rig.until(2.1)
     records = rig.close()
     cues = [(r["cue"], r["t"]) for r in records if r["event"] == "cue"]
-    assert cues == [("1.1", 1.0), ("1.2", 2.03), ("2.1", pytest.approx(2.5)), ("2.2", 4.0)]
+    assert cues == [
+        ("1.1", 1.0),
+        ("1.2", 2.03),
+        ("2.1", pytest.approx(2.5)),
+        ("2.2", 4.0),
+        ("1.1", pytest.approx(1.0 + offset)),
+        ("1.2", pytest.approx(2.03 + offset)),
+    ]
     sources = [r["source"] for r in records if r["event"] == "action" and r["action"] == "GO"]
-    assert sources == ["ghost", "ghost", "key", "ghost"]
+    assert sources == ["ghost", "ghost", "key", "ghost", "ghost", "ghost"]
     # the performer's GO retimed 2.1; the ghost's did not touch the others
     assert read_recording(rig.show_path, tmp_path / "rec.wav").at("2.1") == pytest.approx(2.5)
     assert read_recording(rig.show_path, tmp_path / "rec.wav").at("1.2") == 2.03

@@ -14,8 +14,8 @@ protocol: `start`, `poll`, `close`, `status`), attached to the player:
   frame's).
 - With `--cuetimes` (a ghost run), `poll(t)` fires the captured GOs as the recording passes
   them, each at its captured position (`source: ghost`). The performer can override: a cue
-  the performer has already fired, or passed, is not fired again; the performer's own GOs
-  are captured as usual (they retime their cue).
+  fired since the last seek (by the performer or the ghost), or passed, is not fired again;
+  the performer's own GOs are captured as usual (they retime their cue).
 - `console_state()` is the rehearsal's part of the web console's state (app/web/rehearse.py
   draws it): position, playing, the next cue's captured time and the waveform strip.
 """
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from app.cues.actions import (
+    TRANSPORT_ACTIONS,
     Action,
     Retime,
     TransportPause,
@@ -145,6 +146,7 @@ class Reference:
         self._peaks = ""
         self._last_go: float | None = None
         self._ghost_from = -1.0  # the ghost fires the cue times after this position
+        self._passed = -1  # the furthest cue fired since the last seek (the ghost skips it)
         self._reported = False
 
     # --- Input protocol ------------------------------------------------------------------
@@ -210,11 +212,12 @@ class Reference:
     def _on_applied(self, action: Action, note: str | None) -> None:
         player = self.player
         state = player.state
-        if state.last_go_at != self._last_go:
+        if state.last_go_at != self._last_go and state.live is not None:
             self._last_go = state.last_go_at
-            if state.live is not None and action.source not in NOT_CAPTURED:
+            self._passed = max(self._passed, state.live)
+            if action.source not in NOT_CAPTURED:
                 self._capture(player.show.cues[state.live].id, state.last_go_at)
-        if note is None:
+        if note is None and isinstance(action, TRANSPORT_ACTIONS):
             self._transport(action)
 
     def _capture(self, cue_id: str, show_t: float) -> None:
@@ -255,6 +258,7 @@ class Reference:
     def _seek(self, seconds: float) -> None:
         self.transport.seek(seconds)
         self._ghost_from = self.transport.position()
+        self._passed = -1  # from here the ghost fires every cue time it passes
 
     def _poem(self, action: TransportPoem, t: float) -> None:
         show, player = self.player.show, self.player
@@ -290,7 +294,8 @@ class Reference:
 
     def _ghost(self, t: float) -> None:
         """Fire the captured cues the recording has passed since the last frame, each at the
-        show time of its captured position, unless the performer went ahead."""
+        show time of its captured position, unless a GO since the last seek fired it or a
+        later cue (the performer went ahead)."""
         tr = self.transport
         if not tr.loaded:
             return
@@ -301,9 +306,8 @@ class Reference:
             if not self._ghost_from < c.at <= pos:
                 continue
             index = next((i for i, cue in enumerate(show.cues) if cue.id == c.cue), None)
-            live = player.state.live
-            if index is None or (live is not None and live >= index):
-                continue  # not in the show any more, or the performer fired it or passed it
+            if index is None or index <= self._passed:
+                continue  # not in the show any more, or fired already (or passed) since a seek
             cue = show.cues[index]
             go = build("go", (cue.poem_id, cue.id), source=GHOST, detail=f"{c.at:.3f}")
             player.put(go, c.at + tr.offset)
