@@ -83,15 +83,13 @@ class CueTimesWriter:
         self._want: RecordingTimes | None = None
         self._wake = threading.Event()
         self._stop = False
-        self._idle = threading.Event()
-        self._idle.set()
         self.error: str | None = None
         self.written = 0
         self._thread = threading.Thread(target=self._run, name="cuetimes-writer", daemon=True)
         self._thread.start()
 
     def submit(self, times: RecordingTimes) -> None:
-        self._idle.clear()
+        """Write these times soon (a newer submit replaces one not yet written)."""
         self._want = times
         self._wake.set()
 
@@ -106,10 +104,8 @@ class CueTimesWriter:
                     self.written += 1
                 except Exception as exc:  # a disk or YAML problem is reported, never fatal
                     self.error = f"cannot write {self.path}: {exc}"
-            if self._want is None:
-                self._idle.set()
-                if self._stop:
-                    return
+            if self._want is None and self._stop:
+                return
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is waiting, then stop."""
@@ -141,7 +137,6 @@ class Reference:
         self.player: Any = None
         self._writer: CueTimesWriter | None = None
         self._decoder: threading.Thread | None = None
-        self._decoded: np.ndarray | None = None
         self._decode_error: str | None = None
         self._peaks = ""
         self._last_go: float | None = None
