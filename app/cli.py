@@ -93,6 +93,9 @@ def _add_play_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--venue", type=Path, default=None, help="venue file (default: venue.yaml next to the show)"
     )
+    from app.rehearse.reference import add_arguments as add_reference_arguments
+
+    add_reference_arguments(p)  # --reference, --cuetimes (docs/rehearsal-reference.md)
 
 
 def build_parser() -> argparse.ArgumentParser:

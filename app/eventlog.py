@@ -13,6 +13,10 @@ Record shapes (the `event` key names the kind):
    "after 2 s", "at": 5.5}` (`at` null for `on end`) and `{"event": "follow", "what":
    "cancelled", "cue": "1.2", "by": "BACK"}`; the GO a follow fires is an `action` record
    with `"source": "follow"`
+- `{"event": "cuetime", "t": ..., "cue": "1.2", "at": 40.5, "how": "captured"}`: a cue's time
+  on the reference recording captured from a GO (`how`: captured) or retimed (`how`: the
+  source of the `cue_time` command); `{"event": "transport", "t": ..., "position": 12.5}`
+  after each transport command (app/rehearse/reference.py)
 Tests and benchmarks read it; it is the record of a show run.
 """
 

@@ -158,10 +158,18 @@ class Session:
     def open_play(cls, args: argparse.Namespace, show: Show) -> Session | None:
         """Output, player, operator, warp keys, recording and inputs for `play`; None (and
         the problem printed) when the output or the venue cannot be used."""
+        from app.rehearse.reference import ReferenceError, open_reference
         from app.render.outputs import HeadlessOutput
 
+        try:
+            reference = open_reference(args, show)  # the recording to rehearse against
+        except ReferenceError as exc:
+            print(f"reference: {exc}", file=sys.stderr)
+            return None
         fake = FakeTime() if args.fake_clock else None
         clock = FrameClock(fake, fake.sleep) if fake else FrameClock()
+        if reference is not None:
+            clock = reference.clock
         if not args.headless and not _has_display():
             print("no display found: playing headless (--headless says so)", file=sys.stderr)
             args.headless = True
@@ -200,6 +208,13 @@ class Session:
             # on a fake clock no one watches in real time: keep every frame
             _start_recording(player, Path(args.record), blocking=args.fake_clock)
             session.closers.append(lambda: _stop_recording(player))
+        if reference is not None:
+            try:
+                session.add_input(reference.attach(player))
+            except OSError as exc:
+                print(f"reference: {exc}", file=sys.stderr)
+                session.close()
+                return None
         start_inputs(session, args)
         return session
 

@@ -156,6 +156,9 @@ class Status:
             parts.append(f"pad {', '.join(self.pads) or 'none'}")
         if self.recording:
             parts.append(f"REC ({self.recording_dropped} dropped)")
+        for i in self.inputs:
+            if i.kind == "reference":  # the rehearsal recording: 'ref playing 12 s'
+                parts.append(f"ref {' '.join(i.clients)}")
         if self.follow is not None:
             parts.append(self.follow.line())
         if self.hint:

@@ -76,6 +76,8 @@ class Play:
         token: str | None = None,
         view_token: str | None = None,
         cache: Path | None = None,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         cmd = [
             sys.executable,
@@ -98,7 +100,8 @@ class Play:
             cmd += ["--web-token", token]
         if view_token:
             cmd += ["--web-view-token", view_token]
-        env = dict(os.environ)
+        cmd += extra
+        env = dict(os.environ if env is None else env)
         if cache is not None:
             env["XDG_CACHE_HOME"] = str(cache)
         self.log = log

@@ -167,6 +167,68 @@ class CameraRecord(Action):
     on: bool | None = None
 
 
+# --- the reference recording's transport (issue 26: rehearsing against a recording) -------
+# The engine accepts these without changing its state; app.rehearse.reference hears them
+# (the player's applied hooks) and moves the recording, or retimes a captured cue.
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportPlay(Action):
+    """Play the reference recording from where it is."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportPause(Action):
+    """Pause the reference recording (the show clock stops with it)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportToggle(Action):
+    """Play the reference recording if it is paused, else pause it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportSeek(Action):
+    """Move the reference recording to `seconds` from its start."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportSkip(Action):
+    """Move the reference recording by `seconds` (negative: back)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransportPoem(Action):
+    """Move the recording to a poem's first captured cue (a little before it) and standby to
+    that cue; poem None: the poem of the cue in standby."""
+
+    poem: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retime(Action):
+    """Retime cue `cue` on the reference recording to `seconds` (the cue-times file)."""
+
+    cue: str
+    seconds: float
+
+
+TRANSPORT_ACTIONS = (
+    TransportPlay,
+    TransportPause,
+    TransportToggle,
+    TransportSeek,
+    TransportSkip,
+    TransportPoem,
+    Retime,
+)
+"""Actions the engine passes by unchanged: the reference recording's transport acts on them."""
+
+
 # --- engine inputs that are not commands -----------------------------------------------
 
 

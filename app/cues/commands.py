@@ -50,7 +50,14 @@ from app.cues.actions import (
     Master,
     NextFade,
     Panic,
+    Retime,
     StandbyStep,
+    TransportPause,
+    TransportPlay,
+    TransportPoem,
+    TransportSeek,
+    TransportSkip,
+    TransportToggle,
 )
 
 ArgType = Literal["int", "float", "bool", "id"]
@@ -60,6 +67,7 @@ MAX_LAYER = 16
 MAX_LAYER_RATE = 4.0
 MAX_STEP = 1000  # cues or poems one standby step may move
 MAX_CAMERA_MOVE = 1000.0  # degrees or focus distances in one move (garbage guard)
+MAX_RECORDING = 86400.0  # seconds: the longest reference recording a transport addresses
 
 _TRUE = frozenset({"1", "on", "true", "yes"})
 _FALSE = frozenset({"0", "off", "false", "no"})
@@ -239,6 +247,36 @@ _TABLE: tuple[Command, ...] = (
         CameraRecord,
         (Arg("on", "bool", "1 = start, 0 = stop, none = toggle", optional=True),),
         "record the live splat cue's camera move to a path file (start, stop or toggle)",
+    ),
+    Command("transport_play", TransportPlay, (), "play the reference recording"),
+    Command("transport_pause", TransportPause, (), "pause the reference recording"),
+    Command("transport_toggle", TransportToggle, (), "play or pause the reference recording"),
+    Command(
+        "transport_seek",
+        TransportSeek,
+        (Arg("seconds", "float", "seconds from the start", 0.0, MAX_RECORDING),),
+        "move the reference recording to a position",
+    ),
+    Command(
+        "transport_skip",
+        TransportSkip,
+        (Arg("seconds", "float", "seconds, negative: back", -MAX_RECORDING, MAX_RECORDING),),
+        "move the reference recording forward or back",
+    ),
+    Command(
+        "transport_poem",
+        TransportPoem,
+        (Arg("poem", "id", "poem id (default: standby's poem)", optional=True),),
+        "move the recording to a poem's first captured cue, and standby to that cue",
+    ),
+    Command(
+        "cue_time",
+        Retime,
+        (
+            Arg("cue", "id", "cue id"),
+            Arg("seconds", "float", "seconds into the recording", 0.0, MAX_RECORDING),
+        ),
+        "retime a captured cue on the reference recording",
     ),
 )
 

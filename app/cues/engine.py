@@ -67,6 +67,7 @@ from dataclasses import fields, replace
 from typing import Any, NamedTuple
 
 from app.cues.actions import (
+    TRANSPORT_ACTIONS,
     Action,
     Back,
     Blackout,
@@ -107,6 +108,8 @@ MEDIA_FAIL_FADE = 1.0  # seconds: an entry whose media broke fades to black over
 FOLLOW_SOURCE = "follow"  # the source of the GO a cue's `follow:` fires
 # a performer taking over: these cancel an armed follow when they take effect (GO re-arms)
 CANCELS_FOLLOW = (Back, Goto, StandbyStep, Panic, HardBlack, FadeOut)
+# actions whose effect is outside the engine (the renderer's, the reference recording's)
+_OUTSIDE = (CameraRecord, *TRANSPORT_ACTIONS)
 
 
 class Applied(NamedTuple):
@@ -205,6 +208,8 @@ class Engine:
             CameraRecord: self._camera_record,
             MediaFailed: self._media_failed,
         }
+        for kind in TRANSPORT_ACTIONS:  # the reference recording's: the state stays
+            self._handlers[kind] = self._outside
 
     # --- public API -------------------------------------------------------------------
 
@@ -247,7 +252,7 @@ class Engine:
             if isinstance(action, CANCELS_FOLLOW) or (started and self._manual(new)):
                 new = replace(new, follow=None)
         new = self.prune(new, t)
-        if new == pruned and self._note is None and not isinstance(action, CameraRecord):
+        if new == pruned and self._note is None and not isinstance(action, _OUTSIDE):
             self._note = f"{action.name}: nothing to change"  # (recording is the renderer's)
         return new
 
@@ -711,6 +716,9 @@ class Engine:
         if cam == c and not isinstance(a, CameraReset):
             return self._refuse(state, f"{a.name} ignored: the camera is at its limit")
         return replace(state, camera=cam)
+
+    def _outside(self, state: EngineState, a: Action, t: float) -> EngineState:
+        return state  # the reference recording's transport (app.rehearse.reference)
 
     def _camera_record(self, state: EngineState, a: CameraRecord, t: float) -> EngineState:
         """Recording itself is the renderer's (app.render.camera_path): starting one needs

@@ -112,7 +112,24 @@ def check_show(path: str | Path) -> CheckReport:
     report.videos = video_rows(show, infos)
     report.warnings += video_warnings(show, report.videos, path)
     _check_workflows(report, show)
+    _check_rehearsal(report, show)
     return report
+
+
+def _check_rehearsal(report: CheckReport, show: Show) -> None:
+    """The show's `reference:` recording decodes, and its cue-times file reads."""
+    from app.rehearse.cuetimes import CueTimesError, cuetimes_path, read_cuetimes
+    from app.rehearse.recording import RecordingError, probe_recording
+
+    if show.reference is not None:
+        try:
+            probe_recording(show.reference)
+        except RecordingError as exc:
+            report.problems.append(f"{show.path}: reference: {exc}")
+    try:
+        read_cuetimes(cuetimes_path(show.path))
+    except CueTimesError as exc:
+        report.problems.append(str(exc))
 
 
 def _check_workflows(report: CheckReport, show: Show) -> None:

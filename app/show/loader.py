@@ -15,7 +15,9 @@ Schema (keys not listed are errors, with a "did you mean"):
   app/control/gamepad_default.yaml, `keyboard` like app/control/keyboard_default.yaml, each
   binding a command line of the command table; `web` {`host`, `port` (0..65535), `token`,
   `view_token` (texts, different), `allow` (like `osc.allow`)}, the web console's settings,
-  its command-line flags win), `poems` (required list).
+  its command-line flags win), `reference` (an audio file, relative to the show file's
+  folder: the recording `play` rehearses against, docs/rehearsal-reference.md), `poems`
+  (required list).
 - poem: `id` (required; text or number, kept as written: `1.10` stays "1.10"; unique),
   `title` (default ""), `part` (integer >= 1, default 1), `cues` (list, default empty),
   `generate` (poem-level recipe defaults), `look` (the poem's cues' look), `notes` (text:
@@ -147,6 +149,7 @@ SHOW_KEYS = (
     "gamepad",
     "keyboard",
     "web",
+    "reference",
     "poems",
 )
 PART_KEYS = ("generate", "look")
@@ -545,9 +548,15 @@ class _ShowReader:
             {
                 "title": string(),
                 "media_root": string(),
+                "reference": string(),
             },
             rep,
         )
+        reference = None
+        if "reference" in values:  # the rehearsal recording (play --reference)
+            reference = (self.show_dir / Path(values["reference"]).expanduser()).resolve()
+            if not self.allow_missing and not reference.is_file():
+                rep.add(top["reference"][1], f"reference: recording not found: {reference}")
         if "media_root" in values:
             root_dir = (self.show_dir / Path(values["media_root"]).expanduser()).resolve()
             self.media_root = root_dir
@@ -588,6 +597,7 @@ class _ShowReader:
             ),
             osc=osc,
             gamepad=gamepad,
+            reference=reference,
             keyboard=keyboard,
             web=web,
         )

@@ -306,6 +306,7 @@ class Show:
     gamepad: GamepadSpec = field(default_factory=GamepadSpec)  # `gamepad:` overrides
     keyboard: KeyboardSpec = field(default_factory=KeyboardSpec)  # `keyboard:` overrides
     web: WebSpec = field(default_factory=WebSpec)  # `web:` (the console's address, tokens)
+    reference: Path | None = None  # `reference:` the recording to rehearse against
 
     @property
     def cues(self) -> tuple[Cue, ...]:

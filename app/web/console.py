@@ -123,6 +123,10 @@ def player_state(player: Any, health: dict[str, Any] | None = None) -> dict[str,
     }
     follow = getattr(player, "follow_status", None)
     state["follow"] = follow() if callable(follow) else None
+    for inp in getattr(player, "inputs", ()):  # an input's own part (the rehearsal's)
+        extra = getattr(inp, "console_state", None)
+        if callable(extra):
+            state.update(extra())
     return state
 
 
