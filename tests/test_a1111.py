@@ -465,3 +465,58 @@ def test_no_torch_in_check(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parents[1],
     )
     assert done.stdout.strip().splitlines()[-1] == "NO TORCH", done.stdout + done.stderr
+
+
+def _flow_registry(folder: Path) -> Path:
+    """A models.yaml naming a flow-matching 'model' folder (only its configs: enough for
+    import and check, which read no weights)."""
+    model = folder / "chroma"
+    (model / "scheduler").mkdir(parents=True)
+    (model / "model_index.json").write_text('{"_class_name": "ChromaPipeline"}')
+    (model / "scheduler" / "scheduler_config.json").write_text(
+        '{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}'
+    )
+    models = folder / "models.yaml"
+    models.write_text("models:\n  chroma:\n    path: chroma\n    kind: t2i\n", encoding="utf-8")
+    return models
+
+
+def test_forge_euler_of_a_flow_model_is_flow_euler(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = _flow_registry(tmp_path)
+    text = tmp_path / "forge.txt"
+    text.write_text(
+        "a pale laundress\nSteps: 26, Sampler: Euler, Schedule type: Simple, CFG scale: 4, "
+        "Seed: 5, Size: 1024x1024, Model: chroma",
+        encoding="utf-8",
+    )
+    recipe, err = _import(text, "--models", str(models), capsys=capsys)
+    assert recipe["model"] == "chroma" and recipe["scheduler"] == "Flow Euler"
+    assert "Sampler" not in err
+    assert a1111.parse_scheduler("Flow Euler Simple").options == {}
+
+
+def test_check_refuses_a_diffusion_sampler_on_a_flow_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    show = write_show(
+        tmp_path,
+        SHOW.replace(
+            "prompt: to be replaced",
+            'prompt: a cat\n          model: chroma\n          scheduler: "DPM++ 2M Karras"',
+        ),
+    )
+    _flow_registry(show.parent)
+    assert main(["check", str(show)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "generate.scheduler: 'DPM++ 2M Karras' is a sampler of diffusion models; this model is "
+        "a flow-matching model (FlowMatchEulerDiscreteScheduler) (closest: 'Flow Euler')" in out
+    ), out
+
+
+def test_docs_tables_are_the_code_tables() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "a1111.md").read_text(encoding="utf-8")
+    between = doc.split("<!-- tables: begin -->\n")[1].split("<!-- tables: end -->")[0]
+    assert between == a1111.markdown_tables(), "regenerate docs/a1111.md's tables"

@@ -135,6 +135,7 @@ SCHEDULER_OPTIONS: dict[str, frozenset[str]] = {
     "LCMScheduler": frozenset({"timestep_spacing"}),
     "FlowMatchEulerDiscreteScheduler": frozenset(_SIGMA_FLAGS),
 }
+FLOW_SCHEDULERS = frozenset({"FlowMatchEulerDiscreteScheduler"})
 # Packages a scheduler class needs beyond diffusers (checked with find_spec at `check`).
 SCHEDULER_PACKAGES = {"DPMSolverSDEScheduler": "torchsde"}
 
@@ -238,6 +239,8 @@ def parse_scheduler(text: str, schedule: str | None = None) -> SchedulerChoice:
             f"'{sampler.name} {sched.closest}')"
         )
     options = dict(sampler.options)
+    if sched is not None and sched.name == "Simple" and sampler.scheduler in FLOW_SCHEDULERS:
+        sched = None  # Forge's `Euler, Simple` of flow models: the flow schedule itself
     if sched is not None:
         takes = SCHEDULER_OPTIONS.get(sampler.scheduler, frozenset())
         wanted = dict(sched.options or {})
@@ -273,11 +276,40 @@ def words_of(cls: str, config: dict[str, Any]) -> str:
     for flag, name in zip(_SIGMA_FLAGS, ("Karras", "Exponential", "Beta"), strict=True):
         if config.get(flag):
             return f"{sampler} {name}"
-    if cls == "FlowMatchEulerDiscreteScheduler":
-        return f"{sampler} Simple"
+    if cls in FLOW_SCHEDULERS:
+        return sampler
     spacing = {"linspace": "Uniform", "trailing": "SGM Uniform", "leading": "DDIM"}
     name = spacing.get(str(config.get("timestep_spacing", "")))
     return f"{sampler} {name}" if name else sampler
+
+
+def own_scheduler_class(folders: list[Path | None]) -> str | None:
+    """The scheduler class a diffusers folder (or a checkpoint's config folder) brings:
+    `scheduler/scheduler_config.json`'s `_class_name`, or None."""
+    for folder in folders:
+        config = folder / "scheduler" / "scheduler_config.json" if folder else None
+        if config is not None and config.is_file() and config.stat().st_size < (1 << 20):
+            try:
+                return str(json.loads(config.read_text(encoding="utf-8")).get("_class_name"))
+            except (OSError, ValueError, AttributeError):
+                return None
+    return None
+
+
+def flow_problem(choice: SchedulerChoice, own: str | None) -> str | None:
+    """Why `choice` cannot drive a model whose own scheduler is `own` (a diffusion sampler
+    on a flow-matching model, or the other way round), or None."""
+    if own is None or choice.sampler == choice.cls:
+        return None
+    own_flow, chosen_flow = own.startswith("FlowMatch"), choice.cls in FLOW_SCHEDULERS
+    if own_flow and not chosen_flow:
+        return (
+            f"'{choice.words}' is a sampler of diffusion models; this model is a flow-matching "
+            f"model ({own}) (closest: 'Flow Euler')"
+        )
+    if chosen_flow and not own_flow:
+        return f"'{choice.words}' is for flow-matching models; this model uses {own}"
+    return None
 
 
 def sampler_fields(words: str) -> list[tuple[str, str]]:
@@ -409,3 +441,35 @@ def recipe_summary(spec: Any, grid: int = 8) -> str:
             f"CFG {float(refine.get('guidance', spec.guidance)):g}"
         )
     return "; ".join(parts)
+
+
+def markdown_tables() -> str:
+    """The sampler and schedule-type tables of docs/a1111.md (a test keeps them equal)."""
+
+    def opts(options: dict[str, Any] | None) -> str:
+        return ", ".join(f"`{k}={v!r}`" for k, v in (options or {}).items()) or "-"
+
+    rows = ["| A1111 sampler | diffusers scheduler | options | Automatic = | note |"]
+    rows.append("|---|---|---|---|---|")
+    for s in SAMPLERS:
+        if s.scheduler is None:
+            rows.append(f"| {s.name} | none: refused | - | - | closest: {s.closest} |")
+        else:
+            rows.append(
+                f"| {s.name} | `{s.scheduler}` | {opts(s.options)} | "
+                f"{s.default_schedule or 'model own'} | {s.note} |"
+            )
+    rows += ["", "| A1111 schedule type | scheduler config | note |", "|---|---|---|"]
+    for t in SCHEDULES:
+        if t.name == "Automatic":
+            rows.append("| Automatic | the sampler's default (column above) | |")
+        elif t.options is None:
+            rows.append(f"| {t.name} | none: refused | closest: {t.closest} |")
+        else:
+            rows.append(f"| {t.name} | {opts(t.options)} | {t.note} |")
+    takes = [
+        f"| `{cls}` | {', '.join(sorted(k for k in keys if k in _K)) or '-'} |"
+        for cls, keys in SCHEDULER_OPTIONS.items()
+    ]
+    rows += ["", "| scheduler | schedule options it takes |", "|---|---|", *takes]
+    return "\n".join(rows) + "\n"

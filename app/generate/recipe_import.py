@@ -221,14 +221,29 @@ def _hires(p: dict[str, str], steps: int | None, out: Imported) -> dict[str, Any
     return refine
 
 
-def _sampler(sampler: str, schedule: str, out: Imported) -> None:
+def _own_scheduler(registry: Any, name: str | None) -> str | None:
+    entry = registry.models.get(name) if registry is not None and name else None
+    return a1111.own_scheduler_class([entry.path, entry.config]) if entry else None
+
+
+def _sampler(sampler: str, schedule: str, out: Imported, own: str | None) -> None:
+    """`scheduler:` from Sampler and Schedule type; Forge's `Euler` of a flow-matching model
+    (FLUX, SD3, Chroma...) is our `Flow Euler`."""
     if not sampler:
         return
+    if own and own.startswith("FlowMatch") and sampler.strip().lower() == "euler":
+        sampler = "Flow Euler"
+    written = f"{sampler}, {schedule}" if schedule else sampler
     try:
-        out.recipe["scheduler"] = a1111.parse_scheduler(sampler, schedule).words
+        choice = a1111.parse_scheduler(sampler, schedule)
     except ValueError as exc:
-        written = f"{sampler}, {schedule}" if schedule else sampler
         out.unmapped.append(f"Sampler: {written}: {exc}")
+        return
+    mismatch = a1111.flow_problem(choice, own)
+    if mismatch:
+        out.unmapped.append(f"Sampler: {written}: {mismatch}")
+    else:
+        out.recipe["scheduler"] = choice.words
 
 
 def recipe_from_parameters(text: str, registry: Any = None) -> Imported:
@@ -252,7 +267,7 @@ def recipe_from_parameters(text: str, registry: Any = None) -> Imported:
     out.recipe["prompt"] = re.sub(r"[\s,]+$", "", _LORA_TAG.sub("", prompt)).strip()
     if parsed.negative_prompt:
         out.recipe["negative_prompt"] = parsed.negative_prompt
-    _sampler(p.pop("Sampler", ""), p.pop("Schedule type", ""), out)
+    _sampler(p.pop("Sampler", ""), p.pop("Schedule type", ""), out, _own_scheduler(registry, name))
     steps = _int(p.pop("Steps", ""))
     cfg = _number(p.pop("CFG scale", ""))
     seed = _int(p.pop("Seed", ""))

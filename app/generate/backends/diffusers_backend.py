@@ -99,14 +99,18 @@ def dtype_keyword() -> str:
     return "dtype" if (major, minor) >= (0, 40) else "torch_dtype"
 
 
-def _scheduler_rules(name: str | None) -> list[str]:
-    """What stops a recipe's `scheduler:` (unknown words, no equivalent, a missing package)."""
+def _scheduler_rules(name: str | None, entry: ModelEntry) -> list[str]:
+    """What stops a recipe's `scheduler:` (unknown words, no equivalent, a diffusion sampler
+    on a flow-matching model, a missing package)."""
     if not name:
         return []
     try:
         choice = a1111.parse_scheduler(name)
     except ValueError as exc:
         return [f"generate.scheduler: {exc}"]
+    mismatch = a1111.flow_problem(choice, a1111.own_scheduler_class([entry.path, entry.config]))
+    if mismatch:
+        return [f"generate.scheduler: {mismatch}"]
     package = a1111.SCHEDULER_PACKAGES.get(choice.cls)
     if package and importlib.util.find_spec(package) is None:
         return [
@@ -242,7 +246,7 @@ class DiffusersBackend:
             problems.append(
                 f"{KIND_WORD[job.kind]} recipes need `from:` (the cue whose image they start from)"
             )
-        problems += _scheduler_rules(spec.scheduler)
+        problems += _scheduler_rules(spec.scheduler, entry)
         if job.kind is MediaKind.SPLAT:
             return problems
         cls = pipeline_class_name(entry)
