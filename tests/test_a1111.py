@@ -280,14 +280,24 @@ def _comfy_png(path: Path) -> Path:
     return path
 
 
+def _comfy_webp(path: Path) -> Path:
+    """A WebP as ComfyUI saves it: the graphs in EXIF Make and Model."""
+    exif = Image.Exif()
+    exif[0x010F] = 'workflow:{"nodes": [], "links": []}'
+    exif[0x0110] = "prompt:{}"
+    Image.new("RGB", (8, 8)).save(path, exif=exif.tobytes())
+    return path
+
+
 def test_comfyui_files_go_to_the_comfyui_module(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     png = _comfy_png(tmp_path / "comfy.png")
+    webp = _comfy_webp(tmp_path / "comfy.webp")
     workflow = tmp_path / "flow.json"
     workflow.write_text('{"nodes": [], "links": []}', encoding="utf-8")
     monkeypatch.setitem(sys.modules, "app.generate.comfy_recipe", None)  # a build without it
-    for path in (png, workflow):
+    for path in (png, webp, workflow):
         assert main(["recipe", "import", str(path)]) == 1
         assert f"{path}: {COMFY_UNSUPPORTED}" in capsys.readouterr().err
 

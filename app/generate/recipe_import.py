@@ -98,12 +98,18 @@ def _read_picture(path: Path, data: bytes) -> tuple[str, Any]:
         with Image.open(io.BytesIO(data)) as im:
             info = dict(getattr(im, "text", None) or {})
             info.update({k: v for k, v in im.info.items() if isinstance(v, str)})
-            exif = im.getexif().get_ifd(0x8769).get(0x9286)
+            tags = im.getexif()
+            exif = tags.get_ifd(0x8769).get(0x9286)
+            # ComfyUI's WebP: "workflow:{...}" and "prompt:{...}" in EXIF Make / Model.
+            comfy_exif = any(
+                isinstance(v, str) and v.startswith(("workflow:", "prompt:"))
+                for v in (tags.get(0x010F), tags.get(0x0110))
+            )
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise GenerateError(f"{path}: cannot read the picture: {exc}") from None
     if isinstance(info.get("parameters"), str):
         return "a1111", _bounded(path, info["parameters"])
-    if "workflow" in info or "prompt" in info:
+    if "workflow" in info or "prompt" in info or comfy_exif:
         return "comfyui", None
     if isinstance(exif, bytes) and len(exif) > 8:
         return "a1111", _bounded(path, _user_comment(exif))
