@@ -252,7 +252,7 @@ def test_unmappable_fields_are_named(tmp_path: Path, capsys: pytest.CaptureFixtu
         "equivalent (closest: 'DPM++ SDE')",
         "not mapped: Clip skip: 2",
         "not mapped: ENSD: 31337",
-        "not mapped: prompt <lora:add_detail:0.5>",
+        "not mapped: prompt <lora:add_detail:0.5>: no such LoRA in models.yaml",
         "not mapped: Hires sampler: Euler (no Hires upscale)",
     ):
         assert field in captured.err
@@ -530,3 +530,23 @@ def test_docs_tables_are_the_code_tables() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "a1111.md").read_text(encoding="utf-8")
     between = doc.split("<!-- tables: begin -->\n")[1].split("<!-- tables: end -->")[0]
     assert between == a1111.markdown_tables(), "regenerate docs/a1111.md's tables"
+
+
+def test_prompt_lora_tags_become_loras_when_registered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models, _ = _registry(tmp_path)
+    (tmp_path / "add_detail.safetensors").write_bytes(b"0" * 64)
+    models.write_text(
+        models.read_text() + "  detail:\n    path: add_detail.safetensors\n    kind: lora\n"
+    )
+    text = tmp_path / "lora.txt"
+    text.write_text(
+        "a cat, <lora:add_detail:0.6>, <lora:unknown:1>\nSteps: 20, Sampler: Euler a, "
+        "CFG scale: 7, Seed: 3, Size: 512x512, Model: cyberrealistic_v60",
+        encoding="utf-8",
+    )
+    recipe, err = _import(text, "--models", str(models), capsys=capsys)
+    assert recipe["loras"] == [{"name": "detail", "weight": 0.6}]
+    assert recipe["prompt"] == "a cat"
+    assert "not mapped: prompt <lora:unknown:1>: no such LoRA in models.yaml" in err

@@ -252,6 +252,27 @@ def _sampler(sampler: str, schedule: str, out: Imported, own: str | None) -> Non
         out.recipe["scheduler"] = choice.words
 
 
+def _prompt_loras(prompt: str, registry: Any, out: Imported) -> str:
+    """The prompt without A1111's `<lora:NAME:W>` tags; a tag whose NAME is a models.yaml
+    LoRA (entry name or file name) becomes an entry of `loras:`, others are named."""
+    loras = {}
+    for entry in (getattr(registry, "models", None) or {}).values():
+        if entry.kind == "lora":
+            loras[entry.name.lower()] = loras[entry.path.stem.lower()] = entry.name
+    found = []
+    for tag in _LORA_TAG.finditer(prompt):
+        kind, name, weight = tag.group(1), tag.group(2).strip(), _number(tag.group(3) or "1")
+        registered = loras.get(name.lower()) if kind != "hypernet" else None
+        if registered and weight is not None:
+            found.append({"name": registered, "weight": weight})
+        else:
+            out.unmapped.append(f"prompt {tag.group(0)}: no such LoRA in models.yaml")
+    if found:
+        out.recipe["loras"] = found
+    text = re.sub(r",(\s*,)+", ",", _LORA_TAG.sub("", prompt))  # "a, <lora:x:1>, b"
+    return re.sub(r"[\s,]+$", "", text).strip()
+
+
 def recipe_from_parameters(text: str, registry: Any = None) -> Imported:
     """The recipe of an A1111/Forge `parameters` text, and what could not be mapped."""
     parsed = a1111.parse_parameters(text)
@@ -267,10 +288,7 @@ def recipe_from_parameters(text: str, registry: Any = None) -> Imported:
         out.recipe["model"] = name
     else:
         out.unmapped.append(why)
-    prompt = parsed.prompt
-    for tag in _LORA_TAG.finditer(prompt):
-        out.unmapped.append(f"prompt {tag.group(0)}: put LoRAs in loras: (models.yaml names)")
-    out.recipe["prompt"] = re.sub(r"[\s,]+$", "", _LORA_TAG.sub("", prompt)).strip()
+    out.recipe["prompt"] = _prompt_loras(parsed.prompt, registry, out)
     if parsed.negative_prompt:
         out.recipe["negative_prompt"] = parsed.negative_prompt
     _sampler(p.pop("Sampler", ""), p.pop("Schedule type", ""), out, _own_scheduler(registry, name))
