@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         generate_cli = None
     if generate_cli is not None:
         generate_cli.register(sub)
+        from app.generate import recipe_import
+
+        recipe_import.register(sub)
 
     from app.pack import cli as pack_cli
 

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from app.generate.a1111 import first_pass_side
 from app.generate.registry import ModelEntry
 from app.show.model import GenerateSpec, MediaKind
 
@@ -156,14 +157,21 @@ def pipeline_class_name(entry: ModelEntry) -> str | None:
         return None
 
 
-def generation_size(spec: GenerateSpec) -> tuple[float, float]:
-    """The size the first pass is made at: the recipe size over `upscale` or `refine.scale`."""
+def generation_size(spec: GenerateSpec, grid: int = 8) -> tuple[float, float]:
+    """The size the first pass is made at: the recipe size over `upscale` or `refine.scale`;
+    when that division does not land on a multiple of `grid`, the first pass that A1111's
+    hires rounding (`int(W*s)//8*8`) takes to the recipe size, if there is one (so 840x1264
+    at 1.65 is made from 512x768)."""
     up = spec.upscale
     if isinstance(up, dict):  # a learned upscaler: {model, scale}
         scale = float(up.get("scale", 2.0))
     else:
         scale = float(up or (spec.refine or {}).get("scale") or 1.0)
-    return spec.width / scale, spec.height / scale
+    w, h = spec.width / scale, spec.height / scale
+    if scale > 1.0:
+        w = first_pass_side(spec.width, scale, grid) or w
+        h = first_pass_side(spec.height, scale, grid) or h
+    return w, h
 
 
 def snap(value: float, grid: int) -> int:
@@ -172,8 +180,8 @@ def snap(value: float, grid: int) -> int:
 
 
 def _size_rule(family: Family, spec: GenerateSpec) -> list[str]:
-    gw, gh = generation_size(spec)
     m = family.size_multiple
+    gw, gh = generation_size(spec, m)
     if gw == int(gw) and gh == int(gh) and int(gw) % m == 0 and int(gh) % m == 0:
         return []
     scale = (

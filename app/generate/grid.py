@@ -62,11 +62,11 @@ def _number(lo: float, hi: float | None = None, lo_open: bool = False) -> Callab
 
 
 def _scheduler(text: str) -> str:
-    from app.generate.backends.diffusers_backend import SCHEDULERS, scheduler_spec
+    from app.generate.a1111 import scheduler_problem
 
-    if scheduler_spec(text) is None:
-        known = ", ".join(sorted(SCHEDULERS))
-        raise ValueError(f"unknown scheduler '{text}' (known: {known}, or a diffusers class name)")
+    problem = scheduler_problem(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
@@ -103,6 +103,7 @@ REFINE_FIELDS: dict[str, Callable[[str], Any]] = {
     "scale": _number(1),
     "strength": _number(0, 1, lo_open=True),
     "steps": _integer(1),
+    "guidance": _number(0),
 }
 TEXT_FIELDS = ("prompt", "negative_prompt")  # values separated by '|' (prompts hold commas)
 

@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, PngImagePlugin
 
 from app.generate.cache import write_text_atomic
 
+if TYPE_CHECKING:
+    from app.show.model import GenerateSpec
+
 PARAMETERS_CHUNK = "parameters"
 HASH_CHUNK = "generate_hash"
 RECIPE_CHUNK = "generate_recipe"
 _NEEDS_QUOTES = re.compile(r"[,:\n]")
+REFINE_STRENGTH = 0.35  # a refine pass's strength when the recipe gives none
 
 
 def _a1111_value(value: Any) -> str:
@@ -39,6 +43,37 @@ def a1111_parameters(prompt: str, negative_prompt: str, fields: list[tuple[str, 
         lines.append(f"Negative prompt: {negative_prompt}")
     lines.append(", ".join(f"{k}: {_a1111_value(v)}" for k, v in fields if v is not None))
     return "\n".join(lines)
+
+
+def first_pass_size(spec: GenerateSpec, info: dict[str, Any]) -> tuple[int, int]:
+    """A1111's `Size`: the first pass the backend made (its `generated_size`), else the one
+    the recipe asks for (A1111's hires rounding, app/generate/families.py)."""
+    made = info.get("generated_size")
+    if made:
+        return int(made[0]), int(made[1])
+    from app.generate.families import generation_size
+
+    w, h = generation_size(spec)
+    return round(w), round(h)
+
+
+def hires_fields(spec: GenerateSpec) -> list[tuple[str, Any]]:
+    """A1111's hires-fix fields of a recipe's `refine:` (and `upscale:`): Denoising strength,
+    Hires upscale, Hires steps, Hires upscaler, Hires CFG Scale, Hires prompt."""
+    refine = spec.refine or {}
+    up = spec.upscale
+    model = up.get("model") if isinstance(up, dict) else None
+    scale = up.get("scale", 2.0) if isinstance(up, dict) else up
+    if not refine:
+        return [("Hires upscale", scale), ("Hires upscaler", model)] if scale else []
+    return [
+        ("Denoising strength", refine.get("strength", REFINE_STRENGTH)),
+        ("Hires upscale", refine.get("scale", scale)),
+        ("Hires steps", refine.get("steps")),
+        ("Hires upscaler", model or "Lanczos"),
+        ("Hires CFG Scale", refine.get("guidance", spec.guidance)),
+        ("Hires prompt", refine.get("prompt")),
+    ]
 
 
 def parse_a1111_fields(parameters: str) -> dict[str, str]:

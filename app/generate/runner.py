@@ -20,6 +20,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.generate import a1111 as a1111_fields
 from app.generate.backends import Backend, Rendered
 from app.generate.cache import (
     CACHE_VERSION,
@@ -45,6 +46,8 @@ from app.generate.metadata import (
     a1111_parameters,
     embedded_backend,
     embedded_hash,
+    first_pass_size,
+    hires_fields,
     save_png,
     sidecar_path,
     write_sidecar,
@@ -339,6 +342,13 @@ class Runner:
         for r in rows:
             cells = [r[c].ljust(widths[c]) for c in range(len(widths))]
             print("  " + "  ".join(cells) + "  " + r[-1], file=self.out)
+        details = {
+            f"{job.cue.id}: {a1111_fields.recipe_summary(job.spec)}": None
+            for job, _ in statuses
+            if job.kind is MediaKind.STILL and job.spec.workflow is None
+        }
+        for line in details:
+            print(f"  recipe {line}", file=self.out)
 
     # --- running ------------------------------------------------------------------------
     #
@@ -539,28 +549,20 @@ class Runner:
 
     # --- writing ------------------------------------------------------------------------
 
-    def _parameters(self, job: Job, recipe: dict[str, Any], digest: str, sampler: str) -> str:
+    def _parameters(self, job: Job, recipe: dict[str, Any], digest: str, rendered: Rendered) -> str:
         spec = job.spec
         model = recipe.get("model", {})
-        refine = spec.refine or {}
-        upscale = spec.upscale.get("scale") if isinstance(spec.upscale, dict) else spec.upscale
         fields: list[tuple[str, Any]] = [
             ("Steps", spec.steps),
-            ("Sampler", sampler),
+            *a1111_fields.sampler_fields(rendered.sampler or "?"),
             ("CFG scale", spec.guidance),
             ("Seed", job.seed),
-            ("Size", f"{spec.width}x{spec.height}"),
-            ("Model hash", str(model.get("files", ""))[:10] or None),
+            ("Size", "x".join(str(v) for v in first_pass_size(spec, rendered.info))),
+            ("Model hash", rendered.info.get("model_hash")),
             ("Model", spec.model or self.backend_of(job).name),
-            ("Denoising strength", refine.get("strength") if refine else None),
-            ("Hires upscale", refine.get("scale", upscale) if refine else upscale),
-            (
-                "Hires upscaler",
-                spec.upscale.get("model") if isinstance(spec.upscale, dict) else None,
-            ),
+            *hires_fields(spec),
             ("Lora hashes", _lora_field(model, "files") or None),
             ("Lora weights", ", ".join(f"{n}: {w:g}" for n, w in spec.loras) or None),
-            ("Hires steps", refine.get("steps") if refine else None),
             ("Cue", job.cue.id),
             ("Recipe hash", digest),
             ("Version", f"app-generate {CACHE_VERSION}"),
@@ -580,7 +582,7 @@ class Runner:
         when: str,
         outcome: TaskOutcome | None = None,
     ) -> None:
-        parameters = self._parameters(job, recipe, digest, rendered.sampler or "?")
+        parameters = self._parameters(job, recipe, digest, rendered)
         with atomic_output(job.output) as tmp:
             if rendered.file is not None:  # made by an outside tool: kept byte for byte
                 rendered.file.replace(tmp)

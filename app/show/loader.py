@@ -44,8 +44,9 @@ Schema (keys not listed are errors, with a "did you mean"):
   with it), `model`, `prompt`, `negative_prompt`, `scheduler` (texts), `seed` (integer >= 0),
   `seeds` (list of integers >= 0, or {`from`: a, `count`: n} meaning a..a+n-1), `steps`
   (>= 1), `guidance` (>= 0), `width`/`height` (positive multiples of 8), `refine` (mapping;
-  `scale` >= 1, `strength` in (0, 1], `steps` >= 1 checked when present, other keys passed
-  through), `upscale` (> 1), `from` and `last_from` (ids of cues in this show, no cycles;
+  `scale` >= 1, `strength` in (0, 1], `steps` >= 1, `guidance` >= 0 (the hires CFG) checked
+  when present, other keys passed through), `upscale` (> 1), `from` and `last_from` (ids of
+  cues in this show, no cycles;
   `last_from` on video recipes only), `frames` (>= 1), `fps` (> 0), `extra` (mapping, passed
   to the pipeline), `workflow` (a ComfyUI API-format JSON, relative to the show file) and
   `bind` (cue fields -> `node_id.input`, see app/generate/workflow.py). Each level is
@@ -229,6 +230,7 @@ REFINE_SPEC: dict[str, Converter] = {
     "scale": number(1),
     "strength": number(0, 1, lo_open=True),
     "steps": integer(1),
+    "guidance": number(0),
 }
 SEEDS_RANGE_SPEC: dict[str, Converter] = {"from": integer(0), "count": integer(1)}
 FOLLOW_KEYS = ("after", "on")

@@ -28,7 +28,7 @@ from typing import Any
 
 from PIL import Image
 
-from app.generate import chain
+from app.generate import a1111, chain
 from app.generate.backends import Capabilities, Rendered, StepCallback
 from app.generate.backends.depth_splat import DepthModel, image_to_scene
 from app.generate.cache import file_sha256
@@ -43,6 +43,8 @@ from app.generate.families import (
     snap,
 )
 from app.generate.lora import LoraSet
+from app.generate.metadata import REFINE_STRENGTH
+from app.generate.pipeline_args import extra_problem
 from app.generate.plan import Job, full_prompt
 from app.generate.registry import ModelEntry, Registry, model_identity
 from app.generate.steps import StepStore, step_key
@@ -65,25 +67,6 @@ OWN_EXTRA = frozenset({"style", "splat_width", "fov", "near", "far", "edge_fade"
 # diffusers' auto maps: the fallback for twins of classes not in the family table.
 AUTO_TWINS = {"img2img": "AutoPipelineForImage2Image", "inpaint": "AutoPipelineForInpainting"}
 
-# A1111-style sampler names -> (diffusers scheduler class, options). A diffusers class name
-# (e.g. "DPMSolverMultistepScheduler") is accepted as well.
-SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler a": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "lms": ("LMSDiscreteScheduler", {}),
-    "ddim": ("DDIMScheduler", {}),
-    "unipc": ("UniPCMultistepScheduler", {}),
-    "dpm++ 2m": ("DPMSolverMultistepScheduler", {}),
-    "dpm++ 2m karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
-    "dpm++ 2m sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
-    "dpm++ 2m sde karras": (
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
-    ),
-    "flow euler": ("FlowMatchEulerDiscreteScheduler", {}),
-}
-
 
 def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
     """`image` scaled to cover width x height (Lanczos) and centre-cropped to it."""
@@ -98,13 +81,13 @@ def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 def scheduler_spec(name: str) -> tuple[str, dict[str, Any]] | None:
-    """(class name, options) for a recipe's `scheduler:`, or None if unknown."""
-    key = " ".join(name.lower().replace("_", " ").split())
-    if key in SCHEDULERS:
-        return SCHEDULERS[key]
-    if name.endswith("Scheduler") and name.isidentifier():
-        return name, {}
-    return None
+    """(class name, options) for a recipe's `scheduler:` (A1111 words or a diffusers class
+    name, app/generate/a1111.py), or None when it has no diffusers equivalent."""
+    try:
+        choice = a1111.parse_scheduler(name)
+    except ValueError:
+        return None
+    return choice.cls, choice.options
 
 
 def dtype_keyword() -> str:
@@ -114,6 +97,44 @@ def dtype_keyword() -> str:
     parts = diffusers.__version__.split(".")
     major, minor = int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)
     return "dtype" if (major, minor) >= (0, 40) else "torch_dtype"
+
+
+def _scheduler_rules(name: str | None, entry: ModelEntry) -> list[str]:
+    """What stops a recipe's `scheduler:` (unknown words, no equivalent, a diffusion sampler
+    on a flow-matching model, a missing package)."""
+    if not name:
+        return []
+    try:
+        choice = a1111.parse_scheduler(name)
+    except ValueError as exc:
+        return [f"generate.scheduler: {exc}"]
+    mismatch = a1111.flow_problem(choice, a1111.own_scheduler_class([entry.path, entry.config]))
+    if mismatch:
+        return [f"generate.scheduler: {mismatch}"]
+    package = a1111.SCHEDULER_PACKAGES.get(choice.cls)
+    if package and importlib.util.find_spec(package) is None:
+        return [
+            f"generate.scheduler: '{name}' uses {choice.cls}, which needs the {package} "
+            f"package: pip install {package}"
+        ]
+    return []
+
+
+def _extra_rules(job: Job, cls: str | None, family: Family | None) -> list[str]:
+    """`extra:` keys the first pass's pipeline class takes no argument for (a table of the
+    call arguments, app/generate/pipeline_args.py: no diffusers import at check)."""
+    if job.kind is MediaKind.SPLAT or cls is None:
+        return []
+    if job.spec.source is not None and job.kind is MediaKind.STILL:
+        cls = (family.img2img if family else None) or cls
+    problems = []
+    for key in job.spec.extra:
+        if key in OWN_EXTRA or (key == "strength" and job.spec.source is not None):
+            continue
+        problem = extra_problem(cls, key)
+        if problem:
+            problems.append(problem)
+    return problems
 
 
 class DiffusersBackend:
@@ -225,11 +246,7 @@ class DiffusersBackend:
             problems.append(
                 f"{KIND_WORD[job.kind]} recipes need `from:` (the cue whose image they start from)"
             )
-        if spec.scheduler and scheduler_spec(spec.scheduler) is None:
-            problems.append(
-                f"generate.scheduler: unknown scheduler '{spec.scheduler}' (known: "
-                f"{', '.join(sorted(SCHEDULERS))}, or a diffusers class name)"
-            )
+        problems += _scheduler_rules(spec.scheduler, entry)
         if job.kind is MediaKind.SPLAT:
             return problems
         cls = pipeline_class_name(entry)
@@ -243,6 +260,9 @@ class DiffusersBackend:
                 refiner = family_of(pipeline_class_name(found))
         if family is not None:
             problems += recipe_problems(family, spec, job.kind, refiner=refiner)
+        if cls is None and entry.single_file and entry.kind == "t2i":
+            cls = "StableDiffusionXLPipeline"  # what the loader makes of a bare checkpoint
+        problems += _extra_rules(job, cls, family_of(cls))
         if cls and cls.startswith("Wan") and importlib.util.find_spec("ftfy") is None:
             problems.append(
                 f"{cls} needs the ftfy package, which is not installed: pip install ftfy"
@@ -465,12 +485,15 @@ class DiffusersBackend:
         if name is None:
             cls, options = own_class, {}
         else:
-            found = scheduler_spec(name)
-            if found is None or not hasattr(diffusers, found[0]):
-                raise JobError(f"generate.scheduler: unknown scheduler '{name}'")
-            cls, options = getattr(diffusers, found[0]), found[1]
+            try:
+                choice = a1111.parse_scheduler(name)
+            except ValueError as exc:
+                raise JobError(f"generate.scheduler: {exc}") from None
+            if not hasattr(diffusers, choice.cls):
+                raise JobError(f"generate.scheduler: diffusers has no {choice.cls}")
+            cls, options = getattr(diffusers, choice.cls), choice.options
         pipe.scheduler = cls.from_config(own_config, **options)
-        return name or cls.__name__
+        return a1111.words_of(cls.__name__, dict(pipe.scheduler.config))
 
     def _call_kwargs(
         self, pipe: Any, job: Job, wanted: dict[str, Any], *, extra: bool = True
@@ -584,12 +607,14 @@ class DiffusersBackend:
         family = family_of(type(pipe).__name__)
         grid = family.size_multiple if family else DEFAULT_GRID
         refine = dict(spec.refine or {})
-        fw, fh = generation_size(spec)
+        fw, fh = generation_size(spec, grid)
         gw, gh = snap(fw, grid), snap(fh, grid)
         sampler = self._set_scheduler(pipe, spec.scheduler)
         refine_steps = int(refine.get("steps", spec.steps)) if refine else 0
         share = spec.steps / (spec.steps + refine_steps)
         info: dict[str, Any] = {"generated_size": [gw, gh], "pipeline": type(pipe).__name__}
+        if entry.single_file and entry.path.is_file():  # A1111's `Model hash` of the file
+            info["model_hash"] = a1111.autov2_hash(entry.path)
         keys: list[str | None] = [None] * len(jobs)
         if chain.chained(spec) and self.steps is not None:
             keys = [self._base_key(job, entry, (gw, gh), source) for job in jobs]
@@ -758,7 +783,7 @@ class DiffusersBackend:
             "prompt": [str(refine.get("prompt", full_prompt(spec)))] * n,
             "negative_prompt": [spec.negative_prompt] * n if spec.negative_prompt else None,
             "image": upscaled,
-            "strength": float(refine.get("strength", 0.35)),
+            "strength": float(refine.get("strength", REFINE_STRENGTH)),
             "num_inference_steps": steps,
             **call_guidance(family, replace(spec, guidance=guidance)),
             "width": rw,
