@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requires
 from tiny_models import write_show
 from waiting import wait_until
 
 if os.environ.get("REQUIRE_GL") == "1":  # CI installs the generate extra: Ray must be there
     import ray
 else:
-    ray = pytest.importorskip("ray")
+    ray = requires.module("ray")
 
 from app.generate.backends.placeholder import PlaceholderBackend
 from app.generate.executors.ray import connect, ray_executor

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image
+from requires import missing
 from waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -59,9 +59,7 @@ poems:
 def need_chromium() -> None:
     """Skip without Debian's chromium, or fail where CI requires it (REQUIRE_GL=1)."""
     if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_GL"):
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing")
+        missing(f"{CHROMIUM} is missing (apt-get install chromium)")
 
 
 class Play:
