@@ -68,14 +68,14 @@ def before_pong(client: SimpleUDPClient, *, replies: bool = False) -> list[tuple
     return before
 
 
-def recv_one(client: SimpleUDPClient, timeout: float = 2.0) -> OscMessage:
+def recv_one(client: SimpleUDPClient, timeout: float = 10.0) -> OscMessage:
     data = client.receive(timeout)
     assert data, "no reply"
     return OscMessage(data)
 
 
 def recv_n(client: SimpleUDPClient, n: int) -> list[tuple[str, list]]:
-    """Exactly the next n messages (address, params), waiting up to 2 s for each."""
+    """Exactly the next n messages (address, params), waiting up to 10 s for each."""
     return [(m.address, m.params) for m in (recv_one(client) for _ in range(n))]
 
 
