@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 
 import pytest
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
+from waiting import wait_until
 
 from app.clock import FakeTime
 from app.control.access import (
@@ -101,13 +101,6 @@ def _recv(c: SimpleUDPClient, timeout: float = 1.0) -> OscMessage:
     return OscMessage(data)
 
 
-def _wait(cond, timeout: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not cond():
-        time.sleep(0.002)
-    return cond()
-
-
 def test_server_passcode_refuses_then_accepts() -> None:
     got: list[A.Action] = []
     logs: list[tuple[str, dict]] = []
@@ -132,7 +125,7 @@ def test_server_passcode_refuses_then_accepts() -> None:
         c.send_message("/connect", "moon")
         assert _recv(c).params == ["ok"]
         c.send_message("/go", None)
-        assert _wait(lambda: len(got) == 1)
+        assert wait_until(lambda: len(got) == 1)
         assert got == [A.Go(source="osc")]
         assert srv.stats["denied"] == 3
         srv.poll(0.0)
@@ -160,7 +153,7 @@ def test_server_lockout_after_five_wrong_passcodes() -> None:
         c.send_message("/connect", "moon")
         assert _recv(c).params == ["ok"]
         c.send_message("/go", 1)
-        assert _wait(lambda: len(got) == 1)
+        assert wait_until(lambda: len(got) == 1)
 
 
 def test_server_allow_list_refuses_silently() -> None:
@@ -179,7 +172,7 @@ def test_server_allow_list_refuses_silently() -> None:
         stranger.send_message("/go", None)
         stranger.send_message("/ping", None)
         assert stranger.receive(0.2) == b""
-        assert _wait(lambda: srv.stats["denied"] == 3)
+        assert wait_until(lambda: srv.stats["denied"] == 3)
         assert got == [] and srv.clients == []
         srv.poll(0.0)
         assert any("allow-list" in m and f["client"] == "127.0.0.1" for m, f in logs)
@@ -191,7 +184,7 @@ def test_server_allow_list_refuses_silently() -> None:
             friend.sendto(b"/ping\x00\x00\x00,\x00\x00\x00", ("127.0.0.1", srv.port))
             assert OscMessage(friend.recv(4096)).address == "/pong"
             friend.sendto(b"/go\x00,\x00\x00\x00", ("127.0.0.1", srv.port))
-            assert _wait(lambda: len(got) == 1)
+            assert wait_until(lambda: len(got) == 1)
         finally:
             friend.close()
         assert [c.host for c in srv.clients] == ["127.0.0.2"]

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from waiting import wait_until
 
 from app.generate.backends import make_backend
 from app.generate.grid import cells_for, make_grid_sheet, parse_axes
@@ -112,13 +112,7 @@ def _records(log: Path, event: str) -> list[dict[str, Any]]:
 
 def _until(what: str, check: Any, timeout: float = 60.0) -> Any:
     """Wait for a file-side effect of a running process (the page side uses Playwright)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(check, timeout, what, interval=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+import requires
 from requires import missing
 
 from app.control.gamepad import (
@@ -256,7 +257,7 @@ def test_hot_plug_unplug_and_replug() -> None:
 
 @pytest.fixture
 def pygame_input(tmp_path: Path):  # type: ignore[no-untyped-def]
-    pygame = pytest.importorskip("pygame")
+    pygame = requires.module("pygame")
     log = EventLog(tmp_path / "events.jsonl")
     clock = {"t": 0.0}
 

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requires
 import yaml
 from PIL import Image
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-pytest.importorskip("peft")
-pytest.importorskip("compel")
+torch = requires.module("torch")
+requires.module("diffusers")
+requires.module("peft")
+requires.module("compel")
 
 from test_generate_upscale import tiny_esrgan  # noqa: E402
 from tiny_models import tiny_registry, write_show  # noqa: E402

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requires
 from PIL import Image
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
+torch = requires.module("torch")
+requires.module("diffusers")
+requires.module("transformers")
 
 from tiny_models import tiny_registry, write_show  # noqa: E402
 

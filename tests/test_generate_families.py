@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requires
 from PIL import Image
 
-pytest.importorskip("torch")
-diffusers = pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
+requires.module("torch")
+diffusers = requires.module("diffusers")
+requires.module("transformers")
 
 from tiny_models import family_registry, write_show  # noqa: E402
 

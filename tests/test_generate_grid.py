@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import requires
 from PIL import Image
 from tiny_models import write_show
 
@@ -61,7 +62,7 @@ def test_bad_grid_is_refused_before_anything_runs(
 
 @pytest.mark.torch
 def test_grid_on_a_tiny_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("diffusers")
+    requires.module("diffusers")
     from tiny_models import build_tiny_models
 
     registry = build_tiny_models(tmp_path / "models", ("tiny-sdxl",))

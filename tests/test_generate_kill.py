@@ -10,15 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
+import requires
 from PIL import Image
-
-pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-
 from tiny_models import tiny_registry, write_show
 
 from app.cli import main
 from app.generate.manifest import Manifest
+
+requires.module("torch")
+requires.module("diffusers")
 
 pytestmark = pytest.mark.torch
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requires
 import yaml
-
-pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
-
 from tiny_models import build_tiny_models, tiny_registry
 
 from app.cli import main
@@ -26,6 +22,10 @@ from app.generate.manifest import Manifest
 from app.show.check import check_show
 from app.show.loader import load_show
 from app.show.model import MediaKind
+
+requires.module("torch")
+requires.module("diffusers")
+requires.module("transformers")
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 

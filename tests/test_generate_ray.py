@@ -12,18 +12,19 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requires
 from tiny_models import write_show
+from waiting import wait_until
 
 if os.environ.get("REQUIRE_GL") == "1":  # CI installs the generate extra: Ray must be there
     import ray
 else:
-    ray = pytest.importorskip("ray")
+    ray = requires.module("ray")
 
 from app.generate.backends.placeholder import PlaceholderBackend
 from app.generate.executors.ray import connect, ray_executor
@@ -95,10 +96,7 @@ def _runner(root: Path) -> tuple[CountingRunner, list[Any]]:
 
 
 def _wait_for(path: Path, seconds: float = 300.0) -> str:
-    deadline = time.monotonic() + seconds
-    while not path.is_file() or not path.read_text():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
+    wait_until(lambda: path.is_file() and path.read_text(), seconds, f"{path} to appear", 0.05)
     return path.read_text()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requires
 from PIL import Image
 
 from app.cli import main
@@ -43,8 +44,8 @@ def _write(root: Path, text: str) -> Path:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A show whose cues 1.1 and 1.2 were rendered with a tiny random SDXL (1.3 by hand)."""
-    pytest.importorskip("torch")
-    pytest.importorskip("diffusers")
+    requires.module("torch")
+    requires.module("diffusers")
     from tiny_models import build_tiny_models
 
     root = tmp_path_factory.mktemp("reverify")

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requires
 from PIL import Image
-
-pytest.importorskip("torch")
 
 from app.generate.errors import JobError
 from app.generate.upscale import load_upscaler, tile_boxes
+
+requires.module("torch")
 
 
 def tiny_esrgan(path: Path, scale: int = 2) -> Path:

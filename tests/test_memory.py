@@ -6,10 +6,14 @@ import subprocess
 import sys
 
 import pytest
+from requires import missing
 
-pytestmark = pytest.mark.skipif(
-    platform.libc_ver()[0] != "glibc", reason="mallopt(M_ARENA_MAX) is glibc's"
-)
+
+@pytest.fixture(autouse=True)
+def _glibc() -> None:
+    if platform.libc_ver()[0] != "glibc":
+        missing("mallopt(M_ARENA_MAX) is glibc's: this is not a glibc system")
+
 
 CODE = "from app.memory import limit_malloc_arenas as f; print(f(2))"
 

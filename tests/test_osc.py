@@ -17,7 +17,9 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 from requires import missing
+from waiting import wait_until
 
+from app.clock import FakeTime
 from app.control.osc import (
     MalformedPacket,
     OscArgError,
@@ -41,29 +43,39 @@ SNAP = Status(
 )
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 2.0) -> bool:
-    """Poll a condition for at most `timeout` seconds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.002)
-    return cond()
+def wait_for(cond: Callable[[], object], timeout: float = 2.0) -> bool:
+    """Wait until `cond()` holds (fails the test after `timeout` seconds)."""
+    return bool(wait_until(cond, timeout))
 
 
-def drain(client: SimpleUDPClient, timeout: float = 0.3) -> list[OscMessage]:
-    """Every message that arrives on the client's socket until a quiet `timeout`."""
-    return list(client.get_messages(timeout))
+def before_pong(client: SimpleUDPClient, *, replies: bool = False) -> list[tuple[str, list]]:
+    """Ping barrier: send /ping and return every message that arrives before its /pong.
+
+    The server answers one client's packets in order and loopback keeps their order, so
+    anything the earlier packets (or an earlier publish) sent to this socket is in the list;
+    an empty list proves nothing was sent, without a quiet window. `replies`: the client
+    gets replies, so the ping's own /reply/ping (sent after the /pong) is read too.
+    """
+    client.send_message("/ping", None)
+    before: list[tuple[str, list]] = []
+    while True:
+        m = recv_one(client)
+        if m.address == "/pong":
+            break
+        before.append((m.address, m.params))
+    if replies:
+        assert (recv_one(client).address) == "/reply/ping"
+    return before
 
 
-def recv_one(client: SimpleUDPClient, timeout: float = 2.0) -> OscMessage:
+def recv_one(client: SimpleUDPClient, timeout: float = 10.0) -> OscMessage:
     data = client.receive(timeout)
     assert data, "no reply"
     return OscMessage(data)
 
 
 def recv_n(client: SimpleUDPClient, n: int) -> list[tuple[str, list]]:
-    """Exactly the next n messages (address, params), waiting up to 2 s for each."""
+    """Exactly the next n messages (address, params), waiting up to 10 s for each."""
     return [(m.address, m.params) for m in (recv_one(client) for _ in range(n))]
 
 
@@ -263,7 +275,7 @@ def test_go_press_and_release_over_udp(server) -> None:
     assert got == [A.Go(source="osc"), A.Go(source="osc"), A.Go(poem="2", cue="2.1", source="osc")]
     assert all(a.detail == "/go" for a in got)
     assert srv.stats["ok"] == 4 and srv.stats["errors"] == 0
-    assert drain(c, 0.05) == []  # no replies: the client asked for none
+    assert before_pong(c) == []  # no replies: the client asked for none
 
 
 def test_replies_ok_and_error(server) -> None:
@@ -298,7 +310,7 @@ def test_replies_ok_and_error(server) -> None:
     c.send_message("/replies", 0)
     assert recv_one(c).params == ["ok"]  # the last reply: replies were on when it was sent
     c.send_message("/master", 2.0)
-    assert drain(c, 0.1) == []
+    assert before_pong(c) == []
 
 
 def test_bundle_runs_in_order(server) -> None:
@@ -316,15 +328,25 @@ def test_bundle_runs_in_order(server) -> None:
     assert [type(a) for a in got] == [A.Goto, A.NextFade, A.Go]
 
 
-def test_subscribe_and_state_pushes(server) -> None:
-    srv, got, _ = server
+def test_subscribe_and_state_pushes() -> None:
+    clock = FakeTime(100.0)  # the answer budget refills only when the test says so
+    got: list[A.Action] = []
+    srv = OscServer(got.append, host="127.0.0.1", port=0, allow=["loopback"], clock=clock)
+    srv.start()
+    try:
+        _subscribe_and_state_pushes(srv, got, clock)
+    finally:
+        srv.close()
+
+
+def _subscribe_and_state_pushes(srv: OscServer, got: list[A.Action], clock: FakeTime) -> None:
     srv.publish(SNAP)  # before anyone subscribes: nothing to send, but remembered
     c = client_for(srv)
     c.send_message("/subscribe", None)
     first = recv_n(c, 7)
     assert ("/reply/subscribe", ["ok"]) in first
     assert ("/state/cue", ["1.1"]) in first and ("/state/poem", ["1", "Mondestrunken"]) in first
-    assert drain(c, 0.05) == []  # the full state on subscribing, plus the reply: 7
+    assert before_pong(c, replies=True) == []  # the full state on subscribing + the reply: 7
     srv.publish(replace(SNAP, live_id="1.2", standby_id="1.3", transition=0.0))
     pushed = recv_n(c, 3)
     assert pushed == [
@@ -333,7 +355,8 @@ def test_subscribe_and_state_pushes(server) -> None:
         ("/state/transition", [0.0]),
     ]
     srv.publish(replace(SNAP, live_id="1.2", standby_id="1.3", transition=0.0))
-    assert drain(c, 0.05) == []  # nothing changed: nothing pushed
+    assert before_pong(c, replies=True) == []  # nothing changed: nothing pushed
+    clock.advance(1.0)  # a second later the host's answer budget is full again
     c.send_message("/state", None)
     full = [a for a, _ in recv_n(c, 7)]
     assert sorted(full) == sorted(
@@ -344,7 +367,7 @@ def test_subscribe_and_state_pushes(server) -> None:
     c.send_message("/unsubscribe", None)
     assert recv_one(c).address == "/reply/unsubscribe"
     srv.publish(replace(SNAP, blackout=True))
-    assert drain(c, 0.05) == []
+    assert before_pong(c) == []
     assert got == []
 
 
@@ -361,7 +384,8 @@ def test_subscribe_on_another_port(server) -> None:
         listener.settimeout(2.0)
         addresses = {OscMessage(listener.recv(4096)).address for _ in range(6)}
         assert "/state/master" in addresses and len(addresses) == 6
-        assert drain(c, 0.05) == []  # nothing goes to the source port
+        c.send_message("/unsubscribe", None)  # so that the /pong comes to the source port
+        assert before_pong(c) == [("/reply/unsubscribe", ["ok"])]  # no state pushed here
     finally:
         listener.close()
 

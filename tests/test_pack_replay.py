@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from requires import missing
 
 from app.cli import main
 from app.eventlog import read_log
@@ -24,14 +24,14 @@ PLAY += ["--no-osc", "--no-gamepad", "--quiet"]
 def _no_network_prefix() -> list[str]:
     """`unshare -n` (as root) or `unshare -rn` (a user namespace); skip when both are refused."""
     if shutil.which("unshare") is None:
-        pytest.skip("unshare is not installed: cannot make a network namespace")
+        missing("unshare is not installed: cannot make a network namespace")
     reasons = []
     for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
         done = subprocess.run([*prefix, "true"], capture_output=True, text=True, timeout=30)
         if done.returncode == 0:
             return prefix
         reasons.append(f"{' '.join(prefix)}: {done.stderr.strip()}")
-    pytest.skip("this machine refuses network namespaces (" + "; ".join(reasons) + ")")
+    missing("this machine refuses network namespaces (" + "; ".join(reasons) + ")")
 
 
 def _play(show: Path, log: Path, cwd: Path, prefix: list[str] = (), **env: str) -> None:

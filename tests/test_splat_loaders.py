@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from requires import missing
 
 from app.media.splat_demo import ensure_demo_splat, make_demo_scene
 from app.media.splats import SplatScene, load_splats, parse_ply_header, write_mlsharp_ply
@@ -22,7 +23,7 @@ C0 = 0.28209479177387814
 def _needs(name: str) -> Path:
     path = TESTDATA / name
     if not path.is_file():
-        pytest.skip(f"test data {path} not present")
+        missing(f"test data {path} not present")
     return path
 
 

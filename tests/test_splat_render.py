@@ -203,7 +203,7 @@ def test_render_matches_oracle(
     if mode not in renderers:
         missing("no compute shaders on this GL")
     if case not in scenes:
-        pytest.skip("shared test data not present")
+        missing("shared test data not present (shared/testdata/splats)")
     scene, view = scenes[case]
     renderer = renderers[mode]
     gpu = renderer.upload(scene)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from app.media.ffmpeg import ffmpeg_cmd
 from app.media.testclips import make_clip
@@ -66,7 +68,7 @@ def index_of(frame: YuvFrame, refs: list[bytes]) -> int:
     return matches[0]
 
 
-def poll(src: VideoSource, t: float, timeout: float = 3.0) -> YuvFrame:
+def poll(src: VideoSource, t: float, timeout: float = 10.0) -> YuvFrame:
     """frame_for(t) until the frame due at t has been decoded (never blocks for long)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -82,6 +84,20 @@ def decoder_threads(path: Path) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"video:{path.name}" and t.is_alive()]
 
 
+def parked(path: Path) -> bool:
+    """Whether the decoder thread of `path` waits in `Queue.put` on its full queue: it can
+    decode nothing more until a frame is taken (the event a bound on memory is about)."""
+    threads = decoder_threads(path)
+    if len(threads) != 1 or threads[0].ident is None:
+        return False
+    frame = sys._current_frames().get(threads[0].ident)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "_put" in names and "put" in names and "wait" in names
+
+
 def test_frames_chosen_by_timestamp(clips: dict[str, Path], lumas: dict[str, list[bytes]]) -> None:
     with VideoSource(clips["2s"], loop=False) as src:
         for t in [0.0, 0.01, 0.04, 0.05, 0.3, 0.31, 0.55, 0.9, 1.37, 1.96]:
@@ -95,7 +111,7 @@ def test_frames_chosen_by_timestamp(clips: dict[str, Path], lumas: dict[str, lis
 def test_next_frame_not_due_returns_the_same_frame(clips: dict[str, Path]) -> None:
     with VideoSource(clips["2s"]) as src:
         first = poll(src, 0.10)
-        time.sleep(0.1)  # the decoder is ahead now
+        wait_until(lambda: src.decoded >= 5)  # the decoder is ahead: frame 0.12 is there
         assert src.frame_for(0.11) is first
         assert src.frame_for(0.119) is first
 
@@ -103,11 +119,12 @@ def test_next_frame_not_due_returns_the_same_frame(clips: dict[str, Path]) -> No
 def test_skipping_ahead_drops_late_frames(clips: dict[str, Path]) -> None:
     with VideoSource(clips["2s"], queue_size=4) as src:
         assert src.preroll() is not None
-        time.sleep(0.3)  # let the queue fill up
+        wait_until(lambda: parked(clips["2s"]))  # the queue is full
         frame = src.frame_for(0.5)
         assert frame is not None and frame.pts <= 0.5
         assert src.dropped >= 3
         before = src.dropped
+        wait_until(lambda: parked(clips["2s"]))  # full again: frames 0.2.. all due at 0.9
         frame = poll(src, 0.9)
         assert src.dropped > before
         assert src.decoded >= round(0.9 * FPS)
@@ -116,10 +133,10 @@ def test_skipping_ahead_drops_late_frames(clips: dict[str, Path]) -> None:
 def test_queue_is_bounded(clips: dict[str, Path]) -> None:
     with VideoSource(clips["2s"], queue_size=3) as src:
         src.open(0.0)
-        time.sleep(0.5)  # nothing consumed: the reader must stop at the queue's size
+        wait_until(lambda: parked(clips["2s"]))  # nothing consumed: the reader stops
         assert src.decoded <= 3 + 1  # the queue plus the frame waiting to be put
         poll(src, 1.0)
-        time.sleep(0.3)
+        wait_until(lambda: parked(clips["2s"]))
         # consumed (frames 0..25), held back as not yet due, queued, waiting to be put
         assert src.decoded <= (round(1.0 * FPS) + 1) + 1 + 3 + 1
 

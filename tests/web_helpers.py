@@ -9,14 +9,14 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image
+from requires import missing
+from waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +59,7 @@ poems:
 def need_chromium() -> None:
     """Skip without Debian's chromium, or fail where CI requires it (REQUIRE_GL=1)."""
     if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_GL"):
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing")
+        missing(f"{CHROMIUM} is missing (apt-get install chromium)")
 
 
 class Play:
@@ -164,11 +162,4 @@ class Play:
 
 def wait_for(what: Callable[[], Any], timeout: float = 20.0, message: str = "") -> Any:
     """Wait until `what()` is truthy (the condition is the event; the timeout only a guard)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message or what}")
-        time.sleep(0.05)
+    return wait_until(what, timeout, message, interval=0.05)

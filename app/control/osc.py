@@ -58,7 +58,7 @@ when none), `/state/blackout {0|1}`, `/state/master {level}`, `/state/transition
 
 Outgoing messages are built by python-osc; incoming ones are parsed here, strictly
 (python-osc's parser accepts truncated and unknown-tag packets and hangs on a negative
-bundle size: see ARCHITECTURE.md). Bundles are accepted (nested up to 4 deep); their time
+bundle size: docs/decisions/osc-parser.md). Bundles are accepted (nested up to 4 deep); time
 tags are ignored: messages run at once, in order. Type tags understood: i h f d s S b c T
 F N I t r m; a packet without a type tag string, with trailing bytes or with arrays is
 malformed.

@@ -386,6 +386,7 @@ class VideoSource:
         self._last: VideoFrame | None = None
         self._pending: VideoFrame | None = None
         self._ref_pts = self.start
+        self._watched_pts = self.start  # where frame_for last checked the file
         self._ended = False
         self._error: str | None = None
         self._closed = False
@@ -542,6 +543,12 @@ class VideoSource:
             self._restart(target)
         decoder = self._decoder
         assert decoder is not None
+        if decoder._watch and abs(target - self._watched_pts) >= WATCH_INTERVAL:
+            # The file watch on the caller's clock (media time) too, beside the decoder
+            # thread's real-time one: a fake clock sees a broken file without sleeping.
+            self._watched_pts = target
+            if not decoder._file_ok(force=True):
+                return self._last
         if wait > 0 and not self._current_run_delivered and self._pending is None:
             try:
                 self._pending = decoder.queue.get(timeout=wait)

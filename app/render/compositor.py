@@ -1,6 +1,6 @@
 """Draws a `Mix` (what the cue engine says is visible) into a framebuffer.
 
-The mixing rule (ARCHITECTURE.md): inside a layer, entries add with their weights
+The mixing rule (docs/contracts.md): inside a layer, entries add with their weights
 (premultiplied: rgb * w, alpha * w; outside an image's fitted quad it adds nothing); each layer
 goes "over" the layers below it, scaled by the layer's opacity; the result is multiplied by
 master * (1 - black) and written opaque.

@@ -3,66 +3,7 @@
 `load_show(path)` returns a `Show` or raises `ShowError`, whose `problems` are
 `path:line: message` lines, all of them, in line order; never a traceback for bad content.
 
-Schema (keys not listed are errors, with a "did you mean"):
-
-- top level: `title` (text; default the file's stem), `media_root` (folder, relative to the
-  show file's folder; default `<show folder>/../media`), `output` {`width`, `height` (integers
-  >= 1), `fps` (> 0)}, `defaults` {`fade` (>= 0 s), `curve` (linear|smooth), `fit`
-  (cover|contain|stretch), `opacity` (0..1), `loop` (bool), `rate` (> 0), `blackout_fade`,
-  `panic_fade`, `go_guard` (>= 0 s)}, `parts` {part number: {`generate`, `look`}}, `generate`
-  (show-level recipe defaults), `osc`, `gamepad` and `keyboard` (typed specs read by
-  `app/show/controls.py`: `osc` {`host`, `port`, `passcode`, `allow`}, `gamepad` like
-  app/control/gamepad_default.yaml, `keyboard` like app/control/keyboard_default.yaml, each
-  binding a command line of the command table; `web` {`host`, `port` (0..65535), `token`,
-  `view_token` (texts, different), `allow` (like `osc.allow`)}, the web console's settings,
-  its command-line flags win), `reference` (an audio file, relative to the show file's
-  folder: the recording `play` rehearses against, docs/rehearsal-reference.md), `poems`
-  (required list).
-- poem: `id` (required; text or number, kept as written: `1.10` stays "1.10"; unique),
-  `title` (default ""), `part` (integer >= 1, default 1), `cues` (list, default empty),
-  `generate` (poem-level recipe defaults), `look` (the poem's cues' look), `notes` (text:
-  the performer's reminder, shown on the console and the operator window).
-- cue: `id` (default `<poem id>.<position from 1>`; unique in the whole show), `media`
-  (required; relative to `media_root`, or absolute; the extension decides the kind: still,
-  video, splat), `fade` (>= 0 s, 0 = cut), `curve`, `opacity`, `fit` (defaults from
-  `defaults`), `layer` (integer >= 1, default 1), `rate` (> 0), `loop` (bool), `start`
-  (>= 0 s), `end` (> start, or null = clip end), `camera`, `generate`, `look`, `notes`
-  (text), `follow` (`{after: SECONDS}` (>= 0): the next cue fires by itself that long after
-  this cue's fade has completed; `{on: end}` (videos only): when its video reaches its end;
-  not on the show's last cue).
-  `rate`, `loop`, `start` and `end` written on a still or splat cue are errors ("applies to
-  videos only") rather than silently ignored: a setting that does nothing is usually a cue
-  pointing at the wrong file. The show-level `defaults` for rate/loop apply to videos only.
-- camera (splat cues only; an error on others; a splat cue without one gets `CameraSpec()`):
-  `yaw`, `dolly`, `pan_x`, `pan_y` (numbers), `pitch` (-90..90), `fov` (1..179 degrees or
-  null = from the file), `drift` (0..1), `drift_period` (> 0 s), `limits` {`yaw` (0..180),
-  `pitch` (0..90), `pan`, `dolly_in`, `dolly_out` (>= 0)}, `path` (a recorded camera move,
-  relative to the media root like `media:`; app/render/camera_path.py; `check` reads it).
-- splat (splat cues only): the trim applied at load, app/show/splat_schema.py: `crop`
-  {`box`: [[min], [max]]} or {`sphere`: {`centre`, `radius`}}, `min_opacity`, `max_scale`.
-- recipe (`generate:`): `kind` (image|video|splat; default from the cue's media; must agree
-  with it), `model`, `prompt`, `negative_prompt`, `scheduler` (texts), `seed` (integer >= 0),
-  `seeds` (list of integers >= 0, or {`from`: a, `count`: n} meaning a..a+n-1), `steps`
-  (>= 1), `guidance` (>= 0), `width`/`height` (positive multiples of 8), `refine` (mapping;
-  `scale` >= 1, `strength` in (0, 1], `steps` >= 1, `guidance` >= 0 (the hires CFG) checked
-  when present, other keys passed through), `upscale` (> 1), `from` and `last_from` (ids of
-  cues in this show, no cycles;
-  `last_from` on video recipes only), `frames` (>= 1), `fps` (> 0), `extra` (mapping, passed
-  to the pipeline), `workflow` (a ComfyUI API-format JSON, relative to the show file) and
-  `bind` (cue fields -> `node_id.input`, see app/generate/workflow.py). Each level is
-  checked where it is written; a cue's recipe is then the
-  show-level block, overlaid by its part's, its poem's and its own (a key written lower wins;
-  `refine` and `extra` are merged key by key). Only cues with their own `generate:` key get
-  a recipe (`generate: {}` takes the defaults as they are); `model`, `scheduler`, `refine`,
-  `upscale`, `from`, `last_from` may be set to null to cancel a default.
-- look (`look:` at part, poem or cue level): a preset name (sepia, daguerreotype,
-  expressionist, contemporary, none) or a mapping of `preset`, `tint` ([r, g, b] 0..1 or
-  '#rrggbb'), `tint_amount`, `grain`, `vignette`, `dust` (0..1), `saturation`, `contrast`
-  (>= 0, 1 = as is), `brightness` (-1..1). A preset sets every key, the keys written beside it
-  override it. A cue's look is its part's, overlaid key by key by its poem's and its own. A
-  `tint` written without `tint_amount` tones fully unless a non-zero amount is inherited. A
-  look that changes nothing gives `Cue.look = None`.
-- `<<: *anchor` merge keys work anywhere; duplicate keys in one mapping are errors.
+The schema (every key, type, range and default) is docs/show-file.md; keep the two together.
 
 Missing media files are errors unless `allow_missing=True` (the generator loads a show
 before its media exist; `check` probes the files itself). A cue with a `generate:` recipe
@@ -150,7 +91,6 @@ SHOW_KEYS = (
     "gamepad",
     "keyboard",
     "web",
-    "reference",
     "poems",
 )
 PART_KEYS = ("generate", "look")
@@ -230,7 +170,6 @@ REFINE_SPEC: dict[str, Converter] = {
     "scale": number(1),
     "strength": number(0, 1, lo_open=True),
     "steps": integer(1),
-    "guidance": number(0),
 }
 SEEDS_RANGE_SPEC: dict[str, Converter] = {"from": integer(0), "count": integer(1)}
 FOLLOW_KEYS = ("after", "on")
@@ -550,15 +489,9 @@ class _ShowReader:
             {
                 "title": string(),
                 "media_root": string(),
-                "reference": string(),
             },
             rep,
         )
-        reference = None
-        if "reference" in values:  # the rehearsal recording (play --reference)
-            reference = (self.show_dir / Path(values["reference"]).expanduser()).resolve()
-            if not self.allow_missing and not reference.is_file():
-                rep.add(top["reference"][1], f"reference: recording not found: {reference}")
         if "media_root" in values:
             root_dir = (self.show_dir / Path(values["media_root"]).expanduser()).resolve()
             self.media_root = root_dir
@@ -599,7 +532,6 @@ class _ShowReader:
             ),
             osc=osc,
             gamepad=gamepad,
-            reference=reference,
             keyboard=keyboard,
             web=web,
         )
