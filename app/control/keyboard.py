@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
+from app.confirm import CONFIRM_WINDOW, SecondPress
 from app.control.bindings import HERE
-from app.control.confirm import CONFIRM_WINDOW, SecondPress
 from app.cues.actions import Action
 from app.cues.commands import parse
 from app.show.controls import KeyboardSpec, read_file, read_keyboard

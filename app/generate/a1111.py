@@ -413,36 +413,6 @@ def legacy_hash(path: Path) -> str:
         return hashlib.sha256(fh.read(0x10000)).hexdigest()[:8]
 
 
-# --- what a recipe makes, in words -------------------------------------------------------
-
-
-def recipe_summary(spec: Any, grid: int = 8) -> str:
-    """One line for `generate --dry-run`: scheduler and its diffusers config, the first pass,
-    the hires pass (scale, size, steps, strength, CFG)."""
-    from app.generate.families import generation_size
-    from app.generate.metadata import REFINE_STRENGTH
-
-    parts = []
-    if spec.scheduler:
-        try:
-            choice = parse_scheduler(spec.scheduler)
-            parts.append(f"scheduler {choice.words} = {choice.describe()}")
-        except ValueError as exc:
-            parts.append(f"scheduler: {exc}")
-    gw, gh = generation_size(spec, grid)
-    parts.append(f"first pass {gw:g}x{gh:g}, {spec.steps} steps, CFG {spec.guidance:g}")
-    refine = spec.refine or {}
-    if refine:
-        scale = float(refine.get("scale") or 1.0)
-        parts.append(
-            f"hires x{scale:g} -> {spec.width}x{spec.height}, "
-            f"{refine.get('steps', spec.steps)} steps, "
-            f"strength {float(refine.get('strength', REFINE_STRENGTH)):g}, "
-            f"CFG {float(refine.get('guidance', spec.guidance)):g}"
-        )
-    return "; ".join(parts)
-
-
 def markdown_tables() -> str:
     """The sampler and schedule-type tables of docs/a1111.md (a test keeps them equal)."""
 

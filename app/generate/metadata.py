@@ -142,3 +142,30 @@ def read_png_metadata(path: Path) -> dict[str, str]:
     """The text chunks of a PNG (parameters, generate_hash, generate_recipe, ...)."""
     with Image.open(path) as im:
         return dict(im.text)  # type: ignore[attr-defined]
+
+
+def recipe_summary(spec: Any, grid: int = 8) -> str:
+    """One line for `generate --dry-run`: scheduler and its diffusers config, the first pass,
+    the hires pass (scale, size, steps, strength, CFG)."""
+    from app.generate.a1111 import parse_scheduler
+    from app.generate.families import generation_size
+
+    parts = []
+    if spec.scheduler:
+        try:
+            choice = parse_scheduler(spec.scheduler)
+            parts.append(f"scheduler {choice.words} = {choice.describe()}")
+        except ValueError as exc:
+            parts.append(f"scheduler: {exc}")
+    gw, gh = generation_size(spec, grid)
+    parts.append(f"first pass {gw:g}x{gh:g}, {spec.steps} steps, CFG {spec.guidance:g}")
+    refine = spec.refine or {}
+    if refine:
+        scale = float(refine.get("scale") or 1.0)
+        parts.append(
+            f"hires x{scale:g} -> {spec.width}x{spec.height}, "
+            f"{refine.get('steps', spec.steps)} steps, "
+            f"strength {float(refine.get('strength', REFINE_STRENGTH)):g}, "
+            f"CFG {float(refine.get('guidance', spec.guidance)):g}"
+        )
+    return "; ".join(parts)

@@ -48,6 +48,7 @@ from app.generate.metadata import (
     embedded_hash,
     first_pass_size,
     hires_fields,
+    recipe_summary,
     save_png,
     sidecar_path,
     write_sidecar,
@@ -343,7 +344,7 @@ class Runner:
             cells = [r[c].ljust(widths[c]) for c in range(len(widths))]
             print("  " + "  ".join(cells) + "  " + r[-1], file=self.out)
         details = {
-            f"{job.cue.id}: {a1111_fields.recipe_summary(job.spec)}": None
+            f"{job.cue.id}: {recipe_summary(job.spec)}": None
             for job, _ in statuses
             if job.kind is MediaKind.STILL and job.spec.workflow is None
         }

@@ -30,7 +30,7 @@ the output's own context: for tests without a display and for the benchmark.
 Mouse and keyboard act through the action vocabulary: keys go through the run loop's
 `KeyboardMapper` like the output's; a click on a cue thumbnail sets standby to that cue
 (GOTO), on a poem sets standby to its first cue, on GO fires. BLACKOUT, like its `b` key, needs
-a second click within a second (`app.control.confirm.SecondPress`): the first one only arms it
+a second click within a second (`app.confirm.SecondPress`): the first one only arms it
 and the button says CLICK AGAIN; any other click disarms it.
 
 The cue grid shows the live cue's poem; when the standby cue is in another poem (at a poem's
@@ -48,7 +48,7 @@ from typing import Any
 import moderngl
 import numpy as np
 
-from app.control.confirm import SecondPress
+from app.confirm import SecondPress
 from app.cues.actions import Action
 from app.cues.commands import build
 from app.cues.state import LayerMix, Mix, MixEntry
