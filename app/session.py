@@ -201,6 +201,9 @@ class Session:
             _start_recording(player, Path(args.record), blocking=args.fake_clock)
             session.closers.append(lambda: _stop_recording(player))
         start_inputs(session, args)
+        from app.rehearse.reload import LiveShow  # the show file is live (issue 26)
+
+        session.add_input(LiveShow(player, venue_path, allow_missing=args.allow_missing))
         return session
 
 

@@ -260,6 +260,14 @@ class WebConsole:
         self._splat_thumbnail(t)
         self._program_picture(t)
 
+    def replace_show(self, show: Show) -> None:
+        """The show was reloaded (main thread): new thumbnails, a new description."""
+        old = self.thumbs
+        if old is not None:
+            old.close()
+            self.thumbs = Thumbnails(show, old.folder, on_change=self._thumbs_changed).start()
+        self.server.set_show(show_description(show, self.thumbs))
+
     def _changed(self, snapshot: Any) -> None:
         self._dirty = True
 
