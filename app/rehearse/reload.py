@@ -187,6 +187,8 @@ class LiveShow:
         self.lengths: dict[str, float] = {}
         self.held: frozenset[str] = frozenset()
         self.reloads = 0
+        self.since_saved: list[float] = []  # seconds from save to applied, per reload
+        self.apply_ms: list[float] = []  # main-thread milliseconds each reload took
         self.report = report or _to_terminal
 
     def start(self) -> LiveShow:
@@ -228,6 +230,8 @@ class LiveShow:
         self.target = loaded.show
         self.lengths = dict(loaded.lengths)
         since = None if loaded.saved_at is None else round(time.time() - loaded.saved_at, 3)
+        if since is not None:
+            self.since_saved = [*self.since_saved[-999:], since]
         self._apply(loaded.show, t, summary, reason="the show file changed", since_saved=since)
 
     def _apply(
@@ -239,6 +243,7 @@ class LiveShow:
         reason: str,
         since_saved: float | None = None,
     ) -> None:
+        started = time.perf_counter()
         player = self.player
         m = merge(player.show, player.state, show)
         index = {c.id: i for i, c in enumerate(m.show.cues)}
@@ -276,6 +281,8 @@ class LiveShow:
             web.replace_show(m.show)
         if summary or m.notes:
             self.report(f"show reloaded: {said}")
+        took = (time.perf_counter() - started) * 1000.0
+        self.apply_ms = [*self.apply_ms[-999:], round(took, 3)]
 
     def _left_stage(self) -> bool:
         cues = self.player.show.cues

@@ -410,6 +410,7 @@ def start_web_console(
             allow=allow,
             log=log,
             thumbs_dir=thumbs.folder,
+            show_file=player.show.path,  # the edit view (app/web/edit.py)
         )
 
     try:
