@@ -411,9 +411,11 @@ def _set_block(lines: list[str], node: CommentedMap, key: str, value: Any) -> st
             return "".join(out)
         new = _render(key, value, col)
         token = (node.ca.items.get(key) or [None, None, None])[2]
-        comment = token.value.split("\n")[0].rstrip() if token is not None else ""
-        if "#" in comment and len(new) == 1:
-            new[0] = new[0].rstrip("\n") + comment + "\n"
+        at = getattr(token, "column", None)
+        if token is not None and at is not None and token.start_mark.line == line and len(new) == 1:
+            old = lines[line]
+            gap = at - len(old[:at].rstrip())  # the spaces before the comment, kept
+            new[0] = new[0].rstrip("\n") + " " * max(1, gap) + old[at:].rstrip("\n") + "\n"
         out[line:end] = new
         return "".join(out)
     if value is None:
