@@ -228,6 +228,7 @@ class WebConsole:
         self._show_dirty = False
         self._encoder: Any = None
         self.url: str | None = None  # the operate address, once printed (operator's QR code)
+        self._retired: list[Thumbnails] = []  # of shows replaced by a reload, stopping
         if thumbs is not None:
             thumbs.on_change = self._thumbs_changed
 
@@ -264,8 +265,14 @@ class WebConsole:
         """The show was reloaded (main thread): new thumbnails, a new description."""
         old = self.thumbs
         if old is not None:
-            old.close()
-            self.thumbs = Thumbnails(show, old.folder, on_change=self._thumbs_changed).start()
+            old.stop()  # never waited for here: closed with the console
+            self._retired.append(old)
+            if len(self._retired) > 8:  # stopped many reloads ago: its join is immediate
+                self._retired.pop(0).close()
+            known = old.known
+            self.thumbs = Thumbnails(
+                show, old.folder, on_change=self._thumbs_changed, known=known
+            ).start()
         self.server.set_show(show_description(show, self.thumbs))
 
     def _changed(self, snapshot: Any) -> None:
@@ -336,6 +343,8 @@ class WebConsole:
         self._encoder.submit(lambda: server.set_program(_jpeg(pixels)))
 
     def close(self) -> None:
+        for old in self._retired:
+            old.close()
         if self.thumbs is not None:
             self.thumbs.close()
         self.server.close()
