@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         media = make_media(Path(tmp), args.width, args.height, args.fps)
         show = show_of(media, width=args.width, height=args.height, fps=args.fps, fade=FADE)
-        reload = _ReloadRun(Path(tmp), media, args, total) if args.reload_every else None
+        reload = _ReloadRun(Path(tmp), media, args) if args.reload_every else None
         show = reload.show if reload is not None else show
         output = HeadlessOutput(args.width, args.height)
         player = Player(show, output, clock=FrameClock(), log=EventLog())
@@ -406,7 +406,7 @@ def _print_row(row: dict[str, Any]) -> None:
 class _ReloadRun:
     """`--reload-every`: the show from a file, edited in phases (app/rehearse/soak_reload.py)."""
 
-    def __init__(self, folder: Path, media: list[Path], args: argparse.Namespace, total: float):
+    def __init__(self, folder: Path, media: list[Path], args: argparse.Namespace) -> None:
         from app.rehearse.soak_reload import phase_length, show_text
         from app.show.loader import load_show
 
@@ -416,7 +416,7 @@ class _ReloadRun:
         )
         self.show = load_show(self.path)
         self.media, self.args = media, args
-        self.phase = phase_length(total)
+        self.phase = phase_length(args.reload_every)
         self.live: Any = None
         self.editor: Any = None
 
