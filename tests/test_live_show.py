@@ -10,12 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from web_helpers import Play, tiny_show, wait_for
-
 from app.cues.actions import Go
 from app.cues.engine import Engine
 from app.rehearse.merge import changes, merge
 from app.show.loader import load_show
+from tests.web_helpers import Play, tiny_show, wait_for
 
 SHOW = """title: Live
 media_root: {media}
@@ -207,3 +206,36 @@ def test_edits_of_a_running_play_are_applied_and_a_broken_one_refused(tmp_path: 
     finally:
         play.stop()
     print("seconds from save to applied:", latencies)
+
+
+# --- bench soak --reload-every ------------------------------------------------------------
+
+
+def test_reload_phases_and_ratio() -> None:
+    import numpy as np
+
+    from app.rehearse.soak_reload import editing, frame_p99_ratio, phase_length
+
+    assert phase_length(2.0) == 4.0
+    assert [editing(t, 4.0) for t in (0.0, 3.9, 4.0, 7.9, 8.0)] == [False] * 2 + [True] * 2 + [
+        False
+    ]
+    t = np.arange(0.0, 16.0, 0.5)
+    ms = np.where([editing(x, 4.0) for x in t], 40.0, 20.0)
+    r = frame_p99_ratio(t, ms, 4.0)
+    assert r["frame_p99_ratio"] == 2.0 and r["frames_with_edits"] == r["frames_without"] == 16
+
+
+def test_short_soak_with_reloads_reports_the_ratio() -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "app", "bench", "soak", "--minutes", "0.1", "--width", "320"]
+    cmd += ["--height", "180", "--reload-every", "0.5", "--json"]
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["edits"] >= 2 and r["reloads"] >= 1, r
+    assert r["frame_p99_ratio"] is not None and r["frames_with_edits"] > 0
+    assert r["apply_ms_max"] is not None and r["errors"] == 0
