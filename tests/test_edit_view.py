@@ -108,7 +108,9 @@ def test_the_edit_view_edits_the_file_and_the_show_follows(browser: Any, tmp_pat
         removed, added = _changed_lines(before, path.read_text())
         block = ["      # green, on the cello", '      - id: "1.3"', "        media: green.png"]
         assert sorted(removed + added) == sorted(block + block)
-        assert _cue_order(play) == ["1.1", "1.3", "1.2", "1.4"]
+        wait_for(
+            lambda: _cue_order(play) == ["1.1", "1.3", "1.2", "1.4"], 10.0, "the console's order"
+        )
 
         # change the fade of 1.2
         before = path.read_text()
@@ -117,7 +119,7 @@ def test_the_edit_view_edits_the_file_and_the_show_follows(browser: Any, tmp_pat
         rec = posted(lambda: fade.press("Tab"))
         assert rec["changes"] == ["cue 1.2: fade 0.0 -> 2.5"]
         assert _changed_lines(before, path.read_text()) == ([], ["        fade: 2.5"])
-        assert play.state()["show"]["poems"][0]["cues"][2]["fade"] == 2.5
+        wait_for(lambda: play.state()["show"]["poems"][0]["cues"][2]["fade"] == 2.5, 10.0, "fade")
 
         # add a cue from the media folder to poem 1
         before_add = path.read_text()
@@ -129,13 +131,19 @@ def test_the_edit_view_edits_the_file_and_the_show_follows(browser: Any, tmp_pat
             [],
             ['      - id: "1.5"', "        media: white.png"],
         )
-        assert _cue_order(play) == ["1.1", "1.3", "1.2", "1.4", "1.5"]
+        wait_for(
+            lambda: _cue_order(play) == ["1.1", "1.3", "1.2", "1.4", "1.5"],
+            10.0,
+            "the console's order",
+        )
 
         # undo the add: the file is as it was before it
         rec = posted(lambda: page.click("#undo"))
         assert rec["changes"] == ["cue 1.5 deleted"]
         assert path.read_text() == before_add
-        assert _cue_order(play) == ["1.1", "1.3", "1.2", "1.4"]
+        wait_for(
+            lambda: _cue_order(play) == ["1.1", "1.3", "1.2", "1.4"], 10.0, "the console's order"
+        )
 
         # delete with undo
         rec = posted(lambda: page.click("li.cue[data-id='1.4'] button.delete"))

@@ -43,9 +43,13 @@ def _show(tmp_path: Path, text: str | None = None) -> Path:
 
 
 def _edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` by `new` in the file, saved as an editor saves (a temporary file
+    renamed over it: the watcher never sees half a file)."""
     text = path.read_text()
     assert old in text, old
-    path.write_text(text.replace(old, new, 1))
+    tmp = path.with_name(f".{path.name}.swp")
+    tmp.write_text(text.replace(old, new, 1))
+    tmp.replace(path)
 
 
 # --- merge (pure) ----------------------------------------------------------------------
@@ -176,7 +180,9 @@ def test_edits_of_a_running_play_are_applied_and_a_broken_one_refused(tmp_path: 
         assert rec["changes"] == ["cue 1.2 deleted"]
         assert rec["notes"] == ["standby cue 1.2 was deleted: standby moves to 1.4"]
         assert (rec["live"], rec["standby"]) == ("1.1", "1.4")
-        assert play.state()["show"]["poems"][0]["cues"][1]["id"] == "1.4"  # the console too
+        wait_for(  # the console too
+            lambda: play.state()["show"]["poems"][0]["cues"][1]["id"] == "1.4", 10.0, "console"
+        )
 
         errors = len([r for r in play.records() if r["event"] == "error"])
         _edit(path, "        fade: 3.0\n", "        fade: -2\n")  # broken
@@ -185,7 +191,9 @@ def test_edits_of_a_running_play_are_applied_and_a_broken_one_refused(tmp_path: 
             lambda: [r for r in play.records() if r["event"] == "error"][errors:], 30.0, "refusal"
         )[0]
         assert refused["message"].startswith(f"reload refused: {path.resolve()}:{line}: fade")
-        assert any(f"{path.resolve()}:{line}:" in line_ for line_ in play.lines)  # terminal
+        wait_for(  # the terminal
+            lambda: any(f"{path.resolve()}:{line}:" in x for x in play.lines), 10.0, "stderr"
+        )
         health = wait_for(lambda: play.state()["state"]["health"]["warnings"], 10.0, "warning")
         assert any(f":{line}: fade" in w for w in health)  # the console (and operator) see it
 

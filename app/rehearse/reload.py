@@ -29,6 +29,7 @@ from app.show.model import Show
 
 STEP_MS = 50  # watchfiles: a batch ends after this long without a change
 DEBOUNCE_MS = 300  # ... or after this long in all (the 1 s budget of a reload)
+SETTLE = 0.15  # seconds a refused version must stay unchanged before it is reported
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,15 @@ class ShowWatcher:
         digest = _digest(self.show_path, picks_file(self.show_path))
         loaded = None
         if digest != self._show_digest:
-            self._show_digest = digest
             loaded = read_show(self.show_path, self.allow_missing)
+            # an editor writing in place may have been caught half-way: a refused version
+            # is read again once the file has stayed the same for a moment
+            while loaded.error is not None and not self._stop.wait(SETTLE):
+                again = _digest(self.show_path, picks_file(self.show_path))
+                if again == digest:
+                    break
+                digest, loaded = again, read_show(self.show_path, self.allow_missing)
+            self._show_digest = digest
         if self.venue_path is not None:
             vdigest = _digest(self.venue_path)
             if vdigest != self._venue_digest:
@@ -224,8 +232,8 @@ class LiveShow:
         if loaded.error is not None:
             self._refuse(loaded.error, t)
             return
-        if loaded.show is None:
-            return
+        if loaded.show is None or loaded.show == self.target:
+            return  # e.g. a pick: the pool reopens the media files that changed
         summary = changes(self.target, loaded.show)
         self.target = loaded.show
         self.lengths = dict(loaded.lengths)
