@@ -213,3 +213,65 @@ def test_the_edit_routes_refuse_the_view_token_stale_digests_and_bad_input(
         assert digest(path.read_text()) == shown["digest"]  # nothing was written
     finally:
         play.stop()
+
+
+def test_moving_to_another_poem_and_curve_notes_follow(browser: Any, tmp_path: Path) -> None:
+    path = tiny_show(tmp_path)
+    path.write_text(SHOW.format(media=tmp_path / "media"))
+    play = Play(path, tmp_path / "run.jsonl", cache=tmp_path / "cache")
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    try:
+        page.goto(play.url)  # the console keeps the token for the tab
+        page.get_by_text("online").wait_for(timeout=30000)
+        page.goto(f"{play.base}/static/edit.html")
+        page.locator("li.cue[data-id='2.1']").wait_for(timeout=30000)
+
+        def posted(action: Any) -> dict[str, Any]:
+            seen = len(_reloads(play))
+            with page.expect_response(
+                lambda r: "/api/edit" in r.url and r.request.method == "POST"
+            ) as info:
+                action()
+            assert info.value.json()["ok"]
+            return wait_for(lambda: _reloads(play)[seen:], 30.0, "the show reloading")[0]
+
+        rec = posted(lambda: page.drag_and_drop("li.cue[data-id='2.1']", "li.cue[data-id='1.2']"))
+        assert "cue 2.1 moved to poem 1" in rec["changes"]
+        # onto the end of poem 2's (now empty of rows) list: back to poem 2
+        ol = page.locator("section.poem[data-poem='2'] ol")
+        box = ol.bounding_box()
+        assert box is not None
+        pos = {"x": box["width"] / 2, "y": box["height"] - 4}
+        rec = posted(
+            lambda: page.drag_and_drop(
+                "li.cue[data-id='2.1']", "section.poem[data-poem='2'] ol", target_position=pos
+            )
+        )
+        assert "cue 2.1 moved to poem 2" in rec["changes"]
+
+        row = "li.cue[data-id='1.3']"
+        rec = posted(lambda: page.select_option(f"{row} select.curve", "linear"))
+        assert rec["changes"] == ["cue 1.3: curve smooth -> linear"]
+        page.fill(f"{row} input.notes", "on the cello")
+        rec = posted(lambda: page.press(f"{row} input.notes", "Tab"))
+        assert rec["changes"] == ["cue 1.3: notes '' -> 'on the cello'"]
+        page.select_option(f"{row} select.follow", "after")  # posts {after: 0}
+        wait_for(lambda: "follow: {after: 0}" in path.read_text(), 30.0, "follow written")
+        page.locator(f"{row} input.follow-after").wait_for()
+        page.fill(f"{row} input.follow-after", "2")
+        posted(lambda: page.press(f"{row} input.follow-after", "Tab"))
+        wait_for(lambda: "follow: {after: 2}" in path.read_text(), 30.0, "follow written")
+        text = path.read_text()
+        assert (
+            "        curve: linear\n        notes: on the cello\n        follow: {after: 2}\n"
+            in text
+        )
+        assert "      # green, on the cello\n" in text and "  # the second poem\n" in text
+        wait_for(
+            lambda: play.state()["show"]["poems"][0]["cues"][2]["notes"] == "on the cello",
+            10.0,
+            "notes",
+        )
+    finally:
+        page.context.close()
+        play.stop()

@@ -133,3 +133,24 @@ def test_refusals(show: Path) -> None:
     with pytest.raises(EditError, match="no cue"):
         edited_text(text, Edit.parse({"op": "delete", "cue": "9.9"}))
     assert show.read_text() == text
+
+
+def test_a_poem_emptied_and_filled_again(show: Path) -> None:
+    # 2.2 has no id: when 2.1 leaves, it is given its name so that it keeps it
+    assert _diff(show, {"op": "move", "cue": "2.1", "poem": "1", "before": None}) == [
+        '+      - {id: "2.1", media: grey.png}',
+        '-      - {id: "2.1", media: grey.png}',
+        "-      - media: grey.png",
+        '+      - id: "2.2"',
+        "+        media: grey.png",
+    ]
+    assert _diff(show, {"op": "delete", "cue": "2.2"}) == [
+        '-      - id: "2.2"',
+        "-        media: grey.png",
+    ]
+    assert "    cues:\n" in show.read_text()  # poem 2 has none now
+    assert _diff(show, {"op": "add", "poem": "2", "media": "red.png"}) == [
+        '+      - id: "2.2"',  # 2.1 is taken (in poem 1)
+        "+        media: red.png",
+    ]
+    assert [c.id for c in load_show(show).cues] == ["1.1", "1.2", "1.3", "2.1", "2.2"]

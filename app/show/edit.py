@@ -332,6 +332,10 @@ def apply_edit(path: Path, edit: Edit, seen: str) -> tuple[str, str]:
 def edited_text(text: str, edit: Edit) -> str:
     """The text of the show file with `edit` made (see the module docstring)."""
     data = _load(text)
+    if edit.op in ("move", "delete"):
+        pinned = _pin_ids(text, data, edit)
+        if pinned != text:
+            return edited_text(pinned, edit)
     expected = _load(text)
     lines = text.splitlines(keepends=True)
     if edit.op == "set":
@@ -345,9 +349,7 @@ def edited_text(text: str, edit: Edit) -> str:
     elif edit.op == "delete":
         cue = _find(data, edit.cue or "")
         a, b = _span(lines, cue.node)
-        seq = _cue_list(_poem(expected, cue.poem))
-        assert seq is not None
-        del seq[cue.index]
+        _model_remove(expected, cue)
         out = "".join(lines[:a] + lines[b:])
     elif edit.op == "move":
         out = _move(data, expected, lines, edit)
@@ -358,6 +360,34 @@ def edited_text(text: str, edit: Edit) -> str:
     if _plain(_load(out)) != _plain(expected):
         raise EditError("this edit cannot be written here without changing other lines")
     return out
+
+
+def _pin_ids(text: str, data: Any, edit: Edit) -> str:
+    """`text` with an explicit `id:` for each cue numbered by its place that the edit would
+    move to another place (a later cue of the poem a cue leaves or enters), so that no cue
+    changes its name (live and standby are kept by id)."""
+    cue = _find(data, edit.cue or "")
+    first = {cue.poem: cue.index}
+    if edit.op == "move" and edit.before is not None:
+        before = _find(data, edit.before)
+        first[before.poem] = min(first.get(before.poem, before.index), before.index)
+    lines = text.splitlines(keepends=True)
+    later = [
+        c
+        for c in _cues(data)
+        if c.poem in first and c.index >= first[c.poem] and not c.explicit and c.id != cue.id
+    ]
+    for c in reversed(later):
+        i = c.node.lc.line
+        line = lines[i]
+        col = line.index("-")
+        rest = line[col + 2 :]
+        if rest.lstrip().startswith("{"):
+            j = line.index("{", col)
+            lines[i] = f"{line[: j + 1]}id: {_quoted(c.id)}, {line[j + 1 :].lstrip()}"
+        else:
+            lines[i : i + 1] = [f"{' ' * col}- id: {_quoted(c.id)}\n", " " * (col + 2) + rest]
+    return "".join(lines)
 
 
 def _set(node: CommentedMap, field: str, value: Any) -> None:
@@ -496,11 +526,34 @@ def _list_indent(lines: list[str], poem: CommentedMap) -> int:
 
 
 def _poem_end(lines: list[str], poem: CommentedMap) -> int:
-    """The line after a poem's last cue (where a cue is appended)."""
+    """The line after a poem's last cue (where a cue is appended). A poem without cues
+    (`cues:` or `cues: []`) gets its cues as a block list: `lines` is changed for that."""
     seq = _cue_list(poem)
-    if not seq or not isinstance(seq[-1], CommentedMap):
-        raise EditError("this poem has no cues written as a block list to add to")
-    return _span(lines, seq[-1])[1]
+    if seq and isinstance(seq[-1], CommentedMap):
+        return _span(lines, seq[-1])[1]
+    if "cues" in poem and not seq:
+        line = poem.lc.key("cues")[0]
+        lines[line] = re.sub(r"(cues:)\s*\[\s*\]", r"\1", lines[line], count=1)
+        return line + 1
+    raise EditError("this poem has no cues written as a block list to add to")
+
+
+def _model_seq(poem: CommentedMap) -> CommentedSeq:
+    """A poem's list of cues in the model, made when it has none."""
+    seq = _cue_list(poem)
+    if seq is None:
+        seq = poem["cues"] = CommentedSeq()
+    return seq
+
+
+def _model_remove(expected: Any, cue: _Cue) -> CommentedMap:
+    """Take a cue out of the model (an emptied list becomes `cues:` with nothing)."""
+    poem = _poem(expected, cue.poem)
+    seq = _model_seq(poem)
+    node = seq.pop(cue.index)
+    if not seq:
+        poem["cues"] = None
+    return node
 
 
 def _move(data: Any, expected: Any, lines: list[str], edit: Edit) -> str:
@@ -524,13 +577,10 @@ def _move(data: Any, expected: Any, lines: list[str], edit: Edit) -> str:
         a, b = a + len(block), b + len(block)
     del out[a:b]
     # the same on the model
-    src = _cue_list(_poem(expected, cue.poem))
-    assert src is not None
-    node = src.pop(cue.index)
+    node = _model_remove(expected, cue)
     if not cue.explicit:
         node.insert(0, "id", cue.id)
-    dst = _cue_list(_poem(expected, edit.poem or ""))
-    assert dst is not None
+    dst = _model_seq(_poem(expected, edit.poem or ""))
     pos = len(dst) if edit.before is None else _find(expected, edit.before).index
     dst.insert(pos, node)
     return "".join(out)
@@ -570,9 +620,9 @@ def _add(data: Any, expected: Any, lines: list[str], edit: Edit) -> str:
         f"{' ' * col}- id: {_quoted(cue_id)}\n",
         f"{' ' * (col + 2)}media: {_quoted(media) if _needs_quotes(media) else media}\n",
     ]
-    dst = _cue_list(_poem(expected, edit.poem or ""))
-    assert dst is not None
-    dst.append(CommentedMap([("id", cue_id), ("media", media)]))
+    _model_seq(_poem(expected, edit.poem or "")).append(
+        CommentedMap([("id", cue_id), ("media", media)])
+    )
     return "".join(lines[:at] + block + lines[at:])
 
 
