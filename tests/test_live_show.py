@@ -247,3 +247,22 @@ def test_short_soak_with_reloads_reports_the_ratio() -> None:
     assert r["edits"] >= 2 and r["reloads"] >= 1, r
     assert r["frame_p99_ratio"] is not None and r["frames_with_edits"] > 0
     assert r["apply_ms_max"] is not None and r["errors"] == 0
+
+
+def test_the_watcher_reads_a_changed_venue_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    from app.rehearse.reload import ShowWatcher
+
+    path = _show(tmp_path)
+    venue = tmp_path / "venue.yaml"
+    venue.write_text("output: {corners: [[0, 0], [1, 0], [1, 1], [0, 1]]}\n")
+    watcher = ShowWatcher(path, venue, allow_missing=False)  # not started: check() by hand
+    watcher.check()
+    assert watcher.results.empty()  # nothing changed
+    venue.write_text("output: {corners: [[0.1, 0], [1, 0], [1, 1], [0, 1]]}\n")
+    watcher.check()
+    loaded = watcher.results.get_nowait()
+    assert loaded.show is None and loaded.error is None
+    assert not loaded.venue.warp.is_identity
+    venue.write_text("output: {corners: [[0, 0], [1, 0]]}\n")
+    watcher.check()
+    assert str(venue) in (watcher.results.get_nowait().venue_error or "")
