@@ -18,7 +18,7 @@ from typing import Any
 from app.clock import FrameClock
 from app.cues.actions import Action, Go, MediaFailed
 from app.cues.engine import Engine, FollowTimer
-from app.cues.state import Mix
+from app.cues.state import EngineState, Mix
 from app.eventlog import EventLog
 from app.show.model import Show
 from app.status import FollowStatus, InputStatus, LayerStatus, LiveCue, Status
@@ -93,6 +93,17 @@ class Player:
         self.applied_hooks: list[Callable[[Action, str | None], None]] = []
         self.frame_ms: float | None = None  # duration of the last step(), for health displays
         self.applied_hooks.append(self.pool.camera_moves.on_action)  # camera_record
+
+    def replace_show(
+        self, show: Show, state: EngineState, lengths: dict[int, float], moved: dict[int, int]
+    ) -> None:
+        """Play `show` from now on (a reload, app/rehearse/reload.py; main thread): `state`
+        is the engine state re-indexed to it, `lengths` its follow lengths, `moved` maps
+        old flat indices to new ones."""
+        self.show = show
+        self.engine = Engine(show, lengths)
+        self.state = state
+        self.pool.replace_show(show, moved)
 
     # --- inputs -----------------------------------------------------------------------
 

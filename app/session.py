@@ -216,6 +216,9 @@ class Session:
                 session.close()
                 return None
         start_inputs(session, args)
+        from app.rehearse.reload import LiveShow  # the show file is live (issue 26)
+
+        session.add_input(LiveShow(player, venue_path, allow_missing=args.allow_missing))
         return session
 
 

@@ -19,6 +19,9 @@ PURE = (
     "app.status",
     "app.media.probe",
     "app.media.splats",
+    "app.show.edit",
+    "app.rehearse.merge",
+    "app.rehearse.reload",
 )
 UNIT_TESTS = ("test_commands", "test_script", "test_engine", "test_osc", "test_show_controls")
 

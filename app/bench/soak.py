@@ -53,6 +53,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--go-every", type=float, default=4.0, help="mean seconds between GOs")
     p.add_argument("--operator", action="store_true", help="also draw the operator view")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--reload-every",
+        type=float,
+        default=None,
+        help="edit the show file every S seconds, in phases (app/rehearse/soak_reload.py)",
+    )
 
 
 def make_media(folder: Path, width: int, height: int, fps: float) -> list[Path]:
@@ -197,6 +203,10 @@ class Samples:
     def t(self) -> np.ndarray:
         return self._data[0, : self.n]
 
+    @property
+    def frame_ms(self) -> np.ndarray:
+        return self._data[1, : self.n]
+
     def add(self, t: float, frame_ms: float, work_ms: float) -> None:
         if self.n == self._data.shape[1]:
             grown = np.full((3, 2 * self.n), np.nan)
@@ -223,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         media = make_media(Path(tmp), args.width, args.height, args.fps)
         show = show_of(media, width=args.width, height=args.height, fps=args.fps, fade=FADE)
+        reload = _ReloadRun(Path(tmp), media, args) if args.reload_every else None
+        show = reload.show if reload is not None else show
         output = HeadlessOutput(args.width, args.height)
         player = Player(show, output, clock=FrameClock(), log=EventLog())
         operator = None
@@ -232,9 +244,12 @@ def run(args: argparse.Namespace) -> int:
             operator = OperatorWindow(output, width=1280, height=800, every=2)
         rand = RandomInput(player, args.seed, args.go_every)
         try:
+            polls = [rand] if reload is None else [rand, reload.start(player)]
             samples, rows, rss_at_ref, drops = _play(
-                player, operator, rand, args, total, interval, reference
+                player, operator, polls, args, total, interval, reference
             )
+            if reload is not None:
+                reload.close()
             rss_end = rss_mb()
             errors = list(player.log.errors)
             dropped_total = drops.sample(player)
@@ -282,6 +297,8 @@ def run(args: argparse.Namespace) -> int:
         "operator_view_ms": operator_ms,
         "intervals": rows,
     }
+    if reload is not None:
+        result.update(reload.result(samples))
     if args.json:
         print(json.dumps(result))
     else:
@@ -294,6 +311,8 @@ def run(args: argparse.Namespace) -> int:
             f"work p95 x{result['work_p95_ratio_last_to_first']}; dropped {dropped_total}; "
             f"errors {len(errors)}"
         )
+    if reload is not None and not args.json:
+        print(reload.line(result))
     if errors:
         print(f"media errors: {errors[:3]}", file=sys.stderr)
     return 0
@@ -318,7 +337,7 @@ class Drops:
 def _play(
     player: Any,
     operator: Any,
-    rand: RandomInput,
+    polls: Sequence[Any],
     args: argparse.Namespace,
     total: float,
     interval: float,
@@ -335,7 +354,8 @@ def _play(
     player.clock.start()
     while (now := time.perf_counter()) - start < total:
         elapsed = now - start
-        rand.poll(player.clock.time())
+        for p in polls:  # the random input (and, with --reload-every, the live show)
+            p.poll(player.clock.time())
         player.step()
         if operator is not None:
             operator.draw(player)
@@ -381,3 +401,63 @@ def _print_row(row: dict[str, Any]) -> None:
         f"max {f['max']:7.2f}  work p95 {w['p95']:6.2f}  dropped {row['dropped']}",
         flush=True,
     )
+
+
+class _ReloadRun:
+    """`--reload-every`: the show from a file, edited in phases (app/rehearse/soak_reload.py)."""
+
+    def __init__(self, folder: Path, media: list[Path], args: argparse.Namespace) -> None:
+        from app.rehearse.soak_reload import phase_length, show_text
+        from app.show.loader import load_show
+
+        self.path = folder / "soak.yaml"
+        self.path.write_text(
+            show_text(media, width=args.width, height=args.height, fps=args.fps, fade=FADE, n=0)
+        )
+        self.show = load_show(self.path)
+        self.media, self.args = media, args
+        self.phase = phase_length(args.reload_every)
+        self.live: Any = None
+        self.editor: Any = None
+
+    def start(self, player: Any) -> Any:
+        from app.rehearse.reload import LiveShow
+        from app.rehearse.soak_reload import Editor
+
+        self.live = LiveShow(player, report=lambda text: None).start()
+        self.live.watcher.ready.wait(10.0)
+        every = self.args.reload_every
+        self.editor = Editor(self.path, self.media, self.args, every, self.phase)
+        self.editor.start(time.perf_counter())
+        return self.live
+
+    def close(self) -> None:
+        self.editor.close()
+        self.live.close()
+
+    def result(self, samples: Samples) -> dict[str, Any]:
+        from app.rehearse.soak_reload import frame_p99_ratio
+
+        out = frame_p99_ratio(samples.t, samples.frame_ms, self.phase)
+        lat = self.live.since_saved
+        out.update(
+            reload_every=self.args.reload_every,
+            reload_phase_seconds=self.phase,
+            edits=self.editor.edits,
+            reloads=self.live.reloads,
+            reload_ms_p50=round(float(np.percentile(lat, 50)) * 1000, 1) if lat else None,
+            reload_ms_max=round(max(lat) * 1000, 1) if lat else None,
+            apply_ms_max=max(self.live.apply_ms, default=None),  # main thread, per reload
+        )
+        return out
+
+    @staticmethod
+    def line(r: dict[str, Any]) -> str:
+        return (
+            f"reload every {r['reload_every']:g} s in {r['reload_phase_seconds']:g} s phases: "
+            f"{r['edits']} edits, {r['reloads']} reloads (save to applied p50 "
+            f"{r['reload_ms_p50']} ms, max {r['reload_ms_max']} ms; main thread per reload max "
+            f"{r['apply_ms_max']} ms); frame p99 with edits "
+            f"{r['p99_with_edits']} ms, without {r['p99_without']} ms: frame_p99_ratio "
+            f"{r['frame_p99_ratio']}"
+        )

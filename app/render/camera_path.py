@@ -200,6 +200,16 @@ class CameraMoves:
         elif note is None and isinstance(action, _ENDS_RECORDING) and self._recording is not None:
             self._stop()
 
+    def replace_cues(self, cues: tuple[Cue, ...], moved: dict[int, int]) -> None:
+        """A reloaded show: its cues, and what was known by old index moved to the new one
+        (`moved`: old flat index -> new)."""
+        self.cues = cues
+        self._paths = {moved[i]: p for i, p in self._paths.items() if i in moved}
+        self._read = {moved[i]: p for i, p in self._read.items() if i in moved}
+        self._last = {moved[i]: v for i, v in self._last.items() if i in moved}
+        if self._recording is not None:
+            self._recording = moved.get(self._recording)
+
     def preload(self, index: int) -> None:
         """Read the cue's path file ahead (any thread: the pool's loader runs it before the
         scene's load, so the first frame does not parse it)."""

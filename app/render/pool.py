@@ -99,6 +99,14 @@ def _open_video(cue: Cue, hap_missing: dict[str, str | None]) -> VideoSource:
     return video
 
 
+MEDIA_FIELDS = ("media", "kind", "rate", "loop", "start", "end", "camera", "splat")
+"""The cue settings a pool slot was opened with (the others are read when drawing)."""
+
+
+def _same_media(a: Cue, b: Cue) -> bool:
+    return all(getattr(a, f) == getattr(b, f) for f in MEDIA_FIELDS)
+
+
 @dataclass
 class _Slot:
     """What the pool holds for one cue."""
@@ -183,6 +191,26 @@ class MediaPool:
     @property
     def dropped_video_frames(self) -> int:
         return sum(s.video.dropped for s in self._slots.values() if s.video is not None)
+
+    def replace_show(self, show: Show, moved: dict[int, int]) -> None:
+        """Play `show` from now on (a reload): `moved` maps old flat indices to new ones.
+
+        A slot whose cue kept its media settings moves to its new index (on stage it goes
+        on without a jump; in standby it stays pre-rolled); the others are closed and open
+        again, with the new settings, when they are needed.
+        """
+        self.show = show
+        self.cues = show.cues
+        slots: dict[int, _Slot] = {}
+        for old, slot in self._slots.items():
+            new = moved.get(old)
+            if new is not None and _same_media(slot.cue, self.cues[new]):
+                slot.cue = self.cues[new]
+                slots[new] = slot
+            else:
+                self._close_slot(slot)
+        self._slots = slots
+        self.camera_moves.replace_cues(self.cues, moved)
 
     # --- per frame ------------------------------------------------------------------
 

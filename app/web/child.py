@@ -86,6 +86,7 @@ class ServerProcess:
         allow: list[str] | None = None,
         log: Log | None = None,
         thumbs_dir: Path | None = None,
+        show_file: Path | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -98,6 +99,7 @@ class ServerProcess:
             "view": tokens.view,
             "allow": allow,
             "thumbs": str(thumbs_dir) if thumbs_dir else None,
+            "show_file": str(show_file) if show_file else None,
         }
         self._put = put
         self._log = log
@@ -327,6 +329,7 @@ def _child() -> int:
             allow=config["allow"],
             log=lambda message, fields: send(("log", message, fields)),
             thumb_file=thumb_file,
+            show_file=Path(config["show_file"]) if config.get("show_file") else None,
         ).start()
     except (OSError, ValueError) as exc:
         send(("failed", str(exc)))

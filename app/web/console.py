@@ -232,6 +232,7 @@ class WebConsole:
         self._show_dirty = False
         self._encoder: Any = None
         self.url: str | None = None  # the operate address, once printed (operator's QR code)
+        self._retired: list[Thumbnails] = []  # of shows replaced by a reload, stopping
         if thumbs is not None:
             thumbs.on_change = self._thumbs_changed
 
@@ -263,6 +264,20 @@ class WebConsole:
             server.set_show(show_description(self.player.show, self.thumbs))
         self._splat_thumbnail(t)
         self._program_picture(t)
+
+    def replace_show(self, show: Show) -> None:
+        """The show was reloaded (main thread): new thumbnails, a new description."""
+        old = self.thumbs
+        if old is not None:
+            old.stop()  # never waited for here: closed with the console
+            self._retired.append(old)
+            if len(self._retired) > 8:  # stopped many reloads ago: its join is immediate
+                self._retired.pop(0).close()
+            known = old.known
+            self.thumbs = Thumbnails(
+                show, old.folder, on_change=self._thumbs_changed, known=known
+            ).start()
+        self.server.set_show(show_description(show, self.thumbs))
 
     def _changed(self, snapshot: Any) -> None:
         self._dirty = True
@@ -332,6 +347,8 @@ class WebConsole:
         self._encoder.submit(lambda: server.set_program(_jpeg(pixels)))
 
     def close(self) -> None:
+        for old in self._retired:
+            old.close()
         if self.thumbs is not None:
             self.thumbs.close()
         self.server.close()
@@ -406,6 +423,7 @@ def start_web_console(
             allow=allow,
             log=log,
             thumbs_dir=thumbs.folder,
+            show_file=player.show.path,  # the edit view (app/web/edit.py)
         )
 
     try:

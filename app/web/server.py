@@ -183,8 +183,10 @@ class WebServer:
         log: Log | None = None,
         clock: Callable[[], float] = time.monotonic,
         thumb_file: Callable[[str], Path | None] | None = None,
+        show_file: Path | None = None,
     ) -> None:
         self.host = host
+        self.show_file = show_file  # the edit view's file (app/web/edit.py), when given
         self._port = port
         self.tokens = tokens or Tokens()
         self.guard = Guard(
@@ -275,6 +277,10 @@ class WebServer:
         app.router.add_post("/api/command", self._rest_command)
         app.router.add_get("/api/thumb/{key}", self._rest_thumb)
         app.router.add_get("/api/program.jpg", self._rest_program)
+        if self.show_file is not None:  # the edit view (app/web/edit.py)
+            from app.web.edit import EditRoutes
+
+            EditRoutes(self.show_file, self.guard).register(app.router)
         app.router.add_static("/static", STATIC_DIR, show_index=False)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()

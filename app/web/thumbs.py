@@ -77,8 +77,12 @@ class Thumbnails:
         *,
         width: int = THUMB_WIDTH,
         on_change: Callable[[], None] | None = None,
+        known: dict[tuple[str, int, int, int], str] | None = None,
     ) -> None:
         self.show = show
+        # content hashes by (file, inode, size, mtime): a reloaded show's Thumbnails gets
+        # those of the one before, so that its worker does not read every file again
+        self.known: dict[tuple[str, int, int, int], str] = known if known is not None else {}
         self.folder = folder or default_cache_dir()
         self.width = width
         aspect = show.output.width / max(1, show.output.height)
@@ -95,6 +99,10 @@ class Thumbnails:
         self._thread = threading.Thread(target=self._run, name="web-thumbs", daemon=True)
         self._thread.start()
         return self
+
+    def stop(self) -> None:
+        """Ask the worker to stop, without waiting for it (main thread; `close` waits)."""
+        self._stop.set()
 
     def close(self) -> None:
         self._stop.set()
@@ -132,8 +140,10 @@ class Thumbnails:
                 end = cue.end if cue.end is not None else info.duration
                 self.lengths[index] = round(max(0.0, end - cue.start), 2)
                 self.on_change()
-        key = by_hash.get(cue.media) or content_hash(cue.media)
-        by_hash[cue.media] = key
+        st = cue.media.stat()
+        stamp = (str(cue.media), st.st_ino, st.st_size, st.st_mtime_ns)
+        key = by_hash.get(cue.media) or self.known.get(stamp) or content_hash(cue.media)
+        by_hash[cue.media] = self.known[stamp] = key
         # two cues of one video at different starts would share a picture: key the start in
         if cue.kind is MediaKind.VIDEO and cue.start:
             key = hashlib.blake2b(f"{key}@{cue.start:.3f}".encode(), digest_size=16).hexdigest()
