@@ -266,8 +266,12 @@ def run(args: argparse.Namespace) -> int:
 
         def factory(desc: dict[str, Any], put: Any) -> Any:
             if args.in_process:
-                return WebServer(desc, put, host="127.0.0.1", port=0, tokens=tokens)
-            return ServerProcess(desc, put, host="127.0.0.1", port=0, tokens=tokens)
+                return WebServer(
+                    desc, put, host="127.0.0.1", port=0, tokens=tokens, put_deadline=put
+                )
+            return ServerProcess(
+                desc, put, host="127.0.0.1", port=0, tokens=tokens, put_deadline=put
+            )
 
         console = WebConsole(player, factory).start()
         server = console.server
