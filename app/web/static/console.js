@@ -43,7 +43,7 @@ let rtt = null;         // page -> show loop -> page, ms
 let pingOut = null;     // page time of the ping not yet answered
 const pending = new Map(); // command id -> {name, label, sent, ttl, button, quiet, timer}
 // what tests and the health line read: when frames last advanced, when STALE began
-window.consoleTruth = { frame: null, frameAt: 0, staleAt: null, lastFrameBeforeStale: 0 };
+window.consoleTruth = { frame: null, frameAt: 0, staleAt: null, lastFrameBeforeStale: 0, sent: 0 };
 
 // --- connection -----------------------------------------------------------------------
 
@@ -186,6 +186,7 @@ function command(name, args, opts) {
   if (!p.quiet) setCmdStatus(`${label} pending...`, "");
   p.timer = setTimeout(() => unanswered(id), ttl + ANSWER_MS);
   ws.send(JSON.stringify({ type: "command", id, name, args: args || {}, sent, ttl }));
+  window.consoleTruth.sent += 1;
   return id;
 }
 
@@ -442,7 +443,7 @@ let armed = null;
 let armTimer = 0;
 function tapCue(li, poem, c) {
   const b = li.querySelector("button");
-  if (b.classList.contains("off")) { refusedTap(b); return; }
+  if (b.classList.contains("off")) { refusedTap(b, `STANDBY ${c.id}`); return; }
   if (armed === li) {
     disarm();
     command("standby", { poem: poem.id, cue: c.id }, { label: `STANDBY ${c.id}`, button: b });
@@ -503,14 +504,19 @@ function setState(s) {
   // LIVE shows the stage: black after PANIC or HARD BLACK, during blackout, before any GO
   const black = isBlack(s);
   const lc = $("live-cue");
-  if (black) {
-    lc.textContent = s.blackout ? "BLACK (blackout)" : s.panic ? "BLACK (panic)" : live && s.black >= 0.999 ? "BLACK" : "BLACK (nothing on stage)";
+  if (black || s.panic) {
+    lc.textContent = black ? "BLACK" : "\u2192 BLACK";
     lc.classList.add("black");
   } else {
     lc.textContent = live ? live.id : "-";
     lc.classList.remove("black");
   }
-  $("live-poem").textContent = live && !black ? (poemOf(live.index) || {}).title || "" : live ? `last cue ${live.id}` : "";
+  let detail = live ? (poemOf(live.index) || {}).title || "" : "";
+  if (black || s.panic) {
+    const why = s.blackout ? "blackout" : s.panic ? (black ? "PANIC" : "PANIC: fading out") : s.black >= 0.999 ? "black" : "nothing on stage";
+    detail = live ? `${why} · last cue ${live.id}` : why;
+  }
+  $("live-poem").textContent = detail;
   $("live-notes").textContent = live && !black && live.notes ? live.notes : "";
   $("next-cue").textContent = next ? cueName(next) : "end of show";
   $("next-notes").textContent = next && next.notes ? next.notes : "";
@@ -614,9 +620,10 @@ function applyBlocks() {
   if (why) releaseFaders();
 }
 
-function refusedTap(el) {
+function refusedTap(el, label) {
   const locked = state && state.locked && el.dataset.lock !== "allow";
-  const text = locked ? "locked: hold LOCKED to unlock" : `not sent: ${blockedWhy() || "off"}`;
+  const what = label ? `${label} ` : "";
+  const text = locked ? `${what}locked: hold LOCKED to unlock` : `${what}not sent: ${blockedWhy() || "off"}`;
   toast(text, !locked);
   if (!locked) setCmdStatus(text, "bad");
 }
@@ -686,7 +693,7 @@ function wireFader(f, cmd, args) {
     else if (!timer) timer = setTimeout(flush, wait);
   };
   el.addEventListener("pointerdown", (ev) => {
-    if (el.classList.contains("off")) { refusedTap(el); return; }
+    if (el.classList.contains("off")) { refusedTap(el, f.label.toUpperCase()); return; }
     pointer = ev.pointerId;
     try { el.setPointerCapture(ev.pointerId); } catch (e) { /* synthetic pointer */ }
     startX = ev.clientX;
@@ -742,7 +749,7 @@ function wireFader(f, cmd, args) {
 function button(id, name, label) {
   const b = $(id);
   b.addEventListener("click", () => {
-    if (b.classList.contains("off")) { refusedTap(b); return; }
+    if (b.classList.contains("off")) { refusedTap(b, label); return; }
     command(name, {}, { label, button: b });
   });
 }
@@ -764,7 +771,7 @@ function holdToConfirm(btn, name, label) {
     if (timer) return;
     if (ev && ev.type === "keydown" && ev.key !== " " && ev.key !== "Enter") return;
     if (ev && ev.type === "keydown" && ev.repeat) return;
-    if (btn.classList.contains("off")) { refusedTap(btn); return; }
+    if (btn.classList.contains("off")) { refusedTap(btn, label); return; }
     btn.classList.add("holding");
     timer = setTimeout(() => { cancel(); command(name, {}, { label, button: btn }); }, HOLD_MS);
   };
