@@ -362,9 +362,9 @@ function buildShow() {
   lf.textContent = "";
   for (const n of show.layers) {
     lf.appendChild(makeFader(`f-l${n}-opacity`, `Layer ${n} opacity`, 0, 1,
-      "layer_opacity", (v) => ({ layer: n, opacity: v }), 1));
+      "layer_opacity", (v) => ({ layer: n, opacity: v }), 1, false, `L${n} opacity`));
     lf.appendChild(makeFader(`f-l${n}-rate`, `Layer ${n} rate`, 0, 4,
-      "layer_rate", (v) => ({ layer: n, rate: v }), 1));
+      "layer_rate", (v) => ({ layer: n, rate: v }), 1, false, `L${n} rate`));
   }
   viewPoem = null;
   applyBlocks();
@@ -473,7 +473,8 @@ function markCues(s) {
     li.classList.toggle("live", live);
     li.classList.toggle("standby", i === s.standby);
     if (li === armed) continue;
-    li.querySelector(".state").textContent = live ? "LIVE" : i === s.standby ? "NEXT" : "";
+    const under = live && isBlack(s) ? "LIVE (under black)" : "LIVE";
+    li.querySelector(".state").textContent = live ? under : i === s.standby ? "NEXT" : "";
     let bar = li.querySelector(".prog");
     const fading = live && s.transition !== null && s.transition !== undefined && s.transition < 1;
     if (fading) {
@@ -632,11 +633,11 @@ function refusedTap(el, label) {
 
 const faders = new Map(); // id -> {el, value, min, max, held, send}
 
-function makeFader(id, label, min, max, cmd, args, value, isMaster) {
+function makeFader(id, label, min, max, cmd, args, value, isMaster, short) {
   const div = document.createElement("div");
   div.className = "fader";
   div.innerHTML = `<span class="flabel"></span><div class="track" role="slider" tabindex="0"><div class="fill"></div><div class="knob"></div></div><output></output>`;
-  div.querySelector(".flabel").textContent = label;
+  div.querySelector(".flabel").textContent = short || label;
   const track = div.querySelector(".track");
   track.id = id;
   track.setAttribute("aria-label", label);
@@ -766,6 +767,7 @@ function holdToConfirm(btn, name, label) {
   btn.appendChild(fill);
   btn.style.setProperty("--hold", HOLD_MS + "ms");
   let timer = 0;
+  let firedAt = -1e9;
   const cancel = () => { clearTimeout(timer); timer = 0; btn.classList.remove("holding"); };
   const start = (ev) => {
     if (timer) return;
@@ -773,7 +775,11 @@ function holdToConfirm(btn, name, label) {
     if (ev && ev.type === "keydown" && ev.repeat) return;
     if (btn.classList.contains("off")) { refusedTap(btn, label); return; }
     btn.classList.add("holding");
-    timer = setTimeout(() => { cancel(); command(name, {}, { label, button: btn }); }, HOLD_MS);
+    timer = setTimeout(() => {
+      cancel();
+      firedAt = performance.now();
+      command(name, {}, { label, button: btn });
+    }, HOLD_MS);
   };
   btn.addEventListener("pointerdown", start);
   btn.addEventListener("pointerup", cancel);
@@ -782,7 +788,10 @@ function holdToConfirm(btn, name, label) {
   btn.addEventListener("keydown", start);
   btn.addEventListener("keyup", cancel);
   btn.addEventListener("click", (ev) => {
-    if (!btn.classList.contains("holding") && !btn.classList.contains("off")) toast("hold to confirm");
+    const justFired = performance.now() - firedAt < 1000; // the click that ends a hold
+    if (!btn.classList.contains("holding") && !btn.classList.contains("off") && !justFired) {
+      toast(`hold ${label} to confirm`);
+    }
     ev.preventDefault();
   });
 }
