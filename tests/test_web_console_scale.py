@@ -198,5 +198,13 @@ def test_pierrot_titles_not_file_names(browser: Any, play: Any) -> None:
         text = page.locator("main").inner_text()
         assert ".png" not in text and ".mp4" not in text and ".ply" not in text
         assert description["state"]["standby"] is not None
+        if name == "pierrot":
+            # a live video: its time left, counted from the show loop's clock
+            rest_command(p, "standby", {"poem": "18", "cue": "18.2"})
+            page.locator("#next-cue", has_text="18.2").wait_for()
+            rest_command(p, "go", {})
+            page.locator("#live-cue", has_text="18.2").wait_for()
+            page.locator("#live-left", has_text="left").wait_for()
+            page.locator("#cues li.live .state", has_text="left").wait_for()
     finally:
         page.context.close()

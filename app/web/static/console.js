@@ -594,8 +594,13 @@ function tickLive() {
       text = live.loop ? `loop, ${fmtLen(left)} left in this pass` : `${fmtLen(left)} left`;
     }
   }
-  if (!isBlack(state)) $("live-left").textContent = text;
-  else $("live-left").textContent = "";
+  const shown = isBlack(state) ? "" : text;
+  $("live-left").textContent = shown;
+  // the live row of the cue list says it too
+  for (const li of $("cues").children) {
+    if (li === armed || !live || Number(li.dataset.index) !== live.index) continue;
+    if (li.classList.contains("live") && shown) li.querySelector(".state").textContent = `LIVE · ${shown}`;
+  }
 }
 
 // --- controls off while they cannot act ------------------------------------------------
