@@ -157,6 +157,13 @@ def test_panic_blackout_and_the_lock(browser: Any, play: Play) -> None:
     page = open_console(browser, play.url, viewport=TABLET)
     page.locator("#go").click()
     page.locator("#live-cue", has_text="1.1").wait_for()
+    # master below full is shown large beside LIVE (keys step the fader by 1%)
+    assert page.locator("#master-big").is_hidden()
+    page.locator("#f-master").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowLeft")
+    page.locator("#master-big", has_text="MASTER 95%").wait_for()
+    wait_for(lambda: abs(play.state()["state"]["master"] - 0.95) < 1e-6, message="master 0.95")
     # after PANIC, LIVE reads black
     hold(page, "#panic")
     page.locator("#live-cue", has_text="BLACK").wait_for()
