@@ -13,6 +13,8 @@ Record shapes (the `event` key names the kind):
    "after 2 s", "at": 5.5}` (`at` null for `on end`) and `{"event": "follow", "what":
    "cancelled", "cue": "1.2", "by": "BACK"}`; the GO a follow fires is an `action` record
    with `"source": "follow"`
+- `{"event": "refused", "t": ..., "reason": "...", "action": "GO", "source": "web", ...}`: an
+  action the player did not apply (a web command that reached it after its deadline)
 Tests and benchmarks read it; it is the record of a show run.
 """
 
