@@ -373,12 +373,14 @@ function buildShow() {
 function showPoem(id) {
   const poem = show.poems.find((p) => p.id === id);
   if (!poem) return;
-  if (viewPoem !== id) buildCues(poem);
+  const changed = viewPoem !== id;
+  if (changed) buildCues(poem);
   for (const b of $("poems").children) {
     b.classList.toggle("viewing", b.dataset.poem === id);
     b.classList.toggle("current", b.dataset.poem === focusPoem);
   }
-  keepInView($("poems"), [...$("poems").children].find((b) => b.dataset.poem === id));
+  // only when it changed: a performer scrolling the strip is not pulled back 30 times a second
+  if (changed) keepInView($("poems"), [...$("poems").children].find((b) => b.dataset.poem === id));
   if (state) markCues(state);
 }
 
@@ -501,7 +503,9 @@ function setState(s) {
   if (!show) return;
   const live = cueAt(s.live);
   const next = cueAt(s.standby);
-  focusPoem = (poemOf(s.standby) || poemOf(s.live) || {}).id || null;
+  const focus = (poemOf(s.standby) || poemOf(s.live) || {}).id || null;
+  if (focus !== focusPoem) browsing = false; // the show moved on: the list follows it again
+  focusPoem = focus;
   // LIVE shows the stage: black after PANIC or HARD BLACK, during blackout, before any GO
   const black = isBlack(s);
   const lc = $("live-cue");
