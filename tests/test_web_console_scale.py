@@ -109,6 +109,12 @@ def play(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     poem = "18" if request.param == "pierrot" else "33"
     rest_command(p, "standby", {"poem": poem})
     wait_for(lambda: p.state()["state"]["standby"] is not None, message="a standby")
+
+    def thumbnails() -> bool:  # the screenshots show the pictures, not placeholders
+        shown = [q for q in p.state()["show"]["poems"] if q["id"] == poem]
+        return bool(shown) and all(c["thumb"] for c in shown[0]["cues"])
+
+    wait_for(thumbnails, timeout=300, message=f"the thumbnails of poem {poem}")
     yield request.param, poem, p
     p.stop()
 
