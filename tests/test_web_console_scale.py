@@ -159,6 +159,8 @@ def test_console_fits_the_screen(browser: Any, play: Any, size: tuple[int, int])
     page = browser.new_context(
         viewport={"width": w, "height": h}, has_touch=touch, is_mobile=touch
     ).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
         page.goto(p.url)
         page.get_by_text("online").wait_for(timeout=30000)
@@ -181,6 +183,7 @@ def test_console_fits_the_screen(browser: Any, play: Any, size: tuple[int, int])
         assert g["current"] == poem and g["currentInStrip"], g
         # the poem titles and cue names as the show file gives them
         assert page.locator("#poems button.current").inner_text().startswith(f"{poem} ")
+        assert errors == []  # no script error on the page
         shot = OUTPUT / f"console-{name}-{w}x{h}.jpg"
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=shot, type="jpeg", quality=70)

@@ -45,6 +45,7 @@ def play(tmp_path: Path) -> Iterator[Play]:
 
 def open_console(browser: Any, url: str, **context: Any) -> Any:
     page = browser.new_context(**context).new_page()
+    page.on("pageerror", lambda exc: pytest.fail(f"script error on the page: {exc}"))
     page.goto(url)
     page.get_by_text("online").wait_for(timeout=30000)
     page.wait_for_function(FRESH, timeout=30000)

@@ -739,18 +739,24 @@ function wireFader(f, cmd, args) {
   };
   el.addEventListener("pointerup", end);
   el.addEventListener("pointercancel", end);
+  let keyTimer = 0;
   el.addEventListener("keydown", (ev) => {
-    if (el.classList.contains("off")) return;
+    if (el.classList.contains("off") || pointer !== null) return;
     const step = (f.max - f.min) * (ev.shiftKey ? 0.1 : 0.01);
-    let v = null;
-    if (ev.key === "ArrowRight" || ev.key === "ArrowUp") v = f.value + step;
-    if (ev.key === "ArrowLeft" || ev.key === "ArrowDown") v = f.value - step;
-    if (v === null) return;
+    let dir = 0;
+    if (ev.key === "ArrowRight" || ev.key === "ArrowUp") dir = 1;
+    if (ev.key === "ArrowLeft" || ev.key === "ArrowDown") dir = -1;
+    if (!dir) return;
     ev.preventDefault();
-    shown = Math.max(f.min, Math.min(f.max, v));
-    f.value = shown;
+    // keys held as a finger is: steps add up from the shown value, the show's answers to
+    // the earlier steps do not pull it back
+    if (!f.held) shown = f.value;
+    f.held = true;
+    shown = Math.max(f.min, Math.min(f.max, Math.round((shown + dir * step) * 1e4) / 1e4));
     draw(f, shown);
     sendSoon();
+    clearTimeout(keyTimer);
+    keyTimer = setTimeout(() => { if (pointer === null) { f.held = false; draw(f, f.value); } }, 600);
   });
 }
 
