@@ -44,7 +44,6 @@ UPDATE_INTERVAL = 1.0 / 30.0  # updates are coalesced to at most 30 a second per
 HEARTBEAT = 1.0
 SEND_TIMEOUT = 10.0  # a client that takes longer to accept one message is dropped
 ACK_TIMEOUT = 5.0  # a REST command not answered by then is answered with an error
-TICK_INTERVAL = 0.1  # the show loop's frame counter goes out at most 10 times a second
 COMMAND_RATE = 50.0  # commands a second per console (burst: twice that)
 BACKLOG_LIMIT = 256 * 1024  # bytes waiting in a client's socket before updates are skipped
 # with the show lock on, only these run: GO, BACK, the standby steps, and BLACKOUT and PANIC
@@ -337,13 +336,6 @@ class WebServer:
             while self._probes:
                 probes.append(self._probes.popleft())
             self.echo(probes)
-
-    def probes(self) -> list[tuple[str, float]]:
-        """Take the pings waiting for the show loop (any thread)."""
-        out = []
-        while self._probes:
-            out.append(self._probes.popleft())
-        return out
 
     def tick(self, frame: int, t: float) -> None:
         """The show loop's frame counter and show time (main thread, a few times a second;
