@@ -6,6 +6,11 @@ swap, never a wait), draws at most one pending splat thumbnail while nothing is 
 and, while a console wants the program picture, queues an asynchronous read-back of a small
 copy of the output every half second and picks up the one queued before. The server thread
 never touches the player or GL.
+
+Truth (app/web/truth.py): `poll` also sends the show loop's frame counter and show time ten
+times a second (the page says STALE when it stops) and the pings that came through the
+server back to it (the page's round trip), and the console gates the player: a console's
+command that reaches the main loop after its deadline is refused, never applied late.
 """
 
 from __future__ import annotations
