@@ -3,7 +3,8 @@ chromium against a real `play`: a frozen show loop (SIGSTOP of `play`; its conso
 a child process, goes on answering) shows STALE, a GO tapped in the stall is shown not
 applied and never fires after the show resumes, a T-bar pulled in the stall does not land;
 taps on a fader or a cue do nothing; LIVE reads black after PANIC; the blackout banner; the
-lock leaves PANIC usable; the screen wake fallback on a page without the Wake Lock API."""
+lock leaves PANIC usable; the screen wake fallback on a page without the Wake Lock API; a GO
+held by a stalled link (SIGSTOP of the console server) is shown not applied and never fires."""
 
 from __future__ import annotations
 
@@ -220,3 +221,45 @@ def test_screen_wake_falls_back_to_a_video_without_the_api(browser: Any, play: P
     page.locator("#wake", has_text="awake: video").wait_for()
     assert page.evaluate("document.getElementById('wake-video').paused") is False
     context.close()
+
+
+def _web_child(pid: int) -> int:
+    """The pid of `play`'s console server process (`python -m app.web.child`)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"app.web.child" in cmdline:
+                return int(child)
+    raise AssertionError("no console server process under play")
+
+
+def test_a_go_held_by_a_stalled_link_is_shown_not_applied_and_never_fires(
+    browser: Any, play: Play
+) -> None:
+    page = open_console(browser, play.url, viewport=TABLET)
+    server = _web_child(play.proc.pid)
+    os.kill(server, signal.SIGSTOP)  # the link stalls: messages wait, as in a Wi-Fi dropout
+    try:
+        n = sent(page)
+        page.mouse.click(*centre(page, "#go"))
+        page.wait_for_function(f"window.consoleTruth.sent > {n}")
+        page.locator("#go.pending").wait_for()  # shown pending until an answer
+        page.locator("#stale").wait_for(state="visible", timeout=10000)
+        # no answer within the deadline: not applied (the show would refuse it later)
+        page.locator("#cmd-status", has_text="GO NOT APPLIED").wait_for(timeout=15000)
+        assert page.locator("#go.pending").count() == 0
+    finally:
+        os.kill(server, signal.SIGCONT)
+    page.wait_for_function(FRESH, timeout=30000)
+    refused = wait_for(
+        lambda: [
+            r for r in play.records() if r.get("event") == "refused" and r.get("action") == "GO"
+        ],
+        message="the held GO refused by the show",
+    )
+    assert "deadline" in refused[0]["reason"]
+    page.locator("#go").click()
+    page.locator("#live-cue", has_text="1.1").wait_for()
+    wait_for(lambda: len(web(play, "GO")) == 1, message="the GO after the stall")
+    assert [r["cue"] for r in play.records() if r.get("event") == "cue"] == ["1.1"]
+    page.context.close()
