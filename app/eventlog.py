@@ -17,6 +17,8 @@ Record shapes (the `event` key names the kind):
   on the reference recording captured from a GO (`how`: captured) or retimed (`how`: the
   source of the `cue_time` command); `{"event": "transport", "t": ..., "position": 12.5}`
   after each transport command (app/rehearse/reference.py)
+- `{"event": "refused", "t": ..., "reason": "...", "action": "GO", "source": "web", ...}`: an
+  action the player did not apply (a web command that reached it after its deadline)
 Tests and benchmarks read it; it is the record of a show run.
 """
 

@@ -92,6 +92,9 @@ class Player:
         # (None when it took effect): the web console acknowledges its commands from it
         self.applied_hooks: list[Callable[[Action, str | None], None]] = []
         self.frame_ms: float | None = None  # duration of the last step(), for health displays
+        # asked before each action is applied; a reason refuses it (logged as "refused"):
+        # the web console refuses its commands that reach the loop after their deadline
+        self.gates: list[Callable[[Action], str | None]] = []
         self.applied_hooks.append(self.pool.camera_moves.on_action)  # camera_record
 
     def replace_show(
@@ -113,6 +116,11 @@ class Player:
 
     def apply(self, action: Action, t: float) -> None:
         """Apply one action now (main thread) and log it and what it fired."""
+        for gate in self.gates:
+            reason = gate(action)
+            if reason is not None:
+                self.log.write("refused", t, reason=reason, **action.to_log())
+                return
         before = self.state
         self.state, note = self.engine.apply(self.state, action, t)
         self._log_follow(before.follow, action, t)

@@ -187,7 +187,9 @@ def test_allow_list_refuses_other_addresses() -> None:
         server.close()
 
 
-def test_show_lock_leaves_only_go_and_standby(fake: tuple[WebServer, FakeShow]) -> None:
+def test_show_lock_leaves_only_go_standby_steps_blackout_and_panic(
+    fake: tuple[WebServer, FakeShow],
+) -> None:
     server, show = fake
 
     async def run() -> list:
@@ -200,6 +202,9 @@ def test_show_lock_leaves_only_go_and_standby(fake: tuple[WebServer, FakeShow]) 
                     {"type": "command", "name": "master", "args": {"level": 0}},
                     {"type": "command", "name": "go"},
                     {"type": "command", "name": "standby_next"},
+                    {"type": "command", "name": "standby", "args": {"poem": "1"}},
+                    {"type": "command", "name": "blackout"},
+                    {"type": "command", "name": "panic"},
                     {"type": "lock", "on": False},
                     {"type": "command", "name": "master", "args": {"level": 0}},
                 ]
@@ -210,9 +215,10 @@ def test_show_lock_leaves_only_go_and_standby(fake: tuple[WebServer, FakeShow]) 
             return out
 
     acks = asyncio.run(run())
-    assert [a["ok"] for a in acks] == [True, False, True, True, True, True]
-    assert "show locked" in acks[1]["error"]
-    assert [a.name for a in show.actions] == ["GO", "STANDBY_NEXT", "MASTER"]
+    assert [a["ok"] for a in acks] == [True, False, True, True, False, True, True, True, True]
+    assert "show locked" in acks[1]["error"] and "show locked" in acks[4]["error"]
+    names = [a.name for a in show.actions]
+    assert names == ["GO", "STANDBY_NEXT", "BLACKOUT", "PANIC", "MASTER"]
 
 
 def test_slow_client_gets_the_newest_state_not_a_backlog(

@@ -5,7 +5,11 @@ output with the web console running on loopback, the main loop exactly as `play`
 (console poll, then the frame). Four console clients (aiohttp WebSockets in a child
 process, as tablets would be other machines) each set their own layer's opacity to a new
 value, wait for the acknowledgement (which the server sends after the update that shows the
-applied value), pause a random 30-120 ms and go again. Round trip: send -> ack, in ms.
+applied value), pause a random 30-120 ms and go again. Round trip: send -> ack, in ms:
+page -> show loop -> page, since the ack leaves only once the show's main loop applied the
+command. Every fifth command is preceded by a ping, whose pong also comes back through the
+show loop (the round trip the console page shows): `probe_rtt_ms_median`. A command the
+show did not apply by its deadline is counted in `not_applied`.
 
 Frame time: from the start of one frame to the start of the next (what the audience sees:
 a stall makes a frame late, work that fits in the frame does not), p99 in ms; the render
@@ -82,14 +86,21 @@ def _p99(values: list[float]) -> float:
 # --- the clients (child process) ---------------------------------------------------------
 
 
-async def _client(url: str, layer: int, seed: int, active: Any, stop: Any) -> list[float]:
-    """One console: connected while `active` is set, a round trip after another."""
+async def _client(
+    url: str, layer: int, seed: int, active: Any, stop: Any
+) -> tuple[list[float], list[float], int]:
+    """One console: connected while `active` is set, a round trip after another; every
+    fifth, a ping too (its pong comes back through the show loop, as the page's does).
+    Returns the command round trips, the ping round trips (ms) and the commands the show
+    did not apply in time."""
     import asyncio
 
     import aiohttp
 
     rng = random.Random(seed)
     out: list[float] = []
+    probes: list[float] = []
+    not_applied = 0
     n = 0
     async with aiohttp.ClientSession() as session:
         while not stop.is_set():
@@ -103,19 +114,25 @@ async def _client(url: str, layer: int, seed: int, active: Any, stop: Any) -> li
                     n += 1
                     cid = f"b{layer}-{n}"
                     args = {"layer": layer, "opacity": round(0.2 + 0.6 * rng.random(), 4)}
+                    if n % 5 == 0:
+                        await ws.send_json({"type": "ping", "t": time.perf_counter() * 1000.0})
                     sent = time.perf_counter()
                     await ws.send_json(
                         {"type": "command", "id": cid, "name": "layer_opacity", "args": args}
                     )
                     while True:
                         msg = await ws.receive_json()
+                        if msg["type"] == "pong" and isinstance(msg.get("t"), float):
+                            probes.append(time.perf_counter() * 1000.0 - msg["t"])
                         if msg["type"] == "ack" and msg["id"] == cid:
                             break
                     if not msg["ok"]:
-                        raise RuntimeError(f"command refused: {msg.get('error')}")
+                        if "not applied" not in str(msg.get("error")):
+                            raise RuntimeError(f"command refused: {msg.get('error')}")
+                        not_applied += 1  # the show took longer than the command's deadline
                     out.append((time.perf_counter() - sent) * 1000.0)
                     await asyncio.sleep(rng.uniform(0.03, 0.12))
-    return out
+    return out, probes, not_applied
 
 
 def _clients_main(url: str, seed: int, active: Any, stop: Any, results: Any, ready: Any) -> None:
@@ -129,13 +146,23 @@ def _clients_main(url: str, seed: int, active: Any, stop: Any, results: Any, rea
     os.nice(15)
     ready.set()
 
-    async def all_clients() -> list[list[float]]:
+    async def all_clients() -> list[tuple[list[float], list[float], int]]:
         return await asyncio.gather(
             *(_client(url, i + 1, seed * 100 + i, active, stop) for i in range(CLIENTS))
         )
 
     try:
-        results.put(("ok", [x for xs in asyncio.run(all_clients()) for x in xs]))
+        got = asyncio.run(all_clients())
+        results.put(
+            (
+                "ok",
+                {
+                    "rtt": [x for r in got for x in r[0]],
+                    "probe": [x for r in got for x in r[1]],
+                    "not_applied": sum(r[2] for r in got),
+                },
+            )
+        )
     except Exception as exc:
         results.put(("error", repr(exc)))
 
@@ -266,8 +293,12 @@ def run(args: argparse.Namespace) -> int:
 
         def factory(desc: dict[str, Any], put: Any) -> Any:
             if args.in_process:
-                return WebServer(desc, put, host="127.0.0.1", port=0, tokens=tokens)
-            return ServerProcess(desc, put, host="127.0.0.1", port=0, tokens=tokens)
+                return WebServer(
+                    desc, put, host="127.0.0.1", port=0, tokens=tokens, put_deadline=put
+                )
+            return ServerProcess(
+                desc, put, host="127.0.0.1", port=0, tokens=tokens, put_deadline=put
+            )
 
         console = WebConsole(player, factory).start()
         server = console.server
@@ -335,9 +366,13 @@ def run(args: argparse.Namespace) -> int:
     if status != "ok":
         print(f"bench web: the clients failed: {payload}", file=sys.stderr)
         return 2
-    result = _summary(payload, measured, fps, load_before, load_after)
+    result = _summary(payload["rtt"], measured, fps, load_before, load_after)
     if result is None:
         return 2
+    probes = payload["probe"]
+    result["probe_rtt_ms_median"] = round(statistics.median(probes), 2) if probes else None
+    result["probes"] = len(probes)
+    result["not_applied"] = payload["not_applied"]
     _report(result, as_json=args.json)
     ok = result["rtt_ms_median"] <= RTT_TARGET_MS and result["frame_p99_ratio"] <= RATIO_TARGET
     return 0 if ok else 1

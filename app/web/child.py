@@ -10,10 +10,12 @@ the time, puts the child's actions on the player's queue. The child (`python -m
 app.web.child`) runs the same `WebServer` on its own event loop.
 
 Frames on both pipes: a 4-byte big-endian length, then a pickle (both ends are this
-program). Parent -> child: ("state", state, [(key, note), ...]), ("show", description),
-("program", jpeg), ("stop",). Child -> parent: ("ready", port), ("failed", message),
-("action", key, action), ("log", message, fields), ("info", consoles, program_wanted,
-locked, stats).
+program). Parent -> child: ("state", state, [(key, note[, refusal]), ...]), ("show",
+description), ("program", jpeg), ("tick", frame, t), ("echo", [(console, t), ...]),
+("stop",). Child -> parent: ("ready", port), ("failed", message), ("action", key, action,
+deadline), ("probe", console, t), ("log", message, fields), ("info", consoles,
+program_wanted, locked, stats). A probe is a page's ping: the show's main loop sends it back
+(`poll`), so the page's round trip goes through the show loop.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class ServerProcess:
         log: Log | None = None,
         thumbs_dir: Path | None = None,
         show_file: Path | None = None,
+        put_deadline: Callable[[Action, float], None] | None = None,
     ) -> None:
         self.host = host
         self._port = port
@@ -102,6 +105,8 @@ class ServerProcess:
             "show_file": str(show_file) if show_file else None,
         }
         self._put = put
+        self._put_deadline = put_deadline
+        self._probes: deque[tuple[str, float]] = deque(maxlen=256)
         self._log = log
         self._logs: deque[tuple[str, dict[str, Any]]] = deque(maxlen=256)
         self._programs: deque[bytes] = deque(maxlen=1)
@@ -150,9 +155,14 @@ class ServerProcess:
                 return
             kind = msg[0]
             if kind == "action":
-                _, key, action = msg
+                key, action = msg[1], msg[2]
                 self._keys[id(action)] = key
-                self._put(action)
+                if self._put_deadline is not None and len(msg) > 3:
+                    self._put_deadline(action, msg[3])
+                else:
+                    self._put(action)
+            elif kind == "probe":
+                self._probes.append((msg[1], msg[2]))
             elif kind == "info":
                 _, self.consoles, self.program_wanted, self.locked, self.stats = msg
             elif kind == "log":
@@ -168,7 +178,7 @@ class ServerProcess:
 
     def publish(self, state: dict[str, Any], applied: Any = ()) -> None:
         """The newest state and the applied actions `(action id, note)` (see WebServer)."""
-        acks = [(k, note) for a, note in applied if (k := self._keys.pop(a, None)) is not None]
+        acks = [(k, *rest) for a, *rest in applied if (k := self._keys.pop(a, None)) is not None]
         frame = _frame(("state", state, acks))
         if self._out and not acks:
             self._state_pending = frame  # the pipe is backed up: only the newest state waits
@@ -179,6 +189,11 @@ class ServerProcess:
 
     def set_show(self, show: dict[str, Any]) -> None:
         self._send(_frame(("show", show)))
+        self._flush()
+
+    def tick(self, frame: int, t: float) -> None:
+        """The show loop's frame counter and show time (main thread)."""
+        self._send(_frame(("tick", frame, t)))
         self._flush()
 
     def set_program(self, jpeg: bytes) -> None:
@@ -207,6 +222,11 @@ class ServerProcess:
         """Main thread, once a frame: log lines to the log, waiting bytes to the child."""
         while self._programs:
             self._send(_frame(("program", self._programs.popleft())))
+        if self._probes:
+            probes = []
+            while self._probes:
+                probes.append(self._probes.popleft())
+            self._send(_frame(("echo", probes)))
         while self._logs:
             message, fields = self._logs.popleft()
             if self._log is not None:
@@ -276,6 +296,10 @@ def _serve(
                 server.set_show(msg[1])
             elif msg[0] == "program":
                 server.set_program(msg[1])
+            elif msg[0] == "tick":
+                server.tick(msg[1], msg[2])
+            elif msg[0] == "echo":
+                server.echo(msg[1])
     finally:
         stop.set()
         server.close()
@@ -330,6 +354,8 @@ def _child() -> int:
             log=lambda message, fields: send(("log", message, fields)),
             thumb_file=thumb_file,
             show_file=Path(config["show_file"]) if config.get("show_file") else None,
+            put_deadline=lambda action, deadline: send(("action", id(action), action, deadline)),
+            probe=lambda console, t: send(("probe", console, t)),
         ).start()
     except (OSError, ValueError) as exc:
         send(("failed", str(exc)))

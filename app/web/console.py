@@ -6,10 +6,16 @@ swap, never a wait), draws at most one pending splat thumbnail while nothing is 
 and, while a console wants the program picture, queues an asynchronous read-back of a small
 copy of the output every half second and picks up the one queued before. The server thread
 never touches the player or GL.
+
+Truth (app/web/truth.py): `poll` also sends the show loop's frame counter and show time ten
+times a second (the page says STALE when it stops) and the pings that came through the
+server back to it (the page's round trip), and the console gates the player: a console's
+command that reaches the main loop after its deadline is refused, never applied late.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,11 +24,13 @@ import numpy as np
 from app.cues.actions import Action
 from app.show.model import Show
 from app.web.thumbs import Thumbnails, render_splat_thumbnail
+from app.web.truth import late
 
 PROGRAM_INTERVAL = 0.5  # seconds between program pictures (2 fps)
 PROGRAM_WIDTH = 480
 HEALTH_INTERVAL = 0.5  # seconds between refreshes of the health figures
 SPLAT_THUMB_INTERVAL = 1.0
+TICK_INTERVAL = 0.1  # real seconds between the frame counter's trips to the consoles
 
 
 def show_description(show: Show, thumbs: Thumbnails | None = None) -> dict[str, Any]:
@@ -44,6 +52,9 @@ def show_description(show: Show, thumbs: Thumbnails | None = None) -> dict[str, 
                     "thumb": thumbs.keys[index] if thumbs else None,
                     "notes": c.notes,
                     "follow": c.follow.describe() if c.follow else None,
+                    "start": c.start,
+                    "end": c.end,
+                    "loop": c.loop,
                 }
             )
             index += 1
@@ -93,19 +104,35 @@ def player_state(player: Any, health: dict[str, Any] | None = None) -> dict[str,
     cues = player.show.cues
     status = player.status
     mix = player.last_mix
+    layer_opacity = dict(s.layer_opacity)
+    layer_rate = dict(s.layer_rate)
+    entries = {e.cue: e for e in s.entries}
     on_stage = []
     if mix is not None:
         for layer in mix.layers:
             for e in layer.entries:
-                on_stage.append({"cue": e.cue, "layer": layer.layer, "weight": round(e.opacity, 3)})
-    layer_opacity = dict(s.layer_opacity)
-    layer_rate = dict(s.layer_rate)
+                item: dict[str, Any] = {
+                    "cue": e.cue,
+                    "layer": layer.layer,
+                    "weight": round(e.opacity, 3),
+                }
+                entry = entries.get(e.cue)
+                if entry is not None:
+                    # the clip's position at show time t is base + (t - since) * rate: the
+                    # page counts a video's time left from the show loop's ticks
+                    item["since"] = (
+                        entry.fired_at if entry.media_since is None else entry.media_since
+                    )
+                    item["base"] = round(entry.media_base, 4)
+                    item["rate"] = round(cues[e.cue].rate * layer_rate.get(layer.layer, 1.0), 4)
+                on_stage.append(item)
     layers = sorted({c.layer for c in cues} | set(layer_opacity) | set(layer_rate) or {1})
     state: dict[str, Any] = {
         "poem": status.poem,
         "live": s.live,
         "standby": s.standby,
         "blackout": s.blackout,
+        "panic": s.panic_at is not None,
         "black": 0.0 if mix is None else round(mix.black, 3),
         "master": round(s.master, 4),
         "transition": None if status.transition is None else round(status.transition, 2),
@@ -213,11 +240,16 @@ class WebConsole:
     ) -> None:
         self.player = player
         self.thumbs = thumbs
-        self._applied: list[tuple[int, str | None]] = []
-        self.server = server_factory(show_description(player.show, thumbs), player.put)
+        self._applied: list[tuple[Any, ...]] = []
+        self._deadlines: dict[int, float] = {}  # id(action) -> monotonic deadline
+        self._tick_at = -1e9
+        self.server = server_factory(show_description(player.show, thumbs), self._put)
         hooks = getattr(player, "applied_hooks", None)
         if hooks is not None:
             hooks.append(self._on_applied)
+        gates = getattr(player, "gates", None)
+        if gates is not None:
+            gates.append(self._gate)
         # a frame changed the state: it is handed over in `idle`, once the frame is out
         player.listeners.append(self._changed)
         self._dirty = True
@@ -242,6 +274,24 @@ class WebConsole:
             self.thumbs.start()
         return self
 
+    def _put(self, action: Action, deadline: float | None = None) -> None:
+        """A console's action (server or reader thread), with the moment it must be applied
+        by (monotonic seconds)."""
+        if deadline is not None:
+            if len(self._deadlines) > 4096:  # actions the player never applied (closing)
+                self._deadlines.clear()
+            self._deadlines[id(action)] = deadline
+        self.player.put(action)
+
+    def _gate(self, action: Action) -> str | None:
+        """Main thread, before the player applies an action: a console's command that
+        arrives after its deadline is refused, never applied late."""
+        deadline = self._deadlines.pop(id(action), None)
+        reason = late(deadline, time.monotonic())
+        if reason is not None:
+            self._applied.append((id(action), None, reason))
+        return reason
+
     def _on_applied(self, action: Action, note: str | None) -> None:
         if action.source == "web":
             self._applied.append((id(action), note))
@@ -256,6 +306,12 @@ class WebConsole:
         if t - self._health_at >= HEALTH_INTERVAL or t < self._health_at:
             self._health_at = t
             self._health = player_health(self.player)
+        now = time.monotonic()
+        tick = getattr(server, "tick", None)
+        if tick is not None and now - self._tick_at >= TICK_INTERVAL:
+            self._tick_at = now
+            status = self.player.status
+            tick(status.frame, round(status.t, 3))
         if not self._idle_seen:  # a loop without `idle`: hand over at the frame's start
             self._publish()
         self._idle_seen = False
@@ -417,6 +473,7 @@ def start_web_console(
         return ServerProcess(
             show,
             put,
+            put_deadline=put,
             host=host,
             port=port,
             tokens=tokens,

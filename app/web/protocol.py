@@ -2,7 +2,9 @@
 
 Client -> server:
 
-    {"type": "command", "id": "c7", "name": "go", "args": {}}
+    {"type": "command", "id": "c7", "name": "go", "args": {}, "sent": 1234.5, "ttl": 1000}
+                                     sent: the page's clock (ms) when sent; ttl: ms it may take
+                                     to reach the show loop (app/web/truth.py); both optional
     {"type": "command", "id": "c9", "name": "layer_opacity", "args": {"layer": 1, "opacity": 0.5}}
     {"type": "ping", "t": 1234.5, "rtt": 18.2}   t: the client's clock, echoed; rtt: its last
     {"type": "lock", "id": "c8", "on": true}      the show lock (operate role)
@@ -11,18 +13,24 @@ Client -> server:
 Server -> client:
 
     {"type": "snapshot", "show": {...}, "state": {...}, "role": "operate", "client": "w3"}
-    {"type": "update", "state": {...}, "seq": 41}      the newest state, at most 30 a second
+    {"type": "update", "state": {...}, "seq": 41, "frame": 912, "t": 30.4}
+                                the newest state, at most 30 a second; frame and t: the show
+                                loop's frame counter and show time last heard (null: none yet)
+    {"type": "tick", "frame": 912, "t": 30.4}          the show loop's clock, ~10 a second
     {"type": "show", "show": {...}}                    thumbnails or lengths became known
-    {"type": "heartbeat", "seq": 41, "t": 12.5}        every second
+    {"type": "heartbeat", "seq": 41, "t": 12.5, "frame": 912, "show_t": 30.4}   every second
     {"type": "ack", "id": "c7", "ok": true, "note": "GO ignored: ..."}  note: optional
     {"type": "ack", "id": "c7", "ok": false, "error": "view only"}
     {"type": "error", "error": "malformed JSON"}       a message without a usable id
-    {"type": "pong", "t": 1234.5}
+    {"type": "pong", "t": 1234.5, "frame": 913}        after the ping went through the show
+                                                       loop (page -> show loop -> page)
     {"type": "program", "n": 17}                       a new picture at /api/program.jpg
 
 Commands are those of the command table (app.cues.commands), arguments by name. A command
 is acknowledged once the main loop has applied it, after the update that shows
-its effect; a refused one at once. Every message is capped at `MAX_MESSAGE` bytes, its
+its effect; a refused one at once; one that reaches the main loop after its deadline is
+refused there (never applied late), and one not acknowledged by its deadline (plus
+`truth.GRACE`) is answered "not applied". Every message is capped at `MAX_MESSAGE` bytes, its
 nesting at `safe_json.MAX_DEPTH`; a number outside the float range (a 400-digit integer,
 1e400, NaN) refuses the message with an error ack when its id is readable.
 """
@@ -60,6 +68,8 @@ class Request:
     on: bool | None = None
     t: float | None = None
     rtt: float | None = None
+    sent: float | None = None
+    ttl: float | None = None
 
 
 def _finite(value: Any) -> float | None:
@@ -120,7 +130,9 @@ def parse_request(data: str | bytes) -> Request:
             args = {}
         if not isinstance(args, dict):
             raise ProtocolError("args: expected an object", cid)
-        return Request("command", cid, name, args)
+        return Request(
+            "command", cid, name, args, sent=_finite(obj.get("sent")), ttl=_finite(obj.get("ttl"))
+        )
     if kind == "ping":
         return Request("ping", cid, t=_finite(obj.get("t")), rtt=_finite(obj.get("rtt")))
     on = obj.get("on")

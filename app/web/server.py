@@ -34,6 +34,7 @@ from app.cues.actions import Action
 from app.cues.commands import CommandError, build, name_of
 from app.web.auth import Bucket, Guard
 from app.web.protocol import ProtocolError, Request, ack, encode, parse_request
+from app.web.truth import GRACE, ClockSync
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_PORT = 8080
@@ -42,16 +43,28 @@ MAX_WS_FRAME = 65536  # aiohttp closes the socket beyond this; protocol.MAX_MESS
 UPDATE_INTERVAL = 1.0 / 30.0  # updates are coalesced to at most 30 a second per client
 HEARTBEAT = 1.0
 SEND_TIMEOUT = 10.0  # a client that takes longer to accept one message is dropped
-ACK_TIMEOUT = 5.0  # a command not applied by then is answered with an error
+ACK_TIMEOUT = 5.0  # a REST command not answered by then is answered with an error
 COMMAND_RATE = 50.0  # commands a second per console (burst: twice that)
 BACKLOG_LIMIT = 256 * 1024  # bytes waiting in a client's socket before updates are skipped
-# with the show lock on, only these run: GO and moving standby
+# with the show lock on, only these run: GO, BACK, the standby steps, and BLACKOUT and PANIC
+# (behind their holds on the page); picking a cue or a poem directly and the faders wait
 UNLOCKED_COMMANDS = frozenset(
-    {"go", "back", "standby", "standby_next", "standby_prev", "poem_next", "poem_prev"}
+    {
+        "go",
+        "back",
+        "standby_next",
+        "standby_prev",
+        "poem_next",
+        "poem_prev",
+        "blackout",
+        "panic",
+    }
 )
 
 Log = Callable[[str, dict[str, Any]], None]
 Role = str  # "operate" or "view"
+PutDeadline = Callable[[Action, float], None]
+Probe = Callable[[str, float], None]
 
 
 class Tokens:
@@ -132,6 +145,8 @@ class _Console:
     program: bool = False
     program_seen: int = 0
     show_seen: int = 0
+    sync: ClockSync = field(default_factory=ClockSync)
+    tick_seen: int = -1
 
     def info(self, now: float) -> dict[str, Any]:
         return {
@@ -184,6 +199,8 @@ class WebServer:
         clock: Callable[[], float] = time.monotonic,
         thumb_file: Callable[[str], Path | None] | None = None,
         show_file: Path | None = None,
+        put_deadline: PutDeadline | None = None,
+        probe: Probe | None = None,
     ) -> None:
         self.host = host
         self.show_file = show_file  # the edit view's file (app/web/edit.py), when given
@@ -199,6 +216,13 @@ class WebServer:
         )
         self.access = self.guard.control
         self._put = put
+        # with it, an action goes to the show with its deadline (the show refuses it late)
+        self._put_deadline = put_deadline
+        # with it, pings go to the show loop (another process) and come back through `echo`;
+        # without, `poll` (the show's main thread, once a frame) echoes them
+        self._probe = probe
+        self._probes: deque[tuple[str, float]] = deque(maxlen=256)
+        self._tick: tuple[int, int | None, float | None] = (0, None, None)  # (n, frame, t)
         self._clock = clock
         self._log = _LogLines(log, clock)
         self._thumb_file = thumb_file or (lambda key: None)
@@ -207,8 +231,8 @@ class WebServer:
         self._state: dict[str, Any] = {}
         self._seq = 0
         self._encoded: tuple[int, str] = (-1, "")
-        self._handover: deque[tuple[int, str | None]] = deque()
-        self._pending: dict[int, tuple[Action, _Console, str, float]] = {}
+        self._handover: deque[tuple[Any, ...]] = deque()
+        self._pending: dict[int, tuple[Action, _Console, str, float]] = {}  # ..., deadline
         self._consoles: dict[str, _Console] = {}
         self._next_id = 0
         self.locked = False
@@ -310,8 +334,49 @@ class WebServer:
         self._log.deliver()
 
     def poll(self, t: float = 0.0) -> None:
-        """Main thread, once a frame: hand the gathered log lines to the log."""
+        """Main thread, once a frame: hand the gathered log lines to the log, and answer the
+        pings that reached the show loop (when this server runs in the show's process)."""
         self._log.deliver()
+        if self._probe is None and self._probes:
+            probes = []
+            while self._probes:
+                probes.append(self._probes.popleft())
+            self.echo(probes)
+
+    def tick(self, frame: int, t: float) -> None:
+        """The show loop's frame counter and show time (main thread, a few times a second;
+        thread-safe, returns at once)."""
+        self._tick = (self._tick[0] + 1, frame, t)
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._wake_all)
+            except RuntimeError:
+                pass
+
+    def echo(self, probes: Iterable[tuple[str, float]]) -> None:
+        """The pings `(console id, page time)` that went through the show loop: each is
+        answered now (thread-safe)."""
+        probes = list(probes)
+        loop = self._loop
+        if loop is None or not probes:
+            return
+        frame = self._tick[1]
+
+        def answer() -> None:
+            for cid, t in probes:
+                c = self._consoles.get(cid)
+                if c is not None:
+                    self._send_soon(c, {"type": "pong", "t": t, "frame": frame})
+
+        try:
+            loop.call_soon_threadsafe(answer)
+        except RuntimeError:
+            pass
+
+    def _wake_all(self) -> None:
+        for c in self._consoles.values():
+            c.wake.set()
 
     @property
     def port(self) -> int:
@@ -336,11 +401,10 @@ class WebServer:
 
     # --- the main loop's side (never blocks) ---------------------------------------------
 
-    def publish(
-        self, state: dict[str, Any], applied: Iterable[tuple[int, str | None]] = ()
-    ) -> None:
+    def publish(self, state: dict[str, Any], applied: Iterable[tuple[Any, ...]] = ()) -> None:
         """The newest state, and the actions applied since the last call, each as the `id()`
-        of the object given to `put` with the engine's note (None when it took effect).
+        of the object given to `put` with the engine's note (None when it took effect), and
+        optionally a third item, the show's refusal (the action was not applied).
         Thread-safe; returns at once."""
         applied = list(applied)
         if state is self._state and not applied and not self._handover:
@@ -377,11 +441,15 @@ class WebServer:
         self._wake_pending = False
         self._seq += 1
         while self._handover:
-            key, note = self._handover.popleft()
+            key, note, *refusal = self._handover.popleft()
             pending = self._pending.pop(key, None)
             if pending is None:
                 continue
             _, console, cid, _ = pending
+            if refusal and refusal[0]:
+                console.outbox.append(encode(ack(cid, error=str(refusal[0]))))
+                self.stats["errors"] += 1
+                continue
             console.outbox.append(encode(ack(cid, note=note)))
             self.stats["ok"] += 1
         for c in self._consoles.values():
@@ -389,13 +457,18 @@ class WebServer:
             c.wake.set()
 
     async def _expire_pending(self) -> None:
+        # the show refuses a command after its deadline, so once it (and a grace for the
+        # answer's way back) has passed, "not applied" is the truth
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.1)
             now = self._clock()
-            for key, (_, console, cid, since) in list(self._pending.items()):
-                if now - since > ACK_TIMEOUT:
+            for key, (_, console, cid, deadline) in list(self._pending.items()):
+                if now > deadline + GRACE:
                     del self._pending[key]
-                    self._send_soon(console, ack(cid, error="not applied: the show did not answer"))
+                    self._send_soon(
+                        console,
+                        ack(cid, error="not applied: the show did not take it in time"),
+                    )
 
     def _full_state(self) -> dict[str, Any]:
         return {
@@ -406,7 +479,13 @@ class WebServer:
 
     def _update_text(self) -> str:
         if self._encoded[0] != self._seq:
-            msg = {"type": "update", "seq": self._seq, "state": self._full_state()}
+            msg = {
+                "type": "update",
+                "seq": self._seq,
+                "state": self._full_state(),
+                "frame": self._tick[1],
+                "t": self._tick[2],
+            }
             self._encoded = (self._seq, encode(msg))
         return self._encoded[1]
 
@@ -578,7 +657,12 @@ class WebServer:
             return
         if req.type == "ping":
             console.rtt = req.rtt
-            self._send_soon(console, {"type": "pong", "t": req.t})
+            console.sync.sample(self._clock(), req.t)
+            if req.t is not None:
+                if self._probe is not None:
+                    self._probe(console.id, req.t)
+                else:
+                    self._probes.append((console.id, req.t))
             return
         if req.type == "program":
             console.program = bool(req.on)
@@ -626,8 +710,12 @@ class WebServer:
                 {"client": console.remote, "command": str(req.name)[:40], "reason": reason},
             )
             return reason
-        self._pending[id(action)] = (action, console, req.id, self._clock())
-        self._put(action)
+        deadline = console.sync.deadline(self._clock(), req.sent, req.ttl)
+        self._pending[id(action)] = (action, console, req.id, deadline)
+        if self._put_deadline is not None:
+            self._put_deadline(action, deadline)
+        else:
+            self._put(action)
         return None
 
     async def _sender(self, console: _Console) -> None:
@@ -655,7 +743,13 @@ class WebServer:
                 await self._flush(console)
                 if self._clock() - last_beat >= HEARTBEAT:
                     last_beat = self._clock()
-                    beat = {"type": "heartbeat", "seq": self._seq, "t": round(self._clock(), 3)}
+                    beat = {
+                        "type": "heartbeat",
+                        "seq": self._seq,
+                        "t": round(self._clock(), 3),
+                        "frame": self._tick[1],
+                        "show_t": self._tick[2],
+                    }
                     await asyncio.wait_for(ws.send_str(encode(beat)), SEND_TIMEOUT)
         except (TimeoutError, ConnectionError, RuntimeError):
             self.stats["dropped_clients"] += 1
@@ -691,6 +785,12 @@ class WebServer:
             await asyncio.wait_for(ws.send_str(console.outbox.popleft()), SEND_TIMEOUT)
         if console.outbox:
             console.wake.set()
+        n, frame, t = self._tick
+        if console.tick_seen != n and frame is not None:
+            console.tick_seen = n
+            await asyncio.wait_for(
+                ws.send_str(encode({"type": "tick", "frame": frame, "t": t})), SEND_TIMEOUT
+            )
         if console.program and console.program_seen != self._program[0]:
             console.program_seen = self._program[0]
             await asyncio.wait_for(
