@@ -91,6 +91,7 @@ SHOW_KEYS = (
     "gamepad",
     "keyboard",
     "web",
+    "reference",
     "poems",
 )
 PART_KEYS = ("generate", "look")
@@ -170,6 +171,7 @@ REFINE_SPEC: dict[str, Converter] = {
     "scale": number(1),
     "strength": number(0, 1, lo_open=True),
     "steps": integer(1),
+    "guidance": number(0),
 }
 SEEDS_RANGE_SPEC: dict[str, Converter] = {"from": integer(0), "count": integer(1)}
 FOLLOW_KEYS = ("after", "on")
@@ -489,9 +491,15 @@ class _ShowReader:
             {
                 "title": string(),
                 "media_root": string(),
+                "reference": string(),
             },
             rep,
         )
+        reference = None
+        if "reference" in values:  # the rehearsal recording (play --reference)
+            reference = (self.show_dir / Path(values["reference"]).expanduser()).resolve()
+            if not self.allow_missing and not reference.is_file():
+                rep.add(top["reference"][1], f"reference: recording not found: {reference}")
         if "media_root" in values:
             root_dir = (self.show_dir / Path(values["media_root"]).expanduser()).resolve()
             self.media_root = root_dir
@@ -532,6 +540,7 @@ class _ShowReader:
             ),
             osc=osc,
             gamepad=gamepad,
+            reference=reference,
             keyboard=keyboard,
             web=web,
         )
