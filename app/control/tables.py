@@ -106,6 +106,12 @@ def rewrite(text: str) -> str:
     return text
 
 
+FILES = ("README.md", "docs/console-protocol.md")
+"""Where the tables live (relative to the repository): the README keeps the commands, keys and
+gamepad; the OSC table is in the protocol page. `tests/test_commands.py` checks them all."""
+
+
 if __name__ == "__main__":
-    readme = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
-    readme.write_text(rewrite(readme.read_text()))
+    for name in sys.argv[1:] or FILES:
+        path = Path(name)
+        path.write_text(rewrite(path.read_text()))
