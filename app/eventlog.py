@@ -13,6 +13,11 @@ Record shapes (the `event` key names the kind):
    "after 2 s", "at": 5.5}` (`at` null for `on end`) and `{"event": "follow", "what":
    "cancelled", "cue": "1.2", "by": "BACK"}`; the GO a follow fires is an `action` record
    with `"source": "follow"`
+- `{"event": "input", "t": ..., "coalesced": n, "refused": m, "waiting": k}`: a frame's
+  input budget at work (app/control/inbox.py): `n` values of continuous controls replaced by
+  a newer one before they were applied, `m` discrete commands refused ("busy"), `k` still
+  waiting; written only by frames where n or m is not 0 (applied actions have their own
+  `action` records)
 Tests and benchmarks read it; it is the record of a show run.
 """
 
