@@ -69,6 +69,7 @@ class Player:
         self.inbox = Inbox()  # the per-frame input budget (app/control/inbox.py)
         self._drained_to = 0.0  # show time of the last drain
         self._busy_logged_at: float | None = None
+        self._starting: dict[int, float] = {}  # cues fired before their media were ready
         self.pool = MediaPool(
             output.ctx, show, self._media_error, offline=offline, on_reload=self._media_reloaded
         )
@@ -129,6 +130,8 @@ class Player:
             if self.state.live is not None:
                 cue = self.show.cues[self.state.live]
                 self.log.write("cue", t, cue=cue.id, poem=cue.poem_id, media=cue.media_ref)
+                if not self.pool.ready(self.state.live):
+                    self._starting.setdefault(self.state.live, t)
 
     def _drain(self, now: float) -> None:
         """Apply this frame's share of the inbox, and the follows that fall due, in time
@@ -166,6 +169,34 @@ class Player:
             self.log.write("info", now, message=message)
             self.warnings.append(message)
             del self.warnings[:-MAX_WARNINGS]
+
+    @property
+    def starting(self) -> tuple[int, ...]:
+        """Cues fired whose media are not on the GPU yet (their fades are held)."""
+        return tuple(self._starting)
+
+    def _hold_starts(self, t: float) -> None:
+        """Cues fired before their media were ready start now if their first image is on
+        the GPU (the late start goes to the event log); the others stay held one more
+        frame. A cue gone from the mix, or whose media failed, is let go."""
+        frame = 1.0 / self.show.output.fps
+        for cue, fired in list(self._starting.items()):
+            if not any(e.cue == cue and e.manual is None for e in self.state.entries):
+                del self._starting[cue]
+            elif self.pool.ready(cue) or self.pool.error_since(cue) is not None:
+                del self._starting[cue]
+                self.state = self.engine.delay_start(self.state, cue, t)
+                c = self.show.cues[cue]
+                self.log.write(
+                    "late",
+                    t,
+                    cue=c.id,
+                    media=c.media_ref,
+                    fired=round(fired, 6),
+                    delay=round(t - fired, 6),
+                )
+            else:
+                self.state = self.engine.delay_start(self.state, cue, t + frame)
 
     def _follows(self, until: float) -> None:
         """Fire the follows due by `until`, each at its own time (a chain of `after: 0`
@@ -219,9 +250,10 @@ class Player:
         started = time.perf_counter()
         t = self.clock.time()
         self._drain(t)
+        self._hold_starts(t)
         self.state = self.engine.prune(self.state, t)
         mix = self.engine.mix(self.state, t)
-        self.pool.update(mix, self.state.standby, t, live=self.state.live)
+        self.pool.update(mix, self.state.standby, t, live=self.state.live, starting=self.starting)
         self._report_failures(mix)
         self.output.begin_frame()
         self.compositor.draw(

@@ -76,6 +76,10 @@ def test_first_frame_after_go_shows_preroll(tmp_path: Path) -> None:
     player, fake, out = make_player(tmp_path, [a, clip], fade=0.5, offline=False)
     try:
         run_frames(player, fake, 10, [(0.0, Go())])  # standby (the video) pre-rolls meanwhile
+        deadline = time.monotonic() + 30.0  # the frames never wait for it: wait here
+        while not player.pool.ready(1) and time.monotonic() < deadline:
+            run_frames(player, fake, 1)
+            time.sleep(0.01)
         go_t = fake.t - 0.5 / FPS  # between two frames, as a real input arrives
         player.put(Go(source="key"), go_t)
         run_frames(player, fake, 1)
@@ -96,6 +100,10 @@ def test_broken_video_mid_show_fades_to_black_and_goes_on(tmp_path: Path) -> Non
     player, fake, out = make_player(tmp_path, [clip, still], fade=0.0, offline=False)
     try:
         run_frames(player, fake, 3, [(0.0, Go())])
+        deadline = time.monotonic() + 30.0  # the frames never wait for the clip: wait here
+        while not player.pool.ready(0) and time.monotonic() < deadline:
+            run_frames(player, fake, 1)
+            time.sleep(0.01)
         clip.write_bytes(b"\0" * 100)  # truncated under the decoder's feet
         time.sleep(0.6)  # the source notices a changed file within 0.25 s (real time)
         run_frames(player, fake, 45)
