@@ -340,7 +340,7 @@ class Player:
             frame=self.frame,
             fps=self.fps,
             frame_ms=self._frame_ms,
-            dropped=self.dropped + self.pool.dropped_video_frames,
+            dropped=max(self.status.dropped, self.dropped + self.pool.dropped_video_frames),
             poem=poem_id,
             poem_title=poem.title if poem else None,
             live=s.live,

@@ -489,6 +489,7 @@ def test_end_to_end_with_player(tmp_path) -> None:  # type: ignore[no-untyped-de
 
         before = player.state
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.2", 0))  # another host: the flood spends its own intake budget
         rng = random.Random(7)
         go = encode_message("/go")
         for i in range(2000):

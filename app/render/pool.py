@@ -173,6 +173,7 @@ class MediaPool:
         self.on_reload = on_reload or (lambda msg, cue: None)
         self.watch_interval = watch_interval
         self._watched_at: float | None = None
+        self._dropped_closed = 0  # video frames dropped by videos closed since
         if any(c.kind is MediaKind.SPLAT for c in self.cues):
             self._warm_splats()
         # splat camera paths and their recording (app.render.camera_path)
@@ -235,7 +236,10 @@ class MediaPool:
 
     @property
     def dropped_video_frames(self) -> int:
-        return sum(s.video.dropped for s in self._slots.values() if s.video is not None)
+        """Video frames dropped since the show started (those of closed videos included:
+        the count never goes down)."""
+        live = sum(s.video.dropped for s in self._slots.values() if s.video is not None)
+        return self._dropped_closed + live
 
     # --- per frame ------------------------------------------------------------------
 
@@ -506,6 +510,7 @@ class MediaPool:
         if slot.opening is not None:
             slot.opening.add_done_callback(_close_when_opened)
         if slot.video is not None:
+            self._dropped_closed += slot.video.dropped
             slot.video.close()
         uploading = slot.extra.pop("uploading", None)
         if uploading is not None:
