@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 from PIL import Image
 
 from app.bench.common import show_of
+from app.bench.stall import write_big_png
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import Go
 from app.cues.engine import Engine
@@ -34,27 +34,7 @@ def solid_png(path: Path, rgb: tuple[int, int, int]) -> Path:
 
 
 def big_png(path: Path, size: int, bits: int) -> Path:
-    """A size x size greyscale PNG of 16 or 1 bits a pixel (rows from dark to light),
-    written row by row: the test never holds the image in memory."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
-
-    ihdr = size.to_bytes(4, "big") * 2 + bytes([bits, 0, 0, 0, 0])
-    z = zlib.compressobj(6)
-    parts = []
-    for y in range(size):
-        if bits == 16:
-            row = ((y * 65535) // (size - 1)).to_bytes(2, "big") * size
-        else:
-            row = (b"\xff" if y >= size // 2 else b"\x00") * ((size + 7) // 8)
-        parts.append(z.compress(b"\x00" + row))
-    parts.append(z.flush())
-    with open(path, "wb") as fh:
-        fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr))
-        fh.write(chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
-    return path
+    return write_big_png(path, size, bits)
 
 
 def test_delay_start_moves_the_fade_the_media_clock_and_the_fade_outs(tmp_path: Path) -> None:
@@ -192,6 +172,7 @@ DRIVER = """
 import json, sys, time
 from pathlib import Path
 from app.bench.common import show_of
+from app.bench.stall import write_big_png
 from app.clock import FrameClock
 from app.cues.actions import Go
 from app.eventlog import EventLog, read_log
