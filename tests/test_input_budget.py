@@ -62,6 +62,16 @@ def test_discrete_commands_are_budgeted_then_refused() -> None:
     assert taken == BOUND and inbox.total_refused == 10
 
 
+def test_a_flood_from_one_source_never_holds_another() -> None:
+    inbox = Inbox()
+    for i in range(BOUND):
+        inbox.put(StandbyStep(cues=1, source="osc"), float(i))
+    assert not inbox.put(StandbyStep(cues=1, source="osc"), 99.0)
+    assert inbox.put(Go(source="key"), 100.0)  # the keyboard has its own queue
+    taken = [a for _, a in inbox.take().actions]
+    assert Go(source="key") in taken and len(taken) == PER_FRAME
+
+
 def test_arrival_order_is_kept_between_kinds() -> None:
     inbox = Inbox()
     inbox.put(StandbyStep(cues=1), 1.0)

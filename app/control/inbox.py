@@ -7,11 +7,13 @@ inputs is bounded whatever arrives:
 - **Continuous controls** (master, T-bar, layer opacity and rate) keep only the newest value
   per control until the next frame; camera moves (relative) are summed per kind. A fader
   sending 60 values a second from three tablets costs the frame one action per control.
-- **Discrete commands** (GO, standby, blackout, panic...) queue in arrival order; at most
-  `per_frame` of them are handed out a frame, the rest wait. The queue holds `bound`
-  commands; beyond that a command is refused: `put` returns False (the input answers "busy"
-  where it can), it is counted, and handed back in `Batch.refused` so that the player can
-  tell whoever waits for an acknowledgement.
+- **Discrete commands** (GO, standby, blackout, panic...) queue in arrival order, one queue
+  per source (key, osc, web, gamepad, script...); at most `per_frame` of them are handed out
+  a frame, taken in turn from each source that has some, the rest wait. A flood from one
+  input never makes the keyboard's GO wait behind it. Each queue holds `bound` commands;
+  beyond that a command is refused: `put` returns False (the input answers "busy" where it
+  can), it is counted, and handed back in `Batch.refused` so that the player can tell
+  whoever waits for an acknowledgement.
 
 Actions the player makes itself (`MediaFailed`) go through `put_internal` and are never
 refused. The counters (`coalesced`, `refused`) are handed out with each batch, so that the
@@ -38,7 +40,7 @@ from app.cues.actions import (
 from app.cues.commands import MAX_CAMERA_MOVE
 
 PER_FRAME = 4  # discrete commands applied per frame
-BOUND = 64  # discrete commands waiting at most
+BOUND = 64  # discrete commands of one source waiting at most
 KEEP_SUPERSEDED = 256  # superseded/refused actions handed back per frame (the rest counted)
 BUSY = "busy: too many commands queued, try again"
 
@@ -96,7 +98,7 @@ class Inbox:
         self._lock = threading.Lock()
         # (time, arrival number, action): equal times keep their arrival order
         self._internal: list[tuple[float, int, Action]] = []
-        self._discrete: deque[tuple[float, int, Action]] = deque()
+        self._discrete: dict[str, deque[tuple[float, int, Action]]] = {}  # by source
         self._latest: dict[Hashable, tuple[float, int, Action]] = {}
         self._seq = 0
         self._superseded: list[Action] = []
@@ -121,13 +123,14 @@ class Inbox:
                         self._superseded.append(old[2])
                 self._latest[key] = (t, self._seq, action)
                 return True
-            if len(self._discrete) >= self.bound:
+            waiting = self._discrete.setdefault(action.source, deque())
+            if len(waiting) >= self.bound:
                 self._refused_count += 1
                 self.total_refused += 1
                 if len(self._refused) < KEEP_SUPERSEDED:
                     self._refused.append(action)
                 return False
-            self._discrete.append((t, self._seq, action))
+            waiting.append((t, self._seq, action))
             return True
 
     def put_internal(self, action: Action, t: float) -> None:
@@ -140,9 +143,7 @@ class Inbox:
         """This frame's share: every internal action, the newest value of each continuous
         control, and up to `per_frame` discrete commands, oldest first."""
         with self._lock:
-            discrete = [
-                self._discrete.popleft() for _ in range(min(self.per_frame, len(self._discrete)))
-            ]
+            discrete = self._take_discrete()
             batch = Batch(
                 actions=[
                     (t, action)
@@ -155,13 +156,27 @@ class Inbox:
                 refused=self._refused,
                 coalesced=self._coalesced,
                 refused_count=self._refused_count,
-                waiting=len(self._discrete),
+                waiting=sum(len(q) for q in self._discrete.values()),
             )
             self._internal, self._latest = [], {}
             self._superseded, self._refused = [], []
             self._coalesced = self._refused_count = 0
         return batch
 
+    def _take_discrete(self) -> list[tuple[float, int, Action]]:
+        """Up to `per_frame` discrete commands: the oldest of each source in turn (sources
+        in the order of their oldest command), round after round. Lock held."""
+        taken: list[tuple[float, int, Action]] = []
+        while len(taken) < self.per_frame:
+            queues = sorted((q for q in self._discrete.values() if q), key=lambda q: q[0][1])
+            if not queues:
+                break
+            for q in queues[: self.per_frame - len(taken)]:
+                taken.append(q.popleft())
+        self._discrete = {src: q for src, q in self._discrete.items() if q}
+        return taken
+
     def __len__(self) -> int:
         with self._lock:
-            return len(self._internal) + len(self._discrete) + len(self._latest)
+            waiting = sum(len(q) for q in self._discrete.values())
+            return len(self._internal) + waiting + len(self._latest)
