@@ -194,7 +194,11 @@ class Session:
             except OutputError as exc:
                 print(f"output: {exc}", file=sys.stderr)
                 return None
-        player = Player(show, output, clock=clock, log=EventLog(_event_log_path(args)))
+        # on a fake clock no one watches in real time: frames wait for their media, as a
+        # render does, so that runs are deterministic
+        player = Player(
+            show, output, clock=clock, log=EventLog(_event_log_path(args)), offline=args.fake_clock
+        )
         session = cls(player, operator=_open_operator(args, output, venue.operator_monitor))
         session.closers += [output.close, player.close]
         if session.operator is not None:
