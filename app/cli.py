@@ -22,7 +22,7 @@ from pathlib import Path
 
 from app.show.model import DEMO_SHOW
 
-BENCHES = ("video", "memory", "latency", "splats", "generate", "soak", "web")
+BENCHES = ("video", "memory", "latency", "splats", "generate", "soak", "web", "stall")
 
 
 def _add_script_arguments(p: argparse.ArgumentParser, *, required: bool) -> None:

@@ -19,6 +19,14 @@ Record shapes (the `event` key names the kind):
   after each transport command (app/rehearse/reference.py)
 - `{"event": "refused", "t": ..., "reason": "...", "action": "GO", "source": "web", ...}`: an
   action the player did not apply (a web command that reached it after its deadline)
+- `{"event": "input", "t": ..., "coalesced": n, "refused": m, "waiting": k}`: a frame's
+  input budget at work (app/control/inbox.py): `n` values of continuous controls replaced by
+  a newer one before they were applied, `m` discrete commands refused ("busy"), `k` still
+  waiting; written only by frames where n or m is not 0 (applied actions have their own
+  `action` records)
+- `{"event": "late", "t": ..., "cue": "1.2", "media": "...", "fired": 3.1, "delay": 0.4}`: a
+  cue fired (at `fired`) before its media were ready started at `t`, when its first image
+  was on the GPU; its fade is measured from `t`
 Tests and benchmarks read it; it is the record of a show run.
 """
 

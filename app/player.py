@@ -10,12 +10,12 @@ session's job (app/session.py).
 
 from __future__ import annotations
 
-import queue
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from app.clock import FrameClock
+from app.control.inbox import BUSY, Batch, Inbox
 from app.cues.actions import Action, Go, MediaFailed
 from app.cues.engine import Engine, FollowTimer
 from app.cues.state import EngineState, Mix
@@ -66,7 +66,10 @@ class Player:
         self.log = log or EventLog()
         self.engine = Engine(show, follow_lengths(show))
         self.state = self.engine.initial_state()
-        self.actions: queue.SimpleQueue[tuple[float | None, Action]] = queue.SimpleQueue()
+        self.inbox = Inbox()  # the per-frame input budget (app/control/inbox.py)
+        self._drained_to = 0.0  # show time of the last drain
+        self._busy_logged_at: float | None = None
+        self._starting: dict[int, float] = {}  # cues fired before their media were ready
         self.pool = MediaPool(
             output.ctx, show, self._media_error, offline=offline, on_reload=self._media_reloaded
         )
@@ -107,12 +110,22 @@ class Player:
         self.engine = Engine(show, lengths)
         self.state = state
         self.pool.replace_show(show, moved)
+        # cues held for their media (late starts) keep waiting under their new indices
+        self._starting = {moved[i]: t for i, t in self._starting.items() if i in moved}
 
     # --- inputs -----------------------------------------------------------------------
 
-    def put(self, action: Action, t: float | None = None) -> None:
-        """Queue an action (thread-safe). Without t it takes effect at its arrival time."""
-        self.actions.put((self.clock.time() if t is None else t, action))
+    def put(self, action: Action, t: float | None = None) -> bool:
+        """Queue an action (thread-safe). Without t it takes effect at its arrival time.
+
+        False when the inbox refused it (too many discrete commands wait: "busy"); a
+        continuous control's value may be replaced by a newer one before the next frame.
+        """
+        at = self.clock.time() if t is None else t
+        if isinstance(action, MediaFailed):
+            self.inbox.put_internal(action, at)
+            return True
+        return self.inbox.put(action, at)
 
     def apply(self, action: Action, t: float) -> None:
         """Apply one action now (main thread) and log it and what it fired."""
@@ -138,17 +151,73 @@ class Player:
             if self.state.live is not None:
                 cue = self.show.cues[self.state.live]
                 self.log.write("cue", t, cue=cue.id, poem=cue.poem_id, media=cue.media_ref)
+                if not self.pool.ready(self.state.live):
+                    self._starting.setdefault(self.state.live, t)
 
     def _drain(self, now: float) -> None:
-        """Apply the queued actions, and the follows that fall due, in time order."""
-        while True:
-            try:
-                t, action = self.actions.get_nowait()
-            except queue.Empty:
-                self._follows(now)
-                return
-            self._follows(min(t, now))
-            self.apply(action, min(t, now))
+        """Apply this frame's share of the inbox, and the follows that fall due, in time
+        order. A command kept waiting by the budget takes effect at this frame's start."""
+        batch = self.inbox.take()
+        for t, action in batch.actions:
+            at = min(max(t, self._drained_to), now)
+            self._follows(at)
+            self.apply(action, at)
+        self._follows(now)
+        self._drained_to = now
+        self._account_inputs(batch, now)
+
+    def _account_inputs(self, batch: Batch, now: float) -> None:
+        """Tell the acknowledgement hooks of what the frame did not apply, and log counts."""
+        for action in batch.superseded:  # a newer value of the same control took its place
+            for hook in self.applied_hooks:
+                hook(action, None)
+        for action in batch.refused:
+            for hook in self.applied_hooks:
+                hook(action, BUSY)
+        if batch.coalesced or batch.refused_count:
+            self.log.write(
+                "input",
+                now,
+                coalesced=batch.coalesced,
+                refused=batch.refused_count,
+                waiting=batch.waiting,
+            )
+        if batch.refused_count and (
+            self._busy_logged_at is None or not 0 <= now - self._busy_logged_at < 1.0
+        ):
+            self._busy_logged_at = now
+            message = f"input busy: {self.inbox.total_refused} commands refused so far"
+            self.log.write("info", now, message=message)
+            self.warnings.append(message)
+            del self.warnings[:-MAX_WARNINGS]
+
+    @property
+    def starting(self) -> tuple[int, ...]:
+        """Cues fired whose media are not on the GPU yet (their fades are held)."""
+        return tuple(self._starting)
+
+    def _hold_starts(self, t: float) -> None:
+        """Cues fired before their media were ready start now if their first image is on
+        the GPU (the late start goes to the event log); the others stay held one more
+        frame. A cue gone from the mix, or whose media failed, is let go."""
+        frame = 1.0 / self.show.output.fps
+        for cue, fired in list(self._starting.items()):
+            if not any(e.cue == cue and e.manual is None for e in self.state.entries):
+                del self._starting[cue]
+            elif self.pool.ready(cue) or self.pool.error_since(cue) is not None:
+                del self._starting[cue]
+                self.state = self.engine.delay_start(self.state, cue, t)
+                c = self.show.cues[cue]
+                self.log.write(
+                    "late",
+                    t,
+                    cue=c.id,
+                    media=c.media_ref,
+                    fired=round(fired, 6),
+                    delay=round(t - fired, 6),
+                )
+            else:
+                self.state = self.engine.delay_start(self.state, cue, t + frame)
 
     def _follows(self, until: float) -> None:
         """Fire the follows due by `until`, each at its own time (a chain of `after: 0`
@@ -202,9 +271,10 @@ class Player:
         started = time.perf_counter()
         t = self.clock.time()
         self._drain(t)
+        self._hold_starts(t)
         self.state = self.engine.prune(self.state, t)
         mix = self.engine.mix(self.state, t)
-        self.pool.update(mix, self.state.standby, t, live=self.state.live)
+        self.pool.update(mix, self.state.standby, t, live=self.state.live, starting=self.starting)
         self._report_failures(mix)
         self.output.begin_frame()
         self.compositor.draw(
@@ -291,7 +361,7 @@ class Player:
             frame=self.frame,
             fps=self.fps,
             frame_ms=self._frame_ms,
-            dropped=self.dropped + self.pool.dropped_video_frames,
+            dropped=max(self.status.dropped, self.dropped + self.pool.dropped_video_frames),
             poem=poem_id,
             poem_title=poem.title if poem else None,
             live=s.live,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from app.clock import FakeTime, FrameClock
+from app.control.terminal import StopGuard, fit_line, terminal_columns
 from app.cues.actions import Action
 from app.eventlog import EventLog
 from app.player import Player
@@ -67,6 +68,7 @@ class Session:
         self.operator = operator
         self.keys = KeyboardMapper(clock=player.clock.time, bindings=_show_keys(player.show))
         self.closers: list[Callable[[], None]] = []  # run by close(), last added first
+        self.stop = StopGuard()  # Ctrl-C twice / SIGTERM (handlers installed by `play`)
         player.inputs = tuple(self.inputs)
 
     def add_input(self, inp: Any) -> None:
@@ -88,7 +90,8 @@ class Session:
     ) -> None:
         """The main loop: pace, feed scripted actions, poll inputs and keys, render, repeat.
 
-        Stops when the output window closes, after `frames` frames, or on Esc twice.
+        Stops when the output window closes, after `frames` frames, on Esc twice, or when
+        `stop` was requested (Ctrl-C twice, SIGTERM).
         """
         player, operator = self.player, self.operator
         pending = sorted(script, key=lambda item: item[0])
@@ -96,6 +99,8 @@ class Session:
         last_status = 0.0
         player.clock.start()
         while not player.output.should_close and (frames is None or player.frame < frames):
+            if self.stop.requested:
+                break
             t = player.clock.time()
             while pending and pending[0][0] <= t:
                 player.put(*reversed(pending.pop(0)))
@@ -108,7 +113,7 @@ class Session:
                 operator.draw(player)
             if status and time.monotonic() - last_status > 0.5:
                 last_status = time.monotonic()
-                line = player.status.line()[:160].ljust(160)
+                line = fit_line(player.status.line(), terminal_columns())
                 print("\r" + line, end="", file=sys.stderr, flush=True)
             for inp in self.inputs:  # the frame is out: hand-overs that may wake others
                 idle = getattr(inp, "idle", None)
@@ -137,7 +142,7 @@ class Session:
                 return False
             if isinstance(result, Action):
                 player.put(result)
-        player.hint = self.keys.hint or ""
+        player.hint = self.keys.hint or self.stop.hint() or ""
         return True
 
     def close(self) -> None:
@@ -197,7 +202,11 @@ class Session:
             except OutputError as exc:
                 print(f"output: {exc}", file=sys.stderr)
                 return None
-        player = Player(show, output, clock=clock, log=EventLog(_event_log_path(args)))
+        # on a fake clock no one watches in real time: frames wait for their media, as a
+        # render does, so that runs are deterministic
+        player = Player(
+            show, output, clock=clock, log=EventLog(_event_log_path(args)), offline=args.fake_clock
+        )
         session = cls(player, operator=_open_operator(args, output, venue.operator_monitor))
         session.closers += [output.close, player.close]
         if session.operator is not None:
@@ -238,10 +247,12 @@ def play_command(args: argparse.Namespace) -> int:
     session = Session.open_play(args, show)
     if session is None:
         return 2
+    session.stop.install()  # Ctrl-C twice or SIGTERM: the loop ends, everything closes
     try:
         session.run(script, frames=args.frames, status=not args.quiet)
     finally:
         session.close()
+        session.stop.uninstall()
     return 0
 
 
@@ -321,8 +332,15 @@ def prepare_demo_media(path: Path) -> None:
         from app.media.demo_assets import ensure_demo_media
         from app.media.splat_demo import ensure_demo_splat
 
-        ensure_demo_media(DEMO_SHOW.parent.parent / "media")
-        ensure_demo_splat(DEMO_SHOW.parent.parent / "media")
+        media = DEMO_SHOW.parent.parent / "media"
+
+        def making(name: str) -> None:
+            print(f"first run: making the demo media, {name} ...", file=sys.stderr, flush=True)
+
+        ensure_demo_media(media, progress=making)
+        if not (media / "demo" / "room.ply").is_file():
+            making("demo/room.ply (a splat scene)")
+        ensure_demo_splat(media)
 
 
 def load_for_play(path: Path, allow_missing: bool) -> Show | None:

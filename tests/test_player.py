@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from waiting import wait_until
 
 from app.bench.common import show_of
 from app.clock import FakeTime, FrameClock
@@ -75,6 +76,8 @@ def test_first_frame_after_go_shows_preroll(tmp_path: Path) -> None:
     player, fake, out = make_player(tmp_path, [a, clip], fade=0.5, offline=False)
     try:
         run_frames(player, fake, 10, [(0.0, Go())])  # standby (the video) pre-rolls meanwhile
+        # the frames never wait for it: wait here, a frame per poll
+        wait_until(lambda: run_frames(player, fake, 1) or player.pool.ready(1), 30.0, "preroll")
         go_t = fake.t - 0.5 / FPS  # between two frames, as a real input arrives
         player.put(Go(source="key"), go_t)
         run_frames(player, fake, 1)
@@ -95,6 +98,8 @@ def test_broken_video_mid_show_fades_to_black_and_goes_on(tmp_path: Path) -> Non
     player, fake, out = make_player(tmp_path, [clip, still], fade=0.0, offline=False)
     try:
         run_frames(player, fake, 3, [(0.0, Go())])
+        # the frames never wait for the clip: wait here, a frame per poll
+        wait_until(lambda: run_frames(player, fake, 1) or player.pool.ready(0), 30.0, "the clip")
         clip.write_bytes(b"\0" * 100)  # truncated under the decoder's feet
         run_frames(player, fake, 45)
         errors = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "error"]

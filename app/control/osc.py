@@ -52,6 +52,13 @@ token bucket (`REPLY_BURST` packets, `REPLY_RATE` a second): beyond it answers a
 so a spoofed source address cannot turn the server into an amplifier. A malformed packet is
 answered `/reply/malformed error <reason>` (to clients that want replies).
 
+Intake limit: before a datagram is parsed, its host's token buckets (`INTAKE_BYTES` bytes
+and `INTAKE_PACKETS` datagrams at once, `INTAKE_RATE` bytes and `INTAKE_PACKETS` datagrams a
+second after that) must cover it; a datagram beyond them is dropped unparsed, counted
+(`stats["limited"]`) and logged (rate-limited). A command the show's input budget refuses
+(too many discrete commands waiting, app/control/inbox.py) is answered `/reply/<address>
+busy <reason>` and counted (`stats["busy"]`).
+
 State pushes: `/state/poem {id} {title}`, `/state/cue {id}`, `/state/standby {id}` (""
 when none), `/state/blackout {0|1}`, `/state/master {level}`, `/state/transition
 {progress 0..1, or -1 when no transition runs}`.
@@ -93,6 +100,10 @@ SUBSCRIPTION_SECONDS = 120.0  # a subscription ends this long after its host's l
 PUSH_INTERVAL = 0.1  # seconds between pushes of a continuous value (master, transition)
 REPLY_BURST = 16  # answers (packets) a host may get at once...
 REPLY_RATE = 32.0  # ...and per second after that
+INTAKE_BYTES = 64 * 1024  # bytes a host may send at once, before any parsing...
+INTAKE_RATE = 32 * 1024  # ...and per second after that (ten 60 Hz faders: about 15 KB/s)
+INTAKE_PACKETS = 1000  # datagrams a host may send at once, and per second after that
+BUSY_REASON = "busy: too many commands queued, try again"
 _MAX_BUCKETS = 4096  # hosts whose reply buckets are remembered
 MAX_PATTERN = 128  # characters of an address pattern
 _CONTINUOUS = ("master", "transition")
@@ -552,6 +563,34 @@ class _ReplyBuckets:
         return True
 
 
+class _IntakeBuckets:
+    """Per-host token buckets on what a host sends (bytes and datagrams), checked before a
+    datagram is parsed, so that a flood costs the receive thread little and the show nothing
+    (bounded: the oldest host is forgotten first)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+
+    def take(self, host: str, size: int) -> bool:
+        """Whether a datagram of `size` bytes from `host` may be parsed now (and count it)."""
+        now = self._clock()
+        b = self._buckets.get(host)
+        if b is None:
+            if len(self._buckets) >= _MAX_BUCKETS:
+                self._buckets.popitem(last=False)
+            b = self._buckets[host] = [float(INTAKE_BYTES), float(INTAKE_PACKETS), now]
+        dt = max(0.0, now - b[2])
+        b[0] = min(float(INTAKE_BYTES), b[0] + dt * INTAKE_RATE)
+        b[1] = min(float(INTAKE_PACKETS), b[1] + dt * INTAKE_PACKETS)
+        b[2] = now
+        if b[0] < size or b[1] < 1.0:
+            return False
+        b[0] -= size
+        b[1] -= 1.0
+        return True
+
+
 class _LogLimiter:
     """Per-kind token bucket (burst 5, one line a second) so that a flood cannot flood the log.
 
@@ -638,7 +677,16 @@ class OscServer:
         self._last_state: Status | None = None
         self._pushed: dict[str, Any] = {}  # the state values last pushed
         self._pushed_at = -math.inf  # when a continuous value was last pushed
-        self._stats = {"received": 0, "ok": 0, "errors": 0, "denied": 0, "malformed": 0}
+        self._intake = _IntakeBuckets(clock)
+        self._stats = {
+            "received": 0,
+            "ok": 0,
+            "errors": 0,
+            "denied": 0,
+            "malformed": 0,
+            "limited": 0,
+            "busy": 0,
+        }
 
     # -- life cycle
 
@@ -694,7 +742,9 @@ class OscServer:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: packets received; messages ok, errors, denied; malformed packets."""
+        """Counters: packets received; messages ok, errors, denied, busy (refused by the
+        show's input budget); packets malformed, and limited (over the host's intake rate,
+        dropped unparsed)."""
         return dict(self._stats)
 
     def status(self) -> InputStatus:
@@ -790,6 +840,14 @@ class OscServer:
             self._stats["denied"] += 1
             self._log(f"denied:{host}", "osc refused: not on the allow-list", {"client": host})
             return
+        if not self._intake.take(host, len(data)):
+            self._stats["limited"] += 1
+            self._log(
+                f"limited:{host}",
+                "osc refused: over the rate limit",
+                {"client": host, "bytes": len(data)},
+            )
+            return
         client = self._touch(host, port)
         try:
             messages = parse_packet(data)
@@ -860,12 +918,16 @@ class OscServer:
         # /unsubscribe and /replies 0 are still answered)
         wanted = self._wants_replies(client)
         try:
-            self._execute(client, address, args)
+            accepted = self._execute(client, address, args)
         except OscArgError as e:
             self._stats["errors"] += 1
             self._log("error", "osc error", {"client": who, "address": address, "reason": str(e)})
             # a refused /subscribe is answered: the client would wait for pushes otherwise
             self._reply(client, address, "error", str(e), always=wanted or address == "/subscribe")
+            return
+        if not accepted:
+            self._stats["busy"] += 1
+            self._reply(client, address, "busy", BUSY_REASON, always=wanted)
             return
         self._stats["ok"] += 1
         self._reply(client, address, "ok", always=wanted)
@@ -916,7 +978,8 @@ class OscServer:
             for m in state_messages(state):
                 self._answer(client, m, (client.host, port))
 
-    def _execute(self, client: _Client, address: str, args: list[Any]) -> None:
+    def _execute(self, client: _Client, address: str, args: list[Any]) -> bool:
+        """Run one message; False when the show refused its action (busy)."""
         if address == "/ping":
             self._answer(client, encode_message("/pong"))
         elif address == "/subscribe":
@@ -935,5 +998,9 @@ class OscServer:
             for m in state_messages(state or Status()):
                 self._answer(client, m)
         else:
+            accepted = True
             for action in actions_for(address, args, go_button_edge=self.go_button_edge):
-                self._put(action)
+                if self._put(action) is False:  # the show's input budget is full
+                    accepted = False
+            return accepted
+        return True

@@ -284,6 +284,38 @@ class Engine:
             return None
         return at, Go(source=FOLLOW_SOURCE, detail=self.label(state.follow.cue))
 
+    def delay_start(self, state: EngineState, cue: int, at: float) -> EngineState:
+        """The state with the fade that fired `cue` starting at `at` instead: its entry's
+        fade and media clock, the fade-outs of its layer that its GO began, and an `after:`
+        follow it armed all move by the same amount (a cue whose media is not ready yet is
+        held this way; the player calls it). Unchanged when the cue has no timed entry."""
+        entry = next((e for e in state.entries if e.cue == cue and e.manual is None), None)
+        if entry is None or entry.opacity.t0 == at:
+            return state
+        t0, delta = entry.opacity.t0, at - entry.opacity.t0
+        entries = []
+        for e in state.entries:
+            if e is entry:
+                since = None if e.media_since is None else e.media_since + delta
+                e = replace(
+                    e,
+                    opacity=replace(e.opacity, t0=at),
+                    fired_at=e.fired_at + delta,
+                    media_since=since,
+                )
+            elif (
+                e.layer == entry.layer
+                and e.manual is None
+                and e.opacity.t0 == t0
+                and e.opacity.end == 0.0
+            ):
+                e = replace(e, opacity=replace(e.opacity, t0=at))
+            entries.append(e)
+        follow = state.follow
+        if follow is not None and follow.cue == cue and follow.at is not None:
+            follow = replace(follow, at=follow.at + delta)
+        return replace(state, entries=tuple(entries), follow=follow)
+
     def prune(self, state: EngineState, t: float) -> EngineState:
         """Drop entries that have faded out to 0, and end a finished panic or un-blackout."""
         entries = tuple(

@@ -35,8 +35,11 @@ def ensure_demo_media(
     width: int = WIDTH,
     height: int = HEIGHT,
     seconds: float = SECONDS,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Create whichever demo media files are missing under `media_root`; return all of them.
+
+    `progress(name)` is told of each file before it is made (the first run takes a while).
 
     Files: demo/moon.png, stars.png, dawn.png (numpy-drawn stills) and demo/tide.mp4,
     life.mp4, cells.mp4 (lavfi videos, 30 fps), 1280x720 and 6 s unless told otherwise
@@ -58,6 +61,8 @@ def ensure_demo_media(
     for rel, make in makers.items():
         path = root / rel
         if not path.is_file():
+            if progress is not None:
+                progress(rel)
             path.parent.mkdir(parents=True, exist_ok=True)
             make(path)
         paths.append(path)

@@ -76,7 +76,13 @@ def spawn_ffmpeg(
     """Start ffmpeg with `args` (after `-nostdin -hide_banner`) reading frames from a stdin
     pipe; stderr is piped for the error message. The caller writes, closes and waits."""
     return subprocess.Popen(
-        ffmpeg_cmd(*args), stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.PIPE
+        ffmpeg_cmd(*args),
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        # its own process group: a Ctrl-C in the terminal does not cut a recording short;
+        # the caller ends it by closing stdin
+        process_group=0,
     )
 
 

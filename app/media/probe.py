@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from app.media.ffmpeg import snap_fps
+from app.media.still import too_large
 from app.media.types import MediaError, MediaInfo
 from app.show.model import MediaKind, media_kind_for
 
@@ -85,6 +86,9 @@ def _probe_still(p: Path) -> MediaInfo:
             mode = img.mode
             width, height = img.size
             orientation = img.getexif().get(0x0112, 1)
+            refused = too_large(width, height)
+            if refused is not None:  # refused before a pixel is decoded, as play does
+                return MediaInfo(p, "still", error=refused)
             img.load()  # decodes everything: truncated or corrupt data fails here
     except Image.DecompressionBombError as exc:
         return MediaInfo(p, "still", error=f"image too large: {exc}")

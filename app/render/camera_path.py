@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from app.cues.actions import Action, CameraRecord, FadeOut, Go, HardBlack, Panic
-from app.cues.engine import NO_SPLAT_LIVE
 from app.cues.state import CameraOffset
 from app.media.types import MediaError
 from app.render.camera import add_offsets
@@ -191,7 +190,7 @@ class CameraMoves:
         it: no splat cue live); a GO and the like
         end a recording (saved) since the cue recorded is leaving."""
         if isinstance(action, CameraRecord):
-            if note is not None and NO_SPLAT_LIVE in note:
+            if note is not None:  # refused (no splat cue live, or the inputs were busy)
                 return
             active = self._recording is not None or self._want is True
             self._want = (not active) if action.on is None else bool(action.on)

@@ -6,6 +6,11 @@ in their own threads (app.media.video). The cue in standby is pre-rolled: its st
 uploaded, or its video is started and its first frame uploaded, before GO, so that GO shows
 it in the next frame.
 
+The frame never waits on media (except `offline`, for renders to a file): a cue fired
+before its media is ready is prepared like the cue in standby (`starting`), and `ready(cue)`
+says when its first image is on the GPU; the player holds its fade until then. Stills are
+decoded no larger than the output needs (app.media.still), by `DECODE_WORKERS` workers.
+
 A media failure never raises out of the pool: the cue's image becomes None (black), the error
 is logged once, and `error_since(cue)` tells the player when to fade that entry out.
 
@@ -32,17 +37,20 @@ from app.cues.state import CameraOffset, Mix
 from app.media.hap import HapFrame
 from app.media.splat_cue import load_cue_scene
 from app.media.splats import SplatScene
-from app.media.still import load_still
+from app.media.still import load_still, reduction
 from app.media.types import MediaError, YuvFrame
 from app.media.video import VideoFrame, VideoSource
 from app.render.camera import CameraSmoother, cue_view
 from app.render.camera_path import CameraMoves
 from app.render.compositor import LayerImage
 from app.render.hap import HapTextures, missing_support
-from app.render.textures import RgbaTexture, YuvTextures
+from app.render.textures import RgbaTexture, YuvTextures, premultiply
 from app.show.model import Cue, Fit, MediaKind, Show
 
 ErrorLog = Callable[[str, int], None]  # (message, cue index)
+DECODE_WORKERS = 2  # threads that decode stills, open videos and load splat scenes
+FIRST_FRAME_WAIT = 0.002  # s: the most a frame waits for a just-opened video's first frame
+UPLOAD_BYTES = 1 << 20  # bytes of a still uploaded per frame (a large one takes a few frames)
 NoteLog = Callable[[str], None]
 
 # The texture formats of each HAP variant (what the GL must sample to play it as textures).
@@ -70,6 +78,11 @@ def file_stamp(path: Any) -> FileStamp:
     except OSError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _decode_still(path: Any, size: tuple[int, int]) -> np.ndarray:
+    """A still decoded for an output of `size`, alpha premultiplied (worker thread)."""
+    return premultiply(load_still(path, size))
 
 
 def _close_when_opened(future: Future[VideoSource]) -> None:
@@ -158,7 +171,9 @@ class MediaPool:
         self._slots: dict[int, _Slot] = {}
         self._camera = CameraOffset()
         self._live: int | None = None
-        self._workers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="still-decode")
+        self._workers = ThreadPoolExecutor(
+            max_workers=DECODE_WORKERS, thread_name_prefix="media-decode"
+        )
         self.on_note = on_note or _note_to_stderr
         self._notes: set[str] = set()
         # What this GL lacks for each HAP variant (None: plays as compressed textures).
@@ -166,8 +181,42 @@ class MediaPool:
         self.on_reload = on_reload or (lambda msg, cue: None)
         self.watch_interval = watch_interval
         self._watched_at: float | None = None
+        self._dropped_closed = 0  # video frames dropped by videos closed since
+        if any(c.kind is MediaKind.SPLAT for c in self.cues):
+            self._warm_splats()
         # splat camera paths and their recording (app.render.camera_path)
         self.camera_moves = CameraMoves(self.cues, show.media_root, self.on_error, self.on_note)
+
+    def _warm_splats(self) -> None:
+        """Build the splat renderer (its programs compile in a fraction of a second) before
+        the show starts, not in the frame of the first splat cue. A GL that cannot is told
+        then, by that cue (`_splat` tries again and fails it)."""
+        from app.render.splats import SplatRenderer
+
+        try:
+            self._splat_renderer = renderer = SplatRenderer(self.ctx, timing=False)
+            # one draw of a tiny scene per blending: a software GL compiles its pipelines on
+            # first use (0.3 s with llvmpipe)
+            rng = np.random.default_rng(0)
+            n = 16
+            rotations = np.zeros((n, 4), np.float32)
+            rotations[:, 0] = 1.0
+            width, height = self.size
+            for linear in (False, True):
+                scene = SplatScene(
+                    positions=rng.normal(0.0, 1.0, (n, 3)).astype(np.float32),
+                    scales=np.full((n, 3), 0.1, np.float32),
+                    rotations=rotations,
+                    opacities=np.full(n, 0.5, np.float32),
+                    colours=np.full((n, 3), 0.5, np.float32),
+                    blend_linear=linear,
+                )
+                gpu = renderer.upload(scene)
+                view = cue_view(scene, None, CameraOffset(), 0.0, width, height)
+                renderer.render(gpu, view, width, height)
+                gpu.release()
+        except (RuntimeError, ValueError, moderngl.Error):
+            self._splat_renderer = None
 
     # --- queries used by the compositor ----------------------------------------------
 
@@ -178,6 +227,11 @@ class MediaPool:
 
     def fit_for(self, cue: int) -> Fit:
         return self.cues[cue].fit
+
+    def ready(self, cue: int) -> bool:
+        """Whether the cue's first image is on the GPU (or the pool waits for it anyway)."""
+        slot = self._slots.get(cue)
+        return self.offline or (slot is not None and slot.image is not None)
 
     def error_since(self, cue: int) -> float | None:
         """Clock time at which this cue's media failed, or None."""
@@ -190,7 +244,10 @@ class MediaPool:
 
     @property
     def dropped_video_frames(self) -> int:
-        return sum(s.video.dropped for s in self._slots.values() if s.video is not None)
+        """Video frames dropped since the show started (those of closed videos included:
+        the count never goes down)."""
+        live = sum(s.video.dropped for s in self._slots.values() if s.video is not None)
+        return self._dropped_closed + live
 
     def replace_show(self, show: Show, moved: dict[int, int]) -> None:
         """Play `show` from now on (a reload): `moved` maps old flat indices to new ones.
@@ -214,11 +271,19 @@ class MediaPool:
 
     # --- per frame ------------------------------------------------------------------
 
-    def update(self, mix: Mix, standby: int | None, t: float, live: int | None = None) -> None:
+    def update(
+        self,
+        mix: Mix,
+        standby: int | None,
+        t: float,
+        live: int | None = None,
+        starting: tuple[int, ...] = (),
+    ) -> None:
         """Make sure every cue in the mix (and the standby cue) has its image for time t.
 
         The performer's camera offset (mix.camera) steers the splat scene of the `live` cue;
-        other splat scenes keep their last view while they fade.
+        other splat scenes keep their last view while they fade. `starting` are cues fired
+        whose media are not ready yet: they are prepared as the standby cue is.
         """
         self._camera = mix.camera
         self._live = live
@@ -234,7 +299,11 @@ class MediaPool:
             self._refresh(self._slot(cue, t), media_time, t)
         if standby is not None and standby not in live:
             self._preroll(self._slot(standby, t), t)
-        self._release_unused(set(wanted) | ({standby} if standby is not None else set()))
+        for cue in starting:
+            if cue not in live:
+                self._preroll(self._slot(cue, t), t)
+        keep = set(wanted) | set(starting) | ({standby} if standby is not None else set())
+        self._release_unused(keep)
 
     def _slot(self, cue: int, t: float) -> _Slot:
         slot = self._slots.get(cue)
@@ -266,7 +335,7 @@ class MediaPool:
             return
         try:
             if cue.kind is MediaKind.STILL:
-                slot.still = self._workers.submit(load_still, cue.media)
+                slot.still = self._workers.submit(_decode_still, cue.media, self.size)
             elif cue.kind is MediaKind.VIDEO:
                 # Probing and spawning ffmpeg take tens of ms: never on the render thread.
                 slot.opening = self._workers.submit(_open_video, cue, self.hap_missing)
@@ -285,6 +354,16 @@ class MediaPool:
             self.on_error(f"cue {slot.cue.id}: {message}", index)
 
     def _still_ready(self, slot: _Slot, t: float, wait: bool) -> None:
+        """A decoded still goes to the GPU `UPLOAD_BYTES` a frame (at once when `wait`); the
+        slot's image is set when all of it is there. Decoded to the output's size, it is
+        sampled at most about 2:1 and needs no mipmaps (building them is slow without a GPU)."""
+        uploading = slot.extra.get("uploading")
+        if uploading is not None:
+            while not uploading.upload_more() and wait:
+                pass
+            if uploading.complete:
+                slot.image = slot.extra.pop("uploading")
+            return
         if slot.still is None or slot.image is not None:
             return
         if not wait and not slot.still.done():
@@ -294,7 +373,19 @@ class MediaPool:
         except (MediaError, OSError, ValueError) as exc:
             self._fail(slot, str(exc), t)
         else:
-            slot.image = RgbaTexture(self.ctx, rgba)
+            try:
+                rows = max(1, UPLOAD_BYTES // (rgba.shape[1] * rgba.shape[2]))
+                slot.extra["uploading"] = RgbaTexture(
+                    self.ctx,
+                    rgba,
+                    mipmaps=reduction(rgba.shape[1::-1], self.size) > 1,
+                    premultiplied=True,
+                    rows_per_write=rows,
+                )
+            except ValueError as exc:
+                self._fail(slot, f"{slot.cue.media}: {exc}", t)
+            else:
+                self._still_ready(slot, t, wait)
         slot.still = None
 
     def _video_ready(self, slot: _Slot, t: float, wait: bool) -> VideoSource | None:
@@ -359,11 +450,11 @@ class MediaPool:
         if slot.error is not None:
             return
         if slot.cue.kind is MediaKind.SPLAT:
-            self._splat(slot, t, wait=self.offline or slot.image is None, cue_time=media_time)
+            self._splat(slot, t, wait=self.offline, cue_time=media_time)
         elif slot.cue.kind is MediaKind.STILL:
-            self._still_ready(slot, t, wait=self.offline or slot.image is None)
+            self._still_ready(slot, t, wait=self.offline)
         elif slot.cue.kind is MediaKind.VIDEO:
-            video = self._video_ready(slot, t, wait=self.offline or slot.image is None)
+            video = self._video_ready(slot, t, wait=self.offline)
             if video is not None:
                 self._upload_video(slot, self._video_frame(video, media_time), t)
                 if video.error:
@@ -371,7 +462,7 @@ class MediaPool:
 
     def _video_frame(self, video: VideoSource, media_time: float) -> VideoFrame | None:
         if not self.offline:
-            return video.frame_for(media_time, wait=0.0 if video.decoded else 0.05)
+            return video.frame_for(media_time, wait=0.0 if video.decoded else FIRST_FRAME_WAIT)
         # Offline renders must be exact: wait until the frame due at media_time has decoded.
         deadline = time.monotonic() + 5.0
         fps = video.info.fps or 30.0
@@ -418,7 +509,8 @@ class MediaPool:
         if slot.error is not None:
             return
         if slot.cue.kind is MediaKind.SPLAT:
-            self._splat(slot, t, wait=self.offline)
+            if slot.image is None:  # its view waits unchanged: render it once
+                self._splat(slot, t, wait=self.offline)
         elif slot.cue.kind is MediaKind.STILL:
             self._still_ready(slot, t, wait=self.offline)
         elif slot.cue.kind is MediaKind.VIDEO and slot.image is None:
@@ -426,6 +518,8 @@ class MediaPool:
             if video is not None:
                 frame = video.frame_for(0.0, wait=0.5 if self.offline else 0.0)
                 self._upload_video(slot, frame, t)
+                if video.error:
+                    self._fail(slot, f"{slot.cue.media}: {video.error}", t)
 
     def _release_unused(self, keep: set[int]) -> None:
         stills = sorted(
@@ -444,7 +538,11 @@ class MediaPool:
         if slot.opening is not None:
             slot.opening.add_done_callback(_close_when_opened)
         if slot.video is not None:
+            self._dropped_closed += slot.video.dropped
             slot.video.close()
+        uploading = slot.extra.pop("uploading", None)
+        if uploading is not None:
+            uploading.release()
         if slot.splat is not None:
             slot.splat.release()  # the renderer owns the splat image itself
         elif slot.image is not None and hasattr(slot.image, "release"):

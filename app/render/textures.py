@@ -20,19 +20,43 @@ def _check_size(ctx: moderngl.Context, width: int, height: int, what: str) -> No
         raise ValueError(f"{what}: size {width}x{height} is outside 1..{limit} on this GPU")
 
 
+def premultiply(rgba: np.ndarray) -> np.ndarray:
+    """RGBA uint8 with its colour multiplied by its alpha (the array itself when it has no
+    transparency or no alpha channel)."""
+    if rgba.shape[2] != 4 or rgba[..., 3].min() == 255:
+        return rgba
+    alpha = rgba[..., 3:4].astype(np.uint16)
+    rgb = (rgba[..., :3].astype(np.uint16) * alpha + 127) // 255
+    return np.concatenate([rgb.astype(np.uint8), rgba[..., 3:4]], axis=2)
+
+
 class RgbaTexture:
     """A still image on the GPU: RGBA8, premultiplied alpha, mipmapped, clamped to edge.
 
     `rgba` is (H, W, 4) or (H, W, 3) uint8, top row first. Alpha is premultiplied on upload
-    (when the image has any transparency) so that filtering and mipmaps do not bleed the
-    colour of transparent pixels. `smooth_filter` is the texture's filter when it is scaled
-    (the compositor samples it with NEAREST when it draws it pixel for pixel).
+    (when the image has any transparency; `premultiplied=True` says the caller did it, e.g.
+    on a decode thread) so that filtering and mipmaps do not bleed the colour of transparent
+    pixels. `smooth_filter` is the texture's filter when it is scaled (the compositor samples
+    it with NEAREST when it draws it pixel for pixel).
+
+    `rows_per_write` uploads the image in strips: the texture is made empty and each
+    `upload_more()` writes that many more rows (a large image reaches the GPU over several
+    frames, none of them held); `complete` says when all rows are there (mipmaps are built
+    then). Without it, everything is uploaded at once.
     """
 
     premultiplied = True
     top_row_first = True
 
-    def __init__(self, ctx: moderngl.Context, rgba: np.ndarray, mipmaps: bool = True) -> None:
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        rgba: np.ndarray,
+        mipmaps: bool = True,
+        *,
+        premultiplied: bool = False,
+        rows_per_write: int | None = None,
+    ) -> None:
         rgba = np.asarray(rgba)
         if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] not in (3, 4):
             raise ValueError(
@@ -40,24 +64,52 @@ class RgbaTexture:
             )
         height, width, channels = rgba.shape
         _check_size(ctx, width, height, "RgbaTexture")
-        if channels == 4 and rgba[..., 3].min() < 255:
-            alpha = rgba[..., 3:4].astype(np.uint16)
-            rgb = (rgba[..., :3].astype(np.uint16) * alpha + 127) // 255
-            rgba = np.concatenate([rgb.astype(np.uint8), rgba[..., 3:4]], axis=2)
+        if not premultiplied:
+            rgba = premultiply(rgba)
         self.ctx = ctx
         self.width = width
         self.height = height
-        self.texture = ctx.texture(
-            (width, height), channels, np.ascontiguousarray(rgba), alignment=1
-        )
+        self.mipmaps = mipmaps
+        self._pending: np.ndarray | None = None
+        self._next_row = 0
+        self._rows = rows_per_write or height
+        if rows_per_write is None:
+            data = np.ascontiguousarray(rgba)
+            self.texture = ctx.texture((width, height), channels, data, alignment=1)
+        else:
+            self.texture = ctx.texture((width, height), channels, None, alignment=1)
+            self._pending = rgba
         self.texture.repeat_x = False
         self.texture.repeat_y = False
-        if mipmaps:
+        self.smooth_filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.texture.filter = self.smooth_filter
+        if self._pending is None:
+            self._finish()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row is on the GPU."""
+        return self._pending is None
+
+    def upload_more(self) -> bool:
+        """Write the next strip of rows (see the class docstring); True once complete."""
+        rgba = self._pending
+        if rgba is None:
+            return True
+        y0, y1 = self._next_row, min(self.height, self._next_row + self._rows)
+        strip = np.ascontiguousarray(rgba[y0:y1])
+        self.texture.write(strip, viewport=(0, y0, self.width, y1 - y0), alignment=1)
+        self._next_row = y1
+        if y1 >= self.height:
+            self._pending = None
+            self._finish()
+        return self._pending is None
+
+    def _finish(self) -> None:
+        if self.mipmaps:
             self.texture.build_mipmaps()
             self.smooth_filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-        else:
-            self.smooth_filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.texture.filter = self.smooth_filter
+            self.texture.filter = self.smooth_filter
 
     def release(self) -> None:
         """Free the GPU texture."""

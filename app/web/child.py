@@ -128,6 +128,7 @@ class ServerProcess:
             [sys.executable, "-m", "app.web.child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            process_group=0,  # a Ctrl-C in the terminal is the show's to handle, not its own
         )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(_frame(self._config))
