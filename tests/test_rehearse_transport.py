@@ -239,7 +239,10 @@ def test_gos_are_captured_and_the_file_written(tmp_path: Path, ctx: Any) -> None
     rig = Rig(tmp_path, ctx)
     rig.until(1.0)
     rig.player.put(build("go", (), source="key"))  # at its arrival: position 1.0
-    rig.until(2.5)
+    rig.until(2.4)
+    # the audio plays on to 2.5 before the next frame; the GO arrived between the frames, at
+    # 2.45: it is captured at its own time, not at the frame's
+    _block(rig.ref.transport, rig.wall, frames=int(round(0.1 * RATE)))
     rig.player.put(build("go", (), source="osc"), rig.player.clock.time() - 0.05)
     rig.until(3.0)
     rig.player.put(build("cue_time", ("1.1", 0.75), source="web"))

@@ -40,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "web": {"cues", "control", "media", "render", "show"},
     "rehearse": {"show", "media", "cues", "render", "player"},
     "bench": {"*"},
-    "player": {"cues", "show", "media", "render"},
+    "player": {"cues", "show", "media", "render", "control"},
     "session": {"*"},
     "cli": {"*"},
     "__main__": {"*"},

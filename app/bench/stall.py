@@ -167,7 +167,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from app.bench.common import show_of
     from app.clock import FrameClock
     from app.control.osc import OscServer
-    from app.cues.actions import Go
+    from app.cues.commands import build
     from app.eventlog import EventLog, read_log
     from app.player import Player
     from app.render.outputs import HeadlessOutput
@@ -183,14 +183,14 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     flood_starts = []
     t = warmup
     for kind in KINDS:
-        script.append((t, Go(poem="1", cue="1.1", source="bench")))
+        script.append((t, build("go", ("1", "1.1"), source="bench")))
         windows.append((t, t + window, "quiet"))
         t += window
         windows.append((t, t + window, kind))
         if kind == "osc":
             flood_starts.append(t)
         else:
-            script.append((t, Go(poem="1", cue=target[kind], source="bench")))
+            script.append((t, build("go", ("1", target[kind]), source="bench")))
         t += window
     end = t
     log_path = folder / "run.jsonl"
