@@ -427,6 +427,7 @@ class ComfyUIBackend:
         url = server or (servers[0] if servers else "http://127.0.0.1:8188")
         self.client = ComfyClient(url, self.limits.get(url.rstrip("/")))
         self._workflows: dict[Path, Workflow] = {}
+        self._infos: dict[str, dict[str, Any]] = {}  # url -> /object_info, set by check
         self.cache_keys: list[str] = []  # set per task by ServerSlot: prompt ids
         self.running: str | None = None
         self.notes: list[str] = []
@@ -435,7 +436,17 @@ class ComfyUIBackend:
         """The job's workflow, read once per run."""
         path = (self.show_dir / str(job.spec.workflow)).resolve()
         if path not in self._workflows:
-            self._workflows[path] = load_workflow(path)
+            wf = load_workflow(path)
+            if wf.needs_conversion:  # UI format: the server's own nodes say what widgets mean
+                try:
+                    info = next(iter(self._infos.values()), None) or self.client.object_info()
+                except (ServerDown, JobError) as exc:
+                    raise WorkflowError(
+                        f"workflow {path.name}: a UI-format workflow is converted with the "
+                        f"server's /object_info, and {self.client.url} does not answer ({exc})"
+                    ) from None
+                wf = wf.converted(info)
+            self._workflows[path] = wf
         return self._workflows[path]
 
     def check(self, jobs: list[Job]) -> list[tuple[Job, str]]:
@@ -468,6 +479,7 @@ class ComfyUIBackend:
             ]
         if down:
             self.notes.append(f"ComfyUI servers down (not used): {', '.join(down)}")
+        self._infos = infos
         seen: set[tuple[str, str]] = set()
         for job in jobs:
             try:
