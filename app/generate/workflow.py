@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.generate.comfy_ui_format import FRONTEND_WIDGETS
+
 FIELDS = (
     "prompt",
     "negative_prompt",
@@ -312,7 +314,10 @@ def check_against(
             )
             continue
         spec = _spec_inputs(info)
+        extra = FRONTEND_WIDGETS.get(cls, ())  # sent by ComfyUI's frontend, ignored by servers
         for name, value in node.get("inputs", {}).items():
+            if name in extra:
+                continue
             if name not in spec:
                 problems.append(f"{label}: unknown input '{name}' on {server}")
                 continue
