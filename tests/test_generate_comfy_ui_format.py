@@ -163,7 +163,9 @@ def test_what_cannot_be_converted_is_named() -> None:
     ui["nodes"][0]["title"] = "Fancy"
     conv = ui_to_api(ui, INFO)
     assert conv.problems[0].startswith("node 1 (NotInstalled) 'Fancy': node class")
-    assert conv.problems[1].startswith("node 2 (workflow>MyGroup): a group node")
+    assert conv.problems[1] == (
+        "node 2 (workflow>MyGroup): its group node definition is not in the file (extra.groupNodes)"
+    )
     assert conv.problems[2] == (
         "node 3 (Use): no saved value for seed, n (saved by another version of the node?): "
         "the default is used"

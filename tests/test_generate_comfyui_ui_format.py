@@ -33,6 +33,9 @@ from app.generate.comfy_recipe import recipe_from_comfyui
 from app.generate.comfy_ui_format import VIRTUAL, ui_to_api
 from app.generate.workflow import load_workflow
 
+# HAND_MADE with White, the blend and a RandomNoise turned into a legacy group node by
+# ComfyUI's frontend and saved (tests/tools/comfy_group_node.py made it).
+GROUP_NODE = (Path(__file__).parent / "data" / "comfyui" / "group_node.json").read_text("utf-8")
 # The templates the production used (issue 24): all must be among those converted.
 PRODUCTION = (
     "sdxl_simple_example",
@@ -206,7 +209,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Converted]:
     try:
         info = _get(server.url + "/object_info")
         files: dict[str, Path] = {}
-        uis: dict[str, Any] = {"hand_made": HAND_MADE}
+        uis: dict[str, Any] = {"hand_made": HAND_MADE, "group_node": json.loads(GROUP_NODE)}
         for path in template_files(server.python):
             ui = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(ui, dict) and "nodes" in ui and _classes(ui) <= set(info):
@@ -243,6 +246,15 @@ def test_hand_made_graph_primitive_reroute_bypass_mute(converted: Converted) -> 
     assert graph["3"]["inputs"]["image1"] == ["1", 0]  # through the Reroute
     assert graph["5"]["inputs"]["images"] == ["3", 0]  # through the bypassed invert
     assert converted.ours["hand_made"].titles["1"] == "Base"
+    group = converted.ours["group_node"]
+    assert group.problems == []
+    assert group.graph["15:1"] == {
+        "inputs": {"noise_seed": 42},  # the group's values, the seed's control entry skipped
+        "class_type": "RandomNoise",
+        "_meta": {"title": "RandomNoise"},
+    }
+    assert group.graph["15:2"]["inputs"]["image1"] == ["1", 0]
+    assert group.graph["5"]["inputs"]["images"] == ["15:2", 0]
 
 
 def test_a_recipe_pointing_at_each_template_passes_check(

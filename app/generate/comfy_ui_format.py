@@ -38,6 +38,7 @@ FRONTEND_WIDGETS: dict[str, tuple[str, ...]] = {
     "SaveGLB": ("image",),
 }
 MUTED, BYPASSED = 2, 4
+GROUP_PREFIXES = ("workflow>", "workflow/")
 MAX_DEPTH = 16
 
 
@@ -132,7 +133,12 @@ class _Converter:
         self.info = object_info
         defs = (ui.get("definitions") or {}).get("subgraphs") or []
         self.subgraphs = {str(s.get("id")): s for s in defs if isinstance(s, dict)}
-        self.groups = (ui.get("extra") or {}).get("groupNodes") or {}
+        groups = (ui.get("extra") or {}).get("groupNodes") or {}
+        if isinstance(groups, dict):
+            for name, data in groups.items():
+                if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+                    for prefix in GROUP_PREFIXES:
+                        self.subgraphs[prefix + str(name)] = self._group_as_subgraph(data)
         self.graph: dict[str, dict[str, Any]] = {}
         self.titles: dict[str, str] = {}
         self.problems: list[str] = []
@@ -143,7 +149,7 @@ class _Converter:
     def label(self, scope: _Scope, node: dict[str, Any]) -> str:
         kind = str(node.get("type"))
         sub = self.subgraphs.get(kind)
-        if sub is not None:
+        if sub is not None and not sub.get("group"):
             kind = f"subgraph '{sub.get('name', kind)}'"
         title = node.get("title")
         extra = f" '{title}'" if title else ""
@@ -176,10 +182,10 @@ class _Converter:
                 continue
             if kind in VIRTUAL or mode in (MUTED, BYPASSED):
                 continue
-            if kind.startswith("workflow>") or kind.startswith("workflow/"):
+            if kind.startswith(GROUP_PREFIXES):
                 self.problems.append(
-                    f"{self.label(scope, node)}: a group node is not converted; in ComfyUI "
-                    "right-click it > Convert to subgraph (or ungroup it) and save again"
+                    f"{self.label(scope, node)}: its group node definition is not in the "
+                    "file (extra.groupNodes)"
                 )
                 continue
             if kind not in self.info:
@@ -203,15 +209,80 @@ class _Converter:
             definition=sub,
         )
         # Promoted widgets: the instance's widget values, in the order of the subgraph
-        # inputs that feed a widget inside.
+        # inputs that feed a widget inside (a group node: every inner widget, its control
+        # entries included).
         values = node.get("widgets_values")
-        if isinstance(values, list):
+        if isinstance(values, list) and "widths" in sub:
+            at = 0
+            for slot, width in sub["widths"]:
+                if at < len(values):
+                    inner.promoted[slot] = values[at]
+                at += width
+        elif isinstance(values, list):
             widget_slots = [
                 i for i, s in enumerate(sub.get("inputs") or []) if self._feeds_widget(inner, s)
             ]
             for slot, value in zip(widget_slots, values, strict=False):
                 inner.promoted[slot] = value
         return inner
+
+    def _group_as_subgraph(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A legacy group node's definition (`extra.groupNodes`) as a subgraph definition:
+        inner nodes by index; the instance's inputs are the inner inputs not linked inside
+        (links first, then widgets, node by node), its outputs the inner outputs not linked
+        inside or marked external."""
+        nodes = [
+            dict(n, id=i, inputs=[dict(e) for e in n.get("inputs") or [] if isinstance(e, dict)])
+            for i, n in enumerate(data["nodes"])
+            if isinstance(n, dict)
+        ]
+
+        def wire(link: dict[str, Any]) -> None:
+            links.append(link | {"id": len(links) + 1})
+            target = link["target_id"]
+            if 0 <= target < len(nodes) and link["target_slot"] < len(nodes[target]["inputs"]):
+                nodes[target]["inputs"][link["target_slot"]]["link"] = len(links)
+
+        links: list[dict[str, Any]] = []
+        fed: set[tuple[int, int]] = set()
+        used: set[tuple[int, int]] = set()
+        for raw in data.get("links") or []:
+            if not isinstance(raw, list) or len(raw) < 4 or raw[0] is None:
+                continue
+            wire({"origin_id": raw[0], "origin_slot": int(raw[1])} | {"target_id": int(raw[2]),
+                  "target_slot": int(raw[3])})  # fmt: skip
+            fed.add((int(raw[2]), int(raw[3])))
+            used.add((int(raw[0]), int(raw[1])))
+        external = {(int(e[0]), int(e[1])) for e in data.get("external") or [] if len(e) > 1}
+        inputs: list[dict[str, Any]] = []
+        widths: list[tuple[int, int]] = []
+        for widgets in (False, True):
+            for node in nodes:
+                info = self.info.get(str(node.get("type")), {})
+                width = dict(widget_names(info)) if info else {}
+                for slot, entry in enumerate(node.get("inputs") or []):
+                    if (node["id"], slot) in fed or bool(entry.get("widget")) != widgets:
+                        continue
+                    if widgets:
+                        widths.append((len(inputs), width.get(entry.get("name"), 1)))
+                    inputs.append({"name": f"{node['id']}:{entry.get('name')}", "linkIds": []})
+                    wire(
+                        {"origin_id": -10, "origin_slot": len(inputs) - 1}
+                        | {"target_id": node["id"], "target_slot": slot}
+                    )
+                    inputs[-1]["linkIds"].append(len(links))
+        outputs: list[dict[str, Any]] = []
+        for node in nodes:
+            for slot, _ in enumerate(node.get("outputs") or []):
+                if (node["id"], slot) in used and (node["id"], slot) not in external:
+                    continue
+                wire(
+                    {"origin_id": node["id"], "origin_slot": slot}
+                    | {"target_id": -20, "target_slot": len(outputs)}
+                )
+                outputs.append({"linkIds": [len(links)]})
+        return {"name": "group node", "nodes": nodes, "links": links, "inputs": inputs,
+                "outputs": outputs, "widths": widths, "group": True}  # fmt: skip
 
     def _feeds_widget(self, inner: _Scope, sub_input: dict[str, Any]) -> bool:
         for link_id in sub_input.get("linkIds") or []:
@@ -295,7 +366,10 @@ class _Converter:
             return None
         sub_inputs = (scope.definition or {}).get("inputs") or []
         name = sub_inputs[slot].get("name") if slot < len(sub_inputs) else None
-        for entry in scope.instance.get("inputs") or []:
+        ins = scope.instance.get("inputs") or []
+        if (scope.definition or {}).get("group"):  # a group node's inputs: by position
+            ins = [dict(ins[slot], name=name)] if slot < len(ins) else []
+        for entry in ins:
             if entry.get("name") == name and entry.get("link") is not None:
                 return self.source(scope.parent, entry.get("link"), depth)
         if slot in scope.promoted:
