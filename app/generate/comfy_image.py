@@ -33,7 +33,7 @@ def read_texts(path: Path) -> dict[str, str]:
     try:
         with path.open("rb") as f:
             head = f.read(12)
-            if head.startswith(PNG_SIGNATURE[:8]) and head[:8] == PNG_SIGNATURE:
+            if head[:8] == PNG_SIGNATURE:
                 f.seek(8)
                 return _png_texts(f, path)
             if head[:4] == b"RIFF" and head[8:12] == b"WEBP":

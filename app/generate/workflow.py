@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.generate.comfy_ui_format import FRONTEND_WIDGETS
+from app.generate.comfy_ui_format import FRONTEND_WIDGETS, is_ui_format
 
 FIELDS = (
     "prompt",
@@ -144,7 +144,7 @@ def load_workflow(path: Path) -> Workflow:
     path = Path(path)
     graph, source, data = _read(path)
     digest = hashlib.sha256(data).hexdigest()
-    if isinstance(graph, dict) and ("nodes" in graph and "links" in graph):
+    if is_ui_format(graph):
         if not isinstance(graph["nodes"], list):
             raise WorkflowError(f"workflow {path}: 'nodes' must be a list")
         return Workflow(path, {}, digest, ui=graph, source=source or "UI workflow")
