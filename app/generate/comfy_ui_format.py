@@ -49,6 +49,7 @@ class Conversion:
     graph: dict[str, dict[str, Any]]
     titles: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # converted as ComfyUI would, but told
 
 
 def _is_widget(spec: Any) -> bool:
@@ -142,6 +143,7 @@ class _Converter:
         self.graph: dict[str, dict[str, Any]] = {}
         self.titles: dict[str, str] = {}
         self.problems: list[str] = []
+        self.warnings: list[str] = []
         self.emitted: dict[str, tuple[_Scope, dict[str, Any]]] = {}
 
     # --- naming -------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class _Converter:
         for pid in list(self.graph):
             scope, node = self.emitted[pid]
             self.fill(pid, scope, node)
-        return Conversion(self.graph, self.titles, self.problems)
+        return Conversion(self.graph, self.titles, self.problems, self.warnings)
 
     def _index(self, nodes: Any) -> dict[str, dict[str, Any]]:
         return {str(n.get("id")): n for n in nodes or [] if isinstance(n, dict)}
@@ -419,7 +421,7 @@ class _Converter:
                 inputs[name] = values[at] if at < len(values) else ""
                 at += 1
             if short and node.get("widgets_values") is not None:
-                self.problems.append(
+                self.warnings.append(
                     f"{self.label(scope, node)}: no saved value for {', '.join(short)} (saved "
                     "by another version of the node?): the default is used"
                 )

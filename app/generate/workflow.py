@@ -71,6 +71,7 @@ class Workflow:
     ui: dict[str, Any] | None = None
     notes: tuple[str, ...] = ()
     source: str = "API graph"  # or "UI workflow", "prompt chunk", "workflow chunk"
+    warnings: tuple[str, ...] = ()  # converted as ComfyUI's frontend would, but worth a look
 
     def node_label(self, node_id: str) -> str:
         """`node 6 (CLIPTextEncode)` for messages."""
@@ -95,7 +96,15 @@ class Workflow:
         digest = hashlib.sha256(
             json.dumps(graph, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
-        return Workflow(self.path, graph, digest, self.ui, tuple(found.problems), self.source)
+        return Workflow(
+            self.path,
+            graph,
+            digest,
+            self.ui,
+            tuple(found.problems),
+            self.source,
+            tuple(f"{self.source}: {w}" for w in found.warnings),
+        )
 
 
 def _read(path: Path) -> tuple[Any, str, bytes]:

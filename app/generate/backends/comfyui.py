@@ -487,6 +487,7 @@ class ComfyUIBackend:
             except WorkflowError as exc:
                 problems.append((job, str(exc)))
                 continue
+            self.notes += [n for n in wf.warnings if n not in self.notes]
             found = check_offline(wf, job.spec.bind)
             for url, info in infos.items():
                 found += check_against(wf, job.spec.bind, info, url)
@@ -792,6 +793,10 @@ def check_show_workflows(show: Any) -> tuple[list[str], list[str]]:
         except WorkflowError as exc:
             problems.append(f"{where}: {exc}")
             continue
+        if wf.needs_conversion:  # what ComfyUI would fill in itself: told, not refused
+            for info in infos.values():
+                warnings += [f"{where}: {w}" for w in wf.converted(info).warnings]
+            warnings[:] = list(dict.fromkeys(warnings))
         found = check_offline(wf, spec.bind)
         for url, info in infos.items():
             found += check_against(wf, spec.bind, info, url)
