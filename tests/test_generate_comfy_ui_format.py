@@ -230,3 +230,17 @@ def test_metadata_reads_are_bounded(tmp_path: Path) -> None:
     path.write_bytes(head + chunk + ztxt)
     with pytest.raises(ImageMetadataError, match="inflates past the limit"):
         read_texts(path)
+
+
+def test_a_malformed_ui_workflow_is_a_problem_line_not_a_crash(tmp_path: Path) -> None:
+    from app.generate.workflow import check_against
+
+    path = tmp_path / "bad.json"
+    ui = {"nodes": [node(1, "Sink", ["x"], ins=[("images", "IMAGE", 5, False)])], "links": []}
+    ui["links"] = [["five", 1, 0, 1, 0, "IMAGE"]]
+    path.write_text(json.dumps(ui), encoding="utf-8")
+    wf = load_workflow(path)
+    with pytest.raises(WorkflowError, match=r"bad.json: not a UI-format workflow as ComfyUI"):
+        wf.converted(INFO)
+    (line,) = check_against(wf, {}, INFO, "http://s")
+    assert "bad.json: not a UI-format workflow" in line

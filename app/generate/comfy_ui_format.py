@@ -286,7 +286,9 @@ class _Converter:
         return {"name": "group node", "nodes": nodes, "links": links, "inputs": inputs,
                 "outputs": outputs, "widths": widths, "group": True}  # fmt: skip
 
-    def _feeds_widget(self, inner: _Scope, sub_input: dict[str, Any]) -> bool:
+    def _feeds_widget(self, inner: _Scope, sub_input: dict[str, Any], depth: int = 0) -> bool:
+        if depth > MAX_DEPTH:
+            return False
         for link_id in sub_input.get("linkIds") or []:
             link = inner.links.get(int(link_id))
             if link is None:
@@ -304,7 +306,8 @@ class _Converter:
                 sub = self.subgraphs[str(target.get("type"))]
                 ins = sub.get("inputs") or []
                 if link[3] < len(ins):
-                    return self._feeds_widget(self.enter_peek(inner, target), ins[link[3]])
+                    peek = self.enter_peek(inner, target)
+                    return self._feeds_widget(peek, ins[link[3]], depth + 1)
         return False
 
     def enter_peek(self, scope: _Scope, node: dict[str, Any]) -> _Scope:
@@ -461,9 +464,19 @@ def _default(spec: Any) -> Any:
     return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
 
 
+class UIFormatError(ValueError):
+    """A UI-format workflow too malformed to convert (the message says where)."""
+
+
 def ui_to_api(ui: dict[str, Any], object_info: dict[str, Any]) -> Conversion:
-    """The API graph of a UI-format workflow on a server with `object_info`."""
-    return _Converter(ui, object_info).run()
+    """The API graph of a UI-format workflow on a server with `object_info`; UIFormatError
+    for a file whose structure is broken (not as ComfyUI writes it)."""
+    try:
+        return _Converter(ui, object_info).run()
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        raise UIFormatError(
+            f"not a UI-format workflow as ComfyUI writes it ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def is_ui_format(data: Any) -> bool:

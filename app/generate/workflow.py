@@ -87,9 +87,12 @@ class Workflow:
         """The API graph of a UI-format workflow on a server with `object_info`."""
         if self.ui is None:
             return self
-        from app.generate.comfy_ui_format import ui_to_api
+        from app.generate.comfy_ui_format import UIFormatError, ui_to_api
 
-        found = ui_to_api(self.ui, object_info)
+        try:
+            found = ui_to_api(self.ui, object_info)
+        except UIFormatError as exc:
+            raise WorkflowError(f"workflow {self.path}: {exc}") from None
         graph = found.graph
         for pid, title in found.titles.items():
             graph[pid].setdefault("_meta", {"title": title})
@@ -301,7 +304,10 @@ def check_against(
     A UI-format workflow is converted first with this server's `/object_info`; what could
     not be converted and the binds against the converted graph come first."""
     if workflow.needs_conversion:
-        workflow = workflow.converted(object_info)
+        try:
+            workflow = workflow.converted(object_info)
+        except WorkflowError as exc:
+            return [str(exc)]
         return [
             f"on {server}: {m}" if not m.startswith("bind.") else m
             for m in check_offline(workflow, bind)

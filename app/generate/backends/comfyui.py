@@ -795,7 +795,10 @@ def check_show_workflows(show: Any) -> tuple[list[str], list[str]]:
             continue
         if wf.needs_conversion:  # what ComfyUI would fill in itself: told, not refused
             for info in infos.values():
-                warnings += [f"{where}: {w}" for w in wf.converted(info).warnings]
+                try:
+                    warnings += [f"{where}: {w}" for w in wf.converted(info).warnings]
+                except WorkflowError:  # check_against says so, as a problem
+                    pass
             warnings[:] = list(dict.fromkeys(warnings))
         found = check_offline(wf, spec.bind)
         for url, info in infos.items():
