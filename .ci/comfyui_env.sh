@@ -19,11 +19,20 @@ set -euo pipefail
 HORDE_VERSION="${APP_HORDE_VERSION:-2.22.2}"
 HOME_DIR="${APP_COMFYUI_HOME:-$HOME/.cache/app-comfyui}"
 # Bump ENV_VERSION when this recipe changes: an older environment is then rebuilt.
-ENV_VERSION=2
+# env3: spandrel (ComfyUI's upscale-model nodes: UpscaleModelLoader, ImageUpscaleWithModel).
+ENV_VERSION=3
+SPANDREL="spandrel==0.4.2"
 STAMP="$HOME_DIR/ready-horde-$HORDE_VERSION-env$ENV_VERSION"
 COMFY="$HOME_DIR/comfyui"
 VENV="$HOME_DIR/venv"
 PY="${PYTHON:-python3}"
+
+# An env2 environment only lacks spandrel: add it instead of rebuilding 6 GB.
+OLD_STAMP="$HOME_DIR/ready-horde-$HORDE_VERSION-env2"
+if [ ! -f "$STAMP" ] && [ -f "$OLD_STAMP" ] && [ -x "$VENV/bin/python" ] && [ -f "$COMFY/main.py" ]; then
+  "$VENV/bin/python" -m pip install -q "$SPANDREL" >&2
+  touch "$STAMP"
+fi
 
 if [ -f "$STAMP" ] && [ -x "$VENV/bin/python" ] && [ -f "$COMFY/main.py" ]; then
   echo "$COMFY $VENV/bin/python"
@@ -51,10 +60,11 @@ PYEOF
 [ -f "$COMFY/extra_model_paths.yaml" ] && mv "$COMFY/extra_model_paths.yaml" "$COMFY/extra_model_paths.yaml.horde"
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q torch==2.14.1 torchvision==0.29.1 >&2
-# ComfyUI's requirements, torch pinned as above; torchaudio (audio nodes), spandrel and
-# kornia (model helpers) are optional and left out.
+# ComfyUI's requirements, torch pinned as above, spandrel pinned; torchaudio (audio nodes)
+# and kornia (Canny and other image helpers) are optional and left out.
 grep -v -E '^\s*(#|$)|^(torch|torchvision|torchaudio|spandrel|kornia)\b' "$COMFY/requirements.txt" > "$HOME_DIR/requirements.txt"
 echo "requests" >> "$HOME_DIR/requirements.txt"
+echo "$SPANDREL" >> "$HOME_DIR/requirements.txt"
 "$VENV/bin/python" -m pip install -q -r "$HOME_DIR/requirements.txt" torch==2.14.1 torchvision==0.29.1 >&2
 touch "$STAMP"
 echo "$COMFY $VENV/bin/python"

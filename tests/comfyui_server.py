@@ -18,6 +18,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 600.0
+MODEL_KINDS = (
+    "checkpoints",
+    "loras",
+    "vae",
+    "text_encoders",
+    "clip",
+    "diffusion_models",
+    "unet",
+    "clip_vision",
+    "style_models",
+    "controlnet",
+    "upscale_models",
+    "model_patches",
+    "audio_encoders",
+    "gligen",
+    "embeddings",
+    "latent_upscale_models",
+    "photomaker",
+)
 
 
 def comfyui_env() -> tuple[Path, Path]:
@@ -45,7 +64,7 @@ def free_port() -> int:
 class Server:
     """One ComfyUI process; `start()` blocks until it answers, `kill()` SIGKILLs it."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, models: Path | None = None) -> None:
         self.comfy, self.python = comfyui_env()
         self.folder = folder
         self.port = port or free_port()
@@ -58,6 +77,10 @@ class Server:
             f"app_tests:\n  base_path: {ROOT / 'tests'}\n  custom_nodes: comfyui_nodes\n",
             encoding="utf-8",
         )
+        if models is not None:  # a folder per model kind (placeholder weights of a test)
+            kinds = "".join(f"  {k}: {k}\n" for k in MODEL_KINDS)
+            with self.paths.open("a", encoding="utf-8") as f:
+                f.write(f"app_models:\n  base_path: {models}\n{kinds}")
 
     def start(self) -> None:
         log = open(self.folder / "server.log", "ab")

@@ -227,8 +227,14 @@ def test_the_example_show_renders(
     text = (repo / "comfyui_example.yaml").read_text(encoding="utf-8")
     text = text.replace("media_root: ../media/comfyui_example", "media_root: ../media")
     (folder / "comfyui_example.yaml").write_text(text, encoding="utf-8")
-    (folder / "models.yaml").write_text(f"comfyui: {{servers: [{server.url}]}}\nmodels: {{}}\n")
+    # The README's models.yaml: only `comfyui:` (the workflow names its own weights).
+    (folder / "models.yaml").write_text(f"comfyui: {{servers: [{server.url}]}}\n")
+    assert main(["check", str(folder / "comfyui_example.yaml")]) != 0  # media not made yet
+    out = capsys.readouterr().out
+    assert "media file not found" in out
+    assert "model" not in out.replace("models.yaml", "").split("problems:")[-1]
     assert main(["generate", str(folder / "comfyui_example.yaml")]) == 0
     assert "2 rendered" in capsys.readouterr().out
     with Image.open(tmp_path / "media" / "night.png") as im:
         assert im.size == (640, 360)
+    assert main(["check", str(folder / "comfyui_example.yaml")]) == 0, capsys.readouterr()

@@ -39,10 +39,40 @@ def _write(tmp_path: Path, data: object) -> Path:
     return path
 
 
-def test_ui_format_export_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    path = _write(tmp_path, {"nodes": [], "links": [], "version": 0.4})
-    with pytest.raises(WorkflowError, match=r"UI-format export.*Export \(API\)"):
-        load_workflow(path)
+def test_ui_format_is_converted_with_the_servers_object_info(tmp_path: Path) -> None:
+    ui = {
+        "nodes": [
+            {"id": 6, "type": "CLIPTextEncode", "mode": 0, "title": "Positive",
+             "widgets_values": ["moon"], "inputs": [], "outputs": []},
+            {"id": 3, "type": "KSampler", "mode": 0, "inputs": [], "outputs": [],
+             "widgets_values": [7, "randomize", 20]},
+        ],
+        "links": [],
+        "version": 0.4,
+    }  # fmt: skip
+    info = {
+        "CLIPTextEncode": {"input": {"required": {"text": ["STRING", {}]}}},
+        "KSampler": {
+            "input": {
+                "required": {"seed": ["INT", {"control_after_generate": True}], "steps": ["INT"]}
+            }
+        },
+    }
+    wf = load_workflow(_write(tmp_path, ui))
+    assert wf.needs_conversion and check_offline(wf, {"prompt": "Positive.text"}) == []
+    api = wf.converted(info)
+    assert api.graph["6"]["inputs"] == {"text": "moon"}
+    assert api.graph["3"]["inputs"] == {"seed": 7, "steps": 20}
+    assert check_offline(api, {"prompt": "Positive.text", "seed": "3.seed"}) == []
+    assert check_against(wf, {"prompt": "Positive.txt"}, info, "S") == [
+        "bind.prompt: node 6 (CLIPTextEncode) has no input 'txt' (its inputs: text)"
+    ]
+    bound = bind_graph(api, {"Positive.text": "sun"}, None, {})
+    assert bound["6"]["inputs"]["text"] == "sun"
+    # The cache key covers the converted graph: another server's widgets, another key.
+    info["KSampler"]["input"]["required"]["seed"] = ["INT", {"control_after_generate": False}]
+    assert wf.converted(info).sha256 != api.sha256
+    path = tmp_path / "wf.json"
     path.write_text("{", encoding="utf-8")
     with pytest.raises(WorkflowError, match="not JSON"):
         load_workflow(path)

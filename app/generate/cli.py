@@ -364,7 +364,8 @@ def recipe_report(show_path: Path) -> tuple[list[str], list[str]]:
         if registry_path is None or not any(c.generate for c in show.cues):
             return [], []
         backend = DiffusersBackend(load_registry(registry_path), device="cpu")
-        jobs = plan_show(show, sweeps=False)
+        # A workflow recipe names its own weights; check_show_workflows checks it.
+        jobs = [j for j in plan_show(show, sweeps=False) if not j.spec.workflow]
     except GenerateError as exc:
         return str(exc).splitlines(), []
     problems, missing = backend.check_split(jobs)

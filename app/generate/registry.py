@@ -238,9 +238,13 @@ def load_registry(path: Path | None) -> Registry:
         raise GenerateError(f"{path}: cannot read the model registry: {exc}") from None
     except yaml.YAMLError as exc:
         raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the model registry)") from None
+    if isinstance(data, Mapping) and "models" not in data and "comfyui" in data:
+        # A registry for ComfyUI workflows only: the workflows name their own weights.
+        data["models"] = {"__line__": data.get("__line__", 1)}
     if not isinstance(data, Mapping) or not isinstance(data.get("models"), Mapping):
         raise GenerateError(
-            f"{path}:1: expected a mapping with 'models:' (see models.yaml.example)"
+            f"{path}:1: expected a mapping with 'models:' and/or 'comfyui:' "
+            "(see models.yaml.example)"
         )
     problems: list[str] = []
     for key in data:

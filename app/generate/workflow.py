@@ -1,7 +1,9 @@
 """ComfyUI workflows as recipes: load an API-format graph, bind cue fields, validate it.
 
-A recipe names `workflow:` (a JSON file exported from ComfyUI with "Export (API)", path
-relative to the show file) and `bind:`, which says where the cue's fields go:
+A recipe names `workflow:` (path relative to the show file): a workflow as ComfyUI saves it
+(UI format, converted with a server's `/object_info` by `comfy_ui_format`), an "Export (API)"
+graph, or a PNG/WebP saved by ComfyUI (its metadata), and `bind:`, which says where the cue's
+fields go (a node by id, or by its title: "Positive.text"):
 
 ```yaml
 bind: {prompt: "6.text", seed: "3.seed", width: "5.width", from: "12.image",
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.generate.comfy_ui_format import FRONTEND_WIDGETS, is_ui_format
+
 FIELDS = (
     "prompt",
     "negative_prompt",
@@ -49,46 +53,124 @@ class WorkflowError(Exception):
     """A workflow file or bind that cannot be used (the message says what to do)."""
 
 
+MAX_WORKFLOW_BYTES = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Workflow:
-    """A loaded API-format graph: node id -> {class_type, inputs}."""
+    """A loaded workflow: node id -> {class_type, inputs}.
+
+    A UI-format file (nodes and links, as ComfyUI saves it) has `ui` set and an empty graph
+    until `converted(object_info)` turns it into the API graph the server's frontend would
+    send; `notes` then say what could not be converted, naming the node.
+    """
 
     path: Path
     graph: dict[str, dict[str, Any]]
-    sha256: str  # of the file's bytes: part of the cache key
+    sha256: str  # of the file's bytes, or of the converted graph: part of the cache key
+    ui: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+    source: str = "API graph"  # or "UI workflow", "prompt chunk", "workflow chunk"
+    warnings: tuple[str, ...] = ()  # converted as ComfyUI's frontend would, but worth a look
 
     def node_label(self, node_id: str) -> str:
         """`node 6 (CLIPTextEncode)` for messages."""
         node = self.graph.get(node_id, {})
         return f"node {node_id} ({node.get('class_type', '?')})"
 
+    @property
+    def needs_conversion(self) -> bool:
+        """A UI-format workflow not yet converted (it needs a server's /object_info)."""
+        return self.ui is not None and not self.graph
 
-def load_workflow(path: Path) -> Workflow:
-    """Read an API-format workflow; WorkflowError for a missing, broken or UI-format file."""
-    path = Path(path)
+    def converted(self, object_info: dict[str, Any]) -> Workflow:
+        """The API graph of a UI-format workflow on a server with `object_info`."""
+        if self.ui is None:
+            return self
+        from app.generate.comfy_ui_format import UIFormatError, ui_to_api
+
+        try:
+            found = ui_to_api(self.ui, object_info)
+        except UIFormatError as exc:
+            raise WorkflowError(f"workflow {self.path}: {exc}") from None
+        graph = found.graph
+        for pid, title in found.titles.items():
+            graph[pid].setdefault("_meta", {"title": title})
+        digest = hashlib.sha256(
+            json.dumps(graph, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        return Workflow(
+            self.path,
+            graph,
+            digest,
+            self.ui,
+            tuple(found.problems),
+            self.source,
+            tuple(f"{self.source}: {w}" for w in found.warnings),
+        )
+
+
+def _read(path: Path) -> tuple[Any, str, bytes]:
+    """(parsed JSON, where it came from, bytes for the hash) of a workflow file or image."""
+    from app.generate.comfy_image import ImageMetadataError, is_image, read_texts
+
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            head = f.read(12)
+            if is_image(head):
+                data = None
+            else:
+                f.seek(0)
+                data = f.read(MAX_WORKFLOW_BYTES + 1)
     except OSError as exc:
         raise WorkflowError(f"workflow {path}: cannot read it ({exc.strerror or exc})") from None
+    if data is None:
+        try:
+            texts = read_texts(path)
+        except ImageMetadataError as exc:
+            raise WorkflowError(f"workflow {exc}") from None
+        key = "prompt" if "prompt" in texts else "workflow" if "workflow" in texts else None
+        if key is None:
+            raise WorkflowError(
+                f"workflow {path}: the image carries no ComfyUI workflow (no 'prompt' or "
+                "'workflow' metadata: saved with --disable-metadata, or not by ComfyUI?)"
+            )
+        data = texts[key].encode("utf-8")
+        source = f"{key} chunk"
+    else:
+        source = ""
+        if len(data) > MAX_WORKFLOW_BYTES:
+            raise WorkflowError(
+                f"workflow {path}: over {MAX_WORKFLOW_BYTES >> 20} MiB: not a workflow"
+            )
     try:
-        graph = json.loads(data)
+        return json.loads(data), source, data
     except ValueError as exc:
         raise WorkflowError(f"workflow {path}: not JSON ({exc})") from None
-    if isinstance(graph, dict) and ("nodes" in graph and "links" in graph):
-        raise WorkflowError(
-            f"workflow {path}: this is a UI-format export (it has 'nodes' and 'links'); in "
-            "ComfyUI use Workflow > Export (API) and point the recipe at that file"
-        )
+
+
+def load_workflow(path: Path) -> Workflow:
+    """Read a workflow: an API graph, a UI-format file as ComfyUI saves it (converted later,
+    see `Workflow.converted`), or a PNG/WebP saved by ComfyUI (its prompt chunk, else its
+    workflow chunk). WorkflowError for a missing or broken file."""
+    path = Path(path)
+    graph, source, data = _read(path)
+    digest = hashlib.sha256(data).hexdigest()
+    if is_ui_format(graph):
+        if not isinstance(graph["nodes"], list):
+            raise WorkflowError(f"workflow {path}: 'nodes' must be a list")
+        return Workflow(path, {}, digest, ui=graph, source=source or "UI workflow")
     if not isinstance(graph, dict) or not graph:
         raise WorkflowError(f"workflow {path}: expected a mapping of node ids to nodes")
     for node_id, node in graph.items():
         if not isinstance(node, dict) or "class_type" not in node:
             raise WorkflowError(
-                f"workflow {path}: node {node_id} has no class_type: not an API-format export"
+                f"workflow {path}: node {node_id} has no class_type: neither an API graph "
+                "nor a UI-format workflow"
             )
         if not isinstance(node.get("inputs", {}), dict):
             raise WorkflowError(f"workflow {path}: node {node_id}: inputs must be a mapping")
-    return Workflow(path, graph, hashlib.sha256(data).hexdigest())
+    return Workflow(path, graph, digest, source=source or "API graph")
 
 
 def targets(bind: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
@@ -103,14 +185,14 @@ def targets(bind: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
         if key in FIELDS:
             spots = value if isinstance(value, list) else [value]
             for spot in spots:
-                node, dot, name = str(spot).partition(".")
+                node, dot, name = str(spot).rpartition(".")
                 if not dot or not node or not name:
                     raise WorkflowError(
                         f"bind.{key}: expected 'node_id.input' (e.g. '6.text'), got {spot!r}"
                     )
                 out.append((key, node, name, None))
         elif "." in key:
-            node, _, name = key.partition(".")
+            node, _, name = key.rpartition(".")
             out.append(("=", node, name, value))
         else:
             raise WorkflowError(
@@ -120,20 +202,67 @@ def targets(bind: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
     return out
 
 
+def node_titles(workflow: Workflow) -> dict[str, list[str]]:
+    """title -> node ids (`_meta.title` of the API graph)."""
+    out: dict[str, list[str]] = {}
+    for node_id, node in workflow.graph.items():
+        title = (node.get("_meta") or {}).get("title")
+        if isinstance(title, str) and title:
+            out.setdefault(title, []).append(node_id)
+    return out
+
+
+def resolved(workflow: Workflow, bind: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
+    """`targets(bind)` with node titles ("Positive.text") turned into node ids.
+
+    A reference that is a node id stays; else it must be the title of exactly one node.
+    WorkflowError for an unknown or ambiguous title.
+    """
+    titles = node_titles(workflow)
+    out = []
+    for what, node_id, name, literal in targets(bind):
+        if node_id not in workflow.graph and node_id in titles:
+            ids = titles[node_id]
+            if len(ids) > 1:
+                key = what if what != "=" else f"{node_id}.{name}"
+                raise WorkflowError(
+                    f"bind.{key}: {len(ids)} nodes are titled '{node_id}' (nodes "
+                    f"{', '.join(sorted(ids, key=_num))}): give one a unique title in ComfyUI, "
+                    "or name it by id"
+                )
+            node_id = ids[0]
+        out.append((what, node_id, name, literal))
+    return out
+
+
 def check_offline(workflow: Workflow, bind: dict[str, Any]) -> list[str]:
-    """Problems of the binds against the graph itself (no server needed)."""
+    """Problems of the binds against the graph itself (no server needed; a UI-format
+    workflow not yet converted has only its conversion checked, by `check_against`)."""
+    if workflow.needs_conversion:
+        try:
+            targets(bind)
+        except WorkflowError as exc:
+            return [str(exc)]
+        return []
+    problems = [f"{workflow.source}: {n}" for n in workflow.notes]
     try:
-        spots = targets(bind)
+        spots = resolved(workflow, bind)
     except WorkflowError as exc:
-        return [str(exc)]
-    problems: list[str] = []
+        return [*problems, str(exc)]
     for what, node_id, name, _ in spots:
         key = what if what != "=" else f"{node_id}.{name}"
         node = workflow.graph.get(node_id)
         if node is None:
+            have = ", ".join(
+                f"{i} '{t}'" if t else i
+                for i, t in (
+                    (i, (workflow.graph[i].get("_meta") or {}).get("title"))
+                    for i in sorted(workflow.graph, key=_num)
+                )
+            )
             problems.append(
                 f"bind.{key}: the workflow {workflow.path.name} has no node {node_id} "
-                f"(its nodes: {', '.join(sorted(workflow.graph, key=_num))})"
+                f"(no such id or title; its nodes: {have})"
             )
         elif name not in node.get("inputs", {}):
             have = ", ".join(sorted(node.get("inputs", {}))) or "none"
@@ -170,9 +299,21 @@ def _choices(spec: Any) -> list[str] | None:
 def check_against(
     workflow: Workflow, bind: dict[str, Any], object_info: dict[str, Any], server: str
 ) -> list[str]:
-    """Problems of the graph on one server: node classes, inputs, model files, choices."""
+    """Problems of the graph on one server: node classes, inputs, model files, choices.
+
+    A UI-format workflow is converted first with this server's `/object_info`; what could
+    not be converted and the binds against the converted graph come first."""
+    if workflow.needs_conversion:
+        try:
+            workflow = workflow.converted(object_info)
+        except WorkflowError as exc:
+            return [str(exc)]
+        return [
+            f"on {server}: {m}" if not m.startswith("bind.") else m
+            for m in check_offline(workflow, bind)
+        ] + check_against(workflow, bind, object_info, server)
     try:
-        bound_images = {(n, i) for w, n, i, _ in targets(bind) if w in IMAGE_FIELDS}
+        bound_images = {(n, i) for w, n, i, _ in resolved(workflow, bind) if w in IMAGE_FIELDS}
     except WorkflowError:
         bound_images = set()
     problems: list[str] = []
@@ -188,7 +329,10 @@ def check_against(
             )
             continue
         spec = _spec_inputs(info)
+        extra = FRONTEND_WIDGETS.get(cls, ())  # sent by ComfyUI's frontend, ignored by servers
         for name, value in node.get("inputs", {}).items():
+            if name in extra:
+                continue
             if name not in spec:
                 problems.append(f"{label}: unknown input '{name}' on {server}")
                 continue
@@ -228,7 +372,7 @@ def bind_graph(
 ) -> dict[str, Any]:
     """The graph with the job's values bound (`images`: role -> uploaded file name)."""
     graph = copy.deepcopy(workflow.graph)
-    for what, node_id, name, literal in targets(bind):
+    for what, node_id, name, literal in resolved(workflow, bind):
         if what == "=":
             value = literal
         elif what in IMAGE_FIELDS:

@@ -427,6 +427,7 @@ class ComfyUIBackend:
         url = server or (servers[0] if servers else "http://127.0.0.1:8188")
         self.client = ComfyClient(url, self.limits.get(url.rstrip("/")))
         self._workflows: dict[Path, Workflow] = {}
+        self._infos: dict[str, dict[str, Any]] = {}  # url -> /object_info, set by check
         self.cache_keys: list[str] = []  # set per task by ServerSlot: prompt ids
         self.running: str | None = None
         self.notes: list[str] = []
@@ -435,7 +436,17 @@ class ComfyUIBackend:
         """The job's workflow, read once per run."""
         path = (self.show_dir / str(job.spec.workflow)).resolve()
         if path not in self._workflows:
-            self._workflows[path] = load_workflow(path)
+            wf = load_workflow(path)
+            if wf.needs_conversion:  # UI format: the server's own nodes say what widgets mean
+                try:
+                    info = next(iter(self._infos.values()), None) or self.client.object_info()
+                except (ServerDown, JobError) as exc:
+                    raise WorkflowError(
+                        f"workflow {path.name}: a UI-format workflow is converted with the "
+                        f"server's /object_info, and {self.client.url} does not answer ({exc})"
+                    ) from None
+                wf = wf.converted(info)
+            self._workflows[path] = wf
         return self._workflows[path]
 
     def check(self, jobs: list[Job]) -> list[tuple[Job, str]]:
@@ -468,6 +479,7 @@ class ComfyUIBackend:
             ]
         if down:
             self.notes.append(f"ComfyUI servers down (not used): {', '.join(down)}")
+        self._infos = infos
         seen: set[tuple[str, str]] = set()
         for job in jobs:
             try:
@@ -475,6 +487,7 @@ class ComfyUIBackend:
             except WorkflowError as exc:
                 problems.append((job, str(exc)))
                 continue
+            self.notes += [n for n in wf.warnings if n not in self.notes]
             found = check_offline(wf, job.spec.bind)
             for url, info in infos.items():
                 found += check_against(wf, job.spec.bind, info, url)
@@ -780,6 +793,13 @@ def check_show_workflows(show: Any) -> tuple[list[str], list[str]]:
         except WorkflowError as exc:
             problems.append(f"{where}: {exc}")
             continue
+        if wf.needs_conversion:  # what ComfyUI would fill in itself: told, not refused
+            for info in infos.values():
+                try:
+                    warnings += [f"{where}: {w}" for w in wf.converted(info).warnings]
+                except WorkflowError:  # check_against says so, as a problem
+                    pass
+            warnings[:] = list(dict.fromkeys(warnings))
         found = check_offline(wf, spec.bind)
         for url, info in infos.items():
             found += check_against(wf, spec.bind, info, url)
