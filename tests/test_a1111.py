@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from tiny_models import write_show
 
 from app.cli import main
 from app.generate import a1111
-from app.generate.recipe_import import COMFY_UNSUPPORTED
 
 # The two parameter texts of issue 24 (a real user's slides).
 SLIDES = (
@@ -296,23 +294,19 @@ def test_comfyui_files_go_to_the_comfyui_module(
     webp = _comfy_webp(tmp_path / "comfy.webp")
     workflow = tmp_path / "flow.json"
     workflow.write_text('{"nodes": [], "links": []}', encoding="utf-8")
-    monkeypatch.setitem(sys.modules, "app.generate.comfy_recipe", None)  # a build without it
-    for path in (png, webp, workflow):
-        assert main(["recipe", "import", str(path)]) == 1
-        assert f"{path}: {COMFY_UNSUPPORTED}" in capsys.readouterr().err
-
     seen: list[Path] = []
 
     def recipe_from_comfyui(path: Path) -> tuple[dict, list[str]]:
         seen.append(path)
         return {"workflow": str(path), "bind": {"prompt": "6.text"}}, ["node 9 (Note)"]
 
-    fake = types.ModuleType("app.generate.comfy_recipe")
-    fake.recipe_from_comfyui = recipe_from_comfyui  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "app.generate.comfy_recipe", fake)
-    recipe, err = _import(png, capsys=capsys)
-    assert seen == [png] and recipe["bind"] == {"prompt": "6.text"}
-    assert "not mapped: node 9 (Note)" in err
+    import app.generate.comfy_recipe as comfy_recipe
+
+    monkeypatch.setattr(comfy_recipe, "recipe_from_comfyui", recipe_from_comfyui)
+    for path in (png, webp, workflow):
+        recipe, err = _import(path, capsys=capsys)
+        assert seen[-1] == path and recipe["bind"] == {"prompt": "6.text"}
+        assert "not mapped: node 9 (Note)" in err
 
 
 # --- models.yaml, writing into a cue, check and dry-run --------------------------------------

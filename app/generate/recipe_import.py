@@ -2,7 +2,7 @@
 
 FILE may be an AUTOMATIC1111/Forge picture (PNG `parameters` text chunk, or the EXIF
 UserComment of a JPEG/WebP), a `parameters` text file, or a ComfyUI picture or workflow
-(through `app.generate.comfy_recipe`, when this build has it). The recipe is printed as YAML
+(through `app.generate.comfy_recipe`). The recipe is printed as YAML
 to paste under a cue's `generate:`; with `--show SHOW --cue ID` it is written into that cue's
 `generate:` (ruamel.yaml round trip: the file's comments and order stay). What could not be
 mapped is named, on stderr and as comments above the printed recipe.
@@ -30,7 +30,6 @@ from app.generate.errors import GenerateError
 
 MAX_FILE = 256 << 20  # bytes of a picture or workflow file read at most
 MAX_TEXT = 1 << 20  # characters of a parameters text
-COMFY_UNSUPPORTED = "ComfyUI images: not supported in this build"
 _LORA_TAG = re.compile(r"<(lora|lyco|hypernet):([^:>]+)(?::([^>]*))?>")
 # Fields A1111 writes whose default needs no mapping.
 _DEFAULTS = {"Clip skip": "1", "Schedule type": "Automatic", "Hires checkpoint": "Use same"}
@@ -318,11 +317,9 @@ def recipe_from_parameters(text: str, registry: Any = None) -> Imported:
 
 
 def _comfy(path: Path) -> Imported:
-    try:
-        from app.generate import comfy_recipe  # type: ignore[attr-defined]
-    except ImportError:
-        raise GenerateError(f"{path}: {COMFY_UNSUPPORTED}") from None
-    recipe, unmapped = comfy_recipe.recipe_from_comfyui(path)
+    from app.generate.comfy_recipe import recipe_from_comfyui
+
+    recipe, unmapped = recipe_from_comfyui(path)
     return Imported(dict(recipe), list(unmapped), source="ComfyUI")
 
 
