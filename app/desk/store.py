@@ -24,6 +24,7 @@ from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, ProcessLock, RunLock, state_dir
 from app.generate.metadata import write_sidecar
 from app.generate.picks import load_pick_variations, load_picks, picks_path, save_pick
+from app.generate.plan import require_recipe
 from app.generate.ratings import Mark, load_ratings, save_ratings
 from app.media.types import MediaError
 from app.render.gl import GLError
@@ -205,9 +206,7 @@ class DeskStore:
 
     def pick(self, cue_id: str, name: str) -> PickResult:
         """Make variation `name` the cue's media: picks file, media file, manifest."""
-        cue = self.cue(cue_id)
-        if cue.generate is None:
-            raise GenerateError(f"cue '{cue_id}' (line {cue.line}) has no generate: recipe")
+        cue = require_recipe(self.cue(cue_id))
         with self.lock:
             v = self.variation(cue_id, name)
             if v.seed is None:

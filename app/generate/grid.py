@@ -25,7 +25,15 @@ from app.generate.cache import atomic_output, canonical_json, write_text_atomic
 from app.generate.contact_sheet import _font, thumbnail
 from app.generate.errors import GenerateError
 from app.generate.manifest import state_dir
-from app.generate.plan import EXTENSIONS, Job, _cue_jobs, apply_overrides, order_jobs, plan_show
+from app.generate.plan import (
+    EXTENSIONS,
+    Job,
+    _cue_jobs,
+    apply_overrides,
+    order_jobs,
+    plan_show,
+    recipe_cue,
+)
 from app.show.model import MediaKind, Show
 
 AXIS_NAMES = ("X", "Y", "Z")
@@ -210,11 +218,7 @@ def cells_for(
 ) -> tuple[list[Cell], list[Job]]:
     """(cells in sheet order, every job to run: upstream inputs first, then the cells)."""
     by_id = {c.id: c for c in show.cues}
-    cue = by_id.get(cue_id)
-    if cue is None:
-        raise GenerateError(f"no cue '{cue_id}' in {show.path}")
-    if cue.generate is None:
-        raise GenerateError(f"cue '{cue_id}' (line {cue.line}) has no generate: recipe")
+    cue = recipe_cue(show, cue_id)
     if cue.generate.kind is MediaKind.SPLAT:
         raise GenerateError(f"cue '{cue_id}': a splat scene has no recipe fields to sweep")
     count = len(seeds)
