@@ -25,6 +25,7 @@ LEAVES = {
     "app.eventlog",
     "app.memory",
     "app.confirm",
+    "app.ratelog",
 }
 
 # room -> the rooms it may import (besides itself and LEAVES). ARCHITECTURE.md's table.
