@@ -26,6 +26,7 @@ LEAVES = {
     "app.memory",
     "app.confirm",
     "app.ratelog",
+    "app.atomic",
 }
 
 # room -> the rooms it may import (besides itself and LEAVES). ARCHITECTURE.md's table.

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.atomic import atomic_output, copy_atomic
 from app.desk.orbit import OrbitRenderer
 from app.desk.undo import PickHistory
-from app.generate.cache import atomic_output, copy_atomic
 from app.generate.catalog import Variation, list_variations, variations_dir
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, ProcessLock, RunLock, state_dir

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from app.generate.cache import atomic_output, write_text_atomic
+from app.atomic import atomic_output, write_text_atomic
 
 THUMB_WIDTH = 320
 

@@ -21,7 +21,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from app.generate.cache import atomic_output, canonical_json, write_text_atomic
+from app.atomic import atomic_output, write_text_atomic
+from app.generate.cache import canonical_json
 from app.generate.contact_sheet import _font, thumbnail
 from app.generate.errors import GenerateError
 from app.generate.manifest import state_dir

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from app import safe_yaml
-from app.generate.cache import write_text_atomic
+from app.atomic import write_text_atomic
 from app.generate.errors import GenerateError
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.atomic import write_text_atomic
 from app.generate import a1111
 from app.generate.errors import GenerateError
 
@@ -399,9 +400,7 @@ def write_into_cue(show: Path, cue_id: str, imported: Imported) -> int:
         block[key] = value
     buf = io.StringIO()
     y.dump(data, buf)
-    tmp = show.with_name(f".{show.name}.import-{os.getpid()}")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    tmp.replace(show)
+    write_text_atomic(show, buf.getvalue())
     return cue.lc.line + 1
 
 

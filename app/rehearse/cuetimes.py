@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from app.atomic import write_text_atomic
 
 VERSION = 1
 SUFFIX = ".cuetimes.yaml"
@@ -239,9 +240,7 @@ def write_recording(path: str | Path, times: RecordingTimes) -> Path:
     recs[times.recording] = entry
     buf = io.StringIO()
     y.dump(data, buf)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, buf.getvalue())
     return path
 
 

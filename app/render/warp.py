@@ -23,8 +23,6 @@ leaves a half-written set-up.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +32,7 @@ import numpy as np
 import yaml
 
 from app import safe_yaml
+from app.atomic import write_text_atomic
 
 Corner = tuple[float, float]
 Corners = tuple[Corner, Corner, Corner, Corner]
@@ -253,20 +252,9 @@ def venue_to_dict(venue: Venue) -> dict[str, Any]:
 
 def save_venue(path: str | Path, venue: Venue) -> None:
     """Write the venue file atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.safe_dump(venue_to_dict(venue), default_flow_style=None, sort_keys=False)
     text = "# venue set-up: output warp corners TL, TR, BR, BL (normalised, y down)\n" + body
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(Path(path), text)
 
 
 # --- keyboard adjustment ----------------------------------------------------------------
