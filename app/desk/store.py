@@ -262,7 +262,7 @@ class DeskStore:
 
     def thumbnail(self, cue_id: str, name: str) -> Path:
         """A JPEG thumbnail of a variation (made once, again when the file changes)."""
-        from app.generate.contact_sheet import thumbnail
+        from app.media.thumbnails import file_thumbnail
 
         v = self.variation(cue_id, name)
         if v.kind is MediaKind.SPLAT:
@@ -270,7 +270,7 @@ class DeskStore:
         thumb = self._thumb_dir(cue_id) / f"{name}.jpg"
         if thumb.is_file() and thumb.stat().st_mtime_ns >= v.mtime_ns:
             return thumb
-        image = thumbnail(v.path, THUMB_WIDTH)
+        image = file_thumbnail(v.path, THUMB_WIDTH)
         with atomic_output(thumb) as tmp:
             image.save(tmp, format="JPEG", quality=82)
         return thumb

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from app.atomic import atomic_output, write_text_atomic
 from app.generate.cache import canonical_json
-from app.generate.contact_sheet import _font, thumbnail
+from app.generate.contact_sheet import _font
 from app.generate.errors import GenerateError
 from app.generate.manifest import state_dir
 from app.generate.plan import (
@@ -35,6 +35,7 @@ from app.generate.plan import (
     plan_show,
     recipe_cue,
 )
+from app.media.thumbnails import file_thumbnail
 from app.show.model import MediaKind, Show
 
 AXIS_NAMES = ("X", "Y", "Z")
@@ -282,7 +283,7 @@ def make_grid_sheet(
     thumbs: dict[Path, Image.Image] = {}
     for c in cells:
         if c.job.output.is_file():
-            thumbs[c.job.output] = thumbnail(c.job.output, thumb_width)
+            thumbs[c.job.output] = file_thumbnail(c.job.output, thumb_width)
     cell_h = max((t.height for t in thumbs.values()), default=thumb_width)
     pad, head, label_w = 6, 40, 150 if ny > 1 else 0
     col_head, seed_h = 26, 18
