@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from app import safe_yaml
 from app.atomic import atomic_output
 from app.show.model import SPLAT_EXTENSIONS, STILL_EXTENSIONS, VIDEO_EXTENSIONS
 
@@ -62,10 +63,7 @@ def digest(text: str) -> str:
 
 
 def _yaml() -> YAML:
-    y = YAML()
-    y.preserve_quotes = True
-    y.indent(mapping=2, sequence=4, offset=2)
-    y.width = 4096
+    y = safe_yaml.round_trip()
     y.representer.add_representer(type(None), _null)
     return y
 
