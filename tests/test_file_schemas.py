@@ -1,5 +1,6 @@
-"""venue.yaml and the picks file go through the show's schema machinery (app/show/schema.py):
-every problem at once, each as `file:line: message`, a close key suggested."""
+"""venue.yaml, the picks file and the ratings file go through the show's schema machinery
+(app/show/schema.py): every problem at once, each as `file:line: message`, a close key
+suggested."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from app.generate.errors import GenerateError
 from app.generate.picks import load_pick_recipes, load_pick_variations, load_picks, save_pick
+from app.generate.ratings import Mark, load_ratings, save_ratings
 from app.render.warp import Venue, VenueError, Warp, load_venue
 
 
@@ -74,3 +76,24 @@ def test_the_picks_file_round_trips_and_keeps_ids_as_written(tmp_path: Path) -> 
     assert load_pick_variations(show) == {"1.10": "seed-4.png"}
     (tmp_path / "show.picks.yaml").write_text("picks: {1.10: 3}\n")  # unquoted: as written
     assert load_picks(show) == {"1.10": 3}
+
+
+def test_a_bad_rating_names_its_file_and_line(tmp_path: Path) -> None:
+    show = tmp_path / "show.yaml"
+    save_ratings(show, {"1.10": {"seed-1.png": Mark(4), "seed-2.png": Mark(0, True)}})
+    assert load_ratings(show) == {"1.10": {"seed-1.png": Mark(4), "seed-2.png": Mark(0, True)}}
+    path = tmp_path / "show.ratings.yaml"
+    path.write_text(
+        "ratings:\n"
+        "  '1.1':\n"
+        "    seed-1.png: {rating: 9}\n"
+        "    seed-2.png: {rating: 2, rejectd: true}\n"
+        "    seed-3.png:\n"
+    )
+    with pytest.raises(GenerateError) as info:
+        load_ratings(show)
+    assert _problems(info) == [
+        f"{path}:3: ratings: cue '1.1', seed-1.png: rating must be 0..5, got 9",
+        f"{path}:4: unknown key 'rejectd' in ratings: cue '1.1', seed-2.png, "
+        "did you mean 'rejected'?",
+    ]
