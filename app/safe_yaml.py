@@ -106,3 +106,17 @@ def one_line(exc: yaml.YAMLError, path: object) -> str:
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
         return f"{path}:{line}: {what or 'not valid YAML'}"
     return f"{path}:1: " + " ".join(str(exc).split())
+
+
+def round_trip() -> Any:
+    """A ruamel.yaml round-trip reader and writer, set up once for every file the program
+    updates in place (show edits, cue times, recipe imports): comments, order and quotes
+    survive, block indents of 2 (lists 4, offset 2), no line folding. Read text through
+    `check` first: ruamel's composer is as open to alias bombs as PyYAML's."""
+    from ruamel.yaml import YAML
+
+    y = YAML()
+    y.preserve_quotes = True
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.width = 4096
+    return y

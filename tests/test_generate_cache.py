@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.generate.cache import (
-    atomic_output,
-    file_sha256,
-    partial_path,
-    recipe_hash,
-    remove_partials,
-)
+from app.atomic import atomic_output, partial_path, remove_partials
+from app.generate.cache import file_sha256, recipe_hash
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, RunLock
 from app.generate.metadata import (

@@ -25,6 +25,8 @@ LEAVES = {
     "app.eventlog",
     "app.memory",
     "app.confirm",
+    "app.ratelog",
+    "app.atomic",
 }
 
 # room -> the rooms it may import (besides itself and LEAVES). ARCHITECTURE.md's table.

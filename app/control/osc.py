@@ -79,7 +79,7 @@ import socket
 import struct
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -90,6 +90,7 @@ from app.control.access import AccessControl, Verdict
 from app.control.bindings import OscBinding, load_osc_bindings
 from app.cues.actions import Action
 from app.cues.commands import MAX_LAYER, CommandError, build
+from app.ratelog import RateLimitedLog
 from app.status import InputStatus, Status
 
 DEFAULT_PORT = 7700
@@ -591,52 +592,6 @@ class _IntakeBuckets:
         return True
 
 
-class _LogLimiter:
-    """Per-kind token bucket (burst 5, one line a second) so that a flood cannot flood the log.
-
-    Lines wait in a bounded queue until `deliver` (the main thread) hands them to the sink:
-    the receive thread never writes to the event log itself.
-    """
-
-    def __init__(self, log: Log | None, clock: Callable[[], float]) -> None:
-        self._log = log
-        self._clock = clock
-        self._buckets: dict[str, list[float]] = {}  # kind -> [tokens, last time, suppressed]
-        self._pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=256)
-
-    def deliver(self) -> None:
-        """Hand the waiting lines to the sink, on the caller's thread."""
-        while self._pending:
-            try:
-                message, fields = self._pending.popleft()
-            except IndexError:
-                return
-            try:
-                self._log(message, fields)  # type: ignore[misc]
-            except Exception:
-                pass
-
-    def __call__(self, kind: str, message: str, fields: dict[str, Any]) -> None:
-        if self._log is None:
-            return
-        now = self._clock()
-        b = self._buckets.get(kind)
-        if b is None:
-            if len(self._buckets) >= 1024:
-                self._buckets.clear()  # a flood from many spoofed hosts: forget, stay bounded
-            b = self._buckets[kind] = [5.0, now, 0]
-        b[0] = min(5.0, b[0] + (now - b[1]))
-        b[1] = now
-        if b[0] < 1.0:
-            b[2] += 1
-            return
-        b[0] -= 1.0
-        if b[2]:
-            fields = {**fields, "suppressed": int(b[2])}
-            b[2] = 0
-        self._pending.append((message, fields))
-
-
 class OscServer:
     """UDP OSC server that turns messages into actions (see the module docstring).
 
@@ -666,7 +621,7 @@ class OscServer:
         self.go_button_edge = go_button_edge
         self._clock = clock
         self.access = access or AccessControl(allow, passcode, clock=clock)
-        self._log = _LogLimiter(log, clock)
+        self._log = RateLimitedLog(log, clock)
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

@@ -24,7 +24,7 @@ from app.generate.catalog import Variation
 from app.generate.errors import GenerateError
 from app.generate.grid import Axis, cells_for
 from app.generate.manifest import Manifest, RunLock
-from app.generate.plan import Job, variation_jobs
+from app.generate.plan import Job, require_recipe, variation_jobs
 
 Notify = Callable[[dict[str, Any]], None]
 MODES = ("seeds", "finer")
@@ -137,9 +137,7 @@ class JobQueue:
         if not 1 <= count <= 256:
             raise GenerateError(f"count must be 1..256, got {count}")
         store = self.store
-        cue = store.cue(cue_id)
-        if cue.generate is None:
-            raise GenerateError(f"cue '{cue_id}' (line {cue.line}) has no generate: recipe")
+        require_recipe(store.cue(cue_id))
         base = store.variation(cue_id, base_name)
         existing, _ = store.variations(cue_id)
         if mode == "seeds":

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from app.generate.cache import atomic_output
+from app.atomic import atomic_output
 from app.show.model import CameraLimits, CameraSpec
 
 FRAMES = 24

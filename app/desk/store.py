@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.atomic import atomic_output, copy_atomic
 from app.desk.orbit import OrbitRenderer
 from app.desk.undo import PickHistory
-from app.generate.cache import atomic_output, copy_atomic
 from app.generate.catalog import Variation, list_variations, variations_dir
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, ProcessLock, RunLock, state_dir
 from app.generate.metadata import write_sidecar
 from app.generate.picks import load_pick_variations, load_picks, picks_path, save_pick
+from app.generate.plan import require_recipe
 from app.generate.ratings import Mark, load_ratings, save_ratings
 from app.media.types import MediaError
 from app.render.gl import GLError
@@ -205,9 +206,7 @@ class DeskStore:
 
     def pick(self, cue_id: str, name: str) -> PickResult:
         """Make variation `name` the cue's media: picks file, media file, manifest."""
-        cue = self.cue(cue_id)
-        if cue.generate is None:
-            raise GenerateError(f"cue '{cue_id}' (line {cue.line}) has no generate: recipe")
+        cue = require_recipe(self.cue(cue_id))
         with self.lock:
             v = self.variation(cue_id, name)
             if v.seed is None:
@@ -263,7 +262,7 @@ class DeskStore:
 
     def thumbnail(self, cue_id: str, name: str) -> Path:
         """A JPEG thumbnail of a variation (made once, again when the file changes)."""
-        from app.generate.contact_sheet import thumbnail
+        from app.media.thumbnails import file_thumbnail
 
         v = self.variation(cue_id, name)
         if v.kind is MediaKind.SPLAT:
@@ -271,7 +270,7 @@ class DeskStore:
         thumb = self._thumb_dir(cue_id) / f"{name}.jpg"
         if thumb.is_file() and thumb.stat().st_mtime_ns >= v.mtime_ns:
             return thumb
-        image = thumbnail(v.path, THUMB_WIDTH)
+        image = file_thumbnail(v.path, THUMB_WIDTH)
         with atomic_output(thumb) as tmp:
             image.save(tmp, format="JPEG", quality=82)
         return thumb

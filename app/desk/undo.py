@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.generate.cache import write_text_atomic
+from app.atomic import write_text_atomic
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, state_dir
 from app.generate.metadata import sidecar_path

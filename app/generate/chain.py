@@ -465,7 +465,7 @@ def render_sharp(
         on_step(1.0)
         info["fallback_for"] = entry.name
         return Rendered(scene=scene, sampler=f"depth: {entry.fallback}", info=info)
-    from app.generate.cache import partial_path
+    from app.atomic import partial_path
     from app.media.splats import load_splats
     from app.media.types import MediaError
 

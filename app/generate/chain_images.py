@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from app.generate.cache import atomic_output
+from app.atomic import atomic_output
 from app.generate.manifest import state_dir
 from app.generate.plan import Job
 

@@ -160,16 +160,6 @@ def _load(path: Path) -> Any:
         raise GenerateError("\n".join(str(p) for p in exc.problems)) from None
 
 
-def _cue_with_recipe(show: Any, cue_id: str) -> Any:
-    """The cue `cue_id` of `show`, which must have a generate: recipe."""
-    cue = next((c for c in show.cues if c.id == cue_id), None)
-    if cue is None:
-        raise GenerateError(f"no cue '{cue_id}' in {show.path}")
-    if cue.generate is None:
-        raise GenerateError(f"cue '{cue.id}' (line {cue.line}) has no generate: recipe")
-    return cue
-
-
 class _Session:
     """What every generation command sets up: the show, backend, manifest."""
 
@@ -423,7 +413,7 @@ def cmd_variations(
     out, err = out or sys.stdout, err or sys.stderr
     from app.generate.chain_images import read_steps
     from app.generate.contact_sheet import make_contact_sheet
-    from app.generate.plan import variation_jobs, variation_path
+    from app.generate.plan import recipe_cue, variation_jobs, variation_path
 
     if args.prune:
         return cmd_prune(args, out, err)
@@ -432,7 +422,7 @@ def cmd_variations(
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         s = _Session(args, err)
-        cue = _cue_with_recipe(s.show, args.cue)
+        cue = recipe_cue(s.show, args.cue)
         spec = cue.generate
         start = spec.seed if args.start is None else args.start
         seeds = _parse_seeds(args.seeds, start, () if args.start is not None else spec.seeds)
@@ -467,11 +457,11 @@ def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     """`pick SHOW CUE SEED`: record the chosen seed of a cue."""
     out, err = out or sys.stdout, err or sys.stderr
     from app.generate.picks import save_pick
-    from app.generate.plan import dependants, plan_show, variation_path
+    from app.generate.plan import dependants, plan_show, recipe_cue, variation_path
 
     try:
         show = _load(args.show)
-        cue = _cue_with_recipe(show, args.cue)
+        cue = recipe_cue(show, args.cue)
         if args.clear:
             path = save_pick(show.path, cue.id, None)
             print(f"cleared the pick of cue {cue.id} in {path}", file=out)
@@ -494,12 +484,13 @@ def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
 def cmd_grid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`variations SHOW CUE --grid F=a,b [--grid G=c,d] [--seeds N]`: an X/Y/Z grid."""
     from app.generate.grid import cells_for, make_grid_sheet, parse_axes
+    from app.generate.plan import recipe_cue
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         axes = parse_axes(args.grid)  # bad values are refused before anything loads
         show = _load(args.show)
-        cue = _cue_with_recipe(show, args.cue)
+        cue = recipe_cue(show, args.cue)
         spec = cue.generate
         start = spec.seed if args.start is None else args.start
         seeds = [spec.seed] if args.seeds is None else _parse_seeds(args.seeds, start, ())
@@ -534,11 +525,12 @@ def cmd_prune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.generate.catalog import list_variations
     from app.generate.manifest import Manifest, RunLock
     from app.generate.picks import load_pick_variations
+    from app.generate.plan import recipe_cue
     from app.generate.ratings import load_ratings, save_ratings
 
     try:
         show = _load(args.show)
-        cue = _cue_with_recipe(show, args.cue)
+        cue = recipe_cue(show, args.cue)
         ratings = load_ratings(show.path)
         marks = ratings.get(cue.id, {})
         picked = load_pick_variations(show.path).get(cue.id)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from app.generate.cache import atomic_output, write_text_atomic
+from app.atomic import atomic_output, write_text_atomic
+from app.media.thumbnails import file_thumbnail
 
 THUMB_WIDTH = 320
 
@@ -22,19 +23,6 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):
         return ImageFont.load_default()
-
-
-def thumbnail(path: Path, width: int = THUMB_WIDTH) -> Image.Image:
-    """A thumbnail of a still, or of a video's first frame, `width` pixels wide."""
-    if path.suffix.lower() == ".png" or path.suffix.lower() in (".jpg", ".jpeg", ".webp"):
-        with Image.open(path) as im:
-            image = im.convert("RGB")
-    else:
-        from app.generate.video import first_frame
-
-        image = Image.fromarray(first_frame(path))
-    height = max(1, round(image.height * width / image.width))
-    return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
 def make_contact_sheet(
@@ -60,7 +48,7 @@ def make_contact_sheet(
     thumbs_dir.mkdir(exist_ok=True)
     thumbs: list[tuple[int, Path, Image.Image]] = []
     for seed, path in items:
-        thumb = thumbnail(path, width)
+        thumb = file_thumbnail(path, width)
         thumb_path = thumbs_dir / f"seed-{seed}.jpg"
         with atomic_output(thumb_path) as tmp:
             thumb.save(tmp, format="JPEG", quality=85)
@@ -149,7 +137,7 @@ def _chain_sheet(
     for seed, path in items:
         cells = []
         for label, step_path in steps.get(seed) or [("output", path)]:
-            thumb = thumbnail(step_path, width)
+            thumb = file_thumbnail(step_path, width)
             name = f"seed-{seed}-{label}.jpg"
             with atomic_output(thumbs_dir / name) as tmp:
                 thumb.save(tmp, format="JPEG", quality=85)

@@ -21,11 +21,21 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from app.generate.cache import atomic_output, canonical_json, write_text_atomic
-from app.generate.contact_sheet import _font, thumbnail
+from app.atomic import atomic_output, write_text_atomic
+from app.generate.cache import canonical_json
+from app.generate.contact_sheet import _font
 from app.generate.errors import GenerateError
 from app.generate.manifest import state_dir
-from app.generate.plan import EXTENSIONS, Job, _cue_jobs, apply_overrides, order_jobs, plan_show
+from app.generate.plan import (
+    EXTENSIONS,
+    Job,
+    _cue_jobs,
+    apply_overrides,
+    order_jobs,
+    plan_show,
+    recipe_cue,
+)
+from app.media.thumbnails import file_thumbnail
 from app.show.model import MediaKind, Show
 
 AXIS_NAMES = ("X", "Y", "Z")
@@ -210,11 +220,7 @@ def cells_for(
 ) -> tuple[list[Cell], list[Job]]:
     """(cells in sheet order, every job to run: upstream inputs first, then the cells)."""
     by_id = {c.id: c for c in show.cues}
-    cue = by_id.get(cue_id)
-    if cue is None:
-        raise GenerateError(f"no cue '{cue_id}' in {show.path}")
-    if cue.generate is None:
-        raise GenerateError(f"cue '{cue_id}' (line {cue.line}) has no generate: recipe")
+    cue = recipe_cue(show, cue_id)
     if cue.generate.kind is MediaKind.SPLAT:
         raise GenerateError(f"cue '{cue_id}': a splat scene has no recipe fields to sweep")
     count = len(seeds)
@@ -277,7 +283,7 @@ def make_grid_sheet(
     thumbs: dict[Path, Image.Image] = {}
     for c in cells:
         if c.job.output.is_file():
-            thumbs[c.job.output] = thumbnail(c.job.output, thumb_width)
+            thumbs[c.job.output] = file_thumbnail(c.job.output, thumb_width)
     cell_h = max((t.height for t in thumbs.values()), default=thumb_width)
     pad, head, label_w = 6, 40, 150 if ny > 1 else 0
     col_head, seed_h = 26, 18

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TextIO
 
-from app.generate.cache import write_text_atomic
+from app.atomic import write_text_atomic
 from app.generate.errors import GenerateError
 
 MANIFEST_VERSION = 1

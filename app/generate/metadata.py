@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image, PngImagePlugin
 
-from app.generate.cache import write_text_atomic
+from app.atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from app.show.model import GenerateSpec

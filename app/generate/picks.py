@@ -16,9 +16,21 @@ from typing import Any
 
 import yaml
 
-from app import safe_yaml
-from app.generate.cache import write_text_atomic
+from app.atomic import write_text_atomic
 from app.generate.errors import GenerateError
+from app.show.schema import (
+    INVALID,
+    Converter,
+    Reporter,
+    check_keys,
+    compose_file,
+    identifier,
+    integer,
+    is_null,
+    mapping,
+    raw_mapping,
+    string,
+)
 
 
 def picks_path(show_path: Path) -> Path:
@@ -27,56 +39,53 @@ def picks_path(show_path: Path) -> Path:
     return show_path.with_name(f"{show_path.stem}.picks.yaml")
 
 
+_SECTIONS: dict[str, Converter] = {
+    "picks": integer(0),
+    "recipes": raw_mapping(),
+    "variations": string(),
+}
+
+
+def _read(show_path: Path) -> dict[str, dict[str, Any]]:
+    """The picks file's sections `picks`, `recipes`, `variations` by cue id (empty when there is
+    no file), validated with the show's schema: a GenerateError lists every problem, one
+    `file:line: message` a line."""
+    path = picks_path(show_path)
+    out: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    if not path.is_file():
+        return out
+    rep = Reporter(path)
+    root = compose_file(path, rep, "the picks file")
+    items = mapping(root, rep, "the picks file") if root is not None else None
+    if items is not None:
+        check_keys(items, _SECTIONS, rep, "the picks file")
+        for name, convert in _SECTIONS.items():
+            if name not in items or is_null(items[name][1]):
+                continue
+            section = mapping(items[name][1], rep, name)
+            for key, (knode, vnode) in (section or {}).items():
+                cue = identifier()(knode, rep, f"{name}: a cue id")
+                value = convert(vnode, rep, f"{name}: cue '{key}'")
+                if cue is not INVALID and value is not INVALID:
+                    out[name][cue] = value
+    if rep.problems:
+        raise GenerateError("\n".join(str(p) for p in rep.problems))
+    return out
+
+
 def load_picks(show_path: Path) -> dict[str, int]:
     """The picked seed per cue id (empty when there is no picks file)."""
-    path = picks_path(show_path)
-    if not path.is_file():
-        return {}
-    try:
-        data = safe_yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise GenerateError(f"{path}: cannot read the picks file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the picks file)") from None
-    picks = data.get("picks", {}) if isinstance(data, dict) else None
-    if not isinstance(picks, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in picks.values()
-    ):
-        raise GenerateError(f"{path}: expected 'picks: {{cue id: seed (integer >= 0)}}'")
-    return {str(k): int(v) for k, v in picks.items()}
-
-
-def _sections(show_path: Path) -> dict[str, dict[str, Any]]:
-    """The picks file's `recipes` and `variations` sections (empty when absent)."""
-    path = picks_path(show_path)
-    if not path.is_file():
-        return {"recipes": {}, "variations": {}}
-    try:
-        data = safe_yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise GenerateError(f"{path}: cannot read the picks file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the picks file)") from None
-    out: dict[str, dict[str, Any]] = {}
-    for name in ("recipes", "variations"):
-        section = data.get(name, {}) if isinstance(data, dict) else {}
-        if not isinstance(section, dict):
-            raise GenerateError(f"{path}: '{name}' must be a mapping of cue ids")
-        out[name] = {str(k): v for k, v in section.items()}
-    for cue, values in out["recipes"].items():
-        if not isinstance(values, dict):
-            raise GenerateError(f"{path}: recipes: cue '{cue}': expected {{field: value}}")
-    return out
+    return _read(show_path)["picks"]
 
 
 def load_pick_recipes(show_path: Path) -> dict[str, dict[str, Any]]:
     """Recipe values of picked grid cells, per cue id (`{"guidance": 2.0}`)."""
-    return _sections(show_path)["recipes"]
+    return _read(show_path)["recipes"]
 
 
 def load_pick_variations(show_path: Path) -> dict[str, str]:
     """The variation file each desk pick was copied from, per cue id."""
-    return {k: str(v) for k, v in _sections(show_path)["variations"].items()}
+    return _read(show_path)["variations"]
 
 
 def save_pick(
@@ -89,8 +98,8 @@ def save_pick(
 ) -> Path:
     """Record (or with None, clear) the picked seed of a cue, with the recipe values of a
     picked grid cell and the variation file it came from; returns the picks file."""
-    picks = load_picks(show_path)
-    sections = _sections(show_path)
+    sections = _read(show_path)
+    picks = sections.pop("picks")
     for section in sections.values():
         section.pop(cue_id, None)
     if seed is None:

@@ -221,14 +221,25 @@ def plan_show(
     return order_jobs(jobs)
 
 
+def require_recipe(cue: Cue) -> Cue:
+    """`cue`, which must have a generate: recipe (a GenerateError naming its line otherwise)."""
+    if cue.generate is None:
+        raise GenerateError(f"cue '{cue.id}' (line {cue.line}) has no generate: recipe")
+    return cue
+
+
+def recipe_cue(show: Show, cue_id: str) -> Cue:
+    """The cue `cue_id` of `show`, which must exist and have a generate: recipe."""
+    cue = next((c for c in show.cues if c.id == cue_id), None)
+    if cue is None:
+        raise GenerateError(f"no cue '{cue_id}' in {show.path}")
+    return require_recipe(cue)
+
+
 def variation_jobs(show: Show, cue_id: str, seeds: Iterable[int]) -> list[Job]:
     """Jobs rendering `cue_id` at each seed (as variations), after what it is made from."""
     by_id = {c.id: c for c in show.cues}
-    cue = by_id.get(cue_id)
-    if cue is None:
-        raise GenerateError(f"no cue '{cue_id}' in {show.path}")
-    if cue.generate is None:
-        raise GenerateError(f"cue '{cue_id}' (line {cue.line}) has no generate: recipe")
+    cue = recipe_cue(show, cue_id)
     if cue.generate.kind is MediaKind.SPLAT:
         raise GenerateError(
             f"cue '{cue_id}': a splat scene is made from its source image and has no seed; "

@@ -11,10 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.nodes import Node
 
-from app import safe_yaml
-from app.generate.cache import write_text_atomic
+from app.atomic import write_text_atomic
 from app.generate.errors import GenerateError
+from app.show.schema import (
+    INVALID,
+    Reporter,
+    boolean,
+    check_keys,
+    compose_file,
+    identifier,
+    integer,
+    is_null,
+    mapping,
+    read_fields,
+)
 
 
 @dataclass(frozen=True)
@@ -31,35 +43,50 @@ def ratings_path(show_path: Path) -> Path:
     return show_path.with_name(f"{show_path.stem}.ratings.yaml")
 
 
+_MARK = {"rating": integer(0), "rejected": boolean()}
+
+
 def load_ratings(show_path: Path) -> dict[str, dict[str, Mark]]:
-    """cue id -> variation name -> Mark (empty when there is no file)."""
+    """cue id -> variation name -> Mark (empty when there is no file); read with the show's
+    schema: a GenerateError lists every problem, one `file:line: message` a line."""
     path = ratings_path(show_path)
     if not path.is_file():
         return {}
-    try:
-        data = safe_yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise GenerateError(f"{path}: cannot read the ratings file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the ratings file)") from None
-    cues = data.get("ratings", {}) if isinstance(data, dict) else None
-    if not isinstance(cues, dict):
-        raise GenerateError(
-            f"{path}: expected 'ratings: {{cue id: {{file: {{rating, rejected}}}}}}'"
-        )
+    rep = Reporter(path)
+    root = compose_file(path, rep, "the ratings file")
+    items = mapping(root, rep, "the ratings file") if root is not None else None
     out: dict[str, dict[str, Mark]] = {}
-    for cue, marks in cues.items():
-        if not isinstance(marks, dict):
-            raise GenerateError(f"{path}: cue '{cue}': expected a mapping of variation files")
-        table: dict[str, Mark] = {}
-        for name, raw in marks.items():
-            raw = raw if isinstance(raw, dict) else {}
-            rating = raw.get("rating", 0)
-            if not isinstance(rating, int) or isinstance(rating, bool) or not 0 <= rating <= 5:
-                raise GenerateError(f"{path}: cue '{cue}', {name}: rating must be 0..5")
-            table[str(name)] = Mark(rating, bool(raw.get("rejected", False)))
-        out[str(cue)] = table
+    if items is not None:
+        check_keys(items, ["ratings"], rep, "the ratings file")
+        cues = items.get("ratings")
+        if cues is not None and not is_null(cues[1]):
+            for key, (knode, marks) in (mapping(cues[1], rep, "ratings") or {}).items():
+                cue = identifier()(knode, rep, "ratings: a cue id")
+                table = _marks(marks, rep, f"ratings: cue '{key}'")
+                if cue is not INVALID and table is not None:
+                    out[cue] = table
+    if rep.problems:
+        raise GenerateError("\n".join(str(p) for p in rep.problems))
     return out
+
+
+def _marks(node: Node, rep: Reporter, where: str) -> dict[str, Mark] | None:
+    """The marks of one cue's variations (a variation with an empty entry: unmarked)."""
+    table: dict[str, Mark] = {}
+    for name, (_, vnode) in (mapping(node, rep, where) or {}).items():
+        if is_null(vnode):
+            table[name] = Mark()
+            continue
+        entry = mapping(vnode, rep, f"{where}, {name}")
+        if entry is None:
+            continue
+        check_keys(entry, _MARK, rep, f"{where}, {name}")
+        values = read_fields(entry, _MARK, rep, prefix=f"{where}, {name}: ")
+        rating = values.get("rating", 0)
+        if rating > 5:
+            rep.add(entry["rating"][1], f"{where}, {name}: rating must be 0..5, got {rating}")
+        table[name] = Mark(rating, values.get("rejected", False))
+    return table
 
 
 def save_ratings(show_path: Path, ratings: dict[str, dict[str, Mark]]) -> Path:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from app import safe_yaml
+from app.atomic import write_text_atomic
 from app.generate import a1111
 from app.generate.errors import GenerateError
 
@@ -337,16 +339,6 @@ def import_recipe(path: Path, registry: Any = None) -> Imported:
 # --- YAML out ----------------------------------------------------------------------------
 
 
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    y = YAML()  # round trip: comments and order survive an update
-    y.preserve_quotes = True
-    y.indent(mapping=2, sequence=4, offset=2)
-    y.width = 4096
-    return y
-
-
 def _commented(recipe: dict[str, Any]) -> Any:
     from ruamel.yaml.comments import CommentedMap
     from ruamel.yaml.scalarstring import LiteralScalarString
@@ -368,7 +360,7 @@ def recipe_yaml(imported: Imported) -> str:
     lines = [f"# recipe imported from {imported.source}"]
     lines += [f"# not mapped: {u}" for u in imported.unmapped]
     buf = io.StringIO()
-    _yaml().dump(CommentedMap([("generate", _commented(imported.recipe))]), buf)
+    safe_yaml.round_trip().dump(CommentedMap([("generate", _commented(imported.recipe))]), buf)
     return "\n".join(lines) + "\n" + buf.getvalue()
 
 
@@ -378,7 +370,7 @@ def write_into_cue(show: Path, cue_id: str, imported: Imported) -> int:
     cue's line. Atomic."""
     from ruamel.yaml.error import YAMLError
 
-    y = _yaml()
+    y = safe_yaml.round_trip()
     try:
         data = y.load(show.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -396,9 +388,7 @@ def write_into_cue(show: Path, cue_id: str, imported: Imported) -> int:
         block[key] = value
     buf = io.StringIO()
     y.dump(data, buf)
-    tmp = show.with_name(f".{show.name}.import-{os.getpid()}")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    tmp.replace(show)
+    write_text_atomic(show, buf.getvalue())
     return cue.lc.line + 1
 
 

@@ -20,16 +20,10 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.atomic import atomic_output, copy_atomic, remove_partials
 from app.generate import a1111 as a1111_fields
 from app.generate.backends import Backend, Rendered
-from app.generate.cache import (
-    CACHE_VERSION,
-    atomic_output,
-    copy_atomic,
-    file_sha256,
-    recipe_hash,
-    remove_partials,
-)
+from app.generate.cache import CACHE_VERSION, file_sha256, recipe_hash
 from app.generate.chain_images import write_steps
 from app.generate.errors import GenerateError, JobError, is_out_of_memory
 from app.generate.executors import (

@@ -18,7 +18,8 @@ from typing import Any
 
 from PIL import Image
 
-from app.generate.cache import CACHE_VERSION, atomic_output, recipe_hash
+from app.atomic import atomic_output
+from app.generate.cache import CACHE_VERSION, recipe_hash
 from app.generate.manifest import state_dir
 
 

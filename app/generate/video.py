@@ -7,15 +7,14 @@ rate by ffmpeg's `fps` filter (frames repeated or dropped, duration kept).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from app.generate.errors import JobError
-from app.media.ffmpeg import input_arg, run_ffmpeg, spawn_ffmpeg
+from app.media.ffmpeg import spawn_ffmpeg
+from app.media.types import MediaError
 
 
 def encode_video(
@@ -84,13 +83,10 @@ def _chain(first: np.ndarray, rest: Iterable[np.ndarray]) -> Iterable[np.ndarray
 
 
 def first_frame(path: Path) -> np.ndarray:
-    """The first frame of a video as (H, W, 3) uint8 (for contact sheets)."""
-    args = [
-        "-loglevel", "error", "-i", input_arg(path),
-        "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-",
-    ]  # fmt: skip
-    out = run_ffmpeg(args, timeout=60)
-    if out.returncode != 0 or not out.stdout:
-        raise JobError(f"{path}: cannot read a frame: {out.stderr.decode(errors='replace')[-200:]}")
-    with Image.open(io.BytesIO(out.stdout)) as im:
-        return np.asarray(im.convert("RGB"))
+    """The first frame of a video as (H, W, 3) uint8 (JobError when it cannot be read)."""
+    from app.media.thumbnails import first_frame as read_first_frame
+
+    try:
+        return read_first_frame(path)
+    except MediaError as exc:
+        raise JobError(str(exc)) from None

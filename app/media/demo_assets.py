@@ -9,14 +9,13 @@ half-written file behind: the next run simply makes it again.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from app.atomic import atomic_output
 from app.media.testclips import make_clip
 
 WIDTH, HEIGHT = 1280, 720
@@ -169,17 +168,9 @@ def draw_dawn(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
-    tmp = _temp_name(path)
-    try:
+    with atomic_output(path, unique=True) as tmp:
         image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
         image.save(tmp, format="PNG", compress_level=6)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
 
 
 # -- videos -----------------------------------------------------------------------------------

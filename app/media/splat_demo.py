@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from app.atomic import atomic_output
 from app.media.splats import SplatScene, load_splats, write_mlsharp_ply
 from app.media.still import load_still
 
@@ -167,10 +168,8 @@ def _write_scene(
         seed=seed,
         margin=m,
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    write_mlsharp_ply(tmp, scene)
-    tmp.replace(out_path)
+    with atomic_output(out_path) as tmp:
+        write_mlsharp_ply(tmp, scene)
     return load_splats(out_path)
 
 

@@ -7,11 +7,10 @@ trusts the tags reproduces ffmpeg's own RGB. Used by tests, `bench video` and de
 
 from __future__ import annotations
 
-import os
 import subprocess
-import uuid
 from pathlib import Path
 
+from app.atomic import atomic_output
 from app.media.ffmpeg import fps_fraction, input_arg, last_line, run_ffmpeg
 from app.media.types import MediaError
 
@@ -140,19 +139,14 @@ def make_bench_clip(path: str | Path) -> Path:
 
 def encode_atomically(out: Path, args: list[str], *, timeout: float = 600.0) -> None:
     """Run ffmpeg `args` + an output file next to `out`, then rename it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     # ffmpeg creates the file itself (ordinary permissions); the suffix picks the muxer.
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{out.suffix}")
-    try:
+    with atomic_output(out, unique=True) as tmp:
         try:
             res = run_ffmpeg([*args, "-y", input_arg(tmp)], timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise MediaError(out, f"ffmpeg timed out after {timeout:.0f} s") from exc
         if res.returncode != 0:
             raise MediaError(out, f"ffmpeg failed: {last_line(res.stderr) or 'no message'}")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ffmpeg's HAP encoder formats (it writes Hap1, Hap5 and HapY; the other variants are

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,3 +58,16 @@ class YuvFrame:
     v: np.ndarray
     colorspace: str = "bt709"
     full_range: bool = False
+
+
+FileStamp = tuple[int, int, int] | None  # (inode, size, mtime ns); None: no file
+
+
+def file_stamp(path: Any) -> FileStamp:
+    """What tells a replaced file from the one opened (os.replace gives a new inode): the
+    stamp the video file watch and the render pool compare."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)

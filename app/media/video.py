@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import queue
 import threading
 import time
@@ -39,7 +38,7 @@ import numpy as np
 from app.media.ffmpeg import input_arg, last_line, run_ffmpeg
 from app.media.hap import HapError, HapFrame, parse_frame
 from app.media.probe import probe
-from app.media.types import MediaError, MediaInfo, YuvFrame
+from app.media.types import MediaError, MediaInfo, YuvFrame, file_stamp
 
 VideoFrame = YuvFrame | HapFrame
 
@@ -103,7 +102,7 @@ class _Decoder:
         self.container_open = False
         self._expected_frames = info.frames
         self._watch = watch_file
-        self._identity = _file_identity(path)
+        self._identity = file_stamp(path)
         self._next_watch = 0.0
         self._thread = threading.Thread(target=self._run, name=f"video:{path.name}", daemon=True)
 
@@ -281,7 +280,7 @@ class _Decoder:
         if not force and now < self._next_watch:
             return True
         self._next_watch = now + WATCH_INTERVAL
-        ident = _file_identity(self.path)
+        ident = file_stamp(self.path)
         if ident is None:
             self.error = "file disappeared during playback"
         elif self._identity is not None and ident != self._identity:
@@ -311,14 +310,6 @@ def _plane(plane: Any) -> np.ndarray:
 def _reason(exc: BaseException) -> str:
     strerror = getattr(exc, "strerror", None)
     return f"{type(exc).__name__}: {strerror or exc}"
-
-
-def _file_identity(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class VideoSource:

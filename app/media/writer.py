@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
 
+from app.atomic import commit, partial_path
 from app.media.ffmpeg import spawn_ffmpeg
 
 
@@ -24,7 +24,7 @@ class VideoWriter:
         self.path = Path(path)
         self.width, self.height = width, height
         self.frames = 0
-        self._tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        self._tmp = partial_path(self.path, unique=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         args = [
             "-loglevel", "error", "-y",
@@ -56,7 +56,7 @@ class VideoWriter:
         err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
         if self._proc.wait() != 0:
             raise RuntimeError(f"{self.path}: ffmpeg failed: {err.strip()[-400:]}")
-        os.replace(self._tmp, self.path)
+        commit(self._tmp, self.path)
 
     def abort(self) -> None:
         """Stop without keeping anything."""

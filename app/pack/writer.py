@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import sys
 import tarfile
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from app.atomic import atomic_output
 from app.pack.collect import Collected, PackFile
 from app.pack.format import (
     MANIFEST,
@@ -139,10 +139,10 @@ def write_pack(collected: Collected, out: Path, *, progress: TextIO | None = Non
     total = sum(f.size for f in members)
     bar = ByteProgress(total, progress)
     lines: list[ManifestLine] = []
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     now = time.time()
     try:
         with (
+            atomic_output(out) as tmp,
             open(tmp, "wb") as fh,
             tarfile.open(fileobj=fh, mode="w|", format=tarfile.PAX_FORMAT) as tar,
         ):
@@ -150,12 +150,10 @@ def write_pack(collected: Collected, out: Path, *, progress: TextIO | None = Non
                 bar.file(f.arc)
                 lines.append(_stream_member(tar, f, now, bar))
             _add(tar, MANIFEST, manifest_text(lines).encode(), now)
-        os.replace(tmp, out)
     except OSError as exc:
         raise PackError([f"{out}: cannot be written: {exc.strerror or exc}"]) from None
     finally:
         bar.close()
-        tmp.unlink(missing_ok=True)
     return PackResult(out, len(lines) + 1, out.stat().st_size, time.monotonic() - started, sizes)
 
 

@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from app import safe_yaml
+from app.atomic import write_text_atomic
 
 VERSION = 1
 SUFFIX = ".cuetimes.yaml"
@@ -102,16 +104,6 @@ def recording_key(show_path: str | Path, recording: str | Path) -> str:
         return rec.as_posix()
 
 
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    y = YAML()  # round trip: comments and order survive an update
-    y.preserve_quotes = True
-    y.indent(mapping=2, sequence=4, offset=2)
-    y.width = 4096
-    return y
-
-
 def _line(node: Any, key: Any = None) -> int:
     lc = getattr(node, "lc", None)
     if lc is None:
@@ -175,7 +167,7 @@ def read_cuetimes(path: str | Path) -> dict[str, RecordingTimes]:
     from ruamel.yaml.error import YAMLError
 
     try:
-        data = _yaml().load(path.read_text(encoding="utf-8"))
+        data = safe_yaml.round_trip().load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise CueTimesError(f"{path}:0: cannot read: {exc}") from None
     except YAMLError as exc:
@@ -213,7 +205,7 @@ def write_recording(path: str | Path, times: RecordingTimes) -> Path:
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
     path = Path(path)
-    y = _yaml()
+    y = safe_yaml.round_trip()
     data = y.load(path.read_text(encoding="utf-8")) if path.exists() else None
     if not isinstance(data, CommentedMap):
         data = CommentedMap([("version", VERSION), ("recordings", CommentedMap())])
@@ -239,9 +231,7 @@ def write_recording(path: str | Path, times: RecordingTimes) -> Path:
     recs[times.recording] = entry
     buf = io.StringIO()
     y.dump(data, buf)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, buf.getvalue())
     return path
 
 

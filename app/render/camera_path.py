@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from app.atomic import write_text_atomic
 from app.cues.actions import Action, CameraRecord, FadeOut, Go, HardBlack, Panic
 from app.cues.state import CameraOffset
 from app.media.types import MediaError
@@ -106,10 +106,7 @@ def write_path(path: Path, camera_path: CameraPath, *, cue: str = "", media: str
             for t, pose in zip(camera_path.times, camera_path.poses, strict=True)
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(doc, separators=(",", ":")) + "\n")
 
 
 def read_path(path: str | Path) -> CameraPath:

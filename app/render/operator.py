@@ -63,7 +63,7 @@ from app.render.operator_layout import (
     thumbnail_grid,
     visible_rows,
 )
-from app.render.thumbs import Thumbnails
+from app.render.thumbs import ThumbnailTextures
 from app.render.ui import (
     AMBER,
     BLUE,
@@ -151,7 +151,7 @@ class OperatorWindow:
         self.fbo: moderngl.Framebuffer | None = None
         aspect = output.width / output.height
         tw = THUMB_WIDTH
-        self.thumbs = Thumbnails(tw, max(1, round(tw / aspect)))
+        self.thumbs = ThumbnailTextures(tw, max(1, round(tw / aspect)))
         if self.offscreen:
             make_current(self.out_ctx)
             self.ctx = self.out_ctx

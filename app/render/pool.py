@@ -22,7 +22,6 @@ the audience sees never changes under it, the new file is used once the cue has 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from app.media.hap import HapFrame
 from app.media.splat_cue import load_cue_scene
 from app.media.splats import SplatScene
 from app.media.still import load_still, reduction
-from app.media.types import MediaError, YuvFrame
+from app.media.types import FileStamp, MediaError, YuvFrame, file_stamp
 from app.media.video import VideoFrame, VideoSource
 from app.render.camera import CameraSmoother, cue_view
 from app.render.camera_path import CameraMoves
@@ -66,18 +65,6 @@ HAP_FORMATS: dict[str, tuple[str, ...]] = {
 
 def _note_to_stderr(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-FileStamp = tuple[int, int, int] | None  # (inode, size, mtime ns); None: no file
-
-
-def file_stamp(path: Any) -> FileStamp:
-    """What tells a replaced file from the one opened (os.replace gives a new inode)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _decode_still(path: Any, size: tuple[int, int]) -> np.ndarray:

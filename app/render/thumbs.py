@@ -24,7 +24,7 @@ class _Thumb:
     fbo: Any = field(default=None, repr=False)
 
 
-class Thumbnails:
+class ThumbnailTextures:
     """Cue thumbnails: pixels made on a worker thread, textures uploaded on the main thread."""
 
     def __init__(self, width: int, height: int, keep: int = 160) -> None:

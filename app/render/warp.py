@@ -23,8 +23,6 @@ leaves a half-written set-up.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,8 +30,20 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
+from yaml.nodes import Node, ScalarNode
 
-from app import safe_yaml
+from app.atomic import write_text_atomic
+from app.show.schema import (
+    INVALID,
+    Reporter,
+    check_keys,
+    compose_file,
+    construct,
+    describe,
+    is_null,
+    mapping,
+    read_fields,
+)
 
 Corner = tuple[float, float]
 Corners = tuple[Corner, Corner, Corner, Corner]
@@ -184,59 +194,60 @@ def default_venue_path(show_path: str | Path) -> Path:
     return Path(show_path).resolve().parent / VENUE_FILE
 
 
-def _read_section(data: dict, name: str, allowed: set[str], problems: list[str]) -> dict:
-    section = data.get(name)
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        problems.append(f"{name}: expected a mapping, got {type(section).__name__}")
-        return {}
-    unknown = sorted(set(map(str, section)) - allowed)
-    if unknown:
-        known = ", ".join(sorted(allowed))
-        problems.append(f"{name}: unknown keys {', '.join(unknown)} (known: {known})")
-    return section
+def _monitor(node: Node, rep: Reporter, name: str) -> Any:
+    """A venue file's monitor (schema converter): an index, a name substring, or empty."""
+    try:
+        if not isinstance(node, ScalarNode):
+            raise ValueError
+        return parse_monitor(construct(node))
+    except (ValueError, yaml.YAMLError):
+        rep.add(node, f"{name}: expected a monitor index or a name, got {describe(node)}")
+        return INVALID
+
+
+def _corners(node: Node, rep: Reporter, name: str) -> Any:
+    """A venue file's output corners (schema converter) -> a Warp."""
+    try:
+        return Warp(construct(node))
+    except (WarpError, yaml.YAMLError) as exc:
+        rep.add(node, f"{name}: {exc}")
+        return INVALID
+
+
+_SECTIONS = {
+    "output": {"monitor": _monitor, "corners": _corners},
+    "operator": {"monitor": _monitor},
+}
 
 
 def load_venue(path: str | Path, *, missing_ok: bool = False) -> Venue:
-    """Read a venue file. A missing file is an error unless `missing_ok` (then: defaults)."""
+    """Read a venue file. A missing file is an error unless `missing_ok` (then: defaults).
+
+    `VenueError` lists every problem, one `file:line: message` a line (app/show/schema.py).
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         if missing_ok:
             return Venue()
-        raise VenueError(f"{path}: no such venue file") from None
-    except OSError as exc:
-        raise VenueError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = safe_yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise VenueError(f"{safe_yaml.one_line(exc, path)} (the venue file)") from None
-    if not isinstance(data, dict):
-        raise VenueError(f"{path}: expected a mapping with 'output' and 'operator'")
-    problems: list[str] = []
-    unknown = sorted(set(map(str, data)) - {"output", "operator"})
-    if unknown:
-        problems.append(f"unknown keys {', '.join(unknown)} (known: operator, output)")
-    output = _read_section(data, "output", {"monitor", "corners"}, problems)
-    operator = _read_section(data, "operator", {"monitor"}, problems)
-    monitors: list[Monitor] = []
-    for name, section in (("output", output), ("operator", operator)):
-        try:
-            monitors.append(parse_monitor(section.get("monitor")))
-        except ValueError as exc:
-            problems.append(f"{name}.monitor: {exc}")
-            monitors.append(None)
-    warp = Warp.identity()
-    if "corners" in output:
-        try:
-            warp = Warp(output["corners"])
-        except WarpError as exc:
-            problems.append(f"output.corners: {exc}")
-    if problems:
-        raise VenueError("\n".join(f"{path}: {p}" for p in problems))
-    return Venue(warp, monitors[0], monitors[1])
+        raise VenueError(f"{path}: no such venue file")
+    rep = Reporter(path)
+    root = compose_file(path, rep, "the venue file")
+    items = mapping(root, rep, "the venue file") if root is not None else None
+    values: dict[str, dict[str, Any]] = {"output": {}, "operator": {}}
+    if items is not None:
+        check_keys(items, _SECTIONS, rep, "the venue file")
+        for name, spec in _SECTIONS.items():
+            if name in items and not is_null(items[name][1]):
+                section = mapping(items[name][1], rep, name)
+                if section is not None:
+                    check_keys(section, spec, rep, name)
+                    values[name] = read_fields(section, spec, rep, prefix=f"{name}.")
+    if rep.problems:
+        raise VenueError("\n".join(str(p) for p in rep.problems))
+    output, operator = values["output"], values["operator"]
+    return Venue(
+        output.get("corners", Warp.identity()), output.get("monitor"), operator.get("monitor")
+    )
 
 
 def venue_to_dict(venue: Venue) -> dict[str, Any]:
@@ -253,20 +264,9 @@ def venue_to_dict(venue: Venue) -> dict[str, Any]:
 
 def save_venue(path: str | Path, venue: Venue) -> None:
     """Write the venue file atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.safe_dump(venue_to_dict(venue), default_flow_style=None, sort_keys=False)
     text = "# venue set-up: output warp corners TL, TR, BR, BL (normalised, y down)\n" + body
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(Path(path), text)
 
 
 # --- keyboard adjustment ----------------------------------------------------------------

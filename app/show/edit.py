@@ -36,6 +36,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from app import safe_yaml
+from app.atomic import atomic_output
 from app.show.model import SPLAT_EXTENSIONS, STILL_EXTENSIONS, VIDEO_EXTENSIONS
 
 MAX_NOTES = 2000  # characters of a note
@@ -61,10 +63,7 @@ def digest(text: str) -> str:
 
 
 def _yaml() -> YAML:
-    y = YAML()
-    y.preserve_quotes = True
-    y.indent(mapping=2, sequence=4, offset=2)
-    y.width = 4096
+    y = safe_yaml.round_trip()
     y.representer.add_representer(type(None), _null)
     return y
 
@@ -648,10 +647,9 @@ def check_show(path: Path, text: str) -> None:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write as an editor saves: a temporary file beside it, renamed over it."""
-    tmp = path.with_name(f".{path.name}.edit-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-    except OSError:
-        pass
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        except OSError:
+            pass

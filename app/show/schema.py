@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from app import safe_yaml
+
 STR_TAG = "tag:yaml.org,2002:str"
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -82,6 +84,35 @@ class Reporter:
                 seen.add(problem)
                 ordered.append(problem)
         return ordered
+
+
+def compose_file(path: Path, rep: Reporter, what: str) -> Node | None:
+    """The node tree of the YAML file `path` (an empty file: an empty mapping), or None when it
+    cannot be read, is not UTF-8 or is not YAML (the problem reported at its line). `what`
+    names the file in messages ("the venue file"). A missing file is the caller's to handle
+    before: here it is a problem like any other."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        rep.add(1, f"cannot read {what}: {e.strerror or e}")
+        return None
+    except UnicodeDecodeError as e:
+        rep.add(1, f"{what} is not UTF-8 text: {e.reason}")
+        return None
+    try:
+        root = safe_yaml.compose(text)
+    except safe_yaml.YamlLimitError as e:
+        mark = e.problem_mark
+        rep.add(mark.line + 1 if mark else 1, f"YAML refused: {e.problem} ({what})")
+        return None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        rep.add(mark.line + 1 if mark else 1, f"YAML syntax error: {e.problem} ({what})")
+        return None
+    except yaml.YAMLError as e:
+        rep.add(1, f"YAML syntax error: {' '.join(str(e).split())} ({what})")
+        return None
+    return MappingNode("tag:yaml.org,2002:map", []) if root is None else root
 
 
 def line_of(node: Node) -> int:
@@ -180,7 +211,8 @@ def _scalar_value(node: Node) -> Any:
         return INVALID
 
 
-def _is_null(node: Node) -> bool:
+def is_null(node: Node) -> bool:
+    """Whether a node is an empty value (`key:` or `~` or `null`)."""
     return isinstance(node, ScalarNode) and node.tag == NULL_TAG
 
 
@@ -216,7 +248,7 @@ def number(
         expected += " (or null)"
 
     def convert(node: Node, rep: Reporter, name: str) -> Any:
-        if nullable and _is_null(node):
+        if nullable and is_null(node):
             return None
         if node.tag not in (INT_TAG, FLOAT_TAG):
             rep.add(node, f"{name}: expected {expected}, got {describe(node)}")
@@ -275,7 +307,7 @@ def string(*, nullable: bool = False) -> Converter:
     """A text value -> str (a number is not silently taken as text)."""
 
     def convert(node: Node, rep: Reporter, name: str) -> Any:
-        if nullable and _is_null(node):
+        if nullable and is_null(node):
             return None
         if not (isinstance(node, ScalarNode) and node.tag == STR_TAG):
             rep.add(node, f"{name}: expected a text, got {describe(node)}")
@@ -289,7 +321,7 @@ def identifier(*, nullable: bool = False) -> Converter:
     """An id: a text or a number, kept as written (`1.10` stays '1.10') -> str."""
 
     def convert(node: Node, rep: Reporter, name: str) -> Any:
-        if nullable and _is_null(node):
+        if nullable and is_null(node):
             return None
         if not (isinstance(node, ScalarNode) and node.tag in (STR_TAG, INT_TAG, FLOAT_TAG)):
             rep.add(node, f"{name}: expected an id (a text or a number), got {describe(node)}")
@@ -330,7 +362,7 @@ def raw_mapping(*, nullable: bool = False) -> Converter:
     """Any mapping, passed through as plain Python data -> dict."""
 
     def convert(node: Node, rep: Reporter, name: str) -> Any:
-        if nullable and _is_null(node):
+        if nullable and is_null(node):
             return None
         if not isinstance(node, MappingNode):
             rep.add(node, f"{name}: expected a mapping (key: value), got {describe(node)}")

@@ -32,6 +32,7 @@ from aiohttp import WSMsgType, web
 
 from app.cues.actions import Action
 from app.cues.commands import CommandError, build, name_of
+from app.ratelog import RateLimitedLog
 from app.web.auth import Bucket, Guard
 from app.web.protocol import ProtocolError, Request, ack, encode, parse_request
 from app.web.truth import GRACE, ClockSync
@@ -86,46 +87,6 @@ class Tokens:
         if hmac.compare_digest(given, self.view.encode()):
             return "view"
         return None
-
-
-class _LogLines:
-    """Log lines gathered on the server thread, rate-limited per kind (burst 5, 1/s), handed
-    to the sink on the main thread by `deliver` (the event log is not thread-safe)."""
-
-    def __init__(self, log: Log | None, clock: Callable[[], float]) -> None:
-        self._log = log
-        self._clock = clock
-        self._buckets: dict[str, Bucket] = {}
-        self._suppressed: dict[str, int] = {}
-        self._pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=256)
-
-    def __call__(self, kind: str, message: str, fields: dict[str, Any]) -> None:
-        if self._log is None:
-            return
-        bucket = self._buckets.get(kind)
-        if bucket is None:
-            if len(self._buckets) > 256:
-                self._buckets.clear()
-            bucket = self._buckets[kind] = Bucket(1.0, self._clock)
-            bucket.tokens = 5.0
-        if not bucket.take():
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-            return
-        skipped = self._suppressed.pop(kind, 0)
-        if skipped:
-            fields = {**fields, "suppressed": skipped}
-        self._pending.append((message, fields))
-
-    def deliver(self) -> None:
-        while self._pending:
-            try:
-                message, fields = self._pending.popleft()
-            except IndexError:
-                return
-            try:
-                self._log(message, fields)  # type: ignore[misc]
-            except Exception:
-                pass
 
 
 @dataclass(eq=False)
@@ -224,7 +185,7 @@ class WebServer:
         self._probes: deque[tuple[str, float]] = deque(maxlen=256)
         self._tick: tuple[int, int | None, float | None] = (0, None, None)  # (n, frame, t)
         self._clock = clock
-        self._log = _LogLines(log, clock)
+        self._log = RateLimitedLog(log, clock, max_kinds=256)
         self._thumb_file = thumb_file or (lambda key: None)
         self._show = show
         self._show_version = 1

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from app.atomic import atomic_output
 from app.show.model import Cue, MediaKind, Show
 
 THUMB_WIDTH = 320
@@ -47,10 +48,8 @@ def save_jpeg(pixels: np.ndarray, path: Path) -> None:
     """Write (H, W, 3) uint8 pixels as a JPEG, atomically (a half-written file never shows)."""
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(tmp, "JPEG", quality=82)
-    os.replace(tmp, path)
+    with atomic_output(path, unique=True, sync=False) as tmp:  # a cache: made again if lost
+        Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(tmp, "JPEG", quality=82)
 
 
 @dataclass
