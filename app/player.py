@@ -87,6 +87,7 @@ class Player:
         self.fps = 0.0
         self.hint = ""  # e.g. "press Esc again to quit"
         self.warnings: list[str] = []  # refused OSC clients and the like, newest last
+        self._warning_kinds: list[str] = []  # the kind of each warning ('refused', 'busy')
         self.recorder: Any = None  # an app.render.recorder.Recorder while --record runs
         self.web: Any = None  # the web console (app.web.console.WebConsole), when one runs
         # key handlers that see a window key before the show's keys; True consumes it
@@ -99,6 +100,52 @@ class Player:
         # the web console refuses its commands that reach the loop after their deadline
         self.gates: list[Callable[[Action], str | None]] = []
         self.applied_hooks.append(self.pool.camera_moves.on_action)  # camera_record
+
+    # --- registrations (the session, the inputs and the console call these) ------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(status)` on this thread whenever the status snapshot changed."""
+        self.listeners.append(listener)
+
+    def set_inputs(self, inputs: Sequence[Any]) -> None:
+        """The inputs whose `status()` goes into the snapshot (the session's, in order)."""
+        self.inputs = tuple(inputs)
+
+    def add_key_filter(self, consume: Callable[[Any], bool]) -> None:
+        """A key handler that sees a window key before the show's keys (True consumes it)."""
+        self.key_filters.append(consume)
+
+    def on_applied(self, hook: Callable[[Action, str | None], None]) -> None:
+        """Call `hook(action, note)` on the main thread after each action is applied."""
+        self.applied_hooks.append(hook)
+
+    def add_gate(self, gate: Callable[[Action], str | None]) -> None:
+        """Ask `gate(action)` before each action is applied; a reason refuses it."""
+        self.gates.append(gate)
+
+    def set_hint(self, hint: str) -> None:
+        """The hint the status shows (e.g. "press Esc again to quit"); "" for none."""
+        self.hint = hint
+
+    def note(self, message: str) -> None:
+        """The last note the status shows (a refusal, a reload's summary)."""
+        self.last_note = message
+
+    def warn(self, message: str, kind: str = "warning") -> None:
+        """A warning for the status (refused OSC clients and the like), newest last."""
+        self.warnings.append(message)
+        self._warning_kinds.append(kind)
+        del self.warnings[:-MAX_WARNINGS]
+        del self._warning_kinds[:-MAX_WARNINGS]
+
+    def set_recorder(self, recorder: Any) -> Any:
+        """Capture each frame into `recorder` (None: stop); returns the previous one."""
+        previous, self.recorder = self.recorder, recorder
+        return previous
+
+    def set_web(self, console: Any) -> None:
+        """The web console bound to this player (its address, its show reloads)."""
+        self.web = console
 
     def replace_show(
         self, show: Show, state: EngineState, lengths: dict[int, float], moved: dict[int, int]
@@ -188,8 +235,7 @@ class Player:
             self._busy_logged_at = now
             message = f"input busy: {self.inbox.total_refused} commands refused so far"
             self.log.write("info", now, message=message)
-            self.warnings.append(message)
-            del self.warnings[:-MAX_WARNINGS]
+            self.warn(message, "busy")
 
     @property
     def starting(self) -> tuple[int, ...]:

@@ -69,17 +69,17 @@ class Session:
         self.keys = KeyboardMapper(clock=player.clock.time, bindings=_show_keys(player.show))
         self.closers: list[Callable[[], None]] = []  # run by close(), last added first
         self.stop = StopGuard()  # Ctrl-C twice / SIGTERM (handlers installed by `play`)
-        player.inputs = tuple(self.inputs)
+        player.set_inputs(self.inputs)
 
     def add_input(self, inp: Any) -> None:
         """Start `inp` and poll it every frame; its `status()` joins the snapshot."""
         inp.start()
         self.inputs.append(inp)
-        self.player.inputs = tuple(self.inputs)
+        self.player.set_inputs(self.inputs)
 
     def add_listener(self, listener: Callable[[Any], None]) -> None:
         """Call `listener(status)` on the main thread whenever the status changed."""
-        self.player.listeners.append(listener)
+        self.player.add_listener(listener)
 
     def run(
         self,
@@ -142,7 +142,7 @@ class Session:
                 return False
             if isinstance(result, Action):
                 player.put(result)
-        player.hint = self.keys.hint or self.stop.hint() or ""
+        player.set_hint(self.keys.hint or self.stop.hint() or "")
         return True
 
     def close(self) -> None:
@@ -153,7 +153,7 @@ class Session:
             except Exception as exc:  # one input failing to stop must not keep others open
                 print(f"closing an input: {exc}", file=sys.stderr)
         self.inputs.clear()
-        self.player.inputs = ()
+        self.player.set_inputs(())
         while self.closers:
             self.closers.pop()()
 
@@ -212,7 +212,7 @@ class Session:
         if session.operator is not None:
             session.closers.append(session.operator.close)  # before the output: it ends glfw
         if not args.headless:
-            player.key_filters.append(_warp_keys(player, venue, venue_path, monitor))
+            player.add_key_filter(_warp_keys(player, venue, venue_path, monitor))
         if getattr(args, "record", None):
             # on a fake clock no one watches in real time: keep every frame
             _start_recording(player, Path(args.record), blocking=args.fake_clock)
@@ -279,8 +279,7 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
         if message.startswith(
             ("osc refused", "osc denied", "osc bad passcode", "web console refused")
         ):
-            player.warnings.append(f"{message}: {fields.get('client', '?')}")
-            del player.warnings[:-20]
+            player.warn(f"{message}: {fields.get('client', '?')}", "refused")
 
     cfg = player.show.osc
     if not getattr(args, "no_osc", False):
@@ -457,7 +456,7 @@ def _start_recording(player: Player, path: Path, *, blocking: bool = False) -> N
         player.log.write("error", player.clock.time(), message=message)
 
     try:
-        player.recorder = Recorder(
+        recorder = Recorder(
             out.ctx,
             out.width,
             out.height,
@@ -469,13 +468,15 @@ def _start_recording(player: Player, path: Path, *, blocking: bool = False) -> N
         )
     except (OSError, ValueError) as exc:
         print(f"recording: cannot start ({exc}): playing without it", file=sys.stderr)
+    else:
+        player.set_recorder(recorder)
 
 
 def _stop_recording(player: Player) -> None:
     """Finish the recording (the video file appears complete, or not at all)."""
     from app.render.recorder import RecorderError
 
-    recorder, player.recorder = player.recorder, None
+    recorder = player.set_recorder(None)
     if recorder is None:
         return
     try:

@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         player = Player(show, output, clock=FrameClock(), log=EventLog())
         server = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"])
         server.start()
-        player.listeners.append(server.publish)
+        player.add_listener(server.publish)
         client = SimpleUDPClient("127.0.0.1", server.port)
         try:
             player.clock.start()

@@ -244,14 +244,10 @@ class WebConsole:
         self._deadlines: dict[int, float] = {}  # id(action) -> monotonic deadline
         self._tick_at = -1e9
         self.server = server_factory(show_description(player.show, thumbs), self._put)
-        hooks = getattr(player, "applied_hooks", None)
-        if hooks is not None:
-            hooks.append(self._on_applied)
-        gates = getattr(player, "gates", None)
-        if gates is not None:
-            gates.append(self._gate)
+        player.on_applied(self._on_applied)
+        player.add_gate(self._gate)
         # a frame changed the state: it is handed over in `idle`, once the frame is out
-        player.listeners.append(self._changed)
+        player.add_listener(self._changed)
         self._dirty = True
         self._idle_seen = False
         self._state: dict[str, Any] | None = None
@@ -496,5 +492,5 @@ def start_web_console(
     print(f"console (view only): {server.url(shown, view=True)}", file=sys.stderr, flush=True)
     if not getattr(args, "quiet", False) and sys.stderr.isatty():
         print(terminal_qr(url), file=sys.stderr, flush=True)
-    player.web = console
+    player.set_web(console)
     return console
