@@ -21,7 +21,7 @@ from app.cues.engine import Engine, FollowTimer
 from app.cues.state import EngineState, Mix
 from app.eventlog import EventLog
 from app.show.model import Show
-from app.status import FollowStatus, InputStatus, LayerStatus, LiveCue, Status
+from app.status import Alert, FollowStatus, InputStatus, LayerStatus, LiveCue, Status
 
 Listener = Callable[[Status], None]
 MAX_WARNINGS = 20
@@ -100,6 +100,7 @@ class Player:
         # the web console refuses its commands that reach the loop after their deadline
         self.gates: list[Callable[[Action], str | None]] = []
         self.applied_hooks.append(self.pool.camera_moves.on_action)  # camera_record
+        self.status = self.make_status(0.0, None)  # what the show starts with (no frame yet)
 
     # --- registrations (the session, the inputs and the console call these) ------------
 
@@ -386,27 +387,45 @@ class Player:
         poem = next((p for p in self.show.poems if p.id == poem_id), None)
         rates = dict(s.layer_rate)
         opacities = dict(s.layer_opacity) or {1: 1.0}
+        entries = {e.cue: e for e in s.entries}
         shown: dict[int, tuple[LiveCue, ...]] = {}
         for lm in mix.layers if mix is not None else ():
-            shown[lm.layer] = tuple(
-                LiveCue(
-                    e.cue, cues[e.cue].id, cues[e.cue].poem_id, round(e.opacity * lm.opacity, 4)
+            live_cues = []
+            for e in lm.entries:
+                entry = entries.get(e.cue)
+                since = None
+                if entry is not None:
+                    since = entry.fired_at if entry.media_since is None else entry.media_since
+                live_cues.append(
+                    LiveCue(
+                        e.cue,
+                        cues[e.cue].id,
+                        cues[e.cue].poem_id,
+                        round(e.opacity * lm.opacity, 4),
+                        weight=e.opacity,
+                        since=since,
+                        base=entry.media_base if entry is not None else 0.0,
+                        rate=cues[e.cue].rate * rates.get(lm.layer, 1.0),
+                    )
                 )
-                for e in lm.entries
-            )
+            shown[lm.layer] = tuple(live_cues)
         numbers = sorted(set(opacities) | set(rates) | set(shown))
         layers = tuple(
             LayerStatus(n, opacities.get(n, 1.0), rates.get(n, 1.0), shown.get(n, ()))
             for n in numbers
         )
         inputs = tuple(i.status() for i in self.inputs if callable(getattr(i, "status", None)))
-        warnings = (list(self.log.errors) + self.warnings)[-MAX_WARNINGS:]
+        alerts = [Alert("error", m) for m in self.log.errors] + [
+            Alert(k, m) for k, m in zip(self._warning_kinds, self.warnings, strict=True)
+        ]
+        warnings = [a.message for a in alerts][-MAX_WARNINGS:]
         rec = self.recorder
         return Status(
             t=t,
             frame=self.frame,
             fps=self.fps,
             frame_ms=self._frame_ms,
+            step_ms=self.frame_ms,
             dropped=max(self.status.dropped, self.dropped + self.pool.dropped_video_frames),
             poem=poem_id,
             poem_title=poem.title if poem else None,
@@ -419,11 +438,14 @@ class Player:
             transition=None if mix is None or mix.transition is None else mix.transition,
             blackout=s.blackout,
             panic=s.panic_at is not None,
+            black=0.0 if mix is None else mix.black,
             layers=layers,
+            set_layers=tuple(sorted(set(s.layer_opacity) | set(s.layer_rate))),
             last_source=self.last_source,
             last_note=self.last_note,
             media_failed=s.failed,
             warnings=tuple(warnings),
+            alerts=tuple(alerts),
             inputs=tuple(i for i in inputs if isinstance(i, InputStatus)),
             recording=rec is not None,
             recording_dropped=int(rec.dropped) if rec is not None else 0,
@@ -452,13 +474,6 @@ class Player:
         if new.key != old.key or self.frame == 0:
             for listener in self.listeners:
                 listener(new)
-
-    def follow_status(self) -> dict[str, Any] | None:
-        """The armed follow as the web console shows it (main thread), else None."""
-        f = self.status.follow
-        if f is None:
-            return None
-        return {"cue": f.target, "from": f.cue, "mode": f.mode, "remaining": f.remaining}
 
     def status_line(self) -> str:
         """One terminal line (the status snapshot's `line()`)."""

@@ -86,3 +86,108 @@ def test_no_module_writes_an_attribute_of_a_player() -> None:
             continue
         writes += player_writes(path.read_text(), str(path.relative_to(APP.parent)))
     assert writes == []
+
+
+def test_the_console_state_is_built_from_a_status_alone() -> None:
+    from app.status import Alert, FollowStatus, InputStatus, LayerStatus, LiveCue, Status
+    from app.web.console import console_state
+
+    show = {"poems": [{"cues": [{"layer": 1}, {"layer": 2}, {"layer": 2}]}]}
+    status = Status(
+        t=12.5,
+        frame=750,
+        fps=29.96,
+        step_ms=3.14159,
+        dropped=4,
+        poem="1",
+        live=1,
+        standby=2,
+        master=0.8,
+        tbar=0.25,
+        transition=0.5,
+        black=0.1234,
+        layers=(
+            LayerStatus(1, 1.0, 1.0, ()),
+            LayerStatus(
+                2,
+                0.5,
+                2.0,
+                (
+                    LiveCue(0, "a", "1", 0.25, weight=0.5, since=10.0, base=1.0, rate=2.0),
+                    LiveCue(1, "b", "1", 0.2, weight=0.4, since=None),
+                ),
+            ),
+            LayerStatus(3, 0.7, 1.0, ()),
+        ),
+        set_layers=(2, 3),
+        last_source="osc",
+        inputs=(InputStatus("osc", ("10.0.0.2",)), InputStatus("gamepad", pads=("pad 1",))),
+        alerts=(Alert("error", "e1"), Alert("refused", "osc refused: 10.0.0.9")),
+        follow=FollowStatus("b", "c", "after 2 s", 14.0, 1.5),
+    )
+    assert console_state(status, show) == {
+        "poem": "1",
+        "live": 1,
+        "standby": 2,
+        "blackout": False,
+        "panic": False,
+        "black": 0.123,
+        "master": 0.8,
+        "transition": 0.5,
+        "crossfade": 0.25,
+        "on_stage": [
+            {"cue": 0, "layer": 2, "weight": 0.5, "since": 10.0, "base": 1.0, "rate": 2.0},
+            {"cue": 1, "layer": 2, "weight": 0.4},
+        ],
+        "layers": [
+            {"layer": 1, "opacity": 1.0, "rate": 1.0},
+            {"layer": 2, "opacity": 0.5, "rate": 2.0},
+            {"layer": 3, "opacity": 0.7, "rate": 1.0},
+        ],
+        "health": {
+            "fps": 30.0,
+            "dropped": 4,
+            "frame_ms": 3.14,
+            "source": "osc",
+            "pads": ["pad 1"],
+            "osc_clients": 1,
+            "warnings": ["osc refused: 10.0.0.9", "e1"],
+        },
+        "follow": {"cue": "c", "from": "b", "mode": "after 2 s", "remaining": 1.5},
+    }
+
+
+def test_a_players_status_makes_the_console_state(tmp_path: Path) -> None:
+    """What the console shows of a real frame comes from the frame's snapshot: a fade in
+    progress (weights, clip clock), the master, the frame counter."""
+    from app.clock import FakeTime, FrameClock
+    from app.cues.commands import build
+    from app.eventlog import EventLog
+    from app.player import Player
+    from app.render.outputs import HeadlessOutput
+    from app.show.loader import load_show
+    from app.web.console import console_state, show_description
+    from tests.web_helpers import tiny_show
+
+    show = load_show(tiny_show(tmp_path))
+    fake = FakeTime()
+    out = HeadlessOutput(64, 36)
+    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    try:
+        desc = show_description(show)
+        assert console_state(player.status, desc)["standby"] == 0  # before the first frame
+        player.put(build("master", (0.5,), source="test"), 0.0)
+        player.put(build("go", source="test"), 0.0)
+        for _ in range(3):
+            player.step()
+            fake.advance(0.1)
+        status = player.status
+        state = console_state(status, desc)
+        assert status.frame == 2 and state["master"] == 0.5 and state["live"] == 0
+        (item,) = state["on_stage"]
+        assert item["cue"] == 0 and item["weight"] == 1.0 and item["base"] == 0.0
+        assert 0.0 <= item["since"] <= 0.2  # fired at 0 (or started when its still was up)
+        assert state["health"]["source"] == "test"
+    finally:
+        player.close()
+        out.close()
