@@ -440,7 +440,7 @@ class Player:
             panic=s.panic_at is not None,
             black=0.0 if mix is None else mix.black,
             layers=layers,
-            set_layers=tuple(sorted(set(s.layer_opacity) | set(s.layer_rate))),
+            set_layers=tuple(sorted(set(dict(s.layer_opacity)) | set(rates))),
             last_source=self.last_source,
             last_note=self.last_note,
             media_failed=s.failed,

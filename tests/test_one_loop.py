@@ -177,6 +177,7 @@ def test_a_players_status_makes_the_console_state(tmp_path: Path) -> None:
         desc = show_description(show)
         assert console_state(player.status, desc)["standby"] == 0  # before the first frame
         player.put(build("master", (0.5,), source="test"), 0.0)
+        player.put(build("layer_opacity", (3, 0.4), source="test"), 0.0)
         player.put(build("go", source="test"), 0.0)
         for _ in range(3):
             player.step()
@@ -188,6 +189,8 @@ def test_a_players_status_makes_the_console_state(tmp_path: Path) -> None:
         assert item["cue"] == 0 and item["weight"] == 1.0 and item["base"] == 0.0
         assert 0.0 <= item["since"] <= 0.2  # fired at 0 (or started when its still was up)
         assert state["health"]["source"] == "test"
+        assert [la["layer"] for la in state["layers"]] == [1, 2, 3]
+        assert state["layers"][2] == {"layer": 3, "opacity": 0.4, "rate": 1.0}
     finally:
         player.close()
         out.close()
