@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.clock import FrameClock
@@ -43,6 +44,16 @@ def follow_lengths(show: Show) -> dict[int, float]:
         if end is not None:
             lengths[i] = max(0.0, end - cue.start)
     return lengths
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one `Player.step()` did: the show time it rendered, the snapshot it published
+    and the actions it applied, in order, each with the engine's note (None: took effect)."""
+
+    t: float
+    status: Status
+    applied: tuple[tuple[Action, str | None], ...] = ()
 
 
 class Player:
@@ -100,6 +111,7 @@ class Player:
         # the web console refuses its commands that reach the loop after their deadline
         self.gates: list[Callable[[Action], str | None]] = []
         self.applied_hooks.append(self.pool.camera_moves.on_action)  # camera_record
+        self._applied_now: list[tuple[Action, str | None]] = []  # this step's, in order
         self.status = self.make_status(0.0, None)  # what the show starts with (no frame yet)
 
     # --- registrations (the session, the inputs and the console call these) ------------
@@ -191,6 +203,7 @@ class Player:
         if note:
             self.last_note = note
             self.log.write("info", t, message=note)
+        self._applied_now.append((action, note))
         for hook in self.applied_hooks:
             hook(action, note)
         if self.state.live != before.live or (
@@ -313,10 +326,11 @@ class Player:
 
     # --- one frame --------------------------------------------------------------------
 
-    def step(self) -> float:
-        """Render one frame at the clock's current time; returns that time."""
+    def step(self) -> FrameResult:
+        """Render one frame at the clock's current time; returns what it did."""
         started = time.perf_counter()
         t = self.clock.time()
+        self._applied_now = []
         self._drain(t)
         self._hold_starts(t)
         self.state = self.engine.prune(self.state, t)
@@ -341,7 +355,7 @@ class Player:
         self._publish(t, mix)
         self.frame += 1
         self.frame_ms = (time.perf_counter() - started) * 1000.0
-        return t
+        return FrameResult(t, self.status, tuple(self._applied_now))
 
     def _account(self, t: float) -> None:
         fps = self.show.output.fps

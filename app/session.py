@@ -525,6 +525,43 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+class RenderClock(FrameClock):
+    """The clock of an offline run: frame n is at exactly n / fps of a fake time, and waiting
+    for the next frame takes no time."""
+
+    def __init__(self, fake: FakeTime) -> None:
+        super().__init__(fake, fake.sleep)
+        self.fake = fake
+
+    def wait_next_frame(self, fps: float) -> float:
+        self.frame += 1
+        self.fake.t = self._t0 + self.frame / fps
+        return self.time()
+
+
+class FrameTap:
+    """An input of `Session.run` that calls `after()` once each frame is out (a render's
+    video writer, a bench's measurement) and `before(t)` before each frame."""
+
+    def __init__(
+        self, after: Callable[[], None], before: Callable[[float], None] | None = None
+    ) -> None:
+        self.after, self.before = after, before
+
+    def start(self) -> FrameTap:
+        return self
+
+    def poll(self, t: float) -> None:
+        if self.before is not None:
+            self.before(t)
+
+    def idle(self) -> None:
+        self.after()
+
+    def close(self) -> None:
+        pass
+
+
 def render_command(args: argparse.Namespace) -> int:
     """`python -m app render SHOW --script ... --out FILE.mp4`: a scripted run to a video."""
     from app.media.writer import VideoWriter
@@ -544,19 +581,14 @@ def render_command(args: argparse.Namespace) -> int:
         duration = (script[-1][0] if script else 0.0) + 3.0
     frames = max(1, int(round(duration * fps)))
     fake = FakeTime()
-    clock = FrameClock(fake, fake.sleep)
     output = HeadlessOutput(show.output.width, show.output.height)
-    player = Player(show, output, clock=clock, log=EventLog(args.event_log), offline=True)
-    pending = list(script)
+    player = Player(
+        show, output, clock=RenderClock(fake), log=EventLog(args.event_log), offline=True
+    )
     try:
         with VideoWriter(args.out, show.output.width, show.output.height, fps) as writer:
-            for n in range(frames):
-                fake.t = n / fps
-                while pending and pending[0][0] <= fake.t:
-                    t, action = pending.pop(0)
-                    player.put(action, t)
-                player.step()
-                writer.write(output.read_pixels())
+            session = Session(player, inputs=[FrameTap(lambda: writer.write(output.read_pixels()))])
+            session.run(script, frames=frames, status=False)
     finally:
         player.close()
         output.close()
