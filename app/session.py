@@ -87,11 +87,13 @@ class Session:
         *,
         frames: int | None = None,
         status: bool = True,
+        until: Callable[[], bool] | None = None,
     ) -> None:
         """The main loop: pace, feed scripted actions, poll inputs and keys, render, repeat.
 
-        Stops when the output window closes, after `frames` frames, on Esc twice, or when
-        `stop` was requested (Ctrl-C twice, SIGTERM).
+        Stops when the output window closes, after `frames` frames, on Esc twice, when
+        `stop` was requested (Ctrl-C twice, SIGTERM), or when `until()` (asked before each
+        frame: a bench's clock) says so.
         """
         player, operator = self.player, self.operator
         pending = sorted(script, key=lambda item: item[0])
@@ -99,7 +101,7 @@ class Session:
         last_status = 0.0
         player.clock.start()
         while not player.output.should_close and (frames is None or player.frame < frames):
-            if self.stop.requested:
+            if self.stop.requested or (until is not None and until()):
                 break
             t = player.clock.time()
             while pending and pending[0][0] <= t:
