@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -562,6 +562,34 @@ class FrameTap:
 
     def close(self) -> None:
         pass
+
+
+class Steps:
+    """An input of `Session.run` that runs a generator a step at each frame (after the
+    frame is out): a bench's or a test's script, one `yield` a frame. `done` once it has
+    returned, and `value` is what it returned."""
+
+    def __init__(self, steps: Generator[None, None, Any]) -> None:
+        self.steps = steps
+        self.done = False
+        self.value: Any = None
+
+    def start(self) -> Steps:
+        return self
+
+    def poll(self, t: float) -> None:
+        pass
+
+    def idle(self) -> None:
+        if self.done:
+            return
+        try:
+            next(self.steps)
+        except StopIteration as end:
+            self.done, self.value = True, end.value
+
+    def close(self) -> None:
+        self.steps.close()
 
 
 def render_command(args: argparse.Namespace) -> int:
