@@ -194,3 +194,31 @@ def test_a_players_status_makes_the_console_state(tmp_path: Path) -> None:
     finally:
         player.close()
         out.close()
+
+
+def _step_calls(source: str, name: str) -> list[str]:
+    """`file:line (function)` of each `<player>.step()` call in `source`."""
+    found = []
+    tree = ast.parse(source, name)
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(func):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "step"
+                and _is_player(node.func.value)
+            ):
+                found.append(f"{name}:{node.lineno} ({func.name})")
+    return found
+
+
+def test_session_run_is_the_only_loop_that_steps_the_player() -> None:
+    """Render, the benches, the web console: every frame of app/ is one of `Session.run`."""
+    calls = []
+    for path in sorted(APP.rglob("*.py")):
+        if path != APP / "player.py":
+            calls += _step_calls(path.read_text(), str(path.relative_to(APP.parent)))
+    assert len(calls) == 1, calls
+    assert calls[0].startswith("app/session.py:") and calls[0].endswith("(run)"), calls
