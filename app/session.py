@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -527,73 +527,9 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-class RenderClock(FrameClock):
-    """The clock of an offline run: frame n is at exactly n / fps of a fake time, and waiting
-    for the next frame takes no time."""
-
-    def __init__(self, fake: FakeTime) -> None:
-        super().__init__(fake, fake.sleep)
-        self.fake = fake
-
-    def wait_next_frame(self, fps: float) -> float:
-        self.frame += 1
-        self.fake.t = self._t0 + self.frame / fps
-        return self.time()
-
-
-class FrameTap:
-    """An input of `Session.run` that calls `after()` once each frame is out (a render's
-    video writer, a bench's measurement) and `before(t)` before each frame."""
-
-    def __init__(
-        self, after: Callable[[], None], before: Callable[[float], None] | None = None
-    ) -> None:
-        self.after, self.before = after, before
-
-    def start(self) -> FrameTap:
-        return self
-
-    def poll(self, t: float) -> None:
-        if self.before is not None:
-            self.before(t)
-
-    def idle(self) -> None:
-        self.after()
-
-    def close(self) -> None:
-        pass
-
-
-class Steps:
-    """An input of `Session.run` that runs a generator a step at each frame (after the
-    frame is out): a bench's or a test's script, one `yield` a frame. `done` once it has
-    returned, and `value` is what it returned."""
-
-    def __init__(self, steps: Generator[None, None, Any]) -> None:
-        self.steps = steps
-        self.done = False
-        self.value: Any = None
-
-    def start(self) -> Steps:
-        return self
-
-    def poll(self, t: float) -> None:
-        pass
-
-    def idle(self) -> None:
-        if self.done:
-            return
-        try:
-            next(self.steps)
-        except StopIteration as end:
-            self.done, self.value = True, end.value
-
-    def close(self) -> None:
-        self.steps.close()
-
-
 def render_command(args: argparse.Namespace) -> int:
     """`python -m app render SHOW --script ... --out FILE.mp4`: a scripted run to a video."""
+    from app.loop import FrameTap, RenderClock
     from app.media.writer import VideoWriter
     from app.render.outputs import HeadlessOutput
 

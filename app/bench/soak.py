@@ -344,7 +344,8 @@ def _play(
     reference: float,
 ) -> tuple[Samples, list[dict[str, Any]], float | None, Drops]:
     """The loop: input, one frame (finished, as a window's swap would), report lines."""
-    from app.session import FrameTap, Session
+    from app.loop import FrameTap
+    from app.session import Session
 
     samples = Samples(int(total * args.fps * 1.1) + 16)
     drops = Drops()

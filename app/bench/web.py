@@ -293,9 +293,10 @@ def run(args: argparse.Namespace) -> int:
     from app.clock import FrameClock
     from app.cues.commands import build
     from app.eventlog import EventLog
+    from app.loop import FrameTap, Steps
     from app.player import Player
     from app.render.outputs import HeadlessOutput, OutputError
-    from app.session import FrameTap, Session, Steps
+    from app.session import Session
     from app.web.child import ServerProcess
     from app.web.console import WebConsole
     from app.web.server import Tokens, WebServer
