@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.clock import FrameClock
@@ -21,7 +22,7 @@ from app.cues.engine import Engine, FollowTimer
 from app.cues.state import EngineState, Mix
 from app.eventlog import EventLog
 from app.show.model import Show
-from app.status import FollowStatus, InputStatus, LayerStatus, LiveCue, Status
+from app.status import Alert, FollowStatus, InputStatus, LayerStatus, LiveCue, Status
 
 Listener = Callable[[Status], None]
 MAX_WARNINGS = 20
@@ -43,6 +44,16 @@ def follow_lengths(show: Show) -> dict[int, float]:
         if end is not None:
             lengths[i] = max(0.0, end - cue.start)
     return lengths
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one `Player.step()` did: the show time it rendered, the snapshot it published
+    and the actions it applied, in order, each with the engine's note (None: took effect)."""
+
+    t: float
+    status: Status
+    applied: tuple[tuple[Action, str | None], ...] = ()
 
 
 class Player:
@@ -87,6 +98,7 @@ class Player:
         self.fps = 0.0
         self.hint = ""  # e.g. "press Esc again to quit"
         self.warnings: list[str] = []  # refused OSC clients and the like, newest last
+        self._warning_kinds: list[str] = []  # the kind of each warning ('refused', 'busy')
         self.recorder: Any = None  # an app.render.recorder.Recorder while --record runs
         self.web: Any = None  # the web console (app.web.console.WebConsole), when one runs
         # key handlers that see a window key before the show's keys; True consumes it
@@ -99,6 +111,54 @@ class Player:
         # the web console refuses its commands that reach the loop after their deadline
         self.gates: list[Callable[[Action], str | None]] = []
         self.applied_hooks.append(self.pool.camera_moves.on_action)  # camera_record
+        self._applied_now: list[tuple[Action, str | None]] = []  # this step's, in order
+        self.status = self.make_status(0.0, None)  # what the show starts with (no frame yet)
+
+    # --- registrations (the session, the inputs and the console call these) ------------
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(status)` on this thread whenever the status snapshot changed."""
+        self.listeners.append(listener)
+
+    def set_inputs(self, inputs: Sequence[Any]) -> None:
+        """The inputs whose `status()` goes into the snapshot (the session's, in order)."""
+        self.inputs = tuple(inputs)
+
+    def add_key_filter(self, consume: Callable[[Any], bool]) -> None:
+        """A key handler that sees a window key before the show's keys (True consumes it)."""
+        self.key_filters.append(consume)
+
+    def on_applied(self, hook: Callable[[Action, str | None], None]) -> None:
+        """Call `hook(action, note)` on the main thread after each action is applied."""
+        self.applied_hooks.append(hook)
+
+    def add_gate(self, gate: Callable[[Action], str | None]) -> None:
+        """Ask `gate(action)` before each action is applied; a reason refuses it."""
+        self.gates.append(gate)
+
+    def set_hint(self, hint: str) -> None:
+        """The hint the status shows (e.g. "press Esc again to quit"); "" for none."""
+        self.hint = hint
+
+    def note(self, message: str) -> None:
+        """The last note the status shows (a refusal, a reload's summary)."""
+        self.last_note = message
+
+    def warn(self, message: str, kind: str = "warning") -> None:
+        """A warning for the status (refused OSC clients and the like), newest last."""
+        self.warnings.append(message)
+        self._warning_kinds.append(kind)
+        del self.warnings[:-MAX_WARNINGS]
+        del self._warning_kinds[:-MAX_WARNINGS]
+
+    def set_recorder(self, recorder: Any) -> Any:
+        """Capture each frame into `recorder` (None: stop); returns the previous one."""
+        previous, self.recorder = self.recorder, recorder
+        return previous
+
+    def set_web(self, console: Any) -> None:
+        """The web console bound to this player (its address, its show reloads)."""
+        self.web = console
 
     def replace_show(
         self, show: Show, state: EngineState, lengths: dict[int, float], moved: dict[int, int]
@@ -143,6 +203,7 @@ class Player:
         if note:
             self.last_note = note
             self.log.write("info", t, message=note)
+        self._applied_now.append((action, note))
         for hook in self.applied_hooks:
             hook(action, note)
         if self.state.live != before.live or (
@@ -188,8 +249,7 @@ class Player:
             self._busy_logged_at = now
             message = f"input busy: {self.inbox.total_refused} commands refused so far"
             self.log.write("info", now, message=message)
-            self.warnings.append(message)
-            del self.warnings[:-MAX_WARNINGS]
+            self.warn(message, "busy")
 
     @property
     def starting(self) -> tuple[int, ...]:
@@ -266,10 +326,11 @@ class Player:
 
     # --- one frame --------------------------------------------------------------------
 
-    def step(self) -> float:
-        """Render one frame at the clock's current time; returns that time."""
+    def step(self) -> FrameResult:
+        """Render one frame at the clock's current time; returns what it did."""
         started = time.perf_counter()
         t = self.clock.time()
+        self._applied_now = []
         self._drain(t)
         self._hold_starts(t)
         self.state = self.engine.prune(self.state, t)
@@ -294,7 +355,7 @@ class Player:
         self._publish(t, mix)
         self.frame += 1
         self.frame_ms = (time.perf_counter() - started) * 1000.0
-        return t
+        return FrameResult(t, self.status, tuple(self._applied_now))
 
     def _account(self, t: float) -> None:
         fps = self.show.output.fps
@@ -340,27 +401,45 @@ class Player:
         poem = next((p for p in self.show.poems if p.id == poem_id), None)
         rates = dict(s.layer_rate)
         opacities = dict(s.layer_opacity) or {1: 1.0}
+        entries = {e.cue: e for e in s.entries}
         shown: dict[int, tuple[LiveCue, ...]] = {}
         for lm in mix.layers if mix is not None else ():
-            shown[lm.layer] = tuple(
-                LiveCue(
-                    e.cue, cues[e.cue].id, cues[e.cue].poem_id, round(e.opacity * lm.opacity, 4)
+            live_cues = []
+            for e in lm.entries:
+                entry = entries.get(e.cue)
+                since = None
+                if entry is not None:
+                    since = entry.fired_at if entry.media_since is None else entry.media_since
+                live_cues.append(
+                    LiveCue(
+                        e.cue,
+                        cues[e.cue].id,
+                        cues[e.cue].poem_id,
+                        round(e.opacity * lm.opacity, 4),
+                        weight=e.opacity,
+                        since=since,
+                        base=entry.media_base if entry is not None else 0.0,
+                        rate=cues[e.cue].rate * rates.get(lm.layer, 1.0),
+                    )
                 )
-                for e in lm.entries
-            )
+            shown[lm.layer] = tuple(live_cues)
         numbers = sorted(set(opacities) | set(rates) | set(shown))
         layers = tuple(
             LayerStatus(n, opacities.get(n, 1.0), rates.get(n, 1.0), shown.get(n, ()))
             for n in numbers
         )
         inputs = tuple(i.status() for i in self.inputs if callable(getattr(i, "status", None)))
-        warnings = (list(self.log.errors) + self.warnings)[-MAX_WARNINGS:]
+        alerts = [Alert("error", m) for m in self.log.errors] + [
+            Alert(k, m) for k, m in zip(self._warning_kinds, self.warnings, strict=True)
+        ]
+        warnings = [a.message for a in alerts][-MAX_WARNINGS:]
         rec = self.recorder
         return Status(
             t=t,
             frame=self.frame,
             fps=self.fps,
             frame_ms=self._frame_ms,
+            step_ms=self.frame_ms,
             dropped=max(self.status.dropped, self.dropped + self.pool.dropped_video_frames),
             poem=poem_id,
             poem_title=poem.title if poem else None,
@@ -373,11 +452,14 @@ class Player:
             transition=None if mix is None or mix.transition is None else mix.transition,
             blackout=s.blackout,
             panic=s.panic_at is not None,
+            black=0.0 if mix is None else mix.black,
             layers=layers,
+            set_layers=tuple(sorted(set(dict(s.layer_opacity)) | set(rates))),
             last_source=self.last_source,
             last_note=self.last_note,
             media_failed=s.failed,
             warnings=tuple(warnings),
+            alerts=tuple(alerts),
             inputs=tuple(i for i in inputs if isinstance(i, InputStatus)),
             recording=rec is not None,
             recording_dropped=int(rec.dropped) if rec is not None else 0,
@@ -406,13 +488,6 @@ class Player:
         if new.key != old.key or self.frame == 0:
             for listener in self.listeners:
                 listener(new)
-
-    def follow_status(self) -> dict[str, Any] | None:
-        """The armed follow as the web console shows it (main thread), else None."""
-        f = self.status.follow
-        if f is None:
-            return None
-        return {"cue": f.target, "from": f.cue, "mode": f.mode, "remaining": f.remaining}
 
     def status_line(self) -> str:
         """One terminal line (the status snapshot's `line()`)."""

@@ -69,17 +69,17 @@ class Session:
         self.keys = KeyboardMapper(clock=player.clock.time, bindings=_show_keys(player.show))
         self.closers: list[Callable[[], None]] = []  # run by close(), last added first
         self.stop = StopGuard()  # Ctrl-C twice / SIGTERM (handlers installed by `play`)
-        player.inputs = tuple(self.inputs)
+        player.set_inputs(self.inputs)
 
     def add_input(self, inp: Any) -> None:
         """Start `inp` and poll it every frame; its `status()` joins the snapshot."""
         inp.start()
         self.inputs.append(inp)
-        self.player.inputs = tuple(self.inputs)
+        self.player.set_inputs(self.inputs)
 
     def add_listener(self, listener: Callable[[Any], None]) -> None:
         """Call `listener(status)` on the main thread whenever the status changed."""
-        self.player.listeners.append(listener)
+        self.player.add_listener(listener)
 
     def run(
         self,
@@ -87,11 +87,13 @@ class Session:
         *,
         frames: int | None = None,
         status: bool = True,
+        until: Callable[[], bool] | None = None,
     ) -> None:
         """The main loop: pace, feed scripted actions, poll inputs and keys, render, repeat.
 
-        Stops when the output window closes, after `frames` frames, on Esc twice, or when
-        `stop` was requested (Ctrl-C twice, SIGTERM).
+        Stops when the output window closes, after `frames` frames, on Esc twice, when
+        `stop` was requested (Ctrl-C twice, SIGTERM), or when `until()` (asked before each
+        frame: a bench's clock) says so.
         """
         player, operator = self.player, self.operator
         pending = sorted(script, key=lambda item: item[0])
@@ -99,7 +101,7 @@ class Session:
         last_status = 0.0
         player.clock.start()
         while not player.output.should_close and (frames is None or player.frame < frames):
-            if self.stop.requested:
+            if self.stop.requested or (until is not None and until()):
                 break
             t = player.clock.time()
             while pending and pending[0][0] <= t:
@@ -142,7 +144,7 @@ class Session:
                 return False
             if isinstance(result, Action):
                 player.put(result)
-        player.hint = self.keys.hint or self.stop.hint() or ""
+        player.set_hint(self.keys.hint or self.stop.hint() or "")
         return True
 
     def close(self) -> None:
@@ -153,7 +155,7 @@ class Session:
             except Exception as exc:  # one input failing to stop must not keep others open
                 print(f"closing an input: {exc}", file=sys.stderr)
         self.inputs.clear()
-        self.player.inputs = ()
+        self.player.set_inputs(())
         while self.closers:
             self.closers.pop()()
 
@@ -212,7 +214,7 @@ class Session:
         if session.operator is not None:
             session.closers.append(session.operator.close)  # before the output: it ends glfw
         if not args.headless:
-            player.key_filters.append(_warp_keys(player, venue, venue_path, monitor))
+            player.add_key_filter(_warp_keys(player, venue, venue_path, monitor))
         if getattr(args, "record", None):
             # on a fake clock no one watches in real time: keep every frame
             _start_recording(player, Path(args.record), blocking=args.fake_clock)
@@ -279,8 +281,7 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
         if message.startswith(
             ("osc refused", "osc denied", "osc bad passcode", "web console refused")
         ):
-            player.warnings.append(f"{message}: {fields.get('client', '?')}")
-            del player.warnings[:-20]
+            player.warn(f"{message}: {fields.get('client', '?')}", "refused")
 
     cfg = player.show.osc
     if not getattr(args, "no_osc", False):
@@ -457,7 +458,7 @@ def _start_recording(player: Player, path: Path, *, blocking: bool = False) -> N
         player.log.write("error", player.clock.time(), message=message)
 
     try:
-        player.recorder = Recorder(
+        recorder = Recorder(
             out.ctx,
             out.width,
             out.height,
@@ -469,13 +470,15 @@ def _start_recording(player: Player, path: Path, *, blocking: bool = False) -> N
         )
     except (OSError, ValueError) as exc:
         print(f"recording: cannot start ({exc}): playing without it", file=sys.stderr)
+    else:
+        player.set_recorder(recorder)
 
 
 def _stop_recording(player: Player) -> None:
     """Finish the recording (the video file appears complete, or not at all)."""
     from app.render.recorder import RecorderError
 
-    recorder, player.recorder = player.recorder, None
+    recorder = player.set_recorder(None)
     if recorder is None:
         return
     try:
@@ -526,6 +529,7 @@ def _has_display() -> bool:
 
 def render_command(args: argparse.Namespace) -> int:
     """`python -m app render SHOW --script ... --out FILE.mp4`: a scripted run to a video."""
+    from app.loop import FrameTap, RenderClock
     from app.media.writer import VideoWriter
     from app.render.outputs import HeadlessOutput
 
@@ -543,19 +547,14 @@ def render_command(args: argparse.Namespace) -> int:
         duration = (script[-1][0] if script else 0.0) + 3.0
     frames = max(1, int(round(duration * fps)))
     fake = FakeTime()
-    clock = FrameClock(fake, fake.sleep)
     output = HeadlessOutput(show.output.width, show.output.height)
-    player = Player(show, output, clock=clock, log=EventLog(args.event_log), offline=True)
-    pending = list(script)
+    player = Player(
+        show, output, clock=RenderClock(fake), log=EventLog(args.event_log), offline=True
+    )
     try:
         with VideoWriter(args.out, show.output.width, show.output.height, fps) as writer:
-            for n in range(frames):
-                fake.t = n / fps
-                while pending and pending[0][0] <= fake.t:
-                    t, action = pending.pop(0)
-                    player.put(action, t)
-                player.step()
-                writer.write(output.read_pixels())
+            session = Session(player, inputs=[FrameTap(lambda: writer.write(output.read_pixels()))])
+            session.run(script, frames=frames, status=False)
     finally:
         player.close()
         output.close()

@@ -17,12 +17,20 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class LiveCue:
-    """A cue in the mix: its flat index, ids and its visible opacity (weight x layer)."""
+    """A cue in the mix: its flat index, ids and its visible opacity (weight x layer).
+
+    The rest is for the console's clip clocks and faders and is left out of comparisons (and
+    so of `Status.key`): its own `weight` in the layer, and the clip's position at show time
+    t, `base + (t - since) * rate` (`since` None when the engine has no entry for it)."""
 
     index: int
     cue: str
     poem: str
     opacity: float
+    weight: float = field(default=1.0, compare=False)
+    since: float | None = field(default=None, compare=False)
+    base: float = field(default=0.0, compare=False)
+    rate: float = field(default=1.0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,16 @@ class InputStatus:
     kind: str  # 'osc', 'gamepad', 'web'...
     clients: tuple[str, ...] = ()  # client addresses, most recent first
     pads: tuple[str, ...] = ()  # connected pad names
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A warning the status shows: its `kind` ('error': the event log's errors; 'refused':
+    a refused OSC or console client; 'busy': inputs refused by the frame budget; 'warning')
+    and its message."""
+
+    kind: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,7 @@ class Status:
     frame: int = 0  # frames rendered before this one
     fps: float = 0.0  # smoothed frames per second
     frame_ms: float = 0.0  # time since the previous frame
+    step_ms: float | None = None  # how long the previous frame took to render (health)
     dropped: int = 0  # show frames missed + video frames dropped
     poem: str | None = None  # poem of the live cue (else of the standby cue)
     poem_title: str | None = None
@@ -83,11 +102,14 @@ class Status:
     transition: float | None = None  # progress 0..1 of the running transition
     blackout: bool = False
     panic: bool = False  # a panic fade is running
+    black: float = 0.0  # how far the output is faded to black (0 none, 1 all)
     layers: tuple[LayerStatus, ...] = ()
+    set_layers: tuple[int, ...] = ()  # layers whose opacity or rate was set during the show
     last_source: str = "-"  # source of the last action applied
     last_note: str = ""  # the engine's last note (why an action was refused)
     media_failed: tuple[int, ...] = ()  # cue indexes whose media failed during the show
     warnings: tuple[str, ...] = ()  # errors and refusals, newest last (at most 20)
+    alerts: tuple[Alert, ...] = ()  # the same, typed: errors first, then the others
     inputs: tuple[InputStatus, ...] = ()
     recording: bool = False
     recording_dropped: int = 0

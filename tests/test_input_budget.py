@@ -205,7 +205,7 @@ def test_flood_of_valid_bundles(tmp_path: Path) -> None:
 def test_refused_actions_reach_the_acknowledgement_hooks(tmp_path: Path) -> None:
     player, fake, out = _player(tmp_path)
     seen: list[tuple[object, str | None]] = []
-    player.applied_hooks.append(lambda a, note: seen.append((a, note)))
+    player.on_applied(lambda a, note: seen.append((a, note)))
     try:
         results = [player.put(StandbyStep(cues=1, source="web")) for _ in range(BOUND + 1)]
         assert results[-1] is False

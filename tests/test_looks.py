@@ -369,7 +369,7 @@ def test_player_draws_cue_looks(tmp_path: Path) -> None:
     try:
         player.put(Go(), 0.0)
         fake.advance(0.5)
-        t = player.step()
+        t = player.step().t
         expected = lm.apply_look(np.full((H, W, 3), colour) / 255.0, look, t) * 255.0
         assert_close(out.read_pixels(), expected)
     finally:

@@ -397,7 +397,7 @@ def test_operator_shows_the_console_address_as_a_qr_code(
         player.step()
         op.draw(player, force=True)
         assert op.qr_rect is None  # no console, no code
-        player.web = SimpleNamespace(url=url)
+        player.set_web(SimpleNamespace(url=url))
         op.draw(player, force=True)
         r = op.qr_rect
         assert r is not None and r.w >= 60

@@ -493,7 +493,7 @@ def test_end_to_end_with_player(tmp_path) -> None:  # type: ignore[no-untyped-de
         offline=True,
     )
     srv = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"]).start()
-    player.listeners.append(srv.publish)
+    player.add_listener(srv.publish)
     try:
         c = client_for(srv)
         c.send_message("/subscribe", None)

@@ -60,7 +60,7 @@ def test_recorded_run_matches_the_rendered_frames(tmp_path: Path) -> None:
     player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
     video = tmp_path / "run.mp4"
     recorder = Recorder(out.ctx, W, H, FPS, video, queue_frames=256, crf=4)
-    player.recorder = recorder
+    player.set_recorder(recorder)
     script = [(0.0, Go()), (0.6, Go()), (1.2, Go())]
     rendered = []
     try:

@@ -303,7 +303,7 @@ def test_projector_keys_in_play_adjust_and_save_the_warp(tmp_path: Path) -> None
     out = HeadlessOutput(64, 36)
     player = Player(show, out, clock=FrameClock(fake, fake.sleep), offline=True)
     venue_path = tmp_path / "venue.yaml"
-    player.key_filters.append(_warp_keys(player, Venue(operator_monitor=2), venue_path, 1))
+    player.add_key_filter(_warp_keys(player, Venue(operator_monitor=2), venue_path, 1))
     out.inject([key("f2"), key("left", "shift"), key("down", "shift", "ctrl"), key("f5")])
     out.inject([key("left"), key("space")])  # the show's keys still reach the show
     try:

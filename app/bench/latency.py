@@ -75,46 +75,88 @@ def _shows(mix: Any, cue: int) -> bool:
     )
 
 
-def _measure(player: Any, output: Any, send: Any, gos: int, rng: random.Random) -> list[Sample]:
-    """Fire `gos` GOs through `send()` and time each one to the screen."""
-    fps = player.show.output.fps
-    clock = player.clock
-    cues = player.show.cues
-    h, w = output.height, output.width
-    samples: list[Sample] = []
+class _Measure:
+    """An input of `Session.run` that fires GOs and times each one to the screen: per path
+    (`sends`, in turn), `gos` GOs, each after SETTLE_FRAMES frames, at a random moment inside
+    a frame interval (between frames, as a performer's press arrives), then counts the frames
+    until the cue shows. `done` once every path has had its GOs."""
 
-    def frame() -> None:
-        clock.wait_next_frame(fps)
-        player.step()
+    def __init__(
+        self, player: Any, output: Any, sends: list[Any], gos: int, rng: random.Random
+    ) -> None:
+        self.player, self.output, self.sends, self.gos, self.rng = player, output, sends, gos, rng
+        self.samples: list[list[Sample]] = [[] for _ in sends]
+        self.path = 0
+        self.phase = "start"  # start (the first frame) -> settle -> ready -> showing
+        self.count = 0
+        self.expected: int | None = None
+        self.t0 = 0.0
+        self.done = False
 
-    for _ in range(gos):
-        expected = player.state.standby
-        if expected is None:
-            break
-        for _ in range(SETTLE_FRAMES):
-            frame()
+    def start(self) -> _Measure:
+        return self
+
+    def poll(self, t: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def idle(self) -> None:
+        """After each frame, before the loop waits for the next."""
+        if self.done:
+            return
+        if self.phase == "start":  # the first frame put something on stage
+            self._next_go()
+        elif self.phase == "settle":
+            self.count += 1
+            if self.count >= SETTLE_FRAMES:
+                self.phase, self.count = "ready", 0
+                self._maybe_send()
+        elif self.phase == "ready":
+            self.count += 1  # behind schedule (a stall): the loop caught up a frame
+            self._maybe_send()
+        else:
+            self.count += 1
+            self._check()
+
+    def _next_go(self) -> None:
+        while self.path < len(self.sends):
+            if len(self.samples[self.path]) < self.gos:
+                self.expected = self.player.state.standby
+                if self.expected is not None:
+                    self.phase, self.count = "settle", 0
+                    return
+            self.path += 1
+        self.done = True
+
+    def _maybe_send(self) -> None:
+        clock, fps = self.player.clock, self.player.show.output.fps
         remaining = (clock.frame + 1) / fps - clock.time()
-        for _ in range(MAX_WAIT_FRAMES):
-            if remaining > 0.25 / fps:
-                break
-            frame()  # behind schedule (a stall): let the loop catch up before sending
-            remaining = (clock.frame + 1) / fps - clock.time()
+        if remaining <= 0.25 / fps and self.count < MAX_WAIT_FRAMES:
+            return  # too close to the next frame: let the loop catch up before sending
         # a random moment inside the current frame interval, as a performer's press arrives
-        time.sleep(rng.random() * max(0.0, remaining) * 0.95)
-        t0 = time.perf_counter()
-        send()
+        time.sleep(self.rng.random() * max(0.0, remaining) * 0.95)
+        self.t0 = time.perf_counter()
+        self.sends[self.path]()
+        self.phase, self.count = "showing", 0
+
+    def _check(self) -> None:
+        player, output, expected = self.player, self.output, self.expected
         got: Sample | None = None
-        for n in range(1, MAX_WAIT_FRAMES + 1):
-            frame()
-            if _shows(player.last_mix, expected):
-                ms = (time.perf_counter() - t0) * 1000.0
-                px = output.read_pixels()[h // 2, w // 2, :3].astype(int)
-                want = RED if cues[expected].media.stem == "red" else BLUE
-                ok = max(abs(int(a) - b) for a, b in zip(px, want, strict=True)) <= 3
-                got = Sample(n, ms, ok)
-                break
-        samples.append(got or Sample(None, (time.perf_counter() - t0) * 1000.0, False))
-    return samples
+        if expected is not None and _shows(player.last_mix, expected):
+            ms = (time.perf_counter() - self.t0) * 1000.0
+            h, w = output.height, output.width
+            px = output.read_pixels()[h // 2, w // 2, :3].astype(int)
+            want = RED if player.show.cues[expected].media.stem == "red" else BLUE
+            ok = max(abs(int(a) - b) for a, b in zip(px, want, strict=True)) <= 3
+            got = Sample(self.count, ms, ok)
+        elif self.count < MAX_WAIT_FRAMES:
+            return
+        self.samples[self.path].append(
+            got or Sample(None, (time.perf_counter() - self.t0) * 1000.0, False)
+        )
+        self._next_go()
 
 
 def _whole(x: float) -> float | int:
@@ -148,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
     from app.eventlog import EventLog
     from app.player import Player
     from app.render.outputs import HeadlessOutput, OutputError
+    from app.session import Session
 
     gos = max(1, args.gos)
     rng = random.Random(args.seed)
@@ -165,16 +208,18 @@ def run(args: argparse.Namespace) -> int:
         player = Player(show, output, clock=FrameClock(), log=EventLog())
         server = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"])
         server.start()
-        player.listeners.append(server.publish)
+        player.add_listener(server.publish)
         client = SimpleUDPClient("127.0.0.1", server.port)
+        sends = [
+            lambda: client.send_message("/go", None),
+            lambda: player.put(build("go", source="bench")),  # the reference: direct queue
+        ]
+        measure = _Measure(player, output, sends, gos, rng)
         try:
-            player.clock.start()
-            player.put(build("go", source="bench"))  # something on stage before measuring
-            player.step()
-            osc = _measure(player, output, lambda: client.send_message("/go", None), gos, rng)
-            direct = _measure(
-                player, output, lambda: player.put(build("go", source="bench")), gos, rng
-            )
+            session = Session(player, inputs=[measure])
+            first = build("go", source="bench")  # something on stage before measuring
+            session.run([(0.0, first)], status=False, until=lambda: measure.done)
+            osc, direct = measure.samples
         finally:
             client.close()
             server.close()

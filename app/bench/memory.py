@@ -36,29 +36,27 @@ def run(args: argparse.Namespace) -> int:
         output = HeadlessOutput(show.output.width, show.output.height)
         player = Player(show, output, clock=FrameClock(), log=EventLog())
         from app.cues.commands import build
+        from app.session import Session
 
         total = args.minutes * 60.0
         samples: list[tuple[float, float]] = []
         start = time.monotonic()
-        next_sample = 0.0
-        player.clock.start()
-        player.put(build("go", source="bench"), 0.0)
+        next_sample = [0.0]
+
+        def over() -> bool:  # before each frame: an RSS sample when one is due
+            elapsed = time.monotonic() - start
+            if elapsed >= next_sample[0]:
+                samples.append((round(elapsed, 1), rss_mb()))
+                next_sample[0] += args.interval
+                if not args.json:
+                    print(
+                        f"{elapsed:7.1f} s  rss {samples[-1][1]:8.1f} MB  frames {player.frame}",
+                        flush=True,
+                    )
+            return elapsed >= total
+
         try:
-            while True:
-                elapsed = time.monotonic() - start
-                if elapsed >= next_sample:
-                    samples.append((round(elapsed, 1), rss_mb()))
-                    next_sample += args.interval
-                    if not args.json:
-                        print(
-                            f"{elapsed:7.1f} s  rss {samples[-1][1]:8.1f} MB  "
-                            f"frames {player.frame}",
-                            flush=True,
-                        )
-                if elapsed >= total:
-                    break
-                player.step()
-                player.clock.wait_next_frame(show.output.fps)
+            Session(player).run([(0.0, build("go", source="bench"))], status=False, until=over)
         finally:
             player.close()
             output.close()

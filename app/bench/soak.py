@@ -344,35 +344,40 @@ def _play(
     reference: float,
 ) -> tuple[Samples, list[dict[str, Any]], float | None, Drops]:
     """The loop: input, one frame (finished, as a window's swap would), report lines."""
+    from app.loop import FrameTap
+    from app.session import Session
+
     samples = Samples(int(total * args.fps * 1.1) + 16)
     drops = Drops()
     rows: list[dict[str, Any]] = []
-    rss_at_ref: float | None = None
-    last_report, dropped_mark = 0.0, 0
+    at: dict[str, Any] = {"now": 0.0, "previous": None, "rss": None, "report": 0.0, "mark": 0}
     start = time.perf_counter()
-    previous: float | None = None
-    player.clock.start()
-    while (now := time.perf_counter()) - start < total:
+
+    def over() -> bool:  # before each frame: the frame starts now
+        at["now"] = time.perf_counter()
+        return at["now"] - start >= total
+
+    def measured() -> None:  # the frame is out (finished, as a window's swap would)
+        now, previous = at["now"], at["previous"]
         elapsed = now - start
-        for p in polls:  # the random input (and, with --reload-every, the live show)
-            p.poll(player.clock.time())
-        player.step()
-        if operator is not None:
-            operator.draw(player)
         player.output.ctx.finish()
         work = (time.perf_counter() - now) * 1000.0
         since = math.nan if previous is None else (now - previous) * 1000.0
         samples.add(elapsed, since, work)
         dropped = drops.sample(player)
-        previous = now
-        if rss_at_ref is None and elapsed >= reference:
-            rss_at_ref = rss_mb()
-        if elapsed - last_report >= interval:
-            rows.append(_row(samples, player, last_report, elapsed, dropped - dropped_mark))
-            last_report, dropped_mark = elapsed, dropped
+        at["previous"] = now
+        if at["rss"] is None and elapsed >= reference:
+            at["rss"] = rss_mb()
+        if elapsed - at["report"] >= interval:
+            rows.append(_row(samples, player, at["report"], elapsed, dropped - at["mark"]))
+            at["report"], at["mark"] = elapsed, dropped
             if not args.json:
                 _print_row(rows[-1])
-        player.clock.wait_next_frame(args.fps)
+
+    # the random input (and, with --reload-every, the live show), then the measurement
+    session = Session(player, inputs=[*polls, FrameTap(measured)], operator=operator)
+    session.run(status=False, until=over)
+    last_report, dropped_mark, rss_at_ref = at["report"], at["mark"], at["rss"]
     end = time.perf_counter() - start
     if not rows or (samples.n and samples.t[-1] > last_report):
         rows.append(_row(samples, player, last_report, end, drops.sample(player) - dropped_mark))

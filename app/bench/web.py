@@ -46,8 +46,12 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Frames = Generator[None, None, T]  # a script of the bench: one frame of the show a `yield`
 
 CLIENTS = 4
 RTT_TARGET_MS = 50.0
@@ -167,9 +171,10 @@ def _clients_main(url: str, seed: int, active: Any, stop: Any, results: Any, rea
         results.put(("error", repr(exc)))
 
 
-def _start_clients(url: str, seed: int, frame: Any) -> tuple[Any, Any, Any, Any]:
-    """The clients' process, started while the show runs `frame()`; returned once it is
-    ready (its start-up is not measured): (process, results, active, stop)."""
+def _start_clients(url: str, seed: int) -> Frames[tuple[Any, Any, Any, Any]]:
+    """The clients' process, started while the show runs (a frame at each `yield`);
+    returned once it is ready (its start-up is not measured): (process, results, active,
+    stop)."""
     ctx = multiprocessing.get_context("spawn")
     results, active, stop, ready = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Event()
     child = ctx.Process(
@@ -177,7 +182,7 @@ def _start_clients(url: str, seed: int, frame: Any) -> tuple[Any, Any, Any, Any]
     )
     child.start()
     while not ready.is_set() and child.is_alive():
-        frame()
+        yield
     return child, results, active, stop
 
 
@@ -270,13 +275,28 @@ def _report(result: dict[str, Any], *, as_json: bool) -> None:
         )
 
 
+def _rounds(block: Any, count: int, seconds: float, active: Any) -> Frames[list[dict[bool, Any]]]:
+    """`count` rounds of one `block` with clients and one without, in alternating order;
+    for each round, by side (True: clients): (frame times, work times)."""
+    out = []
+    for n in range(count):
+        order = (False, True) if n % 2 == 0 else (True, False)
+        pair = {}
+        for on in order:
+            pair[on] = yield from block(seconds, on, active)
+        out.append(pair)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """`python -m app bench web`."""
     from app.clock import FrameClock
     from app.cues.commands import build
     from app.eventlog import EventLog
+    from app.loop import FrameTap, Steps
     from app.player import Player
     from app.render.outputs import HeadlessOutput, OutputError
+    from app.session import Session
     from app.web.child import ServerProcess
     from app.web.console import WebConsole
     from app.web.server import Tokens, WebServer
@@ -306,16 +326,16 @@ def run(args: argparse.Namespace) -> int:
         frame_ms: list[float] = []  # render work of each frame
         starts: list[float] = []  # when each frame began
 
-        def frame() -> None:
-            started = time.perf_counter()
-            starts.append(started)
-            console.poll(player.clock.time())
-            player.step()
-            frame_ms.append((time.perf_counter() - started) * 1000.0)
-            console.idle()  # as play's loop: after the frame, before the wait
-            player.clock.wait_next_frame(fps)
+        started = [0.0]
 
-        def block(seconds: float, on: bool, active: Any) -> tuple[list[float], list[float]]:
+        def before(t: float) -> None:  # the frame starts (before the console's poll)
+            started[0] = time.perf_counter()
+            starts.append(started[0])
+
+        def after() -> None:  # the frame is rendered (before the console's idle)
+            frame_ms.append((time.perf_counter() - started[0]) * 1000.0)
+
+        def block(seconds: float, on: bool, active: Any) -> Frames[tuple[list[float], list[float]]]:
             """One block with the clients (on) or without: (frame times, work times) in ms,
             counted once the block's state holds (the clients connected, or gone)."""
             if on:
@@ -324,39 +344,38 @@ def run(args: argparse.Namespace) -> int:
                 active.clear()
             want = CLIENTS if on else 0
             while len(server.consoles) != want:
-                frame()
+                yield
             frame_ms.clear()
             starts.clear()
             end = time.perf_counter() + seconds
             while time.perf_counter() < end:
-                frame()
+                yield
             intervals = [(b - a) * 1000.0 for a, b in zip(starts, starts[1:], strict=False)]
             return intervals, list(frame_ms)
 
-        def rounds(count: int, seconds: float, active: Any) -> list[dict[bool, Any]]:
-            """`count` rounds of one block with clients and one without, in alternating
-            order; for each round, by side (True: clients): (frame times, work times)."""
-            out = []
-            for n in range(count):
-                order = (False, True) if n % 2 == 0 else (True, False)
-                out.append({on: block(seconds, on, active) for on in order})
-            return out
-
-        try:
-            player.clock.start()
+        def bench() -> Frames[tuple[Any, ...]]:
+            """The bench, a frame of the show at each `yield`."""
             for n in range(len(show.cues)):  # every layer on stage
                 player.put(build("go", {"poem": "1", "cue": f"1.{n + 1}"}, source="bench"))
-                frame()
+                yield
             url = f"http://127.0.0.1:{server.port}/ws?token={tokens.operate}"
-            child, results, active, stop = _start_clients(url, args.seed, frame)
-            block(WARM_UP_SECONDS, True, active)  # first connections: not measured either
+            child, results, active, stop = yield from _start_clients(url, args.seed)
+            yield from block(WARM_UP_SECONDS, True, active)  # first connections: not measured
             load_before = _load()
-            measured = rounds(args.rounds, args.block_seconds, active)
+            measured = yield from _rounds(block, args.rounds, args.block_seconds, active)
             load_after = _load()
             stop.set()
             active.clear()
             while child.is_alive():  # the show runs on until the clients are done
-                frame()
+                yield
+            return child, results, measured, load_before, load_after
+
+        try:
+            # as play's loop: the console polls before the frame and hands over after it
+            steps = Steps(bench())
+            session = Session(player, inputs=[FrameTap(after, before), console, steps])
+            session.run(status=False, until=lambda: steps.done)
+            child, results, measured, load_before, load_after = steps.value
             status, payload = results.get(timeout=60)
             child.join(10)
         finally:

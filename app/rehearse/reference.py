@@ -149,7 +149,7 @@ class Reference:
     def attach(self, player: Any) -> Reference:
         """Hear the player's applied actions (call before `start`)."""
         self.player = player
-        player.applied_hooks.append(self._on_applied)
+        player.on_applied(self._on_applied)
         self._last_go = player.state.last_go_at
         return self
 
@@ -341,7 +341,7 @@ class Reference:
             print(message, file=sys.stderr)
             return
         player.log.write("error" if error else "info", t, message=message)
-        player.last_note = message
+        player.note(message)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -281,7 +281,7 @@ class LiveShow:
         )
         said = "; ".join([*summary, *m.notes]) or "no change to the cues"
         if summary or m.notes:
-            player.last_note = f"reloaded: {said}"[:200]
+            player.note(f"reloaded: {said}"[:200])
         for note in m.notes:
             player.log.write("info", t, message=note)
         web = getattr(player, "web", None)

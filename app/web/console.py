@@ -16,13 +16,14 @@ command that reaches the main loop after its deadline is refused, never applied 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from app.cues.actions import Action
 from app.show.model import Show
+from app.status import Status
 from app.web.thumbs import Thumbnails, render_splat_thumbnail
 from app.web.truth import late
 
@@ -78,82 +79,83 @@ def show_description(show: Show, thumbs: Thumbnails | None = None) -> dict[str, 
     }
 
 
-def player_health(player: Any) -> dict[str, Any]:
-    """The health strip's figures of a player (main thread)."""
-    status = player.status
-    frame_ms = getattr(player, "frame_ms", None)
-    errors = list(player.log.errors[-3:]) if hasattr(player.log, "errors") else []
+def console_health(status: Status) -> dict[str, Any]:
+    """The health strip's figures of one status snapshot (a pure function of it)."""
+    alerts = status.alerts
     return {
-        "fps": round(player.fps, 1),
-        "dropped": player.dropped + player.pool.dropped_video_frames,
-        "frame_ms": None if frame_ms is None else round(frame_ms, 2),
-        "source": player.last_source,
+        "fps": round(status.fps, 1),
+        "dropped": status.dropped,
+        "frame_ms": None if status.step_ms is None else round(status.step_ms, 2),
+        "source": status.last_source,
         "pads": list(status.pads),
         "osc_clients": len(status.osc_clients),
-        "warnings": list(player.warnings[-3:]) + errors,
+        "warnings": [a.message for a in alerts if a.kind != "error"][-3:]
+        + [a.message for a in alerts if a.kind == "error"][-3:],
     }
 
 
-def player_state(player: Any, health: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON-ready live state of a player (main thread): what the console shows.
+def console_state(
+    status: Status,
+    show: dict[str, Any],
+    health: dict[str, Any] | None = None,
+    extras: Iterable[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """The JSON-ready live state the console shows: a pure function of one status snapshot,
+    the show's description (`show_description`), the health figures (refreshed at their own
+    pace; by default those of `status`) and the parts inputs add (the rehearsal's).
 
-    Nothing in it changes from frame to frame unless the show does (the health figures are
-    passed in, refreshed at their own pace), so that an unchanged show sends no updates.
+    Nothing in it changes from frame to frame unless the show does, so that an unchanged
+    show sends no updates.
     """
-    s = player.state
-    cues = player.show.cues
-    status = player.status
-    mix = player.last_mix
-    layer_opacity = dict(s.layer_opacity)
-    layer_rate = dict(s.layer_rate)
-    entries = {e.cue: e for e in s.entries}
     on_stage = []
-    if mix is not None:
-        for layer in mix.layers:
-            for e in layer.entries:
-                item: dict[str, Any] = {
-                    "cue": e.cue,
-                    "layer": layer.layer,
-                    "weight": round(e.opacity, 3),
-                }
-                entry = entries.get(e.cue)
-                if entry is not None:
-                    # the clip's position at show time t is base + (t - since) * rate: the
-                    # page counts a video's time left from the show loop's ticks
-                    item["since"] = (
-                        entry.fired_at if entry.media_since is None else entry.media_since
-                    )
-                    item["base"] = round(entry.media_base, 4)
-                    item["rate"] = round(cues[e.cue].rate * layer_rate.get(layer.layer, 1.0), 4)
-                on_stage.append(item)
-    layers = sorted({c.layer for c in cues} | set(layer_opacity) | set(layer_rate) or {1})
+    for layer in status.layers:
+        for e in layer.live:
+            item: dict[str, Any] = {
+                "cue": e.index,
+                "layer": layer.layer,
+                "weight": round(e.weight, 3),
+            }
+            if e.since is not None:
+                # the clip's position at show time t is base + (t - since) * rate: the page
+                # counts a video's time left from the show loop's ticks
+                item["since"] = e.since
+                item["base"] = round(e.base, 4)
+                item["rate"] = round(e.rate, 4)
+            on_stage.append(item)
+    cue_layers = {c["layer"] for p in show.get("poems", ()) for c in p["cues"]}
+    layers = sorted(cue_layers | set(status.set_layers) or {1})
+    follow = status.follow
     state: dict[str, Any] = {
         "poem": status.poem,
-        "live": s.live,
-        "standby": s.standby,
-        "blackout": s.blackout,
-        "panic": s.panic_at is not None,
-        "black": 0.0 if mix is None else round(mix.black, 3),
-        "master": round(s.master, 4),
+        "live": status.live,
+        "standby": status.standby,
+        "blackout": status.blackout,
+        "panic": status.panic,
+        "black": round(status.black, 3),
+        "master": round(status.master, 4),
         "transition": None if status.transition is None else round(status.transition, 2),
-        "crossfade": None if s.crossfade is None else round(s.crossfade, 4),
+        "crossfade": None if status.tbar is None else round(status.tbar, 4),
         "on_stage": on_stage,
         "layers": [
             {
                 "layer": n,
-                "opacity": round(layer_opacity.get(n, 1.0), 4),
-                "rate": round(layer_rate.get(n, 1.0), 4),
+                "opacity": round(status.layer(n).opacity, 4),
+                "rate": round(status.layer(n).rate, 4),
             }
             for n in layers
         ],
-        "health": health if health is not None else player_health(player),
+        "health": health if health is not None else console_health(status),
+        "follow": None
+        if follow is None
+        else {
+            "cue": follow.target,
+            "from": follow.cue,
+            "mode": follow.mode,
+            "remaining": follow.remaining,
+        },
     }
-    follow = getattr(player, "follow_status", None)
-    state["follow"] = follow() if callable(follow) else None
-    for inp in getattr(player, "inputs", ()):  # an input's own part (the rehearsal's)
-        extra = getattr(inp, "console_state", None)
-        if callable(extra):
-            state.update(extra())
+    for extra in extras:
+        state.update(extra)
     return state
 
 
@@ -243,15 +245,12 @@ class WebConsole:
         self._applied: list[tuple[Any, ...]] = []
         self._deadlines: dict[int, float] = {}  # id(action) -> monotonic deadline
         self._tick_at = -1e9
-        self.server = server_factory(show_description(player.show, thumbs), self._put)
-        hooks = getattr(player, "applied_hooks", None)
-        if hooks is not None:
-            hooks.append(self._on_applied)
-        gates = getattr(player, "gates", None)
-        if gates is not None:
-            gates.append(self._gate)
+        self._show = show_description(player.show, thumbs)
+        self.server = server_factory(self._show, self._put)
+        player.on_applied(self._on_applied)
+        player.add_gate(self._gate)
         # a frame changed the state: it is handed over in `idle`, once the frame is out
-        player.listeners.append(self._changed)
+        player.add_listener(self._changed)
         self._dirty = True
         self._idle_seen = False
         self._state: dict[str, Any] | None = None
@@ -305,7 +304,7 @@ class WebConsole:
         server.poll(t)
         if t - self._health_at >= HEALTH_INTERVAL or t < self._health_at:
             self._health_at = t
-            self._health = player_health(self.player)
+            self._health = console_health(self.player.status)
         now = time.monotonic()
         tick = getattr(server, "tick", None)
         if tick is not None and now - self._tick_at >= TICK_INTERVAL:
@@ -317,7 +316,8 @@ class WebConsole:
         self._idle_seen = False
         if self._show_dirty and self.thumbs is not None:
             self._show_dirty = False
-            server.set_show(show_description(self.player.show, self.thumbs))
+            self._show = show_description(self.player.show, self.thumbs)
+            server.set_show(self._show)
         self._splat_thumbnail(t)
         self._program_picture(t)
 
@@ -333,7 +333,8 @@ class WebConsole:
             self.thumbs = Thumbnails(
                 show, old.folder, on_change=self._thumbs_changed, known=known
             ).start()
-        self.server.set_show(show_description(show, self.thumbs))
+        self._show = show_description(show, self.thumbs)
+        self.server.set_show(self._show)
 
     def _changed(self, snapshot: Any) -> None:
         self._dirty = True
@@ -351,10 +352,19 @@ class WebConsole:
             return
         self._dirty = False
         self._sent_health = self._health
-        state = player_state(self.player, self._health)
+        state = console_state(self.player.status, self._show, self._health, self._extras())
         if applied or state != self._state:
             self._state = state
             self.server.publish(state, applied)
+
+    def _extras(self) -> list[dict[str, Any]]:
+        """The inputs' own parts of the state (the rehearsal's `console_state()`)."""
+        out = []
+        for inp in getattr(self.player, "inputs", ()):
+            extra = getattr(inp, "console_state", None)
+            if callable(extra):
+                out.append(extra())
+        return out
 
     def _splat_thumbnail(self, t: float) -> None:
         # drawn only while nothing is on stage (before the show, after a panic), so that the
@@ -362,8 +372,7 @@ class WebConsole:
         thumbs = self.thumbs
         if thumbs is None or t - self._splat_at < SPLAT_THUMB_INTERVAL:
             return
-        mix = self.player.last_mix
-        if mix is not None and any(layer.entries for layer in mix.layers):
+        if any(layer.live for layer in self.player.status.layers):
             return
         job = thumbs.take_splat_job()
         if job is None:
@@ -496,5 +505,5 @@ def start_web_console(
     print(f"console (view only): {server.url(shown, view=True)}", file=sys.stderr, flush=True)
     if not getattr(args, "quiet", False) and sys.stderr.isatty():
         print(terminal_qr(url), file=sys.stderr, flush=True)
-    player.web = console
+    player.set_web(console)
     return console
