@@ -43,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "rehearse": {"show", "media", "cues", "render", "player"},
     "bench": {"*"},
     "player": {"cues", "show", "media", "render", "control"},
+    "loop": set(),
     "session": {"*"},
     "cli": {"*"},
     "__main__": {"*"},
