@@ -524,6 +524,10 @@ def test_docs_tables_are_the_code_tables() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs" / "a1111.md").read_text(encoding="utf-8")
     between = doc.split("<!-- tables: begin -->\n")[1].split("<!-- tables: end -->")[0]
     assert between == a1111.markdown_tables(), "regenerate docs/a1111.md's tables"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    short = readme.split("<!-- table:samplers -->\n")[1].split("\n<!-- /table:samplers -->")[0]
+    assert short == a1111.readme_table(), "regenerate the README's sampler table"
+    assert all(s.name in short for s in a1111.SAMPLERS + a1111.SCHEDULES)
 
 
 def test_prompt_lora_tags_become_loras_when_registered(

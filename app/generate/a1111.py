@@ -413,6 +413,23 @@ def legacy_hash(path: Path) -> str:
         return hashlib.sha256(fh.read(0x10000)).hexdigest()[:8]
 
 
+def readme_table() -> str:
+    """The README's short sampler table: A1111's words grouped by the diffusers scheduler
+    that makes them, what is refused, and the schedule types (a test keeps it equal)."""
+    groups: dict[str, list[str]] = {}
+    for s in SAMPLERS:
+        if s.scheduler is not None:
+            groups.setdefault(s.scheduler, []).append(s.name)
+    rows = ["| A1111 sampler (`scheduler:`) | diffusers scheduler |", "|---|---|"]
+    rows += [f"| {', '.join(names)} | `{cls}` |" for cls, names in groups.items()]
+    refused = [f"{s.name} (-> {s.closest})" for s in SAMPLERS if s.scheduler is None]
+    rows.append(f"| refused by `check`, naming the closest | {', '.join(refused)} |")
+    kinds = ", ".join(k.name for k in SCHEDULES if k.options is not None)
+    cut = ", ".join(k.name for k in SCHEDULES if k.options is None)
+    rows.append(f"| schedule types after the sampler | {kinds}; refused: {cut} |")
+    return "\n".join(rows)
+
+
 def markdown_tables() -> str:
     """The sampler and schedule-type tables of docs/a1111.md (a test keeps them equal)."""
 
