@@ -20,13 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.media.splats import (
-    SH_C0,
-    PlyHeader,
-    SplatScene,
-    read_ply_elements,
-    scene_from_arrays,
-)
+from app.media.ply import PlyHeader, read_ply_elements
+from app.media.splat_scene import SH_C0, SplatScene, scene_from_arrays
 from app.media.types import MediaError
 
 CHUNK_SIZE = 256

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from app.media.splats import SplatScene, scene_from_arrays
+from app.media.splat_scene import SplatScene, scene_from_arrays
 from app.media.types import MediaError
 
 MAX_META_BYTES = 1 << 20
@@ -119,25 +119,15 @@ def _files(meta: dict[str, Any], key: str, n: int, path: object) -> list[str]:
     return files[:n]
 
 
-def _codebook(meta: dict[str, Any], key: str, path: object) -> np.ndarray:
-    book = meta[key].get("codebook") if isinstance(meta[key], dict) else None
-    try:
-        values = np.asarray(book, dtype=np.float64)
-    except (TypeError, ValueError):
-        values = np.zeros(0)
-    if values.shape != (256,) or not np.isfinite(values).all():
-        raise MediaError(path, f"SOG meta.json '{key}.codebook' must be 256 finite numbers")
-    return values
-
-
-def _vector(meta: dict[str, Any], key: str, path: object) -> np.ndarray:
-    raw = meta["means"].get(key) if isinstance(meta["means"], dict) else None
+def _numbers(meta: dict[str, Any], section: str, key: str, size: int, path: object) -> np.ndarray:
+    """`meta[section][key]` as `size` finite numbers (float64); MediaError otherwise."""
+    raw = meta[section].get(key) if isinstance(meta[section], dict) else None
     try:
         values = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
         values = np.zeros(0)
-    if values.shape != (3,) or not np.isfinite(values).all():
-        raise MediaError(path, f"SOG meta.json 'means.{key}' must be 3 finite numbers")
+    if values.shape != (size,) or not np.isfinite(values).all():
+        raise MediaError(path, f"SOG meta.json '{section}.{key}' must be {size} finite numbers")
     return values
 
 
@@ -169,16 +159,16 @@ def decode_sog(meta_raw: bytes, read: Reader, path: str | Path) -> SplatScene:
     lo_name, hi_name = _files(meta, "means", 2, path)
     lo = _image(read, lo_name, n, path)[:, :3].astype(np.float64)
     hi = _image(read, hi_name, n, path)[:, :3].astype(np.float64)
-    mins, maxs = _vector(meta, "mins", path), _vector(meta, "maxs", path)
+    mins, maxs = _numbers(meta, "means", "mins", 3, path), _numbers(meta, "means", "maxs", 3, path)
     t = (lo + 256.0 * hi) / 65535.0
     logged = mins + (maxs - mins) * t
     positions = np.sign(logged) * np.expm1(np.abs(logged))
 
     scales = _image(read, _files(meta, "scales", 1, path)[0], n, path)
-    log_scales = _codebook(meta, "scales", path)[scales[:, :3]]
+    log_scales = _numbers(meta, "scales", "codebook", 256, path)[scales[:, :3]]
 
     sh0 = _image(read, _files(meta, "sh0", 1, path)[0], n, path)
-    f_dc = _codebook(meta, "sh0", path)[sh0[:, :3]]
+    f_dc = _numbers(meta, "sh0", "codebook", 256, path)[sh0[:, :3]]
     opacities = sh0[:, 3] / 255.0
 
     quats = _image(read, _files(meta, "quats", 1, path)[0], n, path)
@@ -219,7 +209,7 @@ def _sh_rest(meta: dict[str, Any], read: Reader, n: int, path: object) -> np.nda
     palette = spec.get("count")
     if not isinstance(palette, int) or palette <= 0:
         raise MediaError(path, f"SOG shN.count is {palette!r} (expected a positive integer)")
-    book = _codebook(meta, "shN", path)
+    book = _numbers(meta, "shN", "codebook", 256, path)
     centroids_name, labels_name = _files(meta, "shN", 2, path)
     labels_px = _image(read, labels_name, n, path)
     labels = labels_px[:, 0].astype(np.int64) | (labels_px[:, 1].astype(np.int64) << 8)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.media.splats import SplatScene, scene_from_arrays
+from app.media.splat_scene import SplatScene, scene_from_arrays
 from app.media.types import MediaError
 
 MAGIC = 0x5053474E  # "NGSP" little-endian

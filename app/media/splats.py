@@ -1,295 +1,39 @@
 """Gaussian-splat scene loaders (numpy only, no GL): Inria 3DGS PLY, ml-sharp PLY, `.splat`,
 and (each in its own module) PlayCanvas compressed PLY, Niantic SPZ and PlayCanvas SOG.
 
-Every loader returns a `SplatScene` in one convention, whatever the file stored:
-linear scales (not logs), unit w-first quaternions, opacities in 0..1 (not logits), DC colours
-in 0..1 in the file's colour space, and the higher spherical-harmonic coefficients (when the
-file has them) as `sh[n, k, channel]` for k = 1..(degree+1)^2-1.
-
-PLY headers are parsed generically and properties are read by name, so the extra elements of
-ml-sharp files (`extrinsic`, `intrinsic`, `image_size`, `frame`, `disparity`, `color_space`,
-`version`) and property orders other than Inria's are fine. Formats: shared/notes/splats.md.
+Every loader returns a `SplatScene` in one convention (app.media.splat_scene, a leaf the
+format modules share); `load_splats` picks the loader by the file. PLY files are read by
+app.media.ply, by property name, so the extra elements of ml-sharp files (`extrinsic`,
+`intrinsic`, `image_size`, `frame`, `disparity`, `color_space`, `version`) and property orders
+other than Inria's are fine. Formats: shared/notes/splats.md.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from app.media.ply import PLY_TYPES, PlyElement, parse_ply_header, read_ply_elements
+from app.media.splat_scene import (
+    INRIA_DILATION,
+    SH_C0,
+    ColourSpace,
+    Intrinsics,
+    SplatScene,
+    check_finite,
+    check_values,
+    normalise_quaternions,
+    sigmoid,
+)
 from app.media.types import MediaError
 
-SH_C0 = 0.28209479177387814  # Y_0^0, turns a DC coefficient into a colour offset
-INRIA_DILATION = 0.3  # px^2 added to the 2D covariance by the Inria rasteriser
 MLSHARP_EXTRA_ELEMENTS = frozenset(
     {"extrinsic", "intrinsic", "image_size", "frame", "disparity", "color_space", "version"}
 )
-
-ColourSpace = Literal["srgb", "linear"]
-SourceKind = Literal["inria", "mlsharp", "splat", "compressed_ply", "spz", "sog"]
-Intrinsics = tuple[float, float, float, float, int, int]  # fx, fy, cx, cy, width, height
-
-
-@dataclass(frozen=True, eq=False)
-class SplatScene:
-    """A Gaussian-splat scene in memory, ready for upload.
-
-    `intrinsics` and `extrinsic` (world -> camera, 4x4, OpenCV frame: x right, y down,
-    z forward) describe the photo an ml-sharp scene was made from; None for other sources.
-    `dilation` is added to each 2D covariance in px^2 (0.3 for Inria-trained scenes, 0 for
-    ml-sharp). `blend_linear` asks the renderer to blend in linear light (ml-sharp).
-    """
-
-    positions: np.ndarray  # (N, 3) float32
-    scales: np.ndarray  # (N, 3) float32, linear
-    rotations: np.ndarray  # (N, 4) float32, w x y z, unit length
-    opacities: np.ndarray  # (N,) float32, 0..1
-    colours: np.ndarray  # (N, 3) float32, DC colour in `colour_space`
-    sh: np.ndarray | None = None  # (N, (deg+1)^2 - 1, 3) float32, without the DC term
-    sh_degree: int = 0
-    dilation: float = INRIA_DILATION
-    colour_space: ColourSpace = "srgb"
-    blend_linear: bool = False
-    intrinsics: Intrinsics | None = None
-    extrinsic: np.ndarray | None = None  # (4, 4) float64
-    kind: SourceKind = "inria"
-    path: Path | None = None
-
-    @property
-    def count(self) -> int:
-        """Number of splats."""
-        return int(self.positions.shape[0])
-
-    def subset(self, index: np.ndarray | slice) -> SplatScene:
-        """A scene with only the splats selected by `index` (same metadata)."""
-        return SplatScene(
-            positions=np.ascontiguousarray(self.positions[index]),
-            scales=np.ascontiguousarray(self.scales[index]),
-            rotations=np.ascontiguousarray(self.rotations[index]),
-            opacities=np.ascontiguousarray(self.opacities[index]),
-            colours=np.ascontiguousarray(self.colours[index]),
-            sh=None if self.sh is None else np.ascontiguousarray(self.sh[index]),
-            sh_degree=self.sh_degree,
-            dilation=self.dilation,
-            colour_space=self.colour_space,
-            blend_linear=self.blend_linear,
-            intrinsics=self.intrinsics,
-            extrinsic=self.extrinsic,
-            kind=self.kind,
-            path=self.path,
-        )
-
-
-# --- generic PLY ---------------------------------------------------------------------------
-
-_PLY_TYPES = {
-    "char": "i1",
-    "int8": "i1",
-    "uchar": "u1",
-    "uint8": "u1",
-    "short": "i2",
-    "int16": "i2",
-    "ushort": "u2",
-    "uint16": "u2",
-    "int": "i4",
-    "int32": "i4",
-    "uint": "u4",
-    "uint32": "u4",
-    "float": "f4",
-    "float32": "f4",
-    "double": "f8",
-    "float64": "f8",
-}
-_PLY_FORMATS = {"binary_little_endian": "<", "binary_big_endian": ">", "ascii": "ascii"}
-_MAX_HEADER = 1 << 20
-
-
-@dataclass(frozen=True)
-class PlyProperty:
-    """One property of a PLY element: its name and numpy type code (e.g. 'f4').
-
-    `list_count` is the type of the length prefix for list properties, else None.
-    """
-
-    name: str
-    dtype: str
-    list_count: str | None = None
-
-
-@dataclass(frozen=True)
-class PlyElement:
-    """One element declared in a PLY header."""
-
-    name: str
-    count: int
-    properties: tuple[PlyProperty, ...]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The property names in file order."""
-        return tuple(p.name for p in self.properties)
-
-    @property
-    def fixed_size(self) -> bool:
-        """True when every row has the same size (no list properties)."""
-        return all(p.list_count is None for p in self.properties)
-
-    @property
-    def row_bytes(self) -> int | None:
-        """Bytes per row in a binary file, None with list properties."""
-        if not self.fixed_size:
-            return None
-        return sum(np.dtype(p.dtype).itemsize for p in self.properties)
-
-
-@dataclass(frozen=True)
-class PlyHeader:
-    """A parsed PLY header: format ('<', '>' or 'ascii'), elements, and where data starts."""
-
-    format: str
-    elements: tuple[PlyElement, ...]
-    data_offset: int
-
-    def element(self, name: str) -> PlyElement | None:
-        """The element called `name`, or None."""
-        return next((e for e in self.elements if e.name == name), None)
-
-
-def _header_text(data: bytes, path: str | Path) -> tuple[str, int]:
-    """The header's text (up to end_header) and the offset where the data starts."""
-    if not data.startswith(b"ply"):
-        raise MediaError(path, "not a PLY file (no 'ply' magic)")
-    end = data.find(b"end_header", 0, _MAX_HEADER)
-    if end < 0:
-        raise MediaError(path, "PLY header has no end_header (truncated or not a PLY file)")
-    newline = data.find(b"\n", end)
-    if newline < 0:
-        raise MediaError(path, "PLY file ends right after its header")
-    try:
-        return data[:end].decode("ascii"), newline + 1
-    except UnicodeDecodeError:
-        raise MediaError(path, "PLY header is not ASCII") from None
-
-
-def _property(words: list[str]) -> PlyProperty | None:
-    """A `property TYPE NAME` or `property list COUNT_TYPE TYPE NAME` line, None if bad."""
-    if len(words) == 3 and words[1] in _PLY_TYPES:
-        return PlyProperty(words[2], _PLY_TYPES[words[1]])
-    if len(words) == 5 and words[1] == "list" and words[2] in _PLY_TYPES:
-        if words[3] in _PLY_TYPES:
-            return PlyProperty(words[4], _PLY_TYPES[words[3]], _PLY_TYPES[words[2]])
-    return None
-
-
-def parse_ply_header(data: bytes, path: str | Path = "<bytes>") -> PlyHeader:
-    """Parse the header at the start of `data`; raises MediaError when it is malformed.
-
-    The one PLY header parser: the splat loader and `app.media.probe` both use it.
-    """
-    text, data_offset = _header_text(data, path)
-    fmt: str | None = None
-    elements: list[PlyElement] = []
-    for lineno, raw in enumerate(text.splitlines()[1:], start=2):
-        words = raw.split()
-        key = words[0] if words else "comment"
-        if key in ("comment", "obj_info"):
-            continue
-        where = f"PLY header line {lineno}"
-        if key == "format":
-            if len(words) < 2 or words[1] not in _PLY_FORMATS:
-                raise MediaError(path, f"{where}: unknown format {raw!r}")
-            fmt = _PLY_FORMATS[words[1]]
-        elif key == "element":
-            if len(words) != 3 or not words[2].isdigit():
-                raise MediaError(path, f"{where}: bad element line {raw!r}")
-            elements.append(PlyElement(words[1], int(words[2]), ()))
-        elif key == "property":
-            if not elements:
-                raise MediaError(path, f"{where}: property before any element")
-            prop = _property(words)
-            if prop is None:
-                raise MediaError(path, f"{where}: bad property line {raw!r}")
-            last = elements[-1]
-            elements[-1] = PlyElement(last.name, last.count, (*last.properties, prop))
-        else:
-            raise MediaError(path, f"{where}: unexpected {raw!r}")
-    if fmt is None:
-        raise MediaError(path, "PLY header has no format line")
-    return PlyHeader(fmt, tuple(elements), data_offset)
-
-
-def _row_dtype(element: PlyElement, byte_order: str) -> np.dtype:
-    return np.dtype([(p.name, byte_order + p.dtype) for p in element.properties])
-
-
-def read_ply_elements(
-    data: bytes, header: PlyHeader, wanted: set[str], path: str | Path = "<bytes>"
-) -> dict[str, np.ndarray]:
-    """Read the elements named in `wanted` as structured arrays (fields named as in the file).
-
-    Elements are walked in file order; elements with list properties can be skipped only when
-    they come after everything wanted. Raises MediaError for truncated data.
-    """
-    out: dict[str, np.ndarray] = {}
-    if header.format == "ascii":
-        return _read_ascii(data, header, wanted, path)
-    offset = header.data_offset
-    for element in header.elements:
-        if wanted <= out.keys():
-            break
-        if not element.fixed_size:
-            raise MediaError(
-                path, f"PLY element {element.name!r} has list properties (not supported here)"
-            )
-        dtype = _row_dtype(element, header.format)
-        size = dtype.itemsize * element.count
-        if offset + size > len(data):
-            have = max(0, (len(data) - offset) // max(dtype.itemsize, 1))
-            raise MediaError(
-                path,
-                f"file is truncated: element {element.name!r} declares {element.count} rows "
-                f"of {dtype.itemsize} bytes, only {have} complete rows present",
-            )
-        if element.name in wanted:
-            out[element.name] = np.frombuffer(data, dtype=dtype, count=element.count, offset=offset)
-        offset += size
-    return out
-
-
-def _read_ascii(
-    data: bytes, header: PlyHeader, wanted: set[str], path: str | Path
-) -> dict[str, np.ndarray]:
-    tokens = data[header.data_offset :].split()
-    pos = 0
-    out: dict[str, np.ndarray] = {}
-    for element in header.elements:
-        if wanted <= out.keys():
-            break
-        if not element.fixed_size:
-            raise MediaError(path, f"PLY element {element.name!r} has list properties")
-        n = len(element.properties) * element.count
-        if pos + n > len(tokens):
-            have = (len(tokens) - pos) // max(len(element.properties), 1)
-            raise MediaError(
-                path,
-                f"file is truncated in element {element.name!r}: the header claims "
-                f"{element.count} rows, the data holds {have}",
-            )
-        if element.name in wanted:
-            values = np.array(tokens[pos : pos + n], dtype=np.float64).reshape(element.count, -1)
-            arr = np.empty(element.count, dtype=_row_dtype(element, "<"))
-            for i, prop in enumerate(element.properties):
-                arr[prop.name] = values[:, i]
-            out[element.name] = arr
-        pos += n
-    return out
-
-
-# --- scene decoding ------------------------------------------------------------------------
 
 
 KSPLAT_REFUSAL = (
@@ -338,50 +82,6 @@ def load_splats(path: str | Path) -> SplatScene:
     )
 
 
-def scene_from_arrays(
-    path: str | Path,
-    kind: SourceKind,
-    *,
-    positions: np.ndarray,
-    log_scales: np.ndarray,
-    rotations: np.ndarray,
-    opacities: np.ndarray,
-    f_dc: np.ndarray,
-    sh: np.ndarray | None = None,
-) -> SplatScene:
-    """A scene in the one convention from decoded arrays as the Inria PLY stores them (log
-    scales, any-length w-first quaternions, f_dc coefficients, `sh[n, k, channel]`), except
-    that opacities are already 0..1. Non-finite values are refused as in `decode_ply`."""
-    positions = np.ascontiguousarray(positions, dtype=np.float32)
-    log_scales = np.ascontiguousarray(log_scales, dtype=np.float32)
-    rotations = np.ascontiguousarray(rotations, dtype=np.float32)
-    colours = (np.asarray(f_dc, np.float32) * np.float32(SH_C0) + np.float32(0.5)).astype(
-        np.float32
-    )
-    opacities = np.ascontiguousarray(opacities, dtype=np.float32)
-    degree = 0
-    if sh is not None:
-        sh = np.ascontiguousarray(sh, dtype=np.float32)
-        degree = {3: 1, 8: 2, 15: 3}.get(sh.shape[1], 0)
-        if degree == 0:
-            sh = None
-    _check_values(path, positions, rotations, colours, sh, opacities, log_scales)
-    return SplatScene(
-        positions=positions,
-        scales=np.exp(log_scales),
-        rotations=normalise_quaternions(rotations),
-        opacities=np.clip(opacities, 0.0, 1.0),
-        colours=np.ascontiguousarray(colours),
-        sh=sh,
-        sh_degree=degree,
-        dilation=INRIA_DILATION,
-        colour_space="srgb",
-        blend_linear=False,
-        kind=kind,
-        path=Path(path),
-    )
-
-
 def decode_ply(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
     """Decode a 3DGS PLY (Inria or ml-sharp layout) from its bytes."""
     header = parse_ply_header(data, path)
@@ -421,7 +121,7 @@ def decode_ply(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
     opacity_logits = column("opacity")
     colours = _ply_colours(vertex_el, props, stack, path)
     sh, degree = _ply_sh(props, stack, path)
-    _check_values(path, positions, rotations, colours, sh, opacity_logits, log_scales)
+    check_values(path, positions, rotations, colours, sh, opacity_logits, log_scales)
 
     intrinsics: Intrinsics | None = None
     extrinsic: np.ndarray | None = None
@@ -481,28 +181,6 @@ def _ply_sh(
     flat = stack(rest)
     # f_rest is channel-major in the file: coefficient k of channel c is f_rest[c*M + k]
     return np.ascontiguousarray(flat.reshape(-1, 3, per_channel).transpose(0, 2, 1)), degree
-
-
-def _check_values(
-    path: Any,
-    positions: np.ndarray,
-    rotations: np.ndarray,
-    colours: np.ndarray,
-    sh: np.ndarray | None,
-    opacity_logits: np.ndarray,
-    log_scales: np.ndarray,
-) -> None:
-    """Refuse NaN (and infinite where it cannot mean anything) values, naming them."""
-    _check_finite(path, "position (x, y, z)", positions)
-    _check_finite(path, "rotation (rot_*)", rotations)
-    _check_finite(path, "colour (f_dc_*)", colours)
-    if sh is not None:
-        _check_finite(path, "SH (f_rest_*)", sh)
-    if np.isnan(opacity_logits).any():
-        raise MediaError(path, f"opacity is NaN for {int(np.isnan(opacity_logits).sum())} splats")
-    if np.isnan(log_scales).any() or np.isposinf(log_scales).any():
-        bad = int((np.isnan(log_scales) | np.isposinf(log_scales)).any(axis=1).sum())
-        raise MediaError(path, f"scale (scale_*) is NaN or +inf for {bad} splats")
 
 
 def _single_column(elements: dict[str, np.ndarray], name: str) -> np.ndarray | None:
@@ -573,7 +251,7 @@ def decode_dot_splat(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
     arr = np.frombuffer(data, dtype=row)
     positions = np.ascontiguousarray(arr["pos"])
     scales = np.ascontiguousarray(arr["scale"])
-    _check_finite(path, "position", positions)
+    check_finite(path, "position", positions)
     if not np.isfinite(scales).all() or (scales < 0).any():
         raise MediaError(path, "scale is negative or not finite")
     rgba = arr["rgba"].astype(np.float32) / np.float32(255.0)
@@ -590,33 +268,6 @@ def decode_dot_splat(data: bytes, path: str | Path = "<bytes>") -> SplatScene:
         kind="splat",
         path=Path(path),
     )
-
-
-def _check_finite(path: str | Path, what: str, values: np.ndarray) -> None:
-    ok = np.isfinite(values)
-    if not ok.all():
-        bad = int((~ok).reshape(len(values), -1).any(axis=1).sum())
-        kind = "NaN" if np.isnan(values).any() else "infinite"
-        raise MediaError(path, f"{what} is {kind} for {bad} splats")
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Logistic function as float32; +-inf logits give exactly 1 and 0."""
-    x = np.asarray(x, dtype=np.float32)
-    with np.errstate(over="ignore"):
-        return (np.float32(1.0) / (np.float32(1.0) + np.exp(-x))).astype(np.float32)
-
-
-def normalise_quaternions(q: np.ndarray) -> np.ndarray:
-    """Unit quaternions (w first); zero-length ones become the identity."""
-    q = np.asarray(q, dtype=np.float32)
-    norm = np.sqrt(np.einsum("ij,ij->i", q, q))
-    out = np.empty_like(q)
-    zero = norm < 1e-12
-    np.divide(q, np.where(zero, 1.0, norm)[:, None], out=out)
-    if zero.any():
-        out[zero] = (1.0, 0.0, 0.0, 0.0)
-    return out
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -688,4 +339,4 @@ def write_mlsharp_ply(path: str | Path, scene: SplatScene, *, legacy: bool = Fal
         fh.write(("\n".join(lines) + "\n").encode("ascii"))
         fh.write(vertex.tobytes())
         for _name, ply_type, values in extras:
-            fh.write(values.astype("<" + _PLY_TYPES[ply_type]).tobytes())
+            fh.write(values.astype("<" + PLY_TYPES[ply_type]).tobytes())
