@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import moderngl
 
@@ -36,6 +37,8 @@ _PROGRAM_STAGES = {
     "geometry_shader": "GEOMETRY_SHADER",
     "fragment_shader": "FRAGMENT_SHADER",
 }
+_COMPUTE_STAGES = {"compute_shader": "COMPUTE_SHADER"}
+_Built = TypeVar("_Built")
 
 _VERSION_RE = re.compile(r"^\s*#\s*version\b")
 _INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"(?P<name>[\w.-]+\.glsl)"\s*(?://.*)?$')
@@ -257,28 +260,9 @@ def load_program(
     The file must contain a `VERTEX_SHADER` section; `FRAGMENT_SHADER` and `GEOMETRY_SHADER`
     sections are used when present. Raises `ShaderError` naming the file and line.
     """
-    per_ctx = _cache.setdefault(ctx, {})
-    key = _cache_key("program", name, defines, search_path)
-    cached = per_ctx.get(key)
-    if cached is not None:
-        return cached  # type: ignore[return-value]
-    path = find_shader(name, search_path)
-    text, where = expand_includes(path, search_path)
-    if not _stage_present(text, "VERTEX_SHADER"):
-        raise ShaderError(path, [ShaderProblem("file", None, "no VERTEX_SHADER section")])
-    sources: dict[str, str] = {}
-    origins: dict[str, list[Origin | None]] = {}
-    for keyword, stage_define in _PROGRAM_STAGES.items():
-        if _stage_present(text, stage_define):
-            src, origin = assemble_stage(text, stage_define, defines, PROGRAM_VERSION)
-            sources[keyword], origins[keyword] = src, _through(origin, where)
-    try:
-        program = ctx.program(**sources)
-    except moderngl.Error as exc:
-        log = str(exc)
-        raise ShaderError(path, _parse_log(log, origins, path), log) from None
-    per_ctx[key] = program
-    return program
+    return _compiled(
+        ctx, "program", name, defines, search_path, _PROGRAM_STAGES, PROGRAM_VERSION, ctx.program
+    )
 
 
 def load_compute(
@@ -292,24 +276,51 @@ def load_compute(
 
     Needs a GL 4.3 context. Raises `ShaderError` naming the file and line.
     """
+
+    def make(compute_shader: str) -> moderngl.ComputeShader:
+        return ctx.compute_shader(compute_shader)
+
+    return _compiled(
+        ctx, "compute", name, defines, search_path, _COMPUTE_STAGES, COMPUTE_VERSION, make
+    )
+
+
+def _compiled(
+    ctx: moderngl.Context,
+    kind: str,
+    name: str,
+    defines: Defines | None,
+    search_path: SearchPath,
+    stages: Mapping[str, str],
+    version: int,
+    make: Callable[..., _Built],
+) -> _Built:
+    """The cached or newly built `make(**sources)` for a shader file: `stages` maps make's
+    keywords to the file's sections, the first of which the file must have; the others are
+    used when present."""
     per_ctx = _cache.setdefault(ctx, {})
-    key = _cache_key("compute", name, defines, search_path)
+    key = _cache_key(kind, name, defines, search_path)
     cached = per_ctx.get(key)
     if cached is not None:
         return cached  # type: ignore[return-value]
     path = find_shader(name, search_path)
     text, where = expand_includes(path, search_path)
-    if not _stage_present(text, "COMPUTE_SHADER"):
-        raise ShaderError(path, [ShaderProblem("file", None, "no COMPUTE_SHADER section")])
-    src, origin = assemble_stage(text, "COMPUTE_SHADER", defines, COMPUTE_VERSION)
+    required = next(iter(stages.values()))
+    if not _stage_present(text, required):
+        raise ShaderError(path, [ShaderProblem("file", None, f"no {required} section")])
+    sources: dict[str, str] = {}
+    origins: dict[str, list[Origin | None]] = {}
+    for keyword, stage_define in stages.items():
+        if _stage_present(text, stage_define):
+            src, origin = assemble_stage(text, stage_define, defines, version)
+            sources[keyword], origins[keyword] = src, _through(origin, where)
     try:
-        shader = ctx.compute_shader(src)
+        built = make(**sources)
     except moderngl.Error as exc:
         log = str(exc)
-        problems = _parse_log(log, {"compute_shader": _through(origin, where)}, path)
-        raise ShaderError(path, problems, log) from None
-    per_ctx[key] = shader
-    return shader
+        raise ShaderError(path, _parse_log(log, origins, path), log) from None
+    per_ctx[key] = built
+    return built
 
 
 def _through(origin: list[int | None], where: list[Origin]) -> list[Origin | None]:
