@@ -36,12 +36,11 @@ from app.atomic import write_text_atomic
 from app.show.schema import (
     INVALID,
     Reporter,
-    check_keys,
+    block,
     compose_file,
     construct,
     describe,
     is_null,
-    mapping,
     read_fields,
 )
 
@@ -232,15 +231,13 @@ def load_venue(path: str | Path, *, missing_ok: bool = False) -> Venue:
         raise VenueError(f"{path}: no such venue file")
     rep = Reporter(path)
     root = compose_file(path, rep, "the venue file")
-    items = mapping(root, rep, "the venue file") if root is not None else None
+    items = block(root, rep, "the venue file", _SECTIONS) if root is not None else None
     values: dict[str, dict[str, Any]] = {"output": {}, "operator": {}}
     if items is not None:
-        check_keys(items, _SECTIONS, rep, "the venue file")
         for name, spec in _SECTIONS.items():
             if name in items and not is_null(items[name][1]):
-                section = mapping(items[name][1], rep, name)
+                section = block(items[name][1], rep, name, spec)
                 if section is not None:
-                    check_keys(section, spec, rep, name)
                     values[name] = read_fields(section, spec, rep, prefix=f"{name}.")
     if rep.problems:
         raise VenueError("\n".join(str(p) for p in rep.problems))

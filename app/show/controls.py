@@ -28,8 +28,8 @@ from app.show.schema import (
     NULL_TAG,
     Problem,
     Reporter,
+    block,
     boolean,
-    check_keys,
     describe,
     identifier,
     integer,
@@ -227,11 +227,10 @@ def _command_line(node: Node, rep: Reporter, where: str) -> Any:
 
 def read_osc(node: Node, rep: Reporter) -> OscSpec:
     """The `osc:` block."""
-    items = mapping(node, rep, "osc")
+    keys = ("host", "port", "passcode", "allow")
+    items = block(node, rep, "osc", keys)
     if items is None:
         return OscSpec()
-    keys = ("host", "port", "passcode", "allow")
-    check_keys(items, keys, rep, "osc")
     values = read_fields(
         items,
         {"host": string(), "port": integer(0), "passcode": identifier(nullable=True)},
@@ -253,10 +252,9 @@ WEB_KEYS = ("host", "port", "token", "view_token", "allow")
 
 def read_web(node: Node, rep: Reporter) -> WebSpec:
     """The `web:` block: bind address, port, the two tokens and the allow-list."""
-    items = mapping(node, rep, "web")
+    items = block(node, rep, "web", WEB_KEYS)
     if items is None:
         return WebSpec()
-    check_keys(items, WEB_KEYS, rep, "web")
     values = read_fields(
         items,
         {"host": string(), "port": integer(0), "token": string(), "view_token": string()},
@@ -322,10 +320,9 @@ def _axis(node: Node, rep: Reporter, where: str) -> Any:
             _unknown(rep, node, f"{where}", word, AXIS_ACTIONS)
             return INVALID
         return AxisSpec(word)
-    items = mapping(node, rep, where)
+    items = block(node, rep, where, ("action", "invert", "speed"))
     if items is None:
         return INVALID
-    check_keys(items, ("action", "invert", "speed"), rep, where)
     values = read_fields(
         items, {"invert": boolean(), "speed": number(0.0, 1000.0)}, rep, prefix=f"{where}."
     )
@@ -358,11 +355,10 @@ def _controls(
 
 
 def _raw(node: Node, rep: Reporter) -> tuple[dict[int, str | None], dict[int, str | None]]:
-    items = mapping(node, rep, "gamepad.raw")
+    items = block(node, rep, "gamepad.raw", ("buttons", "axes"))
     found: tuple[dict[int, str | None], dict[int, str | None]] = ({}, {})
     if items is None:
         return found
-    check_keys(items, ("buttons", "axes"), rep, "gamepad.raw")
     for k, (section, names) in enumerate((("buttons", PAD_BUTTONS), ("axes", PAD_AXES))):
         where = f"gamepad.raw.{section}"
         sub = mapping(items[section][1], rep, where) if section in items else None
@@ -385,10 +381,9 @@ GAMEPAD_KEYS = ("dead_zone", "smoothing", "buttons", "axes", "raw")
 
 def read_gamepad(node: Node, rep: Reporter, name: str = "gamepad") -> GamepadSpec:
     """A `gamepad:` block, or a whole mapping file (`name` prefixes the messages)."""
-    items = mapping(node, rep, name)
+    items = block(node, rep, name, GAMEPAD_KEYS)
     if items is None:
         return GamepadSpec()
-    check_keys(items, GAMEPAD_KEYS, rep, name)
     values = read_fields(
         items,
         {"dead_zone": number(0.0, 0.9), "smoothing": number(0.0, 2.0)},
@@ -413,10 +408,9 @@ def read_gamepad(node: Node, rep: Reporter, name: str = "gamepad") -> GamepadSpe
 
 def read_keyboard(node: Node, rep: Reporter, name: str = "keyboard") -> KeyboardSpec:
     """A `keyboard:` block: `keys: {key: command line}` and `repeat: [key, ...]`."""
-    items = mapping(node, rep, name)
+    items = block(node, rep, name, ("keys", "repeat"))
     if items is None:
         return KeyboardSpec()
-    check_keys(items, ("keys", "repeat"), rep, name)
     bindable = tuple(k for k in KEY_NAMES if k not in UNBINDABLE_KEYS)
 
     def key_line(node: Node, rep: Reporter, where: str) -> Any:

@@ -61,8 +61,8 @@ from app.show.schema import (
     Problem,
     Reporter,
     ShowError,
+    block,
     boolean,
-    check_keys,
     choice,
     describe,
     enum_choice,
@@ -180,10 +180,9 @@ FOLLOW_ON = ("end",)
 
 def _follow(node: Node, rep: Reporter, kind: MediaKind | None) -> FollowSpec | None:
     """A cue's `follow:`: {after: SECONDS} or {on: end} (videos only) -> FollowSpec."""
-    items = mapping(node, rep, "follow")
+    items = block(node, rep, "follow", FOLLOW_KEYS)
     if items is None:
         return None
-    check_keys(items, FOLLOW_KEYS, rep, "follow")
     if ("after" in items) == ("on" in items):
         if "after" in items or all(k in FOLLOW_KEYS for k in items):  # else: did you mean
             rep.add(node, "follow: write either `after: SECONDS` or `on: end`")
@@ -217,10 +216,9 @@ def _seeds(node: Node, rep: Reporter, name: str) -> Any:
             rep.add(node, f"{name}: expected at least one seed, got an empty list")
         return INVALID if not values or INVALID in values else tuple(values)
     if isinstance(node, MappingNode):
-        items = mapping(node, rep, name)
+        items = block(node, rep, name, SEEDS_RANGE_SPEC)
         if items is None:
             return INVALID
-        check_keys(items, SEEDS_RANGE_SPEC, rep, name)
         values = read_fields(items, SEEDS_RANGE_SPEC, rep, prefix=f"{name}.")
         missing = [k for k in SEEDS_RANGE_SPEC if k not in items]
         if missing:
@@ -482,10 +480,9 @@ class _ShowReader:
     def read(self, root: Node) -> Show | None:
         """Read the whole show; returns None when its top level is unusable."""
         rep = self.rep
-        top = mapping(root, rep, "show file")
+        top = block(root, rep, "show file", SHOW_KEYS, where="the show")
         if top is None:
             return None
-        check_keys(top, SHOW_KEYS, rep, "the show")
         values = read_fields(
             top,
             {
@@ -549,10 +546,9 @@ class _ShowReader:
         """Read a flat settings mapping such as `output:` or `defaults:`."""
         if key not in top:
             return {}
-        items = mapping(top[key][1], self.rep, key)
+        items = block(top[key][1], self.rep, key, spec)
         if items is None:
             return {}
-        check_keys(items, spec, self.rep, key)
         return read_fields(items, spec, self.rep, prefix=f"{key}.")
 
     def _parts(self, node: Node) -> None:
@@ -565,10 +561,9 @@ class _ShowReader:
                     knode, f"parts: expected part numbers (1, 2, ...), got {describe(knode)}"
                 )
                 continue
-            part_items = mapping(vnode, self.rep, f"part {key}")
+            part_items = block(vnode, self.rep, f"part {key}", PART_KEYS)
             if part_items is None:
                 continue
-            check_keys(part_items, PART_KEYS, self.rep, f"part {key}")
             if "generate" in part_items:
                 recipe = self._recipe(part_items["generate"][1])
                 if recipe is not None:
@@ -608,10 +603,9 @@ class _ShowReader:
 
     def _poem(self, node: Node) -> _PoemDraft | None:
         rep = self.rep
-        items = mapping(node, rep, "poem")
+        items = block(node, rep, "poem", POEM_KEYS)
         if items is None:
             return None
-        check_keys(items, POEM_KEYS, rep, "poem")
         values = read_fields(
             items,
             {"id": identifier(), "title": string(), "part": integer(1), "notes": string()},
@@ -676,10 +670,9 @@ class _ShowReader:
     ) -> _CueDraft | None:
         """Read one cue; `poem_look` is its part's look overlaid by its poem's."""
         rep = self.rep
-        items = mapping(node, rep, "cue")
+        items = block(node, rep, "cue", CUE_KEYS)
         if items is None:
             return None
-        check_keys(items, CUE_KEYS, rep, "cue")
         line = line_of(node)
         cue_id = f"{poem_id}.{position}"
         if "id" in items:
@@ -764,18 +757,16 @@ class _ShowReader:
                 f"look: expected a preset name or a mapping (key: value), got {describe(node)}",
             )
             return {}
-        items = mapping(node, self.rep, "look")
+        items = block(node, self.rep, "look", LOOK_SPEC)
         if items is None:
             return {}
-        check_keys(items, LOOK_SPEC, self.rep, "look")
         values = read_fields(items, LOOK_SPEC, self.rep, prefix="look.")
         return {**values.pop("preset", {}), **values}
 
     def _camera(self, node: Node) -> CameraSpec | None:
-        items = mapping(node, self.rep, "camera")
+        items = block(node, self.rep, "camera", (*CAMERA_SPEC, "limits", "path"))
         if items is None:
             return None
-        check_keys(items, (*CAMERA_SPEC, "limits", "path"), self.rep, "camera")
         values = read_fields(items, CAMERA_SPEC, self.rep, prefix="camera.")
         if "path" in items:
             ref = string()(items["path"][1], self.rep, "camera.path")
@@ -787,9 +778,8 @@ class _ShowReader:
                 self.rep.add(items["path"][1], "camera.path: expected a file name, got empty")
         limits = CameraLimits()
         if "limits" in items:
-            lim_items = mapping(items["limits"][1], self.rep, "camera.limits")
+            lim_items = block(items["limits"][1], self.rep, "camera.limits", LIMITS_SPEC)
             if lim_items is not None:
-                check_keys(lim_items, LIMITS_SPEC, self.rep, "camera.limits")
                 lim = read_fields(lim_items, LIMITS_SPEC, self.rep, prefix="camera.limits.")
                 limits = CameraLimits(**lim)
         return CameraSpec(**values, limits=limits)
@@ -798,10 +788,9 @@ class _ShowReader:
         """Check one `generate:` block where it is written (each level once)."""
         if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
             return {}
-        items = mapping(node, self.rep, "generate")
+        items = block(node, self.rep, "generate", RECIPE_SPEC)
         if items is None:
             return None
-        check_keys(items, RECIPE_SPEC, self.rep, "generate")
         recipe: Recipe = {}
         for key, convert in RECIPE_SPEC.items():
             if key in items:

@@ -22,10 +22,9 @@ from app.show.schema import (
     INVALID,
     Converter,
     Reporter,
-    check_keys,
+    block,
     describe,
     integer,
-    mapping,
     number,
     read_fields,
     string,
@@ -58,11 +57,10 @@ def loras(node: Node, rep: Reporter, name: str) -> Any:
     ok = True
     for i, item in enumerate(node.value):
         where = f"{name}[{i}]"
-        items = mapping(item, rep, where)
+        items = block(item, rep, where, LORA_SPEC)
         if items is None:
             ok = False
             continue
-        check_keys(items, LORA_SPEC, rep, where)
         values = read_fields(items, LORA_SPEC, rep, prefix=f"{where}.")
         if "name" not in items:
             rep.add(item, f"{where}: a LoRA needs a name (from models.yaml, kind lora)")
@@ -83,10 +81,9 @@ def upscale(node: Node, rep: Reporter, name: str) -> Any:
     """A number > 1 (Lanczos) or `{model, scale, tile, overlap}`."""
     if not isinstance(node, MappingNode):
         return number(1, lo_open=True, nullable=True)(node, rep, name)
-    items = mapping(node, rep, name)
+    items = block(node, rep, name, UPSCALE_SPEC)
     if items is None:
         return INVALID
-    check_keys(items, UPSCALE_SPEC, rep, name)
     values = read_fields(items, UPSCALE_SPEC, rep, prefix=f"{name}.")
     if any(k in items and k not in values for k in UPSCALE_SPEC):
         return INVALID
@@ -98,10 +95,9 @@ def edit(node: Node, rep: Reporter, name: str) -> Any:
     """`{model, prompt, ...}` -> dict (None for null: no edit step)."""
     if node.tag.endswith(":null"):
         return None
-    items = mapping(node, rep, name)
+    items = block(node, rep, name, EDIT_SPEC)
     if items is None:
         return INVALID
-    check_keys(items, EDIT_SPEC, rep, name)
     values = read_fields(items, EDIT_SPEC, rep, prefix=f"{name}.")
     for key in ("model", "prompt"):
         if key not in items:

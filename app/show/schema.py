@@ -199,6 +199,17 @@ def check_keys(items: Items, allowed: Iterable[str], rep: Reporter, where: str) 
             rep.add(knode, f"unknown key '{key}' in {where}, expected one of: {', '.join(allowed)}")
 
 
+def block(
+    node: Node, rep: Reporter, name: str, allowed: Iterable[str], *, where: str | None = None
+) -> Items | None:
+    """A mapping whose keys must be among `allowed`: `mapping`, then `check_keys` (naming it
+    `where`, default `name`). None when it is not a mapping."""
+    items = mapping(node, rep, name)
+    if items is not None:
+        check_keys(items, allowed, rep, name if where is None else where)
+    return items
+
+
 Converter = Callable[[Node, Reporter, str], Any]
 
 

@@ -19,10 +19,9 @@ from app.show.model import SplatTrim
 from app.show.schema import (
     INVALID,
     Reporter,
-    check_keys,
+    block,
     choice,
     describe,
-    mapping,
     number,
     read_fields,
 )
@@ -59,10 +58,9 @@ def _box(node: Node, rep: Reporter) -> Any:
 
 
 def _sphere(node: Node, rep: Reporter) -> Any:
-    items = mapping(node, rep, "splat.crop.sphere")
+    items = block(node, rep, "splat.crop.sphere", SPHERE_KEYS)
     if items is None:
         return INVALID
-    check_keys(items, SPHERE_KEYS, rep, "splat.crop.sphere")
     missing = [k for k in SPHERE_KEYS if k not in items]
     if missing:
         rep.add(node, f"splat.crop.sphere: needs {' and '.join(missing)}")
@@ -76,10 +74,9 @@ def _sphere(node: Node, rep: Reporter) -> Any:
 
 def read_splat_trim(node: Node, rep: Reporter) -> SplatTrim | None:
     """The trim a `splat:` block asks for; None when it is invalid (problems reported)."""
-    items = mapping(node, rep, "splat")
+    items = block(node, rep, "splat", SPLAT_KEYS)
     if items is None:
         return None
-    check_keys(items, SPLAT_KEYS, rep, "splat")
     values = read_fields(
         items,
         {
@@ -92,10 +89,9 @@ def read_splat_trim(node: Node, rep: Reporter) -> SplatTrim | None:
     )
     box = sphere = None
     if "crop" in items:
-        crop = mapping(items["crop"][1], rep, "splat.crop")
+        crop = block(items["crop"][1], rep, "splat.crop", CROP_KEYS)
         if crop is None:
             return None
-        check_keys(crop, CROP_KEYS, rep, "splat.crop")
         if len([k for k in CROP_KEYS if k in crop]) != 1:
             rep.add(items["crop"][1], "splat.crop: give one of box or sphere")
             return None
