@@ -416,7 +416,9 @@ def _render(key: str, value: Any, col: int) -> list[str]:
 
 
 def _key_end(lines: list[str], start: int, col: int) -> int:
-    """The line after a key's value (block values run while lines are indented deeper)."""
+    """The line after the block that starts at line `start` in column `col` (a key's value or
+    a list item: it runs while lines are indented deeper; blank and comment lines between
+    belong to it only when more of it follows)."""
     j, last = start + 1, start
     while j < len(lines):
         if _blank_or_comment(lines[j]):
@@ -483,20 +485,10 @@ def _span(lines: list[str], node: CommentedMap) -> tuple[int, int]:
     dash = lines[start].index("-") if lines[start].lstrip().startswith("-") else -1
     if dash < 0:
         raise EditError("this cue is not written as a block list item (`- id: ...`)")
-    last = start
-    j = start + 1
-    while j < len(lines):
-        if _blank_or_comment(lines[j]):
-            j += 1
-            continue
-        if _indent(lines[j]) <= dash:
-            break
-        last = j
-        j += 1
     a = start
     while a > 0 and lines[a - 1].strip().startswith("#") and _indent(lines[a - 1]) == dash:
         a -= 1
-    return a, last + 1
+    return a, _key_end(lines, start, dash)
 
 
 def _item_lines(lines: list[str], node: CommentedMap, to_indent: int) -> list[str]:
