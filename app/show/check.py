@@ -20,7 +20,7 @@ from app.media.types import MediaInfo
 from app.show.check_splats import SplatCheck, check_splat_cues
 from app.show.check_video import VideoRow, format_videos, video_rows, video_warnings
 from app.show.loader import ShowError, load_show, media_file_problem
-from app.show.model import Cue, MediaKind, OutputSpec, Show
+from app.show.model import Cue, MediaKind, OutputSpec, Poem, Show
 
 # Probes are mostly waiting on ffmpeg subprocesses; a few at a time is plenty.
 MAX_PROBE_WORKERS = 4
@@ -60,11 +60,9 @@ class CueRow:
 
 @dataclass(frozen=True)
 class PoemRows:
-    """The table rows of one poem."""
+    """The table rows of one poem of the show."""
 
-    poem_id: str
-    title: str
-    part: int
+    poem: Poem
     rows: tuple[CueRow, ...]
 
 
@@ -108,7 +106,7 @@ def check_show(path: str | Path) -> CheckReport:
             if cue.id in splats:
                 row = _splat_row(report, f"{path}:{cue.line}", cue, row, splats[cue.id])
             rows.append(row)
-        report.poems.append(PoemRows(poem.id, poem.title, poem.part, tuple(rows)))
+        report.poems.append(PoemRows(poem, tuple(rows)))
     report.videos = video_rows(show, infos)
     report.warnings += video_warnings(show, report.videos, path)
     _check_workflows(report, show)
@@ -227,11 +225,12 @@ def format_report(report: CheckReport) -> str:
             for r in p.rows
         ]
         widths = [max([len(h), *(len(t[i]) for t in table)]) for i, h in enumerate(header)]
-        for poem in report.poems:
+        for entry in report.poems:
+            poem = entry.poem
             title = f"  {poem.title}" if poem.title else ""
-            lines += ["", f"poem {poem.poem_id}{title} (part {poem.part})"]
+            lines += ["", f"poem {poem.id}{title} (part {poem.part})"]
             lines.append(_table_line(header, widths))
-            for r in poem.rows:
+            for r in entry.rows:
                 cells = (r.cue_id, r.kind, r.media_ref, r.size, r.length, _fps(r.fps), r.status)
                 lines.append(_table_line(cells, widths))
         lines += format_videos(report.videos)
