@@ -265,9 +265,7 @@ class ServerProcess:
         return self._port
 
     def url(self, host: str | None = None, *, view: bool = False) -> str:
-        h = host or ("127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host)
-        token = self.tokens.view if view else self.tokens.operate
-        return f"http://{h}:{self._port}/?token={token}"
+        return self.tokens.url(self.host, self._port, host, view=view)
 
 
 # --- the child ------------------------------------------------------------------------------

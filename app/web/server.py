@@ -88,6 +88,13 @@ class Tokens:
             return "view"
         return None
 
+    def url(self, bind: str, port: int, host: str | None = None, *, view: bool = False) -> str:
+        """The console's address with the operate (or `view`) token: on `host`, or on the
+        bind address `bind` (127.0.0.1 when it binds every interface)."""
+        h = host or ("127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind)
+        token = self.view if view else self.operate
+        return f"http://{h}:{port}/?token={token}"
+
 
 @dataclass(eq=False)
 class _Console:
@@ -345,9 +352,7 @@ class WebServer:
 
     def url(self, host: str | None = None, *, view: bool = False) -> str:
         """The console's address with a token (`host` defaults to the bind address)."""
-        h = host or ("127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host)
-        token = self.tokens.view if view else self.tokens.operate
-        return f"http://{h}:{self._port}/?token={token}"
+        return self.tokens.url(self.host, self._port, host, view=view)
 
     @property
     def consoles(self) -> list[dict[str, Any]]:
