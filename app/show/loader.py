@@ -687,37 +687,28 @@ class _ShowReader:
 
         media_ref, media, kind = self._media(node, items, cue_id)
 
+        def misplaced(key: str, wanted: MediaKind, what: str) -> bool:
+            """Report `key` when the cue's media is known and not `wanted`; True if reported."""
+            if kind is None or kind is wanted:
+                return False
+            rep.add(items[key][0], f"{key}: applies to {what} only ({media_ref} is a {kind.value})")
+            return True
+
         settings = read_fields(items, CUE_SPEC, rep)
-        if kind is not None and kind is not MediaKind.VIDEO:
-            for key in VIDEO_ONLY_KEYS:
-                if key in items:
-                    rep.add(
-                        items[key][0],
-                        f"{key}: applies to videos only ({media_ref} is a {kind.value})",
-                    )
+        for key in VIDEO_ONLY_KEYS:
+            if key in items:
+                misplaced(key, MediaKind.VIDEO, "videos")
         start, end = settings.get("start", 0.0), settings.get("end")
         start_ok = "start" not in items or "start" in settings
         if end is not None and start_ok and end <= start:
             rep.add(items["end"][1], f"end: expected a time after start ({start:g} s), got {end:g}")
 
         camera: CameraSpec | None = CameraSpec() if kind is MediaKind.SPLAT else None
-        if "camera" in items:
-            if kind is not None and kind is not MediaKind.SPLAT:
-                rep.add(
-                    items["camera"][0],
-                    f"camera: applies to splat scenes only ({media_ref} is a {kind.value})",
-                )
-            else:
-                camera = self._camera(items["camera"][1]) or camera
+        if "camera" in items and not misplaced("camera", MediaKind.SPLAT, "splat scenes"):
+            camera = self._camera(items["camera"][1]) or camera
         trim = None
-        if "splat" in items:
-            if kind is not None and kind is not MediaKind.SPLAT:
-                rep.add(
-                    items["splat"][0],
-                    f"splat: applies to splat scenes only ({media_ref} is a {kind.value})",
-                )
-            else:
-                trim = read_splat_trim(items["splat"][1], rep)
+        if "splat" in items and not misplaced("splat", MediaKind.SPLAT, "splat scenes"):
+            trim = read_splat_trim(items["splat"][1], rep)
 
         follow = _follow(items["follow"][1], rep, kind) if "follow" in items else None
         own_recipe: Recipe | None = None
