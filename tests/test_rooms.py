@@ -27,6 +27,7 @@ LEAVES = {
     "app.confirm",
     "app.ratelog",
     "app.atomic",
+    "app.threads",
 }
 
 # room -> the rooms it may import (besides itself and LEAVES). ARCHITECTURE.md's table.
