@@ -65,8 +65,8 @@ def make_media(folder: Path, width: int, height: int, fps: float) -> list[Path]:
     """Three stills, two clips and a splat scene at about the output's size, in `folder`."""
     from PIL import Image
 
+    from app.media.lavfi import make_clip
     from app.media.splat_demo import make_demo_scene
-    from app.media.testclips import make_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
