@@ -240,35 +240,38 @@ class DeskServer:
 
     async def thumb(self, request: web.Request) -> web.StreamResponse:
         """A variation's thumbnail (cached by the browser: the URL carries the file stamp)."""
-        try:
-            path = await self._blocking(
-                self.store.thumbnail, request.match_info["cue"], request.match_info["name"]
-            )
-        except GenerateError as exc:
-            return _error(exc, 404)
-        return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+        return await self._variation_file(
+            request, self.store.thumbnail, {"Cache-Control": "private, max-age=86400"}
+        )
 
     async def orbit(self, request: web.Request) -> web.StreamResponse:
         """A splat variation's orbit preview (an animated WebP, rendered once)."""
-        try:
-            webp, _ = await self._blocking(
-                self.store.orbit, request.match_info["cue"], request.match_info["name"]
-            )
-        except GenerateError as exc:
-            return _error(exc, 404)
-        return web.FileResponse(
-            webp, headers={"Cache-Control": "private, max-age=86400", "Content-Type": "image/webp"}
+        return await self._variation_file(
+            request,
+            lambda cue, name: self.store.orbit(cue, name)[0],
+            {"Cache-Control": "private, max-age=86400", "Content-Type": "image/webp"},
         )
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         """A variation's file itself (large view, video on hover)."""
+        return await self._variation_file(
+            request,
+            lambda cue, name: self.store.variation(cue, name).path,
+            {"Cache-Control": "private, max-age=3600"},
+        )
+
+    async def _variation_file(
+        self,
+        request: web.Request,
+        find: Callable[[str, str], Path],
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        """The file `find(cue, name)` gives (run on a worker thread); 404 when it has none."""
         try:
-            v = await self._blocking(
-                self.store.variation, request.match_info["cue"], request.match_info["name"]
-            )
+            path = await self._blocking(find, request.match_info["cue"], request.match_info["name"])
         except GenerateError as exc:
             return _error(exc, 404)
-        return web.FileResponse(v.path, headers={"Cache-Control": "private, max-age=3600"})
+        return web.FileResponse(path, headers=headers)
 
     async def sheet(self, request: web.Request) -> web.StreamResponse:
         """A grid sheet of a cue."""
