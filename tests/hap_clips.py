@@ -13,6 +13,10 @@ from pathlib import Path
 import av
 import numpy as np
 
+# A filter for make_hap_clip (app/bench/clips.py): alpha from 0 on the left to 255 on the
+# right (Hap5 clips).
+ALPHA_RAMP = "geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='255*X/(W-1)'"
+
 
 def section(kind: int, payload: bytes, long: bool = False) -> bytes:
     """A HAP section: 3-byte size + type, or (`long`, or too big) zero size + type + 4 bytes."""

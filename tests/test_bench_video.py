@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 
 from app.bench.video import interleaved, steady_decode, steady_reference
-from app.media.testclips import make_clip
+from app.media.lavfi import make_clip
 
 
 def test_interleaved_rounds_report_the_median_round(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.media.testclips import make_clip
+from app.media.lavfi import make_clip
 from app.show.check import check_show, format_report
 
 

@@ -9,8 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from app.bench.clips import make_hap_clip
 from app.media.ffmpeg import run_ffmpeg
-from app.media.testclips import make_clip, make_hap_clip
+from app.media.lavfi import make_clip
 from app.media.types import MediaInfo
 from app.show.check import check_show
 from app.show.check_video import CPU_VIDEO_BUDGET, video_rows, video_warnings

@@ -202,7 +202,7 @@ def test_play_fires_follows_at_their_time_and_logs_them(tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from app.media.testclips import make_clip
+    from app.media.lavfi import make_clip
 
     media = tmp_path / "media"
     media.mkdir()

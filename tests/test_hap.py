@@ -13,11 +13,11 @@ import moderngl
 import numpy as np
 import pytest
 
+from app.bench.clips import make_hap_clip
 from app.cues.state import LayerMix, Mix, MixEntry
 from app.media.ffmpeg import ffmpeg_cmd
 from app.media.hap import HapError, HapFrame, parse_frame, texture_bytes
 from app.media.probe import probe
-from app.media.testclips import make_hap_clip
 from app.media.video import VideoSource
 from app.render.compositor import Compositor
 from app.render.hap import HapTextures, missing_support
@@ -25,6 +25,7 @@ from app.render.outputs import HeadlessOutput
 from app.render.textures import RgbaTexture
 from app.show.model import Fit
 from tests.hap_clips import (
+    ALPHA_RAMP,
     bc7_flat,
     block_means,
     flat_blocks,
@@ -104,7 +105,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "Hap1": make_hap_clip(d / "hap1.mov", variant="Hap1", **common),
         "Hap1-chunks": make_hap_clip(d / "hap1c.mov", variant="Hap1", chunks=4, **common),
         "Hap1-raw": make_hap_clip(d / "hap1r.mov", variant="Hap1", compressor="none", **common),
-        "Hap5": make_hap_clip(d / "hap5.mov", variant="Hap5", alpha_ramp=True, **common),
+        "Hap5": make_hap_clip(d / "hap5.mov", variant="Hap5", filters=ALPHA_RAMP, **common),
         "HapY": make_hap_clip(d / "hapy.mov", variant="HapY", **common),
         "HapY-chunks": make_hap_clip(d / "hapyc.mov", variant="HapY", chunks=3, **common),
     }

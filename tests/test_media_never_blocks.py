@@ -242,8 +242,8 @@ def test_go_onto_a_huge_still(tmp_path: Path, bits: int) -> None:
 
 
 def test_go_onto_a_video_and_a_splat_not_in_standby(tmp_path: Path) -> None:
+    from app.media.lavfi import make_clip
     from app.media.splat_demo import make_demo_scene
-    from app.media.testclips import make_clip
 
     small = [solid_png(tmp_path / f"{n}.png", (n * 60, 0, 0)) for n in range(2)]
     clip = make_clip(tmp_path / "v.mp4", width=160, height=90, fps=30.0, seconds=2.0)

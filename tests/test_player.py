@@ -13,7 +13,7 @@ from app.bench.common import show_of
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import Blackout, Go
 from app.eventlog import EventLog, read_log
-from app.media.testclips import make_clip
+from app.media.lavfi import make_clip
 from app.player import Player
 from app.render.outputs import HeadlessOutput
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from app.media.ffmpeg import run_ffmpeg
+from app.media.lavfi import make_clip
 from app.media.probe import colour_rules, probe
-from app.media.testclips import make_clip
 
 W, H = 160, 90
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.bench.clips import make_hap_clip
 from app.media.ffmpeg import run_ffmpeg
+from app.media.lavfi import make_clip
 from app.media.probe import probe
-from app.media.testclips import make_clip, make_hap_clip
 from app.media.types import YuvFrame
 from app.media.video import VideoSource
 from tests.hap_clips import bc7_flat, rgtc1_flat, section, write_hap_mov

@@ -27,6 +27,7 @@ LEAVES = {
     "app.confirm",
     "app.ratelog",
     "app.atomic",
+    "app.threads",
 }
 
 # room -> the rooms it may import (besides itself and LEAVES). ARCHITECTURE.md's table.
@@ -183,6 +184,21 @@ def test_torch_and_gl_stay_in_their_rooms() -> None:
                 offences.append(f"{path.relative_to(ROOT)}:{line}: {name} outside generate")
             if top in GL and room not in GL_ROOMS:
                 offences.append(f"{path.relative_to(ROOT)}:{line}: {name} outside the GL rooms")
+    assert not offences, "\n".join(offences)
+
+
+def test_the_product_never_imports_bench_or_test_support() -> None:
+    """app/bench/ holds the support the benches share with the tests (shows, clips, tiny
+    models); only the benches import it (`python -m app bench` loads them by name), and no
+    module of app/ imports a module of tests/."""
+    support = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"tests"}
+    offences = []
+    for module, path in MODULES.items():
+        if _room(module) == "bench":
+            continue
+        for target, line in _imports(module, path):
+            if (target in MODULES and _room(target) == "bench") or target.split(".")[0] in support:
+                offences.append(f"{path.relative_to(ROOT)}:{line}: imports {target}")
     assert not offences, "\n".join(offences)
 
 

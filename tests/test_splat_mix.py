@@ -11,8 +11,8 @@ from app.bench.common import show_of
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import CameraOrbit, Go
 from app.eventlog import EventLog
+from app.media.lavfi import make_clip
 from app.media.splat_demo import make_demo_scene
-from app.media.testclips import make_clip
 from app.player import Player
 from app.render.outputs import HeadlessOutput
 

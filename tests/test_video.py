@@ -14,7 +14,7 @@ import pytest
 from waiting import wait_until
 
 from app.media.ffmpeg import ffmpeg_cmd
-from app.media.testclips import make_clip
+from app.media.lavfi import make_clip
 from app.media.types import MediaError, YuvFrame
 from app.media.video import VideoSource, decode_throughput, reference_decode_fps
 

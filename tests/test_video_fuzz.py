@@ -19,12 +19,13 @@ from pathlib import Path
 import av
 import numpy as np
 
+from app.bench.clips import make_hap_clip
 from app.bench.common import show_of
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import Go
 from app.cues.engine import MEDIA_FAIL_FADE
 from app.eventlog import EventLog, read_log
-from app.media.testclips import make_clip, make_hap_clip
+from app.media.lavfi import make_clip
 from app.player import Player
 from app.render.outputs import HeadlessOutput
 

@@ -1,4 +1,5 @@
-"""Helpers shared by the bench commands: memory readings and tiny in-memory shows."""
+"""Helpers the bench commands share with the tests: memory readings and tiny in-memory shows
+(bench and test support: nothing outside app/bench imports it, tests/test_rooms.py)."""
 
 from __future__ import annotations
 

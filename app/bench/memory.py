@@ -24,9 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.bench.clips import make_bench_clip
     from app.clock import FrameClock
     from app.eventlog import EventLog
-    from app.media.testclips import make_bench_clip
     from app.player import Player
     from app.render.outputs import HeadlessOutput
 

@@ -65,8 +65,8 @@ def make_media(folder: Path, width: int, height: int, fps: float) -> list[Path]:
     """Three stills, two clips and a splat scene at about the output's size, in `folder`."""
     from PIL import Image
 
+    from app.media.lavfi import make_clip
     from app.media.splat_demo import make_demo_scene
-    from app.media.testclips import make_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -88,29 +88,21 @@ def make_media(folder: Path, width: int, height: int, fps: float) -> list[Path]:
         path = folder / f"still{i + 1}.png"
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
         stills.append(path)
-    clips = [
-        make_clip(
-            folder / "clip1.mp4",
+
+    def clip(name: str, source: str, source_size: tuple[int, int] | None = None) -> Path:
+        return make_clip(
+            folder / name,
             width=width,
             height=height,
             fps=fps,
             seconds=CLIP_SECONDS,
-            source="testsrc2",
+            source=source,
+            source_size=source_size,
             preset="ultrafast",
             gop=30,
-        ),
-        make_clip(
-            folder / "clip2.mp4",
-            width=width,
-            height=height,
-            fps=fps,
-            seconds=CLIP_SECONDS,
-            source="life",
-            source_size=(width // 8, height // 8),
-            preset="ultrafast",
-            gop=30,
-        ),
-    ]
+        )
+
+    clips = [clip("clip1.mp4", "testsrc2"), clip("clip2.mp4", "life", (width // 8, height // 8))]
     splat = folder / "scene.ply"
     make_demo_scene(stills[0], splat, size=96, layers=2)
     return [stills[0], clips[0], splat, stills[1], clips[1], stills[2]]

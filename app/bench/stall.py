@@ -96,8 +96,8 @@ def _media(folder: Path, width: int, height: int, fps: float, big: int) -> list[
     import numpy as np
     from PIL import Image
 
+    from app.media.lavfi import make_clip
     from app.media.splat_demo import make_demo_scene
-    from app.media.testclips import make_clip
 
     stills = []
     for name, rgb in (("a", (200, 60, 40)), ("b", (40, 60, 200))):

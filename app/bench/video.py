@@ -318,7 +318,7 @@ def _layers(ctx: Any, clip: Path, count: int, seconds: float = 4.0) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.media.testclips import make_bench_clip, make_bench_hap_clips
+    from app.bench.clips import make_bench_clip, make_bench_hap_clips
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = args.clip or make_bench_clip(Path(tmp) / "bench1080p30.mp4")

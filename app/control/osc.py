@@ -92,6 +92,7 @@ from app.cues.actions import Action
 from app.cues.commands import MAX_LAYER, CommandError, build
 from app.ratelog import RateLimitedLog
 from app.status import InputStatus, Status
+from app.threads import BackgroundThread
 
 DEFAULT_PORT = 7700
 MAX_BUNDLE_DEPTH = 4
@@ -623,8 +624,7 @@ class OscServer:
         self.access = access or AccessControl(allow, passcode, clock=clock)
         self._log = RateLimitedLog(log, clock)
         self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._thread = BackgroundThread(self._run, "osc-server")
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, int], _Client] = {}
         self._subs: dict[str, _Subscription] = {}  # host -> its one subscription
@@ -660,17 +660,12 @@ class OscServer:
         sock.settimeout(0.1)  # lets close() stop the thread promptly
         self._sock = sock
         self._port = sock.getsockname()[1]
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="osc-server", daemon=True)
         self._thread.start()
         return self
 
     def close(self) -> None:
         """Stop the thread and close the socket (idempotent); delivers waiting log lines."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            self._thread = None
+        self._thread.close(timeout=2.0)
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -759,13 +754,13 @@ class OscServer:
     def _run(self) -> None:
         sock = self._sock
         assert sock is not None
-        while not self._stop.is_set():
+        while not self._thread.stopping.is_set():
             try:
                 data, addr = sock.recvfrom(65535)
             except TimeoutError:
                 continue
             except OSError:
-                if self._stop.is_set():
+                if self._thread.stopping.is_set():
                     break
                 continue  # e.g. an ICMP error surfaced on Windows: keep serving
             self.handle_datagram(data, addr[0], addr[1])

@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 
 from app.desk.auth import Access
 from app.desk.jobs import JobQueue
-from app.desk.store import DeskStore
+from app.desk.store import DeskStore, PickResult, UndoResult
 from app.generate.errors import GenerateError
 from app.web import safe_json
 
@@ -109,6 +109,21 @@ class DeskServer:
         text = json.dumps(message, default=str)
         self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._broadcast(text)))
 
+    def _picked(
+        self, cue: str, variation: str | None, result: PickResult | UndoResult, **more: Any
+    ) -> web.Response:
+        """Tell every page, and the caller, the cue's pick now (after a pick or an undo)."""
+        message = {
+            "type": "picked",
+            "cue": cue,
+            "id": variation,
+            **more,
+            "media": str(result.media),
+            "picks_file": str(result.picks_file),
+        }
+        self.publish(message)
+        return web.json_response(message)
+
     async def _broadcast(self, text: str) -> None:
         for ws in list(self._sockets):
             if not ws.closed:
@@ -195,16 +210,7 @@ class DeskServer:
             result = await self._blocking(self.store.pick, cue, body["id"])
         except GenerateError as exc:
             return _error(exc)
-        message = {
-            "type": "picked",
-            "cue": cue,
-            "id": result.variation,
-            "seed": result.seed,
-            "media": str(result.media),
-            "picks_file": str(result.picks_file),
-        }
-        self.publish(message)
-        return web.json_response(message)
+        return self._picked(cue, result.variation, result, seed=result.seed)
 
     async def undo(self, request: web.Request) -> web.Response:
         """Take back the last pick made in this desk (picks file, media file, manifest)."""
@@ -212,16 +218,7 @@ class DeskServer:
             result = await self._blocking(self.store.undo_pick)
         except GenerateError as exc:
             return _error(exc)
-        message = {
-            "type": "picked",
-            "cue": result.cue,
-            "id": result.picked,
-            "undone": result.undone,
-            "media": str(result.media),
-            "picks_file": str(result.picks_file),
-        }
-        self.publish(message)
-        return web.json_response(message)
+        return self._picked(result.cue, result.picked, result, undone=result.undone)
 
     async def more(self, request: web.Request) -> web.Response:
         """Queue "more like this" around a variation."""
@@ -243,35 +240,38 @@ class DeskServer:
 
     async def thumb(self, request: web.Request) -> web.StreamResponse:
         """A variation's thumbnail (cached by the browser: the URL carries the file stamp)."""
-        try:
-            path = await self._blocking(
-                self.store.thumbnail, request.match_info["cue"], request.match_info["name"]
-            )
-        except GenerateError as exc:
-            return _error(exc, 404)
-        return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+        return await self._variation_file(
+            request, self.store.thumbnail, {"Cache-Control": "private, max-age=86400"}
+        )
 
     async def orbit(self, request: web.Request) -> web.StreamResponse:
         """A splat variation's orbit preview (an animated WebP, rendered once)."""
-        try:
-            webp, _ = await self._blocking(
-                self.store.orbit, request.match_info["cue"], request.match_info["name"]
-            )
-        except GenerateError as exc:
-            return _error(exc, 404)
-        return web.FileResponse(
-            webp, headers={"Cache-Control": "private, max-age=86400", "Content-Type": "image/webp"}
+        return await self._variation_file(
+            request,
+            lambda cue, name: self.store.orbit(cue, name)[0],
+            {"Cache-Control": "private, max-age=86400", "Content-Type": "image/webp"},
         )
 
     async def media(self, request: web.Request) -> web.StreamResponse:
         """A variation's file itself (large view, video on hover)."""
+        return await self._variation_file(
+            request,
+            lambda cue, name: self.store.variation(cue, name).path,
+            {"Cache-Control": "private, max-age=3600"},
+        )
+
+    async def _variation_file(
+        self,
+        request: web.Request,
+        find: Callable[[str, str], Path],
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        """The file `find(cue, name)` gives (run on a worker thread); 404 when it has none."""
         try:
-            v = await self._blocking(
-                self.store.variation, request.match_info["cue"], request.match_info["name"]
-            )
+            path = await self._blocking(find, request.match_info["cue"], request.match_info["name"])
         except GenerateError as exc:
             return _error(exc, 404)
-        return web.FileResponse(v.path, headers={"Cache-Control": "private, max-age=3600"})
+        return web.FileResponse(path, headers=headers)
 
     async def sheet(self, request: web.Request) -> web.StreamResponse:
         """A grid sheet of a cue."""

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from app.atomic import atomic_output
-from app.media.testclips import make_clip
+from app.media.lavfi import make_clip
 
 WIDTH, HEIGHT = 1280, 720
 FPS = 30.0

@@ -17,10 +17,14 @@ event log.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
+from typing import TypeVar
 
 from app.cues.state import EngineState, FollowTimer
 from app.show.model import Cue, Poem, Show
+
+_Item = TypeVar("_Item", Poem, Cue)
 
 # cue fields the summary leaves out: where the cue is, not what it is
 _PLACE = {"id", "poem_id", "line", "media_ref"}
@@ -125,10 +129,7 @@ def changes(old: Show, new: Show) -> list[str]:
         if getattr(old, name) != getattr(new, name):
             later = " (applies after a restart)" if name in _RESTART else ""
             out.append(f"{name} changed{later}")
-    old_poems = {p.id: p for p in old.poems}
-    new_poems = {p.id: p for p in new.poems}
-    out += [f"poem {p} added" for p in new_poems if p not in old_poems]
-    out += [f"poem {p} deleted" for p in old_poems if p not in new_poems]
+    old_poems, new_poems = _by_id("poem", old.poems, new.poems, out)
     for pid, p in new_poems.items():
         q = old_poems.get(pid)
         if q is not None:
@@ -137,12 +138,9 @@ def changes(old: Show, new: Show) -> list[str]:
                 for f in ("title", "part", "notes")
                 if getattr(p, f) != getattr(q, f)
             ]
-    if [p for p in old_poems if p in new_poems] != [p for p in new_poems if p in old_poems]:
+    if _kept_order(old_poems, new_poems) is not None:
         out.append("poem order changed")
-    old_cues = {c.id: c for c in old.cues}
-    new_cues = {c.id: c for c in new.cues}
-    out += [f"cue {c} added" for c in new_cues if c not in old_cues]
-    out += [f"cue {c} deleted" for c in old_cues if c not in new_cues]
+    old_cues, new_cues = _by_id("cue", old.cues, new.cues, out)
     for cid, c in new_cues.items():
         o = old_cues.get(cid)
         if o is None:
@@ -153,11 +151,28 @@ def changes(old: Show, new: Show) -> list[str]:
             if f.name not in _PLACE and getattr(o, f.name) != getattr(c, f.name):
                 was, now = _short(getattr(o, f.name)), _short(getattr(c, f.name))
                 out.append(f"cue {cid}: {f.name} {was} -> {now}")
-    kept_old = [c for c in old_cues if c in new_cues]
-    kept_new = [c for c in new_cues if c in old_cues]
-    if kept_old != kept_new:
-        out.append("cue order: " + " ".join(kept_new))
+    order = _kept_order(old_cues, new_cues)
+    if order is not None:
+        out.append("cue order: " + " ".join(order))
     return out
+
+
+def _by_id(
+    kind: str, old: Iterable[_Item], new: Iterable[_Item], out: list[str]
+) -> tuple[dict[str, _Item], dict[str, _Item]]:
+    """`old` and `new` (poems or cues) by id; says in `out` which ids were added, deleted."""
+    before = {x.id: x for x in old}
+    after = {x.id: x for x in new}
+    out += [f"{kind} {i} added" for i in after if i not in before]
+    out += [f"{kind} {i} deleted" for i in before if i not in after]
+    return before, after
+
+
+def _kept_order(before: dict[str, _Item], after: dict[str, _Item]) -> list[str] | None:
+    """The new order of the ids both keep, or None where it is the old order."""
+    kept_old = [i for i in before if i in after]
+    kept_new = [i for i in after if i in before]
+    return None if kept_old == kept_new else kept_new
 
 
 def _short(value: object) -> str:

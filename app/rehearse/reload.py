@@ -26,6 +26,7 @@ from typing import Any
 
 from app.rehearse.merge import changes, merge, on_stage
 from app.show.model import Show
+from app.threads import BackgroundThread
 
 STEP_MS = 50  # watchfiles: a batch ends after this long without a change
 DEBOUNCE_MS = 300  # ... or after this long in all (the 1 s budget of a reload)
@@ -97,8 +98,7 @@ class ShowWatcher:
         self.venue_path = None if venue_path is None else Path(venue_path).resolve()
         self.allow_missing = allow_missing
         self.results: queue.SimpleQueue[Loaded] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = BackgroundThread(self._run, "show-watcher")
         self._show_digest = _digest(self.show_path, picks_file(self.show_path))
         self._venue_digest = _digest(self.venue_path) if self.venue_path else ""
         self.ready = threading.Event()  # set once watching (tests wait on it)
@@ -109,15 +109,11 @@ class ShowWatcher:
         return [self.show_path, picks_file(self.show_path), *venue]
 
     def start(self) -> ShowWatcher:
-        self._thread = threading.Thread(target=self._run, name="show-watcher", daemon=True)
         self._thread.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        self._thread.close(5.0)
 
     def _run(self) -> None:
         from watchfiles import watch
@@ -135,14 +131,14 @@ class ShowWatcher:
             watch_filter=wanted,
             debounce=DEBOUNCE_MS,
             step=STEP_MS,
-            stop_event=self._stop,
+            stop_event=self._thread.stopping,
             rust_timeout=500,
             raise_interrupt=False,
             recursive=False,
         )
         self.ready.set()
         for _batch in gen:
-            if self._stop.is_set():
+            if self._thread.stopping.is_set():
                 return
             self.check()
 
@@ -154,7 +150,7 @@ class ShowWatcher:
             loaded = read_show(self.show_path, self.allow_missing)
             # an editor writing in place may have been caught half-way: a refused version
             # is read again once the file has stayed the same for a moment
-            while loaded.error is not None and not self._stop.wait(SETTLE):
+            while loaded.error is not None and not self._thread.stopping.wait(SETTLE):
                 again = _digest(self.show_path, picks_file(self.show_path))
                 if again == digest:
                     break

@@ -12,12 +12,13 @@ software rasteriser) and the same load of the machine.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from app.threads import BackgroundThread
 
 
 def phase_length(every: float) -> float:
@@ -68,9 +69,8 @@ class Editor:
         self.every = every
         self.phase = phase
         self.edits = 0
-        self._stop = threading.Event()
         self._start = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, name="soak-editor", daemon=True)
+        self._thread = BackgroundThread(self._run, "soak-editor")
 
     def start(self, start: float) -> Editor:
         self._start = start
@@ -83,7 +83,7 @@ class Editor:
         while True:  # an edit at each multiple of `every` that falls in a phase with edits
             n += 1
             due = self._start + n * self.every
-            if self._stop.wait(max(0.0, due - time.perf_counter())):
+            if self._thread.stopping.wait(max(0.0, due - time.perf_counter())):
                 return
             if not editing(due - self._start + 1e-6, self.phase):
                 continue
@@ -94,8 +94,7 @@ class Editor:
             save(self.path, text)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5.0)
+        self._thread.close(5.0)
 
 
 def frame_p99_ratio(t: np.ndarray, frame_ms: np.ndarray, phase: float) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from app.atomic import atomic_output
 from app.show.model import Cue, MediaKind, Show
+from app.threads import BackgroundThread
 
 THUMB_WIDTH = 320
 CHUNK = 1 << 20
@@ -91,23 +92,18 @@ class Thumbnails:
         self.keys: list[str | None] = [None] * len(cues)
         self.lengths: list[float | None] = [None] * len(cues)
         self._splats: queue.SimpleQueue[SplatJob] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = BackgroundThread(self._run, "web-thumbs")
 
     def start(self) -> Thumbnails:
-        self._thread = threading.Thread(target=self._run, name="web-thumbs", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Ask the worker to stop, without waiting for it (main thread; `close` waits)."""
-        self._stop.set()
+        self._thread.stop()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
+        self._thread.close(5.0)
 
     def file_for(self, key: str) -> Path | None:
         """The cached JPEG of a key, if it exists (any thread)."""
@@ -121,7 +117,7 @@ class Thumbnails:
     def _run(self) -> None:
         by_hash: dict[Path, str] = {}
         for index, cue in enumerate(self.show.cues):
-            if self._stop.is_set():
+            if self._thread.stopping.is_set():
                 return
             try:
                 self._one(index, cue, by_hash)

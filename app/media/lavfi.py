@@ -1,8 +1,9 @@
-"""Synthetic test and bench clips made with ffmpeg's lavfi sources, correctly colour-tagged.
+"""Clips made from ffmpeg's lavfi sources (testsrc2, mandelbrot, life, ...), colour-tagged.
 
 The pixels are converted to YUV by the `scale` filter with the matrix and range asked for
 (`out_color_matrix`, `out_range`), and the stream carries the same tags, so a decoder that
-trusts the tags reproduces ffmpeg's own RGB. Used by tests, `bench video` and demo media.
+trusts the tags reproduces ffmpeg's own RGB. The demo's videos are made here
+(app/media/demo_assets.py); the benches' clips (app/bench/clips.py) and the tests' too.
 """
 
 from __future__ import annotations
@@ -41,10 +42,6 @@ _TAGS = {
     "bt709": ("bt709", "bt709", "bt709"),
     "bt601": ("smpte170m", "smpte170m", "smpte170m"),
 }
-
-BENCH_CLIP_SIZE = (1920, 1080)
-BENCH_CLIP_FPS = 30.0
-BENCH_CLIP_SECONDS = 10.0
 
 
 def make_clip(
@@ -121,22 +118,6 @@ def make_clip(
     return out
 
 
-def make_bench_clip(path: str | Path) -> Path:
-    """The default `bench video` clip: 10 s of 1080p30 H.264 (testsrc2, BT.709, GOP 60)."""
-    w, h = BENCH_CLIP_SIZE
-    return make_clip(
-        path,
-        width=w,
-        height=h,
-        fps=BENCH_CLIP_FPS,
-        seconds=BENCH_CLIP_SECONDS,
-        source="testsrc2",
-        crf=20,
-        gop=60,
-        preset="veryfast",
-    )
-
-
 def encode_atomically(out: Path, args: list[str], *, timeout: float = 600.0) -> None:
     """Run ffmpeg `args` + an output file next to `out`, then rename it into place."""
     # ffmpeg creates the file itself (ordinary permissions); the suffix picks the muxer.
@@ -147,62 +128,3 @@ def encode_atomically(out: Path, args: list[str], *, timeout: float = 600.0) -> 
             raise MediaError(out, f"ffmpeg timed out after {timeout:.0f} s") from exc
         if res.returncode != 0:
             raise MediaError(out, f"ffmpeg failed: {last_line(res.stderr) or 'no message'}")
-
-
-# ffmpeg's HAP encoder formats (it writes Hap1, Hap5 and HapY; the other variants are
-# assembled from their sections by the tests).
-HAP_ENCODER_FORMATS = {"Hap1": "hap", "Hap5": "hap_alpha", "HapY": "hap_q"}
-
-
-def make_hap_clip(
-    path: str | Path,
-    *,
-    width: int,
-    height: int,
-    fps: float,
-    seconds: float,
-    variant: str = "Hap1",
-    chunks: int = 1,
-    compressor: str = "snappy",
-    source: str = "testsrc2",
-    alpha_ramp: bool = False,
-) -> Path:
-    """Encode `seconds` of a lavfi `source` as HAP (`variant` Hap1, Hap5 or HapY) in a .mov.
-
-    `chunks` cuts each texture into that many chunks (decode instructions), `compressor`
-    is 'snappy' or 'none'; width and height must be multiples of 4 (ffmpeg's encoder asks
-    it). `alpha_ramp` makes alpha run from 0 on the left to 255 on the right (Hap5).
-    """
-    if variant not in HAP_ENCODER_FORMATS:
-        raise MediaError(path, f"ffmpeg encodes {sorted(HAP_ENCODER_FORMATS)}, not {variant!r}")
-    if width % 4 or height % 4 or width <= 0 or height <= 0:
-        raise MediaError(path, f"HAP clips need sizes in multiples of 4, got {width}x{height}")
-    if source not in SOURCES:
-        raise MediaError(path, f"unknown lavfi source {source!r} (one of {sorted(SOURCES)})")
-    out = Path(path)
-    src = f"{source}=size={width}x{height}:rate={fps_fraction(fps)}"
-    vf = "format=rgba"
-    if alpha_ramp:
-        vf += ",geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='255*X/(W-1)'"
-    args: list[str] = ["-loglevel", "error", "-f", "lavfi", "-i", src, "-t", f"{seconds:.6f}"]
-    args += ["-vf", vf, "-c:v", "hap", "-format", HAP_ENCODER_FORMATS[variant]]
-    args += ["-chunks", str(chunks), "-compressor", compressor]
-    encode_atomically(out, args)
-    return out
-
-
-def make_bench_hap_clips(folder: str | Path, seconds: float = 4.0) -> dict[str, Path]:
-    """`bench video` (e): the bench clip's picture (1080p30 testsrc2) as Hap1 and Hap Q."""
-    w, h = BENCH_CLIP_SIZE
-    d = Path(folder)
-    return {
-        variant: make_hap_clip(
-            d / f"bench_{variant.lower()}.mov",
-            width=w,
-            height=h,
-            fps=BENCH_CLIP_FPS,
-            seconds=seconds,
-            variant=variant,
-        )
-        for variant in ("Hap1", "HapY")
-    }
