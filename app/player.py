@@ -448,7 +448,7 @@ class Player:
             standby=s.standby,
             standby_id=standby.id if standby else None,
             master=round(s.master, 4),
-            tbar=s.crossfade,
+            tbar=s.tbar,
             transition=None if mix is None or mix.transition is None else mix.transition,
             blackout=s.blackout,
             panic=s.panic_at is not None,

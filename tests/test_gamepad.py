@@ -145,21 +145,21 @@ def test_right_trigger_crossfade_latches_after_completion() -> None:
     assert m.tick(0.016) == []
     m.handle(axis("righttrigger", 0.565))  # half-way: 0.15 + 0.5 * (1 - 0.15 - 0.02)
     (a,) = m.tick(0.016)
-    assert isinstance(a, A.Crossfade) and a.position == pytest.approx(0.5, abs=0.01)
+    assert isinstance(a, A.TBar) and a.position == pytest.approx(0.5, abs=0.01)
     assert m.tick(0.016) == []  # unchanged: not re-sent
     m.handle(axis("righttrigger", 0.99))  # worn trigger: the outer dead zone reads it as full
-    assert m.tick(0.016) == [A.Crossfade(position=1.0, source=G)]
+    assert m.tick(0.016) == [A.TBar(position=1.0, source=G)]
     for v in (0.7, 0.3):  # letting go after the completed crossfade: nothing...
         m.handle(axis("righttrigger", v))
         assert m.tick(0.016) == []
     m.handle(axis("righttrigger", 0.0))  # ...but rest, once, so that the engine re-arms
-    assert m.tick(0.016) == [A.Crossfade(position=0.0, source=G)]
+    assert m.tick(0.016) == [A.TBar(position=0.0, source=G)]
     assert m.tick(0.016) == []
     m.handle(axis("righttrigger", 0.565))  # a new pull drives the next crossfade
     (a,) = m.tick(0.016)
     assert a.position == pytest.approx(0.5, abs=0.01)
     m.handle(axis("righttrigger", 0.0))  # released before completing: back to 0
-    assert m.tick(0.016) == [A.Crossfade(position=0.0, source=G)]
+    assert m.tick(0.016) == [A.TBar(position=0.0, source=G)]
 
 
 def test_left_trigger_master_inverted() -> None:

@@ -3,7 +3,7 @@
 (a) `GamepadMapper`: pure. It takes abstract `PadEvent`s (a pad added or removed, a button,
     an axis) and `tick(dt)` once per frame, and returns actions. Buttons fire on the press
     edge. Axes get a dead zone, clamping of garbage (NaN is ignored, out of range clamped)
-    and time-based exponential smoothing; absolute axes (crossfade, master) send their
+    and time-based exponential smoothing; absolute axes (tbar, master) send their
     position when it changes, move axes (camera) send a move scaled by dt every frame the
     stick is held.
 (b) `GamepadInput`: the adapter. `poll(t)`, called by the main loop every frame, pumps
@@ -23,7 +23,7 @@ Two decisions worth knowing on stage:
   the pad sends MASTER only when the trigger moves, so connecting a pad never overrides a
   master set elsewhere (OSC).
 - After the right trigger completes a crossfade (reaches 1), it sends nothing until it is
-  back at rest, then one CROSSFADE 0 (which re-arms the engine's T-bar): letting it go does
+  back at rest, then one TBAR 0 (which re-arms the engine's T-bar): letting it go does
   not start a crossfade toward the next cue. A pad unplugged in the middle of a manual
   crossfade leaves the mix where it is (GO completes it).
 """

@@ -52,7 +52,7 @@ class Back(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Goto(Action):
+class Standby(Action):
     """Set standby to a poem's first cue, or to a given cue of it."""
 
     poem: str
@@ -94,7 +94,7 @@ class HardBlack(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Crossfade(Action):
+class TBar(Action):
     """Manual T-bar toward the cue in standby, 0..1; reaching 1 completes it as a GO."""
 
     position: float

@@ -26,7 +26,7 @@ Semantics (quoted by the README):
   GO's fade time while the old cues finish fading out.
 - **HARDBLACK** clears every entry at once (the output is black because nothing is live);
   black and blackout are reset, standby stays.
-- **CROSSFADE** (manual T-bar, 0..1) toward the cue in standby: the first position > 0 puts the
+- **TBAR** (manual T-bar, 0..1) toward the cue in standby: the first position > 0 puts the
   standby cue in its layer at that weight and the layer's other entries at their current
   value times (1 - position); the position is the mix (linear: the hand is the curve).
   Reaching 1 completes it as a finished GO (standby advances, the others are removed);
@@ -76,10 +76,8 @@ from app.cues.actions import (
     CameraPan,
     CameraRecord,
     CameraReset,
-    Crossfade,
     FadeOut,
     Go,
-    Goto,
     HardBlack,
     LayerOpacity,
     LayerRate,
@@ -87,7 +85,9 @@ from app.cues.actions import (
     MediaFailed,
     NextFade,
     Panic,
+    Standby,
     StandbyStep,
+    TBar,
 )
 from app.cues.curves import curve_value, fade_done, fade_progress, fade_running, fade_value
 from app.cues.state import (
@@ -107,7 +107,7 @@ NO_SPLAT_LIVE = "no splat cue is live"  # why a camera_record is refused
 MEDIA_FAIL_FADE = 1.0  # seconds: an entry whose media broke fades to black over this
 FOLLOW_SOURCE = "follow"  # the source of the GO a cue's `follow:` fires
 # a performer taking over: these cancel an armed follow when they take effect (GO re-arms)
-CANCELS_FOLLOW = (Back, Goto, StandbyStep, Panic, HardBlack, FadeOut)
+CANCELS_FOLLOW = (Back, Standby, StandbyStep, Panic, HardBlack, FadeOut)
 # actions whose effect is outside the engine (the renderer's, the reference recording's)
 _OUTSIDE = (CameraRecord, *TRANSPORT_ACTIONS)
 
@@ -190,14 +190,14 @@ class Engine:
         self._handlers: dict[type[Action], Callable[[EngineState, Any, float], EngineState]] = {
             Go: self._go,
             Back: self._back,
-            Goto: self._goto,
+            Standby: self._goto,
             StandbyStep: self._standby_step,
             FadeOut: self._fadeout,
             Blackout: self._blackout,
             Master: self._master,
             Panic: self._panic,
             HardBlack: self._hardblack,
-            Crossfade: self._crossfade,
+            TBar: self._tbar,
             LayerOpacity: self._layer_opacity,
             LayerRate: self._layer_rate,
             NextFade: self._next_fade,
@@ -248,7 +248,7 @@ class Engine:
                 return replace(state, follow=None)  # a follow that cannot fire is dropped
             return state  # refused: the caller's state, untouched
         if new.follow is not None and new.follow == pruned.follow:
-            started = isinstance(action, Crossfade) and not self._manual(pruned)
+            started = isinstance(action, TBar) and not self._manual(pruned)
             if isinstance(action, CANCELS_FOLLOW) or (started and self._manual(new)):
                 new = replace(new, follow=None)
         new = self.prune(new, t)
@@ -365,7 +365,7 @@ class Engine:
 
     def _transition(self, state: EngineState, t: float) -> float | None:
         if any(e.manual is not None for e in state.entries):
-            return state.crossfade
+            return state.tbar
         running = [e.opacity for e in state.entries if fade_running(e.opacity, t)]
         if state.black is not None and fade_running(state.black, t):
             running.append(state.black)
@@ -536,7 +536,7 @@ class Engine:
             return self._refuse(state, "BACK ignored: standby is already the first cue")
         return replace(state, standby=state.standby - 1)
 
-    def _goto(self, state: EngineState, a: Goto, t: float) -> EngineState:
+    def _goto(self, state: EngineState, a: Standby, t: float) -> EngineState:
         if self._manual(state):
             return self._refuse(state, f"{a.name} ignored: a manual crossfade is in progress")
         index = self._lookup(a.poem, a.cue)
@@ -609,20 +609,20 @@ class Engine:
     def _hardblack(self, state: EngineState, a: HardBlack, t: float) -> EngineState:
         return replace(state, entries=(), black=None, blackout=False, panic_at=None)
 
-    def _crossfade(self, state: EngineState, a: Crossfade, t: float) -> EngineState:
+    def _tbar(self, state: EngineState, a: TBar, t: float) -> EngineState:
         pos = _clamp(float(a.position), 0.0, 1.0)
         if self._manual(state):
             if pos <= 0.0:
-                return self._crossfade_cancel(state, t)
+                return self._tbar_cancel(state, t)
             if pos >= 1.0:
-                return self._crossfade_complete(state, t)
+                return self._tbar_complete(state, t)
             entries = tuple(
                 e if e.manual is None else replace(e, manual=pos) for e in state.entries
             )
-            return replace(state, entries=entries, crossfade=pos)
-        if state.crossfade is not None:
+            return replace(state, entries=entries, tbar=pos)
+        if state.tbar is not None:
             if pos <= 0.0:
-                return replace(state, crossfade=None)  # the T-bar is back at rest: re-armed
+                return replace(state, tbar=None)  # the T-bar is back at rest: re-armed
             return self._refuse(
                 state, f"{a.name} ignored: bring the T-bar back to 0 to start the next one"
             )
@@ -648,10 +648,10 @@ class Engine:
                 entries.append(replace(e, opacity=Fade(w, 0.0, t, 0.0, Curve.LINEAR), manual=pos))
         incoming = Fade(0.0, cue.opacity, t, 0.0, Curve.LINEAR)
         entries.append(Entry(index, cue.layer, incoming, t, manual=pos))
-        new = replace(state, entries=tuple(entries), crossfade=pos)
-        return self._crossfade_complete(new, t) if pos >= 1.0 else new
+        new = replace(state, entries=tuple(entries), tbar=pos)
+        return self._tbar_complete(new, t) if pos >= 1.0 else new
 
-    def _crossfade_complete(self, state: EngineState, t: float) -> EngineState:
+    def _tbar_complete(self, state: EngineState, t: float) -> EngineState:
         index = state.standby
         assert index is not None  # a manual crossfade always targets the standby cue
         cue = self.cues[index]
@@ -668,14 +668,14 @@ class Engine:
             live=index,
             standby=self._after(index),
             last_go_at=t,
-            crossfade=1.0,
+            tbar=1.0,
             follow=self._arm(index, t, 0.0),
         )
         if self._is_splat(index):
             new = replace(new, camera=CameraOffset())
         return new
 
-    def _crossfade_cancel(self, state: EngineState, t: float) -> EngineState:
+    def _tbar_cancel(self, state: EngineState, t: float) -> EngineState:
         entries = []
         for e in state.entries:
             if e.manual is None:
@@ -683,7 +683,7 @@ class Engine:
             elif e.cue != state.standby:
                 v = e.opacity.start
                 entries.append(replace(e, opacity=Fade(v, v, t, 0.0, e.opacity.curve), manual=None))
-        return replace(state, entries=tuple(entries), crossfade=None)
+        return replace(state, entries=tuple(entries), tbar=None)
 
     def _layer_opacity(self, state: EngineState, a: LayerOpacity, t: float) -> EngineState:
         value = _clamp(float(a.opacity), 0.0, 1.0)
