@@ -19,6 +19,7 @@ from app.control.gamepad import (
     load_mapping,
 )
 from app.cues import actions as A
+from app.cues.commands import log_fields
 from app.eventlog import EventLog, read_log
 
 G = "gamepad"
@@ -262,7 +263,7 @@ def pygame_input(tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = {"t": 0.0}
 
     def put(action: A.Action) -> None:
-        log.write("action", clock["t"], **action.to_log())
+        log.write("action", clock["t"], **log_fields(action))
 
     lines: list[tuple[str, dict]] = []
     inp = GamepadInput(put, load_mapping({"smoothing": 0}), lambda m, f: lines.append((m, f)))

@@ -23,6 +23,7 @@ from app.cues.actions import (
     StandbyStep,
     TBar,
 )
+from app.cues.commands import log_name
 from app.cues.script import ScriptError, format_script, parse_script
 
 EXAMPLE = (
@@ -95,7 +96,7 @@ def test_lines_comments_sorting_and_source() -> None:
     10:panic
     """
     items = parse_script(text, source="operator")
-    assert [(t, a.name) for t, a in items] == [
+    assert [(t, log_name(a)) for t, a in items] == [
         (2.0, "GO"),
         (2.0, "MASTER"),
         (4.0, "GO"),

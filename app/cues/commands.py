@@ -27,7 +27,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -468,6 +468,21 @@ def name_of(action: Action) -> str:
         if type(action) is cmd.action:
             return cmd.name
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(action).__name__).lower()  # MediaFailed
+
+
+def log_name(action: Action) -> str:
+    """The upper-case name of the command that makes an action, for notes and logs ('GO')."""
+    return name_of(action).upper()
+
+
+def log_fields(action: Action) -> dict[str, Any]:
+    """An action as JSON-ready fields for the event log: its own fields, `action` (its
+    `log_name`), and `detail` only when it says something."""
+    d = asdict(action)
+    d["action"] = log_name(action)
+    if not d.get("detail"):
+        d.pop("detail", None)
+    return d
 
 
 def format_action(action: Action) -> str:

@@ -89,6 +89,7 @@ from app.cues.actions import (
     StandbyStep,
     TBar,
 )
+from app.cues.commands import log_name
 from app.cues.curves import curve_value, fade_done, fade_progress, fade_running, fade_value
 from app.cues.state import (
     CameraOffset,
@@ -237,10 +238,10 @@ class Engine:
         if handler is None:
             return self._refuse(state, f"{type(action).__name__} ignored: unknown action")
         if not (isinstance(t, int | float) and math.isfinite(t)):
-            return self._refuse(state, f"{action.name} refused: time {t!r} is not finite")
+            return self._refuse(state, f"{log_name(action)} refused: time {t!r} is not finite")
         bad = _bad_field(action)
         if bad is not None:
-            return self._refuse(state, f"{action.name} refused: {bad}")
+            return self._refuse(state, f"{log_name(action)} refused: {bad}")
         pruned = self.prune(state, t)
         new = handler(pruned, action, t)
         if new is pruned and self._note is not None:
@@ -253,7 +254,7 @@ class Engine:
                 new = replace(new, follow=None)
         new = self.prune(new, t)
         if new == pruned and self._note is None and not isinstance(action, _OUTSIDE):
-            self._note = f"{action.name}: nothing to change"  # (recording is the renderer's)
+            self._note = f"{log_name(action)}: nothing to change"  # (recording is the renderer's)
         return new
 
     def follow_deadline(self, state: EngineState) -> float | None:
@@ -468,9 +469,9 @@ class Engine:
 
     def _media_failed(self, state: EngineState, a: MediaFailed, t: float) -> EngineState:
         if not 0 <= a.cue < len(self.cues):
-            return self._refuse(state, f"{a.name} ignored: no cue at index {a.cue}")
+            return self._refuse(state, f"{log_name(a)} ignored: no cue at index {a.cue}")
         if a.cue in state.failed:
-            return self._refuse(state, f"{a.name} ignored: {self.label(a.cue)} already failed")
+            return self._refuse(state, f"{log_name(a)} ignored: {self.label(a.cue)} already failed")
         entries = []
         for e in state.entries:
             if e.cue == a.cue:
@@ -538,18 +539,18 @@ class Engine:
 
     def _goto(self, state: EngineState, a: Standby, t: float) -> EngineState:
         if self._manual(state):
-            return self._refuse(state, f"{a.name} ignored: a manual crossfade is in progress")
+            return self._refuse(state, f"{log_name(a)} ignored: a manual crossfade is in progress")
         index = self._lookup(a.poem, a.cue)
         if index is None:
-            return self._refuse(state, f"{a.name} ignored: {self._lookup_note(a.poem, a.cue)}")
+            return self._refuse(state, f"{log_name(a)} ignored: {self._lookup_note(a.poem, a.cue)}")
         return replace(state, standby=index)
 
     def _standby_step(self, state: EngineState, a: StandbyStep, t: float) -> EngineState:
         if self._manual(state):
-            return self._refuse(state, f"{a.name} ignored: a manual crossfade is in progress")
+            return self._refuse(state, f"{log_name(a)} ignored: a manual crossfade is in progress")
         n = len(self.cues)
         if n == 0:
-            return self._refuse(state, f"{a.name} ignored: the show has no cues")
+            return self._refuse(state, f"{log_name(a)} ignored: the show has no cues")
         index = state.standby
         if a.poems:
             current = self._poem_of[index] if index is not None else len(self._poem_first)
@@ -564,16 +565,18 @@ class Engine:
                     target, moved = self._poem_first[p], moved + 1
             if target is None:
                 where = "next" if step > 0 else "previous"
-                return self._refuse(state, f"{a.name} ignored: there is no {where} poem")
+                return self._refuse(state, f"{log_name(a)} ignored: there is no {where} poem")
             index = target
         if a.cues:
             if index is None and a.cues > 0:
-                return self._refuse(state, f"{a.name} ignored: standby is past the last cue")
+                return self._refuse(state, f"{log_name(a)} ignored: standby is past the last cue")
             base = index if index is not None else n
             index = int(_clamp(base + a.cues, 0, n - 1))
             if index == state.standby:
                 end = "last" if a.cues > 0 else "first"
-                return self._refuse(state, f"{a.name} ignored: standby is already the {end} cue")
+                return self._refuse(
+                    state, f"{log_name(a)} ignored: standby is already the {end} cue"
+                )
         return replace(state, standby=index)
 
     def _fadeout(self, state: EngineState, a: FadeOut, t: float) -> EngineState:
@@ -624,18 +627,21 @@ class Engine:
             if pos <= 0.0:
                 return replace(state, tbar=None)  # the T-bar is back at rest: re-armed
             return self._refuse(
-                state, f"{a.name} ignored: bring the T-bar back to 0 to start the next one"
+                state, f"{log_name(a)} ignored: bring the T-bar back to 0 to start the next one"
             )
         if pos <= 0.0:
-            return self._refuse(state, f"{a.name} ignored: T-bar at 0, no crossfade running")
+            return self._refuse(state, f"{log_name(a)} ignored: T-bar at 0, no crossfade running")
         index = state.standby
         if index is None:
-            return self._refuse(state, f"{a.name} ignored: nothing in standby (end of the show)")
+            return self._refuse(
+                state, f"{log_name(a)} ignored: nothing in standby (end of the show)"
+            )
         if self._panic_running(state, t):
-            return self._refuse(state, f"{a.name} ignored: a panic is in progress")
+            return self._refuse(state, f"{log_name(a)} ignored: a panic is in progress")
         if any(e.cue == index for e in state.entries):
             return self._refuse(
-                state, f"{a.name} ignored: {self.label(index)} is already live (GO re-fires it)"
+                state,
+                f"{log_name(a)} ignored: {self.label(index)} is already live (GO re-fires it)",
             )
         cue = self.cues[index]
         entries: list[Entry] = []
@@ -710,7 +716,7 @@ class Engine:
 
     def _next_fade(self, state: EngineState, a: NextFade, t: float) -> EngineState:
         if a.seconds < 0:
-            return self._refuse(state, f"{a.name} refused: negative time {_num(a.seconds)} s")
+            return self._refuse(state, f"{log_name(a)} refused: negative time {_num(a.seconds)} s")
         return replace(state, next_fade=float(a.seconds))
 
     def _camera_limits(self, state: EngineState) -> CameraLimits:
@@ -746,7 +752,7 @@ class Engine:
         else:
             cam = CameraOffset()
         if cam == c and not isinstance(a, CameraReset):
-            return self._refuse(state, f"{a.name} ignored: the camera is at its limit")
+            return self._refuse(state, f"{log_name(a)} ignored: the camera is at its limit")
         return replace(state, camera=cam)
 
     def _outside(self, state: EngineState, a: Action, t: float) -> EngineState:
@@ -758,5 +764,5 @@ class Engine:
         if a.on is not False and (
             state.live is None or self.cues[state.live].kind is not MediaKind.SPLAT
         ):
-            return self._refuse(state, f"{a.name} ignored: {NO_SPLAT_LIVE}")
+            return self._refuse(state, f"{log_name(a)} ignored: {NO_SPLAT_LIVE}")
         return state
