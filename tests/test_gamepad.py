@@ -10,7 +10,6 @@ import requires
 from requires import missing
 
 from app.control.gamepad import (
-    AxisBinding,
     Device,
     GamepadInput,
     GamepadMapper,
@@ -21,6 +20,7 @@ from app.control.gamepad import (
 from app.cues import actions as A
 from app.cues.commands import log_fields
 from app.eventlog import EventLog, read_log
+from app.show.controls import AxisSpec
 
 G = "gamepad"
 
@@ -58,8 +58,8 @@ def test_default_mapping() -> None:
         "leftstick": "camera_reset",
         "rightstick": "camera_reset",
     }
-    assert m.axes["righttrigger"] == AxisBinding("tbar")
-    assert m.axes["lefttrigger"] == AxisBinding("master", invert=True)
+    assert m.axes["righttrigger"] == AxisSpec("tbar")
+    assert m.axes["lefttrigger"] == AxisSpec("master", invert=True)
     assert m.axes["leftx"].action == "orbit.dx" and m.axes["righty"].action == "dolly.d"
     assert m.dead_zone == 0.15
     assert m.raw_buttons[0] == "a" and dict(m.raw_axes) == {0: "leftx", 1: "lefty"}

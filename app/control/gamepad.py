@@ -46,6 +46,7 @@ from app.show.controls import (
     MOVE_AXIS_ACTIONS,
     PAD_AXES,
     PAD_BUTTONS,
+    AxisSpec,
     GamepadSpec,
     read_file,
     read_gamepad,
@@ -80,20 +81,11 @@ class GamepadMappingError(ValueError):
 
 
 @dataclass(frozen=True)
-class AxisBinding:
-    """What an axis drives: an action name, inverted or not, and a speed for moves."""
-
-    action: str
-    invert: bool = False
-    speed: float = 1.0
-
-
-@dataclass(frozen=True)
 class GamepadMapping:
     """A validated mapping: control name -> action name, plus axis tuning and raw numbers."""
 
     buttons: Mapping[str, str]
-    axes: Mapping[str, AxisBinding]
+    axes: Mapping[str, AxisSpec]  # what each axis drives: action, invert, move speed
     dead_zone: float = 0.15
     smoothing: float = 0.08
     raw_buttons: Mapping[int, str] = field(default_factory=dict)
@@ -132,12 +124,9 @@ def merge(base: GamepadSpec, over: GamepadSpec) -> GamepadSpec:
 
 def mapping_of(spec: GamepadSpec) -> GamepadMapping:
     """The mapping a merged spec describes (unbound controls left out)."""
-    axes = {
-        k: AxisBinding(v.action, v.invert, v.speed) for k, v in spec.axes.items() if v is not None
-    }
     return GamepadMapping(
         {k: v for k, v in spec.buttons.items() if v is not None},
-        axes,
+        {k: v for k, v in spec.axes.items() if v is not None},
         0.15 if spec.dead_zone is None else spec.dead_zone,
         0.08 if spec.smoothing is None else spec.smoothing,
         {k: v for k, v in spec.raw_buttons.items() if v is not None},
@@ -278,7 +267,7 @@ class GamepadMapper:
             out.extend(self._moves(moves, sources))
         return out
 
-    def _absolute(self, control: str, binding: AxisBinding, ax: _Axis) -> Action | None:
+    def _absolute(self, control: str, binding: AxisSpec, ax: _Axis) -> Action | None:
         pos = max(0.0, ax.value)  # a stick on an absolute action: its positive half
         at_end = pos in (0.0, 1.0) and ax.sent != pos
         if abs(pos - ax.sent) < _EPS and not at_end:

@@ -151,6 +151,11 @@ def _move(name: str, help: str) -> Arg:
     return Arg(name, "float", help, -MAX_CAMERA_MOVE, MAX_CAMERA_MOVE)
 
 
+def _switch(on: str, off: str) -> Arg:
+    """The optional `on` of a command that switches something: 1, 0, or none to toggle."""
+    return Arg("on", "bool", f"1 = {on}, 0 = {off}, none = toggle", optional=True)
+
+
 def _count() -> Arg:
     return Arg("count", "int", "how many", 1, MAX_STEP, 1, True)
 
@@ -196,12 +201,7 @@ _TABLE: tuple[Command, ...] = (
         (_seconds(optional=True, help="seconds (default: the show's fade)"),),
         "fade everything to black",
     ),
-    Command(
-        "blackout",
-        Blackout,
-        (Arg("on", "bool", "1 = on, 0 = off, none = toggle", optional=True),),
-        "blackout on, off or toggled",
-    ),
+    Command("blackout", Blackout, (_switch("on", "off"),), "blackout on, off or toggled"),
     Command("panic", Panic, (), "fade to black over the panic time; a second one cuts"),
     Command("hardblack", HardBlack, (), "cut to black at once (standby stays)"),
     Command("master", Master, (_unit("level", "master level"),), "master level"),
@@ -245,7 +245,7 @@ _TABLE: tuple[Command, ...] = (
     Command(
         "camera_record",
         CameraRecord,
-        (Arg("on", "bool", "1 = start, 0 = stop, none = toggle", optional=True),),
+        (_switch("start", "stop"),),
         "record the live splat cue's camera move to a path file (start, stop or toggle)",
     ),
     Command("transport_play", TransportPlay, (), "play the reference recording"),

@@ -148,6 +148,30 @@ def _set_pair(
     return tuple(sorted({**dict(pairs), key: value}.items()))
 
 
+def _take_layer(
+    entries: tuple[Entry, ...],
+    cue: int,
+    layer: int,
+    t: float,
+    seconds: float,
+    curve: Curve,
+    manual: float | None,
+) -> list[Entry]:
+    """The entries as cue `cue` takes `layer` over at t: the other layers' as they are, the
+    layer's others fading from their weight at t to 0 over `seconds` with `curve` (driven by
+    the T-bar position `manual` when one does it; those already at 0 dropped), and the cue's
+    own entry left out (the caller puts the incoming one)."""
+    out = []
+    for e in entries:
+        if e.layer != layer:
+            out.append(e)
+        elif e.cue != cue:
+            w = entry_weight(e, t)
+            if w > 0.0:
+                out.append(replace(e, opacity=Fade(w, 0.0, t, seconds, curve), manual=manual))
+    return out
+
+
 def _is_follow_go(action: Action) -> bool:
     """Whether `action` is the GO a cue's `follow:` fires (made by the main loop)."""
     return isinstance(action, Go) and action.source == FOLLOW_SOURCE
@@ -435,31 +459,35 @@ class Engine:
     def _fire(self, state: EngineState, index: int, t: float, seconds: float) -> EngineState:
         """Put cue `index` in its layer over `seconds`, fading the layer's others out."""
         cue = self.cues[index]
-        start, fired_at = 0.0, t
-        entries: list[Entry] = []
-        for e in state.entries:
-            if e.layer != cue.layer:
-                entries.append(e)
-                continue
-            w = entry_weight(e, t)
-            if e.cue == index:
-                start = w
-                if e.manual is not None:
-                    fired_at = e.fired_at  # the T-bar already started its media
-                continue
-            if w > 0.0:
-                entries.append(replace(e, opacity=Fade(w, 0.0, t, seconds, cue.curve), manual=None))
+        own = next((e for e in state.entries if e.cue == index), None)  # re-fired, or a T-bar's
+        start = 0.0 if own is None else entry_weight(own, t)
+        fired_at = t if own is None or own.manual is None else own.fired_at  # T-bar: media runs
+        entries = _take_layer(state.entries, index, cue.layer, t, seconds, cue.curve, None)
         entries.append(
             Entry(index, cue.layer, Fade(start, cue.opacity, t, seconds, cue.curve), fired_at)
         )
         failed = tuple(c for c in state.failed if c != index)  # fired again: a new try
+        return self._gone_live(state, index, entries, t, seconds, failed=failed)
+
+    def _gone_live(
+        self,
+        state: EngineState,
+        index: int,
+        entries: list[Entry],
+        t: float,
+        seconds: float,
+        **changes: Any,
+    ) -> EngineState:
+        """The state once cue `index` is live with `entries` over a fade of `seconds` (a GO,
+        or a T-bar reaching 1): standby on the next cue, the cue's follow armed, a splat's
+        camera back to its base view, and the other `changes` made."""
         new = replace(
             state,
             entries=tuple(entries),
             live=index,
             standby=self._after(index),
-            failed=failed,
             follow=self._arm(index, t, seconds),
+            **changes,
         )
         if self._is_splat(index):
             new = replace(new, camera=CameraOffset())
@@ -644,14 +672,7 @@ class Engine:
                 f"{log_name(a)} ignored: {self.label(index)} is already live (GO re-fires it)",
             )
         cue = self.cues[index]
-        entries: list[Entry] = []
-        for e in state.entries:
-            if e.layer != cue.layer:
-                entries.append(e)
-                continue
-            w = entry_weight(e, t)
-            if w > 0.0:
-                entries.append(replace(e, opacity=Fade(w, 0.0, t, 0.0, Curve.LINEAR), manual=pos))
+        entries = _take_layer(state.entries, index, cue.layer, t, 0.0, Curve.LINEAR, pos)
         incoming = Fade(0.0, cue.opacity, t, 0.0, Curve.LINEAR)
         entries.append(Entry(index, cue.layer, incoming, t, manual=pos))
         new = replace(state, entries=tuple(entries), tbar=pos)
@@ -668,18 +689,7 @@ class Engine:
             elif e.cue == index:
                 fade = Fade(cue.opacity, cue.opacity, t, 0.0, cue.curve)
                 entries.append(replace(e, opacity=fade, manual=None))
-        new = replace(
-            state,
-            entries=tuple(entries),
-            live=index,
-            standby=self._after(index),
-            last_go_at=t,
-            tbar=1.0,
-            follow=self._arm(index, t, 0.0),
-        )
-        if self._is_splat(index):
-            new = replace(new, camera=CameraOffset())
-        return new
+        return self._gone_live(state, index, entries, t, 0.0, last_go_at=t, tbar=1.0)
 
     def _tbar_cancel(self, state: EngineState, t: float) -> EngineState:
         entries = []
