@@ -18,6 +18,7 @@ from typing import Any
 from app.clock import FrameClock
 from app.control.inbox import BUSY, Batch, Inbox
 from app.cues.actions import Action, Go, MediaFailed
+from app.cues.commands import log_fields, log_name
 from app.cues.engine import Engine, FollowTimer
 from app.cues.state import EngineState, Mix
 from app.eventlog import EventLog
@@ -192,14 +193,14 @@ class Player:
         for gate in self.gates:
             reason = gate(action)
             if reason is not None:
-                self.log.write("refused", t, reason=reason, **action.to_log())
+                self.log.write("refused", t, reason=reason, **log_fields(action))
                 return
         before = self.state
         self.state, note = self.engine.apply(self.state, action, t)
         self._log_follow(before.follow, action, t)
         if not isinstance(action, MediaFailed):
             self.last_source = action.source
-        self.log.write("action", t, **action.to_log())
+        self.log.write("action", t, **log_fields(action))
         if note:
             self.last_note = note
             self.log.write("info", t, message=note)
@@ -296,7 +297,9 @@ class Player:
             return
         cues = self.show.cues
         if before is not None and not (isinstance(action, Go) and action.source == "follow"):
-            self.log.write("follow", t, what="cancelled", cue=cues[before.cue].id, by=action.name)
+            self.log.write(
+                "follow", t, what="cancelled", cue=cues[before.cue].id, by=log_name(action)
+            )
         if after is not None:
             spec = cues[after.cue].follow
             self.log.write(
@@ -448,7 +451,7 @@ class Player:
             standby=s.standby,
             standby_id=standby.id if standby else None,
             master=round(s.master, 4),
-            tbar=s.crossfade,
+            tbar=s.tbar,
             transition=None if mix is None or mix.transition is None else mix.transition,
             blackout=s.blackout,
             panic=s.panic_at is not None,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.control import tables
+from app.control.bindings import BindingError, load_osc_bindings
 from app.control.gamepad import ABSOLUTE_AXIS_ACTIONS, MOVE_AXIS_ACTIONS, load_mapping
 from app.control.keyboard import DEFAULT_BINDINGS
 from app.control.osc import BINDINGS, message_to_action
@@ -62,6 +63,18 @@ def test_every_osc_binding_resolves() -> None:
             args = args[1:]
         action = message_to_action(address, args)
         assert type(action) is cmd.action and action is not None and action.source == "osc"
+
+
+def test_an_osc_alias_runs_its_address_and_must_name_one_above(tmp_path: Path) -> None:
+    alias = next(b for b in BINDINGS if b.address == "/crossfade")
+    assert (alias.alias_of, alias.command) == ("/tbar", "tbar")
+    assert message_to_action("/crossfade", [0.5]) == A.TBar(
+        position=0.5, source="osc", detail="/crossfade"
+    )
+    bad = tmp_path / "osc.yaml"
+    bad.write_text("/old: {alias: /new}\n/new: tbar\n")
+    with pytest.raises(BindingError, match=r"osc.yaml: /old: alias of '/new': no such address"):
+        load_osc_bindings(bad)
 
 
 def _typed(kind: str) -> object:

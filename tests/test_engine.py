@@ -16,10 +16,8 @@ from app.cues.actions import (
     CameraOrbit,
     CameraPan,
     CameraReset,
-    Crossfade,
     FadeOut,
     Go,
-    Goto,
     HardBlack,
     LayerOpacity,
     LayerRate,
@@ -27,7 +25,9 @@ from app.cues.actions import (
     MediaFailed,
     NextFade,
     Panic,
+    Standby,
     StandbyStep,
+    TBar,
 )
 from app.cues.engine import Engine, entry_weight
 from app.cues.state import CameraOffset, EngineState
@@ -248,7 +248,7 @@ def test_refire_live_cue_restarts_media_without_a_dip() -> None:
 
 def test_refire_during_its_fade_out_continues_from_current_value() -> None:
     engine = NotedEngine(abc_show())
-    s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()), (11.0, Goto(poem="1")))
+    s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()), (11.0, Standby(poem="1")))
     s = run(engine, s, (11.0, Go()))
     assert sorted(e.cue for e in s.entries) == [0, 1]  # still one entry per cue
     assert weights(engine, s, 11.0) == {"a": pytest.approx(0.5), "b": pytest.approx(0.5)}
@@ -281,12 +281,12 @@ def test_back_stops_at_first_cue_and_comes_back_from_the_end() -> None:
 def test_goto() -> None:
     engine = NotedEngine(abc_show())
     s = engine.initial_state()
-    assert run(engine, s, (0.0, Goto(poem="2"))).standby == 3
-    assert run(engine, s, (0.0, Goto(poem="2", cue="e"))).standby == 4
+    assert run(engine, s, (0.0, Standby(poem="2"))).standby == 3
+    assert run(engine, s, (0.0, Standby(poem="2", cue="e"))).standby == 4
     for action, note in [
-        (Goto(poem="9"), "STANDBY ignored: no poem '9'"),
-        (Goto(poem="2", cue="a"), "STANDBY ignored: no cue 'a' in poem '2'"),
-        (Goto(poem="3"), "STANDBY ignored: poem '3' has no cues"),
+        (Standby(poem="9"), "STANDBY ignored: no poem '9'"),
+        (Standby(poem="2", cue="a"), "STANDBY ignored: no cue 'a' in poem '2'"),
+        (Standby(poem="3"), "STANDBY ignored: poem '3' has no cues"),
     ]:
         assert engine.apply(s, action, 0.0) is s
         assert engine.last_note == note
@@ -416,7 +416,7 @@ def test_master_clamps_and_is_immediate() -> None:
     [
         Master(level=math.nan),
         Master(level=math.inf),
-        Crossfade(position=math.nan),
+        TBar(position=math.nan),
         NextFade(seconds=math.inf),
         FadeOut(seconds=math.nan),
         LayerOpacity(layer=1, opacity=-math.inf),
@@ -514,14 +514,14 @@ def test_hardblack_clears_everything_but_standby() -> None:
 def test_manual_crossfade_forward_and_complete() -> None:
     engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
-    s = run(engine, s, (10.0, Crossfade(position=0.25)))
+    s = run(engine, s, (10.0, TBar(position=0.25)))
     assert weights(engine, s, 10.0) == {"a": 0.75, "b": 0.25}
     assert weights(engine, s, 99.0) == {"a": 0.75, "b": 0.25}  # time does not move it
-    assert s.crossfade == 0.25 and engine.mix(s, 10.0).transition == 0.25
+    assert s.tbar == 0.25 and engine.mix(s, 10.0).transition == 0.25
     assert s.standby == 1 and s.live == 0
-    s = run(engine, s, (11.0, Crossfade(position=0.5)))
+    s = run(engine, s, (11.0, TBar(position=0.5)))
     assert weights(engine, s, 11.0) == {"a": 0.5, "b": 0.5}
-    s = run(engine, s, (12.0, Crossfade(position=1.0)))
+    s = run(engine, s, (12.0, TBar(position=1.0)))
     assert weights(engine, s, 12.0) == {"b": 1.0}
     assert s.live == 1 and s.standby == 2 and s.last_go_at == 12.0
     assert [e.cue for e in s.entries] == [1] and s.entries[0].manual is None
@@ -532,25 +532,25 @@ def test_manual_crossfade_forward_and_complete() -> None:
 def test_manual_crossfade_back_to_zero_restores() -> None:
     engine = NotedEngine(abc_show())
     s0 = run(engine, engine.initial_state(), (0.0, Go()))
-    s = run(engine, s0, (10.0, Crossfade(position=0.6)), (11.0, Crossfade(position=0.0)))
+    s = run(engine, s0, (10.0, TBar(position=0.6)), (11.0, TBar(position=0.0)))
     assert weights(engine, s, 11.0) == {"a": 1.0}
     assert [e.cue for e in s.entries] == [0] and s.entries[0].manual is None
-    assert s.crossfade is None and s.standby == 1 and s.live == 0
-    s = run(engine, s, (12.0, Crossfade(position=0.3)))  # a new crossfade can start
+    assert s.tbar is None and s.standby == 1 and s.live == 0
+    s = run(engine, s, (12.0, TBar(position=0.3)))  # a new crossfade can start
     assert weights(engine, s, 12.0) == {"a": 0.7, "b": pytest.approx(0.3)}
 
 
 def test_manual_crossfade_from_a_running_transition_takes_current_values() -> None:
     engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Go()))
-    s = run(engine, s, (11.0, Crossfade(position=0.5)))  # a and b at 0.5 each
+    s = run(engine, s, (11.0, TBar(position=0.5)))  # a and b at 0.5 each
     assert weights(engine, s, 11.0) == {"a": 0.25, "b": 0.25, "c": 0.5}
     assert weights(engine, s, 15.0) == {"a": 0.25, "b": 0.25, "c": 0.5}
 
 
 def test_go_during_manual_crossfade_completes_it_with_a_timed_fade() -> None:
     engine = NotedEngine(abc_show())
-    s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Crossfade(position=0.5)))
+    s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, TBar(position=0.5)))
     s = run(engine, s, (11.0, Go()))
     assert s.live == 1 and s.standby == 2 and not any(e.manual is not None for e in s.entries)
     assert weights(engine, s, 11.0) == {"a": 0.5, "b": 0.5}
@@ -559,49 +559,49 @@ def test_go_during_manual_crossfade_completes_it_with_a_timed_fade() -> None:
     b = next(e for e in s.entries if e.cue == 1)
     assert b.fired_at == 10.0
     # the T-bar is still half-way: it must go back to 0 before it starts the next cue
-    assert engine.apply(s, Crossfade(position=0.6), 14.0) is s
+    assert engine.apply(s, TBar(position=0.6), 14.0) is s
     assert engine.last_note == "TBAR ignored: bring the T-bar back to 0 to start the next one"
-    s = run(engine, s, (14.0, Crossfade(position=0.0)))
-    assert s.crossfade is None
-    s = run(engine, s, (15.0, Crossfade(position=0.2)))
+    s = run(engine, s, (14.0, TBar(position=0.0)))
+    assert s.tbar is None
+    s = run(engine, s, (15.0, TBar(position=0.2)))
     assert weights(engine, s, 15.0) == {"b": 0.8, "c": pytest.approx(0.2)}
 
 
 def test_tbar_must_return_to_zero_after_completion() -> None:
     engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()))
-    s = run(engine, s, (10.0, Crossfade(position=0.5)), (10.5, Crossfade(position=1.0)))
-    assert s.crossfade == 1.0
+    s = run(engine, s, (10.0, TBar(position=0.5)), (10.5, TBar(position=1.0)))
+    assert s.tbar == 1.0
     for pos in (0.9, 0.5, 1.0):  # a trigger springing back through the range
-        assert engine.apply(s, Crossfade(position=pos), 11.0) is s
-    s = run(engine, s, (11.0, Crossfade(position=0.0)))
-    s = run(engine, s, (12.0, Crossfade(position=0.4)))
+        assert engine.apply(s, TBar(position=pos), 11.0) is s
+    s = run(engine, s, (11.0, TBar(position=0.0)))
+    s = run(engine, s, (12.0, TBar(position=0.4)))
     assert weights(engine, s, 12.0) == {"b": pytest.approx(0.6), "c": pytest.approx(0.4)}
 
 
 def test_crossfade_straight_to_one_is_a_cut_go() -> None:
     engine = NotedEngine(abc_show())
-    s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, Crossfade(position=1.0)))
-    assert weights(engine, s, 10.0) == {"b": 1.0} and s.live == 1 and s.crossfade == 1.0
+    s = run(engine, engine.initial_state(), (0.0, Go()), (10.0, TBar(position=1.0)))
+    assert weights(engine, s, 10.0) == {"b": 1.0} and s.live == 1 and s.tbar == 1.0
 
 
 def test_crossfade_refusals() -> None:
     engine = NotedEngine(make_show(("1", [cue("a")])))
     s = engine.initial_state()
-    assert engine.apply(s, Crossfade(position=0.0), 0.0) is s
+    assert engine.apply(s, TBar(position=0.0), 0.0) is s
     assert engine.last_note == "TBAR ignored: T-bar at 0, no crossfade running"
     s = run(engine, s, (0.0, Go()))
-    assert engine.apply(s, Crossfade(position=0.5), 1.0) is s
+    assert engine.apply(s, TBar(position=0.5), 1.0) is s
     assert engine.last_note == "TBAR ignored: nothing in standby (end of the show)"
     s = run(engine, s, (1.0, Back()))
-    assert engine.apply(s, Crossfade(position=0.5), 1.0) is s
+    assert engine.apply(s, TBar(position=0.5), 1.0) is s
     assert engine.last_note == "TBAR ignored: 1/a is already live (GO re-fires it)"
 
 
 def test_standby_is_locked_during_manual_crossfade() -> None:
     engine = NotedEngine(abc_show())
-    s = run(engine, engine.initial_state(), (0.0, Go()), (1.0, Crossfade(position=0.5)))
-    for action in (Back(), Goto(poem="2"), StandbyStep(cues=1)):
+    s = run(engine, engine.initial_state(), (0.0, Go()), (1.0, TBar(position=0.5)))
+    for action in (Back(), Standby(poem="2"), StandbyStep(cues=1)):
         assert engine.apply(s, action, 2.0) is s
         assert engine.last_note is not None and "manual crossfade" in engine.last_note
 
@@ -609,7 +609,7 @@ def test_standby_is_locked_during_manual_crossfade() -> None:
 def test_named_go_during_manual_crossfade_freezes_it() -> None:
     show = make_show(("1", [cue("a"), cue("b"), cue("top", layer=2)]))
     engine = NotedEngine(show)
-    s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Crossfade(position=0.4)))
+    s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, TBar(position=0.4)))
     s = run(engine, s, (6.0, Go(cue="top")))
     assert weights(engine, s, 10.0) == {"a": pytest.approx(0.6), "b": 0.4, "top": 1.0}
     assert not any(e.manual is not None for e in s.entries)
@@ -617,7 +617,7 @@ def test_named_go_during_manual_crossfade_freezes_it() -> None:
 
 def test_fadeout_during_manual_crossfade() -> None:
     engine = NotedEngine(abc_show(fade=1.0, curve=Curve.LINEAR))
-    s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Crossfade(position=0.5)))
+    s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, TBar(position=0.5)))
     s = run(engine, s, (6.0, FadeOut()))
     assert weights(engine, s, 6.5) == {"a": 0.25, "b": 0.25}
     assert engine.prune(s, 7.0).entries == ()
@@ -626,7 +626,7 @@ def test_fadeout_during_manual_crossfade() -> None:
 def test_crossfade_refused_during_panic() -> None:
     engine = NotedEngine(abc_show())
     s = run(engine, engine.initial_state(), (0.0, Go()), (5.0, Panic()))
-    assert engine.apply(s, Crossfade(position=0.5), 5.5) is s
+    assert engine.apply(s, TBar(position=0.5), 5.5) is s
     assert engine.last_note == "TBAR ignored: a panic is in progress"
 
 
@@ -789,14 +789,14 @@ def test_random_actions_keep_the_invariants() -> None:
         lambda: Go(),
         lambda: Go(poem=rng.choice(["1", "2", "9"])),
         lambda: Back(),
-        lambda: Goto(poem=rng.choice(["1", "2"])),
+        lambda: Standby(poem=rng.choice(["1", "2"])),
         lambda: StandbyStep(cues=rng.choice([-1, 1]), poems=rng.choice([-1, 0, 1])),
         lambda: FadeOut(seconds=rng.choice([None, 0.0, 1.0])),
         lambda: Blackout(on=rng.choice([None, True, False])),
         lambda: Master(level=rng.uniform(-0.5, 1.5)),
         lambda: Panic(),
         lambda: HardBlack(),
-        lambda: Crossfade(position=rng.choice([0.0, 0.3, 0.7, 1.0, rng.random()])),
+        lambda: TBar(position=rng.choice([0.0, 0.3, 0.7, 1.0, rng.random()])),
         lambda: LayerOpacity(layer=rng.choice([1, 2]), opacity=rng.uniform(-1, 2)),
         lambda: LayerRate(layer=1, rate=rng.uniform(-1, 5)),
         lambda: NextFade(seconds=rng.choice([0.0, 0.5, 3.0])),

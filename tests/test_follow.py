@@ -8,15 +8,15 @@ from pathlib import Path
 
 from app.cues.actions import (
     Back,
-    Crossfade,
     FadeOut,
     Go,
-    Goto,
     HardBlack,
     LayerRate,
     MediaFailed,
     Panic,
+    Standby,
     StandbyStep,
+    TBar,
 )
 from app.cues.engine import FOLLOW_SOURCE, Engine
 from app.cues.state import EngineState
@@ -136,8 +136,8 @@ def test_the_performer_cancels_a_follow() -> None:
         HardBlack(),
         FadeOut(seconds=1.0),
         StandbyStep(cues=1),
-        Goto(poem="1", cue="c"),
-        Crossfade(position=0.3),
+        Standby(poem="1", cue="c"),
+        TBar(position=0.3),
     ]
     for action in cancels:
         applied = engine.apply(armed, action, 1.0)
@@ -168,10 +168,10 @@ def test_a_completed_t_bar_arms_the_cue_it_brought_in() -> None:
     engine = Engine(_show(_cue("a"), _cue("b", follow=FollowSpec(after=2.0)), _cue("c")))
     state = _go(engine, engine.initial_state(), 0.0)
     for t, position in ((2.0, 0.4), (2.5, 1.0)):
-        state = engine.apply(state, Crossfade(position=position), t).state
+        state = engine.apply(state, TBar(position=position), t).state
     assert state.live == 1 and state.follow is not None
     assert engine.follow_deadline(state) == 4.5
-    rest = engine.apply(state, Crossfade(position=0.0), 3.0).state  # the T-bar back at rest
+    rest = engine.apply(state, TBar(position=0.0), 3.0).state  # the T-bar back at rest
     assert rest.follow == state.follow
 
 

@@ -10,7 +10,6 @@ import requires
 from requires import missing
 
 from app.control.gamepad import (
-    AxisBinding,
     Device,
     GamepadInput,
     GamepadMapper,
@@ -19,7 +18,9 @@ from app.control.gamepad import (
     load_mapping,
 )
 from app.cues import actions as A
+from app.cues.commands import log_fields
 from app.eventlog import EventLog, read_log
+from app.show.controls import AxisSpec
 
 G = "gamepad"
 
@@ -57,8 +58,8 @@ def test_default_mapping() -> None:
         "leftstick": "camera_reset",
         "rightstick": "camera_reset",
     }
-    assert m.axes["righttrigger"] == AxisBinding("tbar")
-    assert m.axes["lefttrigger"] == AxisBinding("master", invert=True)
+    assert m.axes["righttrigger"] == AxisSpec("tbar")
+    assert m.axes["lefttrigger"] == AxisSpec("master", invert=True)
     assert m.axes["leftx"].action == "orbit.dx" and m.axes["righty"].action == "dolly.d"
     assert m.dead_zone == 0.15
     assert m.raw_buttons[0] == "a" and dict(m.raw_axes) == {0: "leftx", 1: "lefty"}
@@ -145,21 +146,21 @@ def test_right_trigger_crossfade_latches_after_completion() -> None:
     assert m.tick(0.016) == []
     m.handle(axis("righttrigger", 0.565))  # half-way: 0.15 + 0.5 * (1 - 0.15 - 0.02)
     (a,) = m.tick(0.016)
-    assert isinstance(a, A.Crossfade) and a.position == pytest.approx(0.5, abs=0.01)
+    assert isinstance(a, A.TBar) and a.position == pytest.approx(0.5, abs=0.01)
     assert m.tick(0.016) == []  # unchanged: not re-sent
     m.handle(axis("righttrigger", 0.99))  # worn trigger: the outer dead zone reads it as full
-    assert m.tick(0.016) == [A.Crossfade(position=1.0, source=G)]
+    assert m.tick(0.016) == [A.TBar(position=1.0, source=G)]
     for v in (0.7, 0.3):  # letting go after the completed crossfade: nothing...
         m.handle(axis("righttrigger", v))
         assert m.tick(0.016) == []
     m.handle(axis("righttrigger", 0.0))  # ...but rest, once, so that the engine re-arms
-    assert m.tick(0.016) == [A.Crossfade(position=0.0, source=G)]
+    assert m.tick(0.016) == [A.TBar(position=0.0, source=G)]
     assert m.tick(0.016) == []
     m.handle(axis("righttrigger", 0.565))  # a new pull drives the next crossfade
     (a,) = m.tick(0.016)
     assert a.position == pytest.approx(0.5, abs=0.01)
     m.handle(axis("righttrigger", 0.0))  # released before completing: back to 0
-    assert m.tick(0.016) == [A.Crossfade(position=0.0, source=G)]
+    assert m.tick(0.016) == [A.TBar(position=0.0, source=G)]
 
 
 def test_left_trigger_master_inverted() -> None:
@@ -262,7 +263,7 @@ def pygame_input(tmp_path: Path):  # type: ignore[no-untyped-def]
     clock = {"t": 0.0}
 
     def put(action: A.Action) -> None:
-        log.write("action", clock["t"], **action.to_log())
+        log.write("action", clock["t"], **log_fields(action))
 
     lines: list[tuple[str, dict]] = []
     inp = GamepadInput(put, load_mapping({"smoothing": 0}), lambda m, f: lines.append((m, f)))

@@ -134,7 +134,7 @@ def test_the_console_state_is_built_from_a_status_alone() -> None:
         "black": 0.123,
         "master": 0.8,
         "transition": 0.5,
-        "crossfade": 0.25,
+        "tbar": 0.25,
         "on_stage": [
             {"cue": 0, "layer": 2, "weight": 0.5, "since": 10.0, "base": 1.0, "rate": 2.0},
             {"cue": 1, "layer": 2, "weight": 0.4},

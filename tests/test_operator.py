@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # when run as a script by the window test
     sys.path.insert(0, str(REPO))
 
+from app.cues.commands import log_fields, log_name  # noqa: E402
 from app.render.gl import release_framebuffer  # noqa: E402
 from app.render.operator_layout import FrameTimes, layout, thumbnail_grid  # noqa: E402
 from app.render.ui import GREEN, RED, Rect, UiCanvas, elide, text_width  # noqa: E402
@@ -209,7 +210,7 @@ class _Driver:
             self._capture("go")
             r["draw_ms"] = op.draw_ms
             action = op.click(*op.thumb_rects[0].centre)
-            r["click_action"] = action.to_log() if action else None
+            r["click_action"] = log_fields(action) if action else None
         elif frame == 5:
             r["standby_after_click"] = p.state.standby
             self._key("right")
@@ -221,7 +222,7 @@ class _Driver:
             r["standby_after_space"] = p.state.standby
             self._capture("second")
             action = op.click(*op.layout.go.centre)
-            r["go_button"] = action.name if action else None
+            r["go_button"] = log_name(action) if action else None
         elif frame == 11:
             r["live_after_go_button"] = p.state.live
             r["nothing_here"] = op.click(-5.0, -5.0)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
+from app.cues.commands import log_name
 from app.render.gl import release_framebuffer
 from app.render.ui import (
     AMBER,
@@ -320,7 +321,7 @@ def test_blackout_needs_a_second_click(two_poems: dict[str, Any]) -> None:
     assert view[int(b.y + 3), int(b.x + 3)].tolist() == [round(v * 255) for v in AMBER[:3]]
     fake.advance(0.5)
     action = op.click(*button)
-    assert action is not None and action.name == "BLACKOUT"
+    assert action is not None and log_name(action) == "BLACKOUT"
     events = op.poll_events()
     assert events == [action]
     _step(env, *events)
@@ -332,7 +333,7 @@ def test_blackout_needs_a_second_click(two_poems: dict[str, Any]) -> None:
     # another click in between disarms it (and acts)
     fake.advance(0.1)
     go = op.click(*op.layout.go.centre)
-    assert go is not None and go.name == "GO"
+    assert go is not None and log_name(go) == "GO"
     assert op.click(*button) is None
     fake.advance(0.1)
     assert op.click(-5, -5) is None  # a click on nothing disarms too

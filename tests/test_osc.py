@@ -133,8 +133,8 @@ def settle(srv: OscServer, n: int) -> None:
         ("/panic", [1], A.Panic()),
         ("/panic", [0], None),
         ("/hardblack", [], A.HardBlack()),
-        ("/standby", ["3"], A.Goto(poem="3")),
-        ("/standby", ["3", "3.2"], A.Goto(poem="3", cue="3.2")),
+        ("/standby", ["3"], A.Standby(poem="3")),
+        ("/standby", ["3", "3.2"], A.Standby(poem="3", cue="3.2")),
         ("/standby/next", [], A.StandbyStep(cues=1)),
         ("/standby/prev", [1], A.StandbyStep(cues=-1)),
         ("/standby/prev", [0], None),
@@ -148,7 +148,8 @@ def settle(srv: OscServer, n: int) -> None:
         ("/blackout", [1], A.Blackout(on=True)),
         ("/blackout", [0], A.Blackout(on=False)),
         ("/master", [0.25], A.Master(level=0.25)),
-        ("/crossfade", [1], A.Crossfade(position=1.0)),
+        ("/tbar", [0.5], A.TBar(position=0.5)),
+        ("/crossfade", [1], A.TBar(position=1.0)),  # the older name, kept as an alias
         ("/layer/2/opacity", [0.5], A.LayerOpacity(layer=2, opacity=0.5)),
         ("/layer/16/rate", [4], A.LayerRate(layer=16, rate=4.0)),
         ("/camera/orbit", [1.5, -2], A.CameraOrbit(dx=1.5, dy=-2.0)),
@@ -325,7 +326,7 @@ def test_bundle_runs_in_order(server) -> None:
     c.send(bb.build())
     settle(srv, 1)
     assert wait_for(lambda: len(got) == 3)
-    assert [type(a) for a in got] == [A.Goto, A.NextFade, A.Go]
+    assert [type(a) for a in got] == [A.Standby, A.NextFade, A.Go]
 
 
 def test_subscribe_and_state_pushes() -> None:

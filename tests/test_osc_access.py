@@ -280,6 +280,7 @@ def test_a_60kb_bundle_gets_a_bounded_number_of_denials(passcode_server) -> None
         ("/ping*", []),  # the server's own addresses are not in the table
         ("/layer/**/opacity", [f"/layer/{n}/opacity" for n in range(1, 17)]),
         ("/layer/17/*", []),
+        ("/{tbar,crossfade}", ["/tbar"]),  # an alias is never a pattern's second target
     ],
 )
 def test_expand_pattern(pattern: str, expected: list[str] | None) -> None:

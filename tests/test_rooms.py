@@ -69,7 +69,6 @@ DEBT = {
 
 # Known import circles (lazy imports inside functions make them work): debt of issue 27.
 CIRCLES_DEBT = {
-    frozenset({"app.cues.actions", "app.cues.commands"}),
     frozenset(
         {"app.generate.backends", "app.generate.backends.diffusers_backend", "app.generate.chain"}
     ),

@@ -11,18 +11,19 @@ from app.cues.actions import (
     CameraOrbit,
     CameraPan,
     CameraReset,
-    Crossfade,
     FadeOut,
     Go,
-    Goto,
     HardBlack,
     LayerOpacity,
     LayerRate,
     Master,
     NextFade,
     Panic,
+    Standby,
     StandbyStep,
+    TBar,
 )
+from app.cues.commands import log_name
 from app.cues.script import ScriptError, format_script, parse_script
 
 EXAMPLE = (
@@ -37,8 +38,8 @@ def test_parse_the_docstring_example() -> None:
         (4.0, Go()),
         (9.5, Blackout()),
         (12.0, FadeOut(seconds=3.0)),
-        (14.0, Goto(poem="2")),
-        (15.0, Goto(poem="2", cue="2.1")),
+        (14.0, Standby(poem="2")),
+        (15.0, Standby(poem="2", cue="2.1")),
         (16.0, Master(level=0.5)),
         (17.0, Panic()),
         (18.0, NextFade(seconds=0.5)),
@@ -62,7 +63,7 @@ def test_every_command_and_argument_form() -> None:
         Blackout(on=True),
         FadeOut(),
         HardBlack(),
-        Crossfade(position=0.3),
+        TBar(position=0.3),
         LayerOpacity(layer=2, opacity=0.5),
         LayerRate(layer=1, rate=1.5),
         StandbyStep(cues=1),
@@ -95,7 +96,7 @@ def test_lines_comments_sorting_and_source() -> None:
     10:panic
     """
     items = parse_script(text, source="operator")
-    assert [(t, a.name) for t, a in items] == [
+    assert [(t, log_name(a)) for t, a in items] == [
         (2.0, "GO"),
         (2.0, "MASTER"),
         (4.0, "GO"),

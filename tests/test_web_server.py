@@ -16,7 +16,7 @@ import pytest
 
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import Action, Go, Master
-from app.cues.commands import CommandError, build
+from app.cues.commands import CommandError, build, log_name
 from app.eventlog import EventLog, read_log
 from app.web.console import WebConsole
 from app.web.protocol import MAX_MESSAGE, ProtocolError, parse_request
@@ -217,7 +217,7 @@ def test_show_lock_leaves_only_go_standby_steps_blackout_and_panic(
     acks = asyncio.run(run())
     assert [a["ok"] for a in acks] == [True, False, True, True, False, True, True, True, True]
     assert "show locked" in acks[1]["error"] and "show locked" in acks[4]["error"]
-    names = [a.name for a in show.actions]
+    names = [log_name(a) for a in show.actions]
     assert names == ["GO", "STANDBY_NEXT", "BLACKOUT", "PANIC", "MASTER"]
 
 

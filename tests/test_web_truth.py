@@ -130,7 +130,7 @@ def test_frozen_show_loop_is_stale_and_late_commands_never_land(browser: Any, pl
     cues = [r["cue"] for r in play.records() if r.get("event") == "cue"]
     assert cues == ["1.1", "1.2"]  # the stalled GO did not fire 1.2 by itself
     assert web(play, "TBAR") == []  # the T-bar pulled in the stall did not land
-    assert play.state()["state"]["crossfade"] is None
+    assert play.state()["state"]["tbar"] is None
     page.context.close()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class OscBinding:
     address: str
     command: str
     button: bool = False
+    alias_of: str | None = None  # an older address kept for users' setups: the one it names
 
     @property
     def pattern(self) -> re.Pattern[str] | None:
@@ -66,14 +67,26 @@ class OscBinding:
 
 
 def load_osc_bindings(path: Path = OSC_BINDINGS_FILE) -> tuple[OscBinding, ...]:
-    """The OSC binding table; raises BindingError for an entry that does not resolve."""
-    out = []
+    """The OSC binding table; raises BindingError for an entry that does not resolve.
+
+    An entry `{alias: /address}` is another name for an address bound above it (an older
+    name that consoles already use): it runs the same command, and patterns skip it.
+    """
+    out: dict[str, OscBinding] = {}
     for address, spec in read_yaml(path).items():
         where = f"{path.name}: {address}"
         if isinstance(spec, str):
             spec = {"command": spec}
+        if isinstance(spec, Mapping) and set(spec) == {"alias"}:
+            target = out.get(str(spec["alias"]))
+            if target is None or target.alias_of is not None:
+                raise BindingError(f"{where}: alias of {spec['alias']!r}: no such address above")
+            out[str(address)] = replace(target, address=str(address), alias_of=target.address)
+            continue
         if not isinstance(spec, Mapping) or set(spec) - {"command", "button"}:
-            raise BindingError(f"{where}: expected a command name or {{command, button}}")
+            raise BindingError(
+                f"{where}: expected a command name, {{command, button}} or {{alias}}"
+            )
         name = str(spec.get("command", ""))
         try:
             cmd = command(name)
@@ -82,8 +95,8 @@ def load_osc_bindings(path: Path = OSC_BINDINGS_FILE) -> tuple[OscBinding, ...]:
         button = bool(spec.get("button", False))
         if button and any(not a.optional for a in cmd.args):
             raise BindingError(f"{where}: a button needs a command without required arguments")
-        out.append(OscBinding(str(address), cmd.name, button))
-    return tuple(out)
+        out[str(address)] = OscBinding(str(address), cmd.name, button)
+    return tuple(out.values())
 
 
 def known_commands() -> str:

@@ -3,7 +3,7 @@
 (a) `GamepadMapper`: pure. It takes abstract `PadEvent`s (a pad added or removed, a button,
     an axis) and `tick(dt)` once per frame, and returns actions. Buttons fire on the press
     edge. Axes get a dead zone, clamping of garbage (NaN is ignored, out of range clamped)
-    and time-based exponential smoothing; absolute axes (crossfade, master) send their
+    and time-based exponential smoothing; absolute axes (tbar, master) send their
     position when it changes, move axes (camera) send a move scaled by dt every frame the
     stick is held.
 (b) `GamepadInput`: the adapter. `poll(t)`, called by the main loop every frame, pumps
@@ -23,7 +23,7 @@ Two decisions worth knowing on stage:
   the pad sends MASTER only when the trigger moves, so connecting a pad never overrides a
   master set elsewhere (OSC).
 - After the right trigger completes a crossfade (reaches 1), it sends nothing until it is
-  back at rest, then one CROSSFADE 0 (which re-arms the engine's T-bar): letting it go does
+  back at rest, then one TBAR 0 (which re-arms the engine's T-bar): letting it go does
   not start a crossfade toward the next cue. A pad unplugged in the middle of a manual
   crossfade leaves the mix where it is (GO completes it).
 """
@@ -46,6 +46,7 @@ from app.show.controls import (
     MOVE_AXIS_ACTIONS,
     PAD_AXES,
     PAD_BUTTONS,
+    AxisSpec,
     GamepadSpec,
     read_file,
     read_gamepad,
@@ -80,20 +81,11 @@ class GamepadMappingError(ValueError):
 
 
 @dataclass(frozen=True)
-class AxisBinding:
-    """What an axis drives: an action name, inverted or not, and a speed for moves."""
-
-    action: str
-    invert: bool = False
-    speed: float = 1.0
-
-
-@dataclass(frozen=True)
 class GamepadMapping:
     """A validated mapping: control name -> action name, plus axis tuning and raw numbers."""
 
     buttons: Mapping[str, str]
-    axes: Mapping[str, AxisBinding]
+    axes: Mapping[str, AxisSpec]  # what each axis drives: action, invert, move speed
     dead_zone: float = 0.15
     smoothing: float = 0.08
     raw_buttons: Mapping[int, str] = field(default_factory=dict)
@@ -132,12 +124,9 @@ def merge(base: GamepadSpec, over: GamepadSpec) -> GamepadSpec:
 
 def mapping_of(spec: GamepadSpec) -> GamepadMapping:
     """The mapping a merged spec describes (unbound controls left out)."""
-    axes = {
-        k: AxisBinding(v.action, v.invert, v.speed) for k, v in spec.axes.items() if v is not None
-    }
     return GamepadMapping(
         {k: v for k, v in spec.buttons.items() if v is not None},
-        axes,
+        {k: v for k, v in spec.axes.items() if v is not None},
         0.15 if spec.dead_zone is None else spec.dead_zone,
         0.08 if spec.smoothing is None else spec.smoothing,
         {k: v for k, v in spec.raw_buttons.items() if v is not None},
@@ -278,7 +267,7 @@ class GamepadMapper:
             out.extend(self._moves(moves, sources))
         return out
 
-    def _absolute(self, control: str, binding: AxisBinding, ax: _Axis) -> Action | None:
+    def _absolute(self, control: str, binding: AxisSpec, ax: _Axis) -> Action | None:
         pos = max(0.0, ax.value)  # a stick on an absolute action: its positive half
         at_end = pos in (0.0, 1.0) and ax.sent != pos
         if abs(pos - ax.sent) < _EPS and not at_end:

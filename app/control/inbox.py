@@ -32,10 +32,10 @@ from app.cues.actions import (
     CameraDolly,
     CameraOrbit,
     CameraPan,
-    Crossfade,
     LayerOpacity,
     LayerRate,
     Master,
+    TBar,
 )
 from app.cues.commands import MAX_CAMERA_MOVE
 
@@ -49,7 +49,7 @@ def control_of(action: Action) -> Hashable | None:
     """The continuous control an action sets (its coalescing key), None for a discrete one."""
     if isinstance(action, Master):
         return ("master",)
-    if isinstance(action, Crossfade):
+    if isinstance(action, TBar):
         return ("tbar",)
     if isinstance(action, LayerOpacity):
         return ("opacity", action.layer)

@@ -291,9 +291,12 @@ def binding_for(address: str) -> tuple[OscBinding, list[int]] | None:
 
 
 def _concrete_addresses() -> list[str]:
-    """Every address of the binding table, the `{layer}` ones once per layer number."""
+    """Every address of the binding table, the `{layer}` ones once per layer number (an
+    alias is left out: a pattern names each command once)."""
     out: list[str] = []
     for b in BINDINGS:
+        if b.alias_of is not None:
+            continue
         if b.pattern is None:
             out.append(b.address)
         else:

@@ -27,6 +27,9 @@ def osc_table() -> str:
 
     rows = ["| address | args | command |", "|---|---|---|"]
     for b in BINDINGS:
+        if b.alias_of is not None:
+            rows.append(f"| `{b.address}` | as `{b.alias_of}` | its older name, still accepted |")
+            continue
         cmd = command(b.command)
         taken = b.address.count("{")
         args = _args(b.command, taken)

@@ -3,13 +3,13 @@
 Inputs (app.control) turn what they receive into these frozen objects through the command
 table (app.cues.commands, the only place that names them) and put them on the action
 queue; the main loop hands them to the cue engine (app.cues.engine), which is the only
-place that gives them meaning. Every action names its source for the event log.
+place that gives them meaning. Every action names its source for the event log. The actions
+are plain data: their names and log form are the table's (`commands.log_name`, `log_fields`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,21 +18,6 @@ class Action:
 
     source: str = "script"
     detail: str = field(default="", compare=False)  # e.g. the OSC address or the key name
-
-    @property
-    def name(self) -> str:
-        """The upper-case name of the command that makes it, for notes and logs ('GO')."""
-        from app.cues.commands import name_of  # the table imports this module
-
-        return name_of(self).upper()
-
-    def to_log(self) -> dict[str, Any]:
-        """JSON-ready form for the event log."""
-        d = asdict(self)
-        d["action"] = self.name
-        if not d.get("detail"):
-            d.pop("detail", None)
-        return d
 
 
 # --- cue engine (issue: live runtime) -------------------------------------------------
@@ -52,7 +37,7 @@ class Back(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Goto(Action):
+class Standby(Action):
     """Set standby to a poem's first cue, or to a given cue of it."""
 
     poem: str
@@ -94,7 +79,7 @@ class HardBlack(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Crossfade(Action):
+class TBar(Action):
     """Manual T-bar toward the cue in standby, 0..1; reaching 1 completes it as a GO."""
 
     position: float

@@ -27,7 +27,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -40,10 +40,8 @@ from app.cues.actions import (
     CameraPan,
     CameraRecord,
     CameraReset,
-    Crossfade,
     FadeOut,
     Go,
-    Goto,
     HardBlack,
     LayerOpacity,
     LayerRate,
@@ -51,7 +49,9 @@ from app.cues.actions import (
     NextFade,
     Panic,
     Retime,
+    Standby,
     StandbyStep,
+    TBar,
     TransportPause,
     TransportPlay,
     TransportPoem,
@@ -151,6 +151,11 @@ def _move(name: str, help: str) -> Arg:
     return Arg(name, "float", help, -MAX_CAMERA_MOVE, MAX_CAMERA_MOVE)
 
 
+def _switch(on: str, off: str) -> Arg:
+    """The optional `on` of a command that switches something: 1, 0, or none to toggle."""
+    return Arg("on", "bool", f"1 = {on}, 0 = {off}, none = toggle", optional=True)
+
+
 def _count() -> Arg:
     return Arg("count", "int", "how many", 1, MAX_STEP, 1, True)
 
@@ -169,7 +174,7 @@ _TABLE: tuple[Command, ...] = (
     Command("back", Back, (), "standby back one cue (what is live stays)"),
     Command(
         "standby",
-        Goto,
+        Standby,
         (Arg("poem", "id", "poem id"), Arg("cue", "id", "cue id", optional=True)),
         "set standby to a poem's first cue, or to a cue of it",
     ),
@@ -196,18 +201,13 @@ _TABLE: tuple[Command, ...] = (
         (_seconds(optional=True, help="seconds (default: the show's fade)"),),
         "fade everything to black",
     ),
-    Command(
-        "blackout",
-        Blackout,
-        (Arg("on", "bool", "1 = on, 0 = off, none = toggle", optional=True),),
-        "blackout on, off or toggled",
-    ),
+    Command("blackout", Blackout, (_switch("on", "off"),), "blackout on, off or toggled"),
     Command("panic", Panic, (), "fade to black over the panic time; a second one cuts"),
     Command("hardblack", HardBlack, (), "cut to black at once (standby stays)"),
     Command("master", Master, (_unit("level", "master level"),), "master level"),
     Command(
         "tbar",
-        Crossfade,
+        TBar,
         (_unit("position", "T-bar position"),),
         "manual crossfade toward the cue in standby (1 completes it)",
     ),
@@ -245,7 +245,7 @@ _TABLE: tuple[Command, ...] = (
     Command(
         "camera_record",
         CameraRecord,
-        (Arg("on", "bool", "1 = start, 0 = stop, none = toggle", optional=True),),
+        (_switch("start", "stop"),),
         "record the live splat cue's camera move to a path file (start, stop or toggle)",
     ),
     Command("transport_play", TransportPlay, (), "play the reference recording"),
@@ -468,6 +468,21 @@ def name_of(action: Action) -> str:
         if type(action) is cmd.action:
             return cmd.name
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(action).__name__).lower()  # MediaFailed
+
+
+def log_name(action: Action) -> str:
+    """The upper-case name of the command that makes an action, for notes and logs ('GO')."""
+    return name_of(action).upper()
+
+
+def log_fields(action: Action) -> dict[str, Any]:
+    """An action as JSON-ready fields for the event log: its own fields, `action` (its
+    `log_name`), and `detail` only when it says something."""
+    d = asdict(action)
+    d["action"] = log_name(action)
+    if not d.get("detail"):
+        d.pop("detail", None)
+    return d
 
 
 def format_action(action: Action) -> str:

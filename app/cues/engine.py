@@ -26,7 +26,7 @@ Semantics (quoted by the README):
   GO's fade time while the old cues finish fading out.
 - **HARDBLACK** clears every entry at once (the output is black because nothing is live);
   black and blackout are reset, standby stays.
-- **CROSSFADE** (manual T-bar, 0..1) toward the cue in standby: the first position > 0 puts the
+- **TBAR** (manual T-bar, 0..1) toward the cue in standby: the first position > 0 puts the
   standby cue in its layer at that weight and the layer's other entries at their current
   value times (1 - position); the position is the mix (linear: the hand is the curve).
   Reaching 1 completes it as a finished GO (standby advances, the others are removed);
@@ -76,10 +76,8 @@ from app.cues.actions import (
     CameraPan,
     CameraRecord,
     CameraReset,
-    Crossfade,
     FadeOut,
     Go,
-    Goto,
     HardBlack,
     LayerOpacity,
     LayerRate,
@@ -87,8 +85,11 @@ from app.cues.actions import (
     MediaFailed,
     NextFade,
     Panic,
+    Standby,
     StandbyStep,
+    TBar,
 )
+from app.cues.commands import log_name
 from app.cues.curves import curve_value, fade_done, fade_progress, fade_running, fade_value
 from app.cues.state import (
     CameraOffset,
@@ -107,7 +108,7 @@ NO_SPLAT_LIVE = "no splat cue is live"  # why a camera_record is refused
 MEDIA_FAIL_FADE = 1.0  # seconds: an entry whose media broke fades to black over this
 FOLLOW_SOURCE = "follow"  # the source of the GO a cue's `follow:` fires
 # a performer taking over: these cancel an armed follow when they take effect (GO re-arms)
-CANCELS_FOLLOW = (Back, Goto, StandbyStep, Panic, HardBlack, FadeOut)
+CANCELS_FOLLOW = (Back, Standby, StandbyStep, Panic, HardBlack, FadeOut)
 # actions whose effect is outside the engine (the renderer's, the reference recording's)
 _OUTSIDE = (CameraRecord, *TRANSPORT_ACTIONS)
 
@@ -145,6 +146,30 @@ def _set_pair(
     pairs: tuple[tuple[int, float], ...], key: int, value: float
 ) -> tuple[tuple[int, float], ...]:
     return tuple(sorted({**dict(pairs), key: value}.items()))
+
+
+def _take_layer(
+    entries: tuple[Entry, ...],
+    cue: int,
+    layer: int,
+    t: float,
+    seconds: float,
+    curve: Curve,
+    manual: float | None,
+) -> list[Entry]:
+    """The entries as cue `cue` takes `layer` over at t: the other layers' as they are, the
+    layer's others fading from their weight at t to 0 over `seconds` with `curve` (driven by
+    the T-bar position `manual` when one does it; those already at 0 dropped), and the cue's
+    own entry left out (the caller puts the incoming one)."""
+    out = []
+    for e in entries:
+        if e.layer != layer:
+            out.append(e)
+        elif e.cue != cue:
+            w = entry_weight(e, t)
+            if w > 0.0:
+                out.append(replace(e, opacity=Fade(w, 0.0, t, seconds, curve), manual=manual))
+    return out
 
 
 def _is_follow_go(action: Action) -> bool:
@@ -190,14 +215,14 @@ class Engine:
         self._handlers: dict[type[Action], Callable[[EngineState, Any, float], EngineState]] = {
             Go: self._go,
             Back: self._back,
-            Goto: self._goto,
+            Standby: self._goto,
             StandbyStep: self._standby_step,
             FadeOut: self._fadeout,
             Blackout: self._blackout,
             Master: self._master,
             Panic: self._panic,
             HardBlack: self._hardblack,
-            Crossfade: self._crossfade,
+            TBar: self._tbar,
             LayerOpacity: self._layer_opacity,
             LayerRate: self._layer_rate,
             NextFade: self._next_fade,
@@ -237,10 +262,10 @@ class Engine:
         if handler is None:
             return self._refuse(state, f"{type(action).__name__} ignored: unknown action")
         if not (isinstance(t, int | float) and math.isfinite(t)):
-            return self._refuse(state, f"{action.name} refused: time {t!r} is not finite")
+            return self._refuse(state, f"{log_name(action)} refused: time {t!r} is not finite")
         bad = _bad_field(action)
         if bad is not None:
-            return self._refuse(state, f"{action.name} refused: {bad}")
+            return self._refuse(state, f"{log_name(action)} refused: {bad}")
         pruned = self.prune(state, t)
         new = handler(pruned, action, t)
         if new is pruned and self._note is not None:
@@ -248,12 +273,12 @@ class Engine:
                 return replace(state, follow=None)  # a follow that cannot fire is dropped
             return state  # refused: the caller's state, untouched
         if new.follow is not None and new.follow == pruned.follow:
-            started = isinstance(action, Crossfade) and not self._manual(pruned)
+            started = isinstance(action, TBar) and not self._manual(pruned)
             if isinstance(action, CANCELS_FOLLOW) or (started and self._manual(new)):
                 new = replace(new, follow=None)
         new = self.prune(new, t)
         if new == pruned and self._note is None and not isinstance(action, _OUTSIDE):
-            self._note = f"{action.name}: nothing to change"  # (recording is the renderer's)
+            self._note = f"{log_name(action)}: nothing to change"  # (recording is the renderer's)
         return new
 
     def follow_deadline(self, state: EngineState) -> float | None:
@@ -365,7 +390,7 @@ class Engine:
 
     def _transition(self, state: EngineState, t: float) -> float | None:
         if any(e.manual is not None for e in state.entries):
-            return state.crossfade
+            return state.tbar
         running = [e.opacity for e in state.entries if fade_running(e.opacity, t)]
         if state.black is not None and fade_running(state.black, t):
             running.append(state.black)
@@ -434,31 +459,35 @@ class Engine:
     def _fire(self, state: EngineState, index: int, t: float, seconds: float) -> EngineState:
         """Put cue `index` in its layer over `seconds`, fading the layer's others out."""
         cue = self.cues[index]
-        start, fired_at = 0.0, t
-        entries: list[Entry] = []
-        for e in state.entries:
-            if e.layer != cue.layer:
-                entries.append(e)
-                continue
-            w = entry_weight(e, t)
-            if e.cue == index:
-                start = w
-                if e.manual is not None:
-                    fired_at = e.fired_at  # the T-bar already started its media
-                continue
-            if w > 0.0:
-                entries.append(replace(e, opacity=Fade(w, 0.0, t, seconds, cue.curve), manual=None))
+        own = next((e for e in state.entries if e.cue == index), None)  # re-fired, or a T-bar's
+        start = 0.0 if own is None else entry_weight(own, t)
+        fired_at = t if own is None or own.manual is None else own.fired_at  # T-bar: media runs
+        entries = _take_layer(state.entries, index, cue.layer, t, seconds, cue.curve, None)
         entries.append(
             Entry(index, cue.layer, Fade(start, cue.opacity, t, seconds, cue.curve), fired_at)
         )
         failed = tuple(c for c in state.failed if c != index)  # fired again: a new try
+        return self._gone_live(state, index, entries, t, seconds, failed=failed)
+
+    def _gone_live(
+        self,
+        state: EngineState,
+        index: int,
+        entries: list[Entry],
+        t: float,
+        seconds: float,
+        **changes: Any,
+    ) -> EngineState:
+        """The state once cue `index` is live with `entries` over a fade of `seconds` (a GO,
+        or a T-bar reaching 1): standby on the next cue, the cue's follow armed, a splat's
+        camera back to its base view, and the other `changes` made."""
         new = replace(
             state,
             entries=tuple(entries),
             live=index,
             standby=self._after(index),
-            failed=failed,
             follow=self._arm(index, t, seconds),
+            **changes,
         )
         if self._is_splat(index):
             new = replace(new, camera=CameraOffset())
@@ -468,9 +497,9 @@ class Engine:
 
     def _media_failed(self, state: EngineState, a: MediaFailed, t: float) -> EngineState:
         if not 0 <= a.cue < len(self.cues):
-            return self._refuse(state, f"{a.name} ignored: no cue at index {a.cue}")
+            return self._refuse(state, f"{log_name(a)} ignored: no cue at index {a.cue}")
         if a.cue in state.failed:
-            return self._refuse(state, f"{a.name} ignored: {self.label(a.cue)} already failed")
+            return self._refuse(state, f"{log_name(a)} ignored: {self.label(a.cue)} already failed")
         entries = []
         for e in state.entries:
             if e.cue == a.cue:
@@ -536,20 +565,20 @@ class Engine:
             return self._refuse(state, "BACK ignored: standby is already the first cue")
         return replace(state, standby=state.standby - 1)
 
-    def _goto(self, state: EngineState, a: Goto, t: float) -> EngineState:
+    def _goto(self, state: EngineState, a: Standby, t: float) -> EngineState:
         if self._manual(state):
-            return self._refuse(state, f"{a.name} ignored: a manual crossfade is in progress")
+            return self._refuse(state, f"{log_name(a)} ignored: a manual crossfade is in progress")
         index = self._lookup(a.poem, a.cue)
         if index is None:
-            return self._refuse(state, f"{a.name} ignored: {self._lookup_note(a.poem, a.cue)}")
+            return self._refuse(state, f"{log_name(a)} ignored: {self._lookup_note(a.poem, a.cue)}")
         return replace(state, standby=index)
 
     def _standby_step(self, state: EngineState, a: StandbyStep, t: float) -> EngineState:
         if self._manual(state):
-            return self._refuse(state, f"{a.name} ignored: a manual crossfade is in progress")
+            return self._refuse(state, f"{log_name(a)} ignored: a manual crossfade is in progress")
         n = len(self.cues)
         if n == 0:
-            return self._refuse(state, f"{a.name} ignored: the show has no cues")
+            return self._refuse(state, f"{log_name(a)} ignored: the show has no cues")
         index = state.standby
         if a.poems:
             current = self._poem_of[index] if index is not None else len(self._poem_first)
@@ -564,16 +593,18 @@ class Engine:
                     target, moved = self._poem_first[p], moved + 1
             if target is None:
                 where = "next" if step > 0 else "previous"
-                return self._refuse(state, f"{a.name} ignored: there is no {where} poem")
+                return self._refuse(state, f"{log_name(a)} ignored: there is no {where} poem")
             index = target
         if a.cues:
             if index is None and a.cues > 0:
-                return self._refuse(state, f"{a.name} ignored: standby is past the last cue")
+                return self._refuse(state, f"{log_name(a)} ignored: standby is past the last cue")
             base = index if index is not None else n
             index = int(_clamp(base + a.cues, 0, n - 1))
             if index == state.standby:
                 end = "last" if a.cues > 0 else "first"
-                return self._refuse(state, f"{a.name} ignored: standby is already the {end} cue")
+                return self._refuse(
+                    state, f"{log_name(a)} ignored: standby is already the {end} cue"
+                )
         return replace(state, standby=index)
 
     def _fadeout(self, state: EngineState, a: FadeOut, t: float) -> EngineState:
@@ -609,49 +640,45 @@ class Engine:
     def _hardblack(self, state: EngineState, a: HardBlack, t: float) -> EngineState:
         return replace(state, entries=(), black=None, blackout=False, panic_at=None)
 
-    def _crossfade(self, state: EngineState, a: Crossfade, t: float) -> EngineState:
+    def _tbar(self, state: EngineState, a: TBar, t: float) -> EngineState:
         pos = _clamp(float(a.position), 0.0, 1.0)
         if self._manual(state):
             if pos <= 0.0:
-                return self._crossfade_cancel(state, t)
+                return self._tbar_cancel(state, t)
             if pos >= 1.0:
-                return self._crossfade_complete(state, t)
+                return self._tbar_complete(state, t)
             entries = tuple(
                 e if e.manual is None else replace(e, manual=pos) for e in state.entries
             )
-            return replace(state, entries=entries, crossfade=pos)
-        if state.crossfade is not None:
+            return replace(state, entries=entries, tbar=pos)
+        if state.tbar is not None:
             if pos <= 0.0:
-                return replace(state, crossfade=None)  # the T-bar is back at rest: re-armed
+                return replace(state, tbar=None)  # the T-bar is back at rest: re-armed
             return self._refuse(
-                state, f"{a.name} ignored: bring the T-bar back to 0 to start the next one"
+                state, f"{log_name(a)} ignored: bring the T-bar back to 0 to start the next one"
             )
         if pos <= 0.0:
-            return self._refuse(state, f"{a.name} ignored: T-bar at 0, no crossfade running")
+            return self._refuse(state, f"{log_name(a)} ignored: T-bar at 0, no crossfade running")
         index = state.standby
         if index is None:
-            return self._refuse(state, f"{a.name} ignored: nothing in standby (end of the show)")
+            return self._refuse(
+                state, f"{log_name(a)} ignored: nothing in standby (end of the show)"
+            )
         if self._panic_running(state, t):
-            return self._refuse(state, f"{a.name} ignored: a panic is in progress")
+            return self._refuse(state, f"{log_name(a)} ignored: a panic is in progress")
         if any(e.cue == index for e in state.entries):
             return self._refuse(
-                state, f"{a.name} ignored: {self.label(index)} is already live (GO re-fires it)"
+                state,
+                f"{log_name(a)} ignored: {self.label(index)} is already live (GO re-fires it)",
             )
         cue = self.cues[index]
-        entries: list[Entry] = []
-        for e in state.entries:
-            if e.layer != cue.layer:
-                entries.append(e)
-                continue
-            w = entry_weight(e, t)
-            if w > 0.0:
-                entries.append(replace(e, opacity=Fade(w, 0.0, t, 0.0, Curve.LINEAR), manual=pos))
+        entries = _take_layer(state.entries, index, cue.layer, t, 0.0, Curve.LINEAR, pos)
         incoming = Fade(0.0, cue.opacity, t, 0.0, Curve.LINEAR)
         entries.append(Entry(index, cue.layer, incoming, t, manual=pos))
-        new = replace(state, entries=tuple(entries), crossfade=pos)
-        return self._crossfade_complete(new, t) if pos >= 1.0 else new
+        new = replace(state, entries=tuple(entries), tbar=pos)
+        return self._tbar_complete(new, t) if pos >= 1.0 else new
 
-    def _crossfade_complete(self, state: EngineState, t: float) -> EngineState:
+    def _tbar_complete(self, state: EngineState, t: float) -> EngineState:
         index = state.standby
         assert index is not None  # a manual crossfade always targets the standby cue
         cue = self.cues[index]
@@ -662,20 +689,9 @@ class Engine:
             elif e.cue == index:
                 fade = Fade(cue.opacity, cue.opacity, t, 0.0, cue.curve)
                 entries.append(replace(e, opacity=fade, manual=None))
-        new = replace(
-            state,
-            entries=tuple(entries),
-            live=index,
-            standby=self._after(index),
-            last_go_at=t,
-            crossfade=1.0,
-            follow=self._arm(index, t, 0.0),
-        )
-        if self._is_splat(index):
-            new = replace(new, camera=CameraOffset())
-        return new
+        return self._gone_live(state, index, entries, t, 0.0, last_go_at=t, tbar=1.0)
 
-    def _crossfade_cancel(self, state: EngineState, t: float) -> EngineState:
+    def _tbar_cancel(self, state: EngineState, t: float) -> EngineState:
         entries = []
         for e in state.entries:
             if e.manual is None:
@@ -683,7 +699,7 @@ class Engine:
             elif e.cue != state.standby:
                 v = e.opacity.start
                 entries.append(replace(e, opacity=Fade(v, v, t, 0.0, e.opacity.curve), manual=None))
-        return replace(state, entries=tuple(entries), crossfade=None)
+        return replace(state, entries=tuple(entries), tbar=None)
 
     def _layer_opacity(self, state: EngineState, a: LayerOpacity, t: float) -> EngineState:
         value = _clamp(float(a.opacity), 0.0, 1.0)
@@ -710,7 +726,7 @@ class Engine:
 
     def _next_fade(self, state: EngineState, a: NextFade, t: float) -> EngineState:
         if a.seconds < 0:
-            return self._refuse(state, f"{a.name} refused: negative time {_num(a.seconds)} s")
+            return self._refuse(state, f"{log_name(a)} refused: negative time {_num(a.seconds)} s")
         return replace(state, next_fade=float(a.seconds))
 
     def _camera_limits(self, state: EngineState) -> CameraLimits:
@@ -746,7 +762,7 @@ class Engine:
         else:
             cam = CameraOffset()
         if cam == c and not isinstance(a, CameraReset):
-            return self._refuse(state, f"{a.name} ignored: the camera is at its limit")
+            return self._refuse(state, f"{log_name(a)} ignored: the camera is at its limit")
         return replace(state, camera=cam)
 
     def _outside(self, state: EngineState, a: Action, t: float) -> EngineState:
@@ -758,5 +774,5 @@ class Engine:
         if a.on is not False and (
             state.live is None or self.cues[state.live].kind is not MediaKind.SPLAT
         ):
-            return self._refuse(state, f"{a.name} ignored: {NO_SPLAT_LIVE}")
+            return self._refuse(state, f"{log_name(a)} ignored: {NO_SPLAT_LIVE}")
         return state

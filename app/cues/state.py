@@ -85,7 +85,7 @@ class EngineState:
     layer_opacity: tuple[tuple[int, float], ...] = ()  # (layer, multiplier) pairs
     layer_rate: tuple[tuple[int, float], ...] = ()
     camera: CameraOffset = field(default_factory=CameraOffset)
-    crossfade: float | None = None  # manual T-bar position while one is in progress
+    tbar: float | None = None  # manual T-bar position while one is in progress
     failed: tuple[int, ...] = ()  # cues whose media failed since they were last fired
     follow: FollowTimer | None = None  # the live cue's armed `follow:`, until fired/cancelled
 

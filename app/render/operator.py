@@ -29,7 +29,7 @@ the output's own context: for tests without a display and for the benchmark.
 
 Mouse and keyboard act through the action vocabulary: keys go through the run loop's
 `KeyboardMapper` like the output's; a click on a cue thumbnail sets standby to that cue
-(GOTO), on a poem sets standby to its first cue, on GO fires. BLACKOUT, like its `b` key, needs
+(STANDBY), on a poem sets standby to its first cue, on GO fires. BLACKOUT, like its `b` key, needs
 a second click within a second (`app.confirm.SecondPress`): the first one only arms it
 and the button says CLICK AGAIN; any other click disarms it.
 

@@ -134,7 +134,7 @@ def console_state(
         "black": round(status.black, 3),
         "master": round(status.master, 4),
         "transition": None if status.transition is None else round(status.transition, 2),
-        "crossfade": None if status.tbar is None else round(status.tbar, 4),
+        "tbar": None if status.tbar is None else round(status.tbar, 4),
         "on_stage": on_stage,
         "layers": [
             {

@@ -559,7 +559,7 @@ function setState(s) {
   for (const b of $("poems").children) b.classList.toggle("current", b.dataset.poem === focusPoem);
   markCues(s);
   setFader("f-master", s.master);
-  setFader("f-tbar", s.crossfade === null ? 0 : s.crossfade);
+  setFader("f-tbar", s.tbar === null ? 0 : s.tbar);
   for (const l of s.layers) {
     setFader(`f-l${l.layer}-opacity`, l.opacity);
     setFader(`f-l${l.layer}-rate`, l.rate);
