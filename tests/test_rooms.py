@@ -72,7 +72,6 @@ CIRCLES_DEBT = {
     frozenset(
         {"app.generate.backends", "app.generate.backends.diffusers_backend", "app.generate.chain"}
     ),
-    frozenset({"app.generate.backends.sharp", "app.generate.registry"}),
     frozenset(
         {"app.media.splats", "app.media.splat_cply", "app.media.splat_sog", "app.media.splat_spz"}
     ),
