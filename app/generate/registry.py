@@ -228,6 +228,9 @@ def hf_snapshot(cache: Path, repo: str, revision: str = "main") -> Path:
     return ref
 
 
+_WHAT = "the model registry"  # how messages name models.yaml
+
+
 def load_registry(path: Path | None) -> Registry:
     """Read a models.yaml, or an empty registry for None.
 
@@ -243,9 +246,6 @@ def load_registry(path: Path | None) -> Registry:
     if registry is None or rep.problems:
         raise GenerateError("\n".join(str(p) for p in rep.problems))
     return registry
-
-
-_WHAT = "the model registry"
 
 
 def _one_of(options: tuple[str, ...], *, nullable: bool = False) -> Converter:
