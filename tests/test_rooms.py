@@ -72,7 +72,6 @@ CIRCLES_DEBT = {
     frozenset(
         {"app.generate.backends", "app.generate.backends.diffusers_backend", "app.generate.chain"}
     ),
-    frozenset({"app.generate.backends.sharp", "app.generate.registry"}),
 }
 
 TORCH = {"torch", "diffusers", "transformers", "compel", "spandrel", "peft", "accelerate"}

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from app.generate.cli import executor_arguments
+from app.generate.cli import backend_arguments, executor_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,14 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="allowed clients, as for the console: addresses, networks or local, loopback, "
         "private, any (default: local)",
     )
-    p.add_argument(
-        "--backend",
-        choices=("diffusers", "placeholder"),
-        default="diffusers",
-        help="backend for 'more like this' jobs",
-    )
-    p.add_argument("--device", default="cuda")
-    p.add_argument("--models", type=Path, default=None, help="model registry (models.yaml)")
+    backend_arguments(p)
     executor_arguments(p)
     p.set_defaults(handler=cmd_desk, batch=None, compile=False)
 

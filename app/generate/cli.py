@@ -95,6 +95,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _backend_arguments(p: argparse.ArgumentParser) -> None:
+    backend_arguments(p)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="seeds per pipeline call in sweeps (default 4 on CUDA, 1 on CPU)",
+    )
+    p.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
+    p.add_argument("--verbose", action="store_true", help="tracebacks for failed jobs")
+    executor_arguments(p)
+
+
+def backend_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags that choose what renders (generate, variations, the desk's "more like
+    this"): --backend, --device, --models."""
     p.add_argument(
         "--backend",
         choices=("diffusers", "placeholder"),
@@ -109,15 +124,6 @@ def _backend_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="model registry (default: models.yaml next to the show, or in its parent folder)",
     )
-    p.add_argument(
-        "--batch",
-        type=int,
-        default=None,
-        help="seeds per pipeline call in sweeps (default 4 on CUDA, 1 on CPU)",
-    )
-    p.add_argument("--compile", action="store_true", help="torch.compile the denoiser")
-    p.add_argument("--verbose", action="store_true", help="tracebacks for failed jobs")
-    executor_arguments(p)
 
 
 def executor_arguments(p: argparse.ArgumentParser) -> None:

@@ -34,46 +34,51 @@ is an error naming the path that was looked for.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 import os
 import re
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from app import safe_yaml
-from app.generate.backends.comfyui_limits import ComfyLimits, parse_limits
+from app.generate.backends.comfyui_limits import FIELDS as LIMIT_FIELDS
+from app.generate.backends.comfyui_limits import ComfyLimits
 from app.generate.errors import GenerateError, ModelNotFoundError
+from app.show.schema import (
+    FLOAT_TAG,
+    INT_TAG,
+    INVALID,
+    STR_TAG,
+    Converter,
+    Items,
+    Reporter,
+    check_keys,
+    compose_file,
+    construct,
+    describe,
+    identifier,
+    is_null,
+    line_of,
+    mapping,
+    number,
+    raw_mapping,
+    read_fields,
+    string,
+    suggest,
+)
 
 KINDS = ("t2i", "i2v", "depth", "lora", "upscale", "edit", "sharp")
 FILE_KINDS = ("lora", "upscale", "sharp")  # entries that are one weight file, not a folder
 DTYPES = ("bfloat16", "float16", "float32")
 OFFLOADS = ("none", "model", "sequential")
-ENTRY_KEYS = frozenset(
-    {
-        "path",
-        "hf",
-        "revision",
-        "config",
-        "kind",
-        "pipeline",
-        "dtype",
-        "vae_dtype",
-        "licence",
-        "license",
-        "fps",
-        "offload",
-        "variant",
-        "options",
-        "refiner",
-        "tool",
-        "fallback",
-    }
-)
-TOP_KEYS = frozenset({"root", "hf_cache", "models", "comfyui"})
+DEFAULT_TOOL = "sharp"  # kind sharp: ml-sharp's command when the entry names no `tool:`
+TOP_KEYS = ("models", "root", "hf_cache", "comfyui")
 _SAMPLE = 1 << 20  # bytes read at each of three places of a large weight file
 _SMALL = 4 << 20  # files up to this size are hashed whole
 
@@ -136,12 +141,21 @@ class Registry:
         return entry
 
 
+def find_tool(entry: ModelEntry) -> Path | None:
+    """The command of a kind `sharp` entry (its `tool:`, default `sharp` on PATH), or None
+    when it is not installed (app/generate/backends/sharp.py runs it)."""
+    name = entry.tool or DEFAULT_TOOL
+    if os.sep in name or (os.altsep and os.altsep in name):
+        path = Path(name).expanduser()
+        return path if path.is_file() and os.access(path, os.X_OK) else None
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
 def check_on_disk(entry: ModelEntry, registry_path: Path | None = None) -> None:
     """Raise ModelNotFoundError naming the path looked for when `entry` is not on disk."""
     origin = f" ({registry_path}:{entry.line})" if registry_path else ""
     if entry.kind == "sharp" and entry.fallback:
-        from app.generate.backends.sharp import find_tool
-
         if find_tool(entry) is None:
             return  # its depth fallback makes the scene: the checkpoint is not needed here
     if entry.where.startswith("hf:") and not entry.path.exists():
@@ -190,19 +204,6 @@ def find_registry(show_path: Path, explicit: Path | None = None) -> Path | None:
     return None
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader whose mappings remember the line they start on (key '__line__')."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    data = loader.construct_mapping(node, deep=True)
-    data["__line__"] = node.start_mark.line + 1
-    return data
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def default_hf_cache() -> Path:
     """The Hugging Face hub cache folder the way huggingface_hub finds it (no import)."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -227,171 +228,236 @@ def hf_snapshot(cache: Path, repo: str, revision: str = "main") -> Path:
     return ref
 
 
+_WHAT = "the model registry"  # how messages name models.yaml
+
+
 def load_registry(path: Path | None) -> Registry:
-    """Read a models.yaml (GenerateError listing every problem) or an empty registry."""
+    """Read a models.yaml, or an empty registry for None.
+
+    Read with the show's schema machinery (app/show/schema.py): a GenerateError lists every
+    problem at once, one `file:line: message` a line, with a close key or value suggested.
+    """
     if path is None:
         return Registry(None, {})
     path = Path(path)
-    try:
-        data = safe_yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
-    except OSError as exc:
-        raise GenerateError(f"{path}: cannot read the model registry: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise GenerateError(f"{safe_yaml.one_line(exc, path)} (the model registry)") from None
-    if isinstance(data, Mapping) and "models" not in data and "comfyui" in data:
-        # A registry for ComfyUI workflows only: the workflows name their own weights.
-        data["models"] = {"__line__": data.get("__line__", 1)}
-    if not isinstance(data, Mapping) or not isinstance(data.get("models"), Mapping):
-        raise GenerateError(
-            f"{path}:1: expected a mapping with 'models:' and/or 'comfyui:' "
-            "(see models.yaml.example)"
+    rep = Reporter(path)
+    root = compose_file(path, rep, _WHAT)
+    registry = _read(path, root, rep) if root is not None else None
+    if registry is None or rep.problems:
+        raise GenerateError("\n".join(str(p) for p in rep.problems))
+    return registry
+
+
+def _one_of(options: tuple[str, ...], *, nullable: bool = False) -> Converter:
+    """One word among `options` -> itself; the problem says `<name> must be one of ...`."""
+
+    def convert(node: Node, rep: Reporter, name: str) -> Any:
+        if nullable and is_null(node):
+            return None
+        if isinstance(node, ScalarNode) and node.tag == STR_TAG and node.value in options:
+            return node.value
+        hint = _close(node.value, options) if isinstance(node, ScalarNode) else ""
+        rep.add(node, f"{name} must be one of {', '.join(options)}, got {describe(node)}{hint}")
+        return INVALID
+
+    return convert
+
+
+def _positive(whole: bool) -> Converter:
+    """A number > 0 (a ComfyUI limit) -> float, or int for a count."""
+
+    def convert(node: Node, rep: Reporter, name: str) -> Any:
+        value = construct(node) if node.tag in (INT_TAG, FLOAT_TAG) else None
+        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            rep.add(node, f"{name}: expected a positive number, got {describe(node)}")
+            return INVALID
+        return int(value) if whole else float(value)
+
+    return convert
+
+
+_TOP_FIELDS: dict[str, Converter] = {"root": string(), "hf_cache": string(nullable=True)}
+_ENTRY_FIELDS: dict[str, Converter] = {
+    "path": string(),
+    "hf": string(),
+    "revision": identifier(),
+    "config": string(nullable=True),
+    "kind": _one_of(KINDS),
+    "pipeline": string(nullable=True),
+    "dtype": _one_of(DTYPES),
+    "vae_dtype": _one_of(DTYPES, nullable=True),
+    "licence": string(nullable=True),
+    "license": string(nullable=True),
+    "fps": number(0, lo_open=True, nullable=True),
+    "offload": _one_of(OFFLOADS),
+    "variant": string(nullable=True),
+    "options": raw_mapping(nullable=True),
+    "refiner": identifier(nullable=True),
+    "tool": string(nullable=True),
+    "fallback": identifier(nullable=True),
+}
+ENTRY_KEYS = tuple(_ENTRY_FIELDS)
+_LIMIT_FIELDS: dict[str, Converter] = {
+    name: _positive(spec.type == "int") for name, spec in LIMIT_FIELDS.items()
+}
+
+
+def _read(path: Path, root: Node, rep: Reporter) -> Registry | None:
+    """The registry of a composed models.yaml; its problems go to `rep`."""
+    items = mapping(root, rep, _WHAT)
+    if items is None:
+        return None
+    if "models" not in items and "comfyui" not in items:
+        # A registry for ComfyUI workflows only may leave out models: (the workflows name
+        # their own weights), but one of the two must be there.
+        rep.add(
+            line_of(root) if root.start_mark else 1,  # an empty file has no mark
+            "expected a mapping with 'models:' and/or 'comfyui:' (see models.yaml.example)",
         )
-    problems: list[str] = []
-    for key in data:
-        if key != "__line__" and key not in TOP_KEYS:
-            problems.append(f"{path}:{data['__line__']}: unknown key '{key}'")
-    root = Path(str(data.get("root", path.parent))).expanduser()
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
-    cache = Path(str(data["hf_cache"])).expanduser() if data.get("hf_cache") else default_hf_cache()
+        return None
+    check_keys(items, TOP_KEYS, rep, _WHAT)
+    top = read_fields(items, _TOP_FIELDS, rep)
+    base = path.parent
+    if "root" in top:
+        base = Path(top["root"]).expanduser()
+        base = base if base.is_absolute() else (path.parent / base).resolve()
+    elif not base.is_absolute():
+        base = base.resolve()
+    cache = Path(top["hf_cache"]).expanduser() if top.get("hf_cache") else default_hf_cache()
     models: dict[str, ModelEntry] = {}
-    for name, raw in data["models"].items():
-        if name == "__line__":
-            continue
-        line = raw.get("__line__", data["models"]["__line__"]) if isinstance(raw, Mapping) else 0
-        entry = _entry(str(name), raw, root, cache, f"{path}:{line}", problems)
+    section = mapping(items["models"][1], rep, "models") if "models" in items else None
+    for name, (knode, vnode) in (section or {}).items():
+        entry = _entry(name, knode, vnode, base, cache, rep)
         if entry is not None:
-            models[str(name)] = entry
-    problems.extend(_check_links(path, models))
-    for entry in models.values():
-        if entry.refiner is not None and entry.refiner not in models:
-            problems.append(
-                f"{path}:{entry.line}: model '{entry.name}': refiner "
-                f"'{entry.refiner}' is not registered"
-            )
+            models[name] = entry
+    _check_links(models, rep)
     limits: dict[str, ComfyLimits] = {}
-    where = f"{path}:{data['__line__']}"
-    servers = _comfyui_servers(data.get("comfyui"), where, problems, limits)
-    if problems:
-        raise GenerateError("\n".join(problems))
+    servers = _comfyui_servers(items["comfyui"][1], rep, limits) if "comfyui" in items else ()
     return Registry(path, models, servers, limits)
 
 
-def _comfyui_servers(
-    raw: Any, where: str, problems: list[str], limits: dict[str, ComfyLimits] | None = None
-) -> tuple[str, ...]:
+def _comfyui_servers(node: Node, rep: Reporter, limits: dict[str, ComfyLimits]) -> tuple[str, ...]:
     """The `comfyui: {servers: [http://host:port | {url: ..., <limits>}, ...], <limits>}`
     block; each server's limits go into `limits` by url."""
-    if raw is None:
+    items = mapping(node, rep, "comfyui")
+    if items is None:
         return ()
-    if isinstance(raw, Mapping):
-        where = f"{where.rsplit(':', 1)[0]}:{raw.get('__line__', where.rsplit(':', 1)[1])}"
-    servers = raw.get("servers") if isinstance(raw, Mapping) else None
-    if not isinstance(servers, list) or not servers:
-        problems.append(
-            f"{where}: comfyui: expected {{servers: [http://127.0.0.1:8188, ...]}} "
-            "(one ComfyUI server per GPU)"
+    servers = items["servers"][1] if "servers" in items else node
+    if not isinstance(servers, SequenceNode) or not servers.value:
+        rep.add(
+            servers,
+            "comfyui: expected {servers: [http://127.0.0.1:8188, ...]} "
+            "(one ComfyUI server per GPU)",
         )
         return ()
-    assert isinstance(raw, Mapping)
-    base = parse_limits(raw, ComfyLimits(), where, problems, skip=("servers",))
+    base = _limits(items, ComfyLimits(), rep, "servers")
     out: list[str] = []
-    for item in servers:
-        url, own = (item.get("url"), item) if isinstance(item, Mapping) else (item, {})
-        text = str(url).rstrip("/")
-        if not text.startswith(("http://", "https://")):
-            problems.append(f"{where}: comfyui.servers: {url!r} is not an http:// address")
-            continue
-        out.append(text)
-        if limits is not None:
-            limits[text] = parse_limits(own, base, where, problems, skip=("url",))
+    for item in servers.value:
+        own: Items = {}
+        url: Node | None = item
+        if isinstance(item, MappingNode):
+            own = mapping(item, rep, "comfyui.servers") or {}
+            url = own["url"][1] if "url" in own else None
+            if url is None:
+                rep.add(item, "comfyui.servers: a server given as a mapping needs url:")
+        own_limits = _limits(own, base, rep, "url")
+        text = url.value.rstrip("/") if isinstance(url, ScalarNode) else ""
+        if text.startswith(("http://", "https://")):
+            out.append(text)
+            limits[text] = own_limits
+        elif url is not None:
+            rep.add(url, f"comfyui.servers: {describe(url)} is not an http:// address")
     return tuple(out)
 
 
+def _limits(items: Items, base: ComfyLimits, rep: Reporter, other: str) -> ComfyLimits:
+    """`base` with the limit keys of `items` applied; keys but `other` and limits are problems."""
+    check_keys(items, (other, *LIMIT_FIELDS), rep, "comfyui")
+    return dataclasses.replace(base, **read_fields(items, _LIMIT_FIELDS, rep, prefix="comfyui: "))
+
+
 def _entry(
-    name: str, raw: Any, root: Path, cache: Path, where: str, problems: list[str]
+    name: str, knode: Node, vnode: Node, root: Path, cache: Path, rep: Reporter
 ) -> ModelEntry | None:
-    if not isinstance(raw, Mapping):
-        problems.append(f"{where}: model '{name}': expected a mapping (path, kind, ...)")
+    """One `models:` entry, or None when it has a problem (reported)."""
+    where = f"model '{name}'"
+    items = mapping(vnode, rep, where)
+    if items is None:
         return None
-    bad = len(problems)
-    for key in raw:
-        if key != "__line__" and key not in ENTRY_KEYS:
-            problems.append(f"{where}: model '{name}': unknown key '{key}'")
-    kind = raw.get("kind")
-    if kind not in KINDS:
-        problems.append(
-            f"{where}: model '{name}': kind must be one of {', '.join(KINDS)}, got {kind!r}"
+    check_keys(items, ENTRY_KEYS, rep, where)
+    raw = read_fields(items, _ENTRY_FIELDS, rep, prefix=f"{where}: ")
+    ok = all(key in raw for key in _ENTRY_FIELDS if key in items)
+    if "kind" not in items:
+        rep.add(knode, f"{where}: kind must be one of {', '.join(KINDS)}, got none (no kind:)")
+        ok = False
+    if ("path" in items) == ("hf" in items):
+        rep.add(
+            knode,
+            f"{where}: give exactly one of 'path' (a local folder or file) and 'hf' "
+            "(an offline Hugging Face cache entry)",
         )
-    dtype = raw.get("dtype", "bfloat16")
-    vae_dtype = raw.get("vae_dtype")
-    for key, value in (("dtype", dtype), ("vae_dtype", vae_dtype)):
-        if value is not None and value not in DTYPES:
-            problems.append(f"{where}: model '{name}': {key} must be one of {', '.join(DTYPES)}")
-    offload = str(raw.get("offload", "none"))
-    if offload not in OFFLOADS:
-        problems.append(f"{where}: model '{name}': offload must be one of {', '.join(OFFLOADS)}")
-    fps = raw.get("fps")
-    if fps is not None and (not isinstance(fps, int | float) or fps <= 0):
-        problems.append(f"{where}: model '{name}': fps must be a number > 0")
-    options = raw.get("options", {})
-    if not isinstance(options, Mapping):
-        problems.append(f"{where}: model '{name}': options must be a mapping")
-    if ("path" in raw) == ("hf" in raw):
-        problems.append(
-            f"{where}: model '{name}': give exactly one of 'path' (a local folder "
-            "or file) and 'hf' (an offline Hugging Face cache entry)"
-        )
-    if len(problems) > bad:
+        ok = False
+    if not ok:
         return None
     if "hf" in raw:
-        repo = str(raw["hf"])
-        target = hf_snapshot(cache, repo, str(raw.get("revision", "main")))
-        label = f"hf: {repo}"
+        target = hf_snapshot(cache, raw["hf"], raw.get("revision", "main"))
+        label = f"hf: {raw['hf']}"
     else:
-        target = Path(str(raw["path"])).expanduser()
+        target = Path(raw["path"]).expanduser()
         target = target if target.is_absolute() else root / target
         label = f"path: {raw['path']}"
     config = None
     if raw.get("config") is not None:
-        config = Path(str(raw["config"])).expanduser()
+        config = Path(raw["config"]).expanduser()
         config = config if config.is_absolute() else root / config
     return ModelEntry(
         name=name,
-        kind=str(kind),
+        kind=raw["kind"],
         path=target,
         where=label,
         config=config,
         pipeline=raw.get("pipeline"),
-        dtype=str(dtype),
-        vae_dtype=vae_dtype,
-        licence=str(raw.get("licence", raw.get("license", ""))),
-        fps=float(fps) if fps is not None else None,
-        offload=offload,
+        dtype=raw.get("dtype", "bfloat16"),
+        vae_dtype=raw.get("vae_dtype"),
+        licence=raw.get("licence") or raw.get("license") or "",
+        fps=raw.get("fps"),
+        offload=raw.get("offload", "none"),
         variant=raw.get("variant"),
-        options={k: v for k, v in dict(options).items() if k != "__line__"},
+        options=raw.get("options") or {},
         refiner=raw.get("refiner"),
-        line=int(raw.get("__line__", 0)),
-        tool=str(raw["tool"]) if raw.get("tool") is not None else None,
-        fallback=str(raw["fallback"]) if raw.get("fallback") is not None else None,
+        line=line_of(knode),
+        tool=raw.get("tool"),
+        fallback=raw.get("fallback"),
     )
 
 
-def _check_links(path: Path, models: dict[str, ModelEntry]) -> list[str]:
-    """Problems of the keys that only some kinds take (`tool`, `fallback`)."""
-    problems = []
+def _check_links(models: dict[str, ModelEntry], rep: Reporter) -> None:
+    """Problems of the keys that name another model (`refiner`, `fallback`) or that only some
+    kinds take (`tool`, `fallback`)."""
     for entry in models.values():
-        where = f"{path}:{entry.line}: model '{entry.name}'"
+        where = f"model '{entry.name}'"
         if entry.kind != "sharp" and (entry.tool or entry.fallback):
-            problems.append(f"{where}: tool and fallback apply to kind sharp only")
-        if entry.fallback is None:
-            continue
-        other = models.get(entry.fallback)
-        if other is None or other.kind != "depth":
-            problems.append(
-                f"{where}: fallback '{entry.fallback}' must be a registered depth model"
+            rep.add(entry.line, f"{where}: tool and fallback apply to kind sharp only")
+        if entry.refiner is not None and entry.refiner not in models:
+            rep.add(
+                entry.line,
+                f"{where}: refiner '{entry.refiner}' is not registered"
+                f"{_close(entry.refiner, models)}",
             )
-    return problems
+        other = models.get(entry.fallback) if entry.fallback is not None else None
+        if entry.fallback is not None and (other is None or other.kind != "depth"):
+            depth = [n for n, e in models.items() if e.kind == "depth"]
+            rep.add(
+                entry.line,
+                f"{where}: fallback '{entry.fallback}' must be a registered depth model"
+                f"{_close(entry.fallback, depth)}",
+            )
+
+
+def _close(word: str, names: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` when a name is close to `word`, else nothing."""
+    close = suggest(word, names)
+    return f" (did you mean '{close}'?)" if close and close != word else ""
 
 
 _identity_memo: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
@@ -404,17 +470,7 @@ def model_identity(entry: ModelEntry) -> str:
     three 1 MiB samples (start, middle, end): two fine-tunes of one architecture have the same
     sizes but different bytes everywhere, and reading 3 MiB of a 20 GB file is instant.
     """
-    files: list[tuple[str, Path]] = []  # (name used in the hash, file)
-    for label, base in (("weights", entry.path), ("config", entry.config)):
-        if base is None:
-            continue
-        if base.is_file():
-            files.append((f"{label}/{base.name}", base))
-        elif base.is_dir():
-            for p in sorted(base.rglob("*")):
-                rel = p.relative_to(base)
-                if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    files.append((f"{label}/{rel.as_posix()}", p))
+    files = model_files(entry)
     stats = tuple((name, p.stat().st_size, p.stat().st_mtime_ns) for name, p in files)
     key = (str(entry.path), stats)
     if key in _identity_memo:
@@ -426,6 +482,27 @@ def model_identity(entry: ModelEntry) -> str:
     digest = h.hexdigest()
     _identity_memo[key] = digest
     return digest
+
+
+def model_files(entry: ModelEntry) -> list[tuple[str, Path]]:
+    """A model's file set, the one rule for what belongs to a model: (name, file) for its
+    weights (`weights/...`) and config (`config/...`), hidden files left out, sorted.
+
+    `model_identity` hashes these names and files, and a pack stores the same files under
+    `models/<name>/<name here>` (app/pack/collect.py), so the two cannot drift.
+    """
+    files: list[tuple[str, Path]] = []
+    for label, base in (("weights", entry.path), ("config", entry.config)):
+        if base is None:
+            continue
+        if base.is_file():
+            files.append((f"{label}/{base.name}", base))
+        elif base.is_dir():
+            for p in sorted(base.rglob("*")):
+                rel = p.relative_to(base)
+                if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    files.append((f"{label}/{rel.as_posix()}", p))
+    return files
 
 
 def _file_sample_hash(path: Path, size: int) -> bytes:

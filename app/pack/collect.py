@@ -257,7 +257,7 @@ def model_records(
     finds it from a show file in `show/`).
     """
     from app.generate.errors import GenerateError
-    from app.generate.registry import find_registry, load_registry, model_identity
+    from app.generate.registry import find_registry, load_registry, model_files, model_identity
 
     try:
         registry = load_registry(find_registry(show.path, models_path))
@@ -298,7 +298,7 @@ def model_records(
                 "pipeline": entry.pipeline,
             }
         )
-        files = _model_files(entry)
+        files = model_files(entry)
         record["on_disk"] = bool(files)
         if files:
             record["identity"] = model_identity(entry)
@@ -330,22 +330,6 @@ def _packed_entry(entry: Any, name: str) -> dict[str, Any]:
     if entry.offload != "none":
         out["offload"] = entry.offload
     return out
-
-
-def _model_files(entry: Any) -> list[tuple[str, Path]]:
-    """(name in the pack below models/<name>/, file) for a model's weights and config."""
-    files: list[tuple[str, Path]] = []
-    for label, base in (("weights", entry.path), ("config", entry.config)):
-        if base is None:
-            continue
-        if base.is_file():
-            files.append((f"{label}/{base.name}", base))
-        elif base.is_dir():
-            for p in sorted(base.rglob("*")):
-                rel = p.relative_to(base)
-                if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    files.append((f"{label}/{rel.as_posix()}", p))
-    return files
 
 
 def _sha256(path: Path) -> str:

@@ -15,16 +15,13 @@ imports torch.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from app.generate.errors import JobError
-from app.generate.registry import ModelEntry
+from app.generate.registry import DEFAULT_TOOL, ModelEntry, find_tool
 
-DEFAULT_TOOL = "sharp"
 INSTALL = (
     "install it in its own environment: git clone https://github.com/apple/ml-sharp, then "
     "`pip install -r requirements.txt` inside it (its README), and put its `sharp` command on "
@@ -32,16 +29,6 @@ INSTALL = (
 )
 LICENCE_NOTE = "ml-sharp's model weights are licensed for research use only"
 TIMEOUT_S = 1800.0
-
-
-def find_tool(entry: ModelEntry) -> Path | None:
-    """The ml-sharp command of a registry entry, or None when it is not installed."""
-    name = entry.tool or DEFAULT_TOOL
-    if os.sep in name or (os.altsep and os.altsep in name):
-        path = Path(name).expanduser()
-        return path if path.is_file() and os.access(path, os.X_OK) else None
-    found = shutil.which(name)
-    return Path(found) if found else None
 
 
 def missing_message(entry: ModelEntry) -> str:
