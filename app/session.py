@@ -93,13 +93,16 @@ class Session:
 
         Stops when the output window closes, after `frames` frames, on Esc twice, when
         `stop` was requested (Ctrl-C twice, SIGTERM), or when `until()` (asked before each
-        frame: a bench's clock) says so.
+        frame: a bench's clock) says so. A later `run()` of the same player goes on from the
+        show time reached (a test runs its frames a few at a time): the clock starts once, at
+        the player's first frame.
         """
         player, operator = self.player, self.operator
         pending = sorted(script, key=lambda item: item[0])
         fps = player.show.output.fps
         last_status = 0.0
-        player.clock.start()
+        if player.frame == 0:
+            player.clock.start()
         while not player.output.should_close and (frames is None or player.frame < frames):
             if self.stop.requested or (until is not None and until()):
                 break

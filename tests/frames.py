@@ -1,0 +1,42 @@
+"""The frames of a test, run by the show's one loop (`Session.run`), never by a loop of the
+test's own (issue 21: nothing but `Session.run` calls `Player.step`; tests/test_one_loop.py).
+
+`run_frames(player, n)` runs `n` more frames through `Session.run`: scripted actions fed at
+their times, the inputs polled, the keys read, the frame drawn, the inputs' `idle()`, then
+the wait for the next frame on the player's own clock. A later call goes on from the show
+time reached. With `FrameClock(fake, fake.sleep)` each frame moves the fake time on to the
+next frame boundary (as `step(); fake.advance(1 / fps)` did); with `hand_clock(fake)` the
+wait takes no time and the test moves the time itself (`fake.t = ...`, `fake.advance`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from app.clock import FakeTime, FrameClock
+from app.cues.actions import Action
+from app.player import Player
+from app.session import Session
+
+
+def hand_clock(fake: FakeTime) -> FrameClock:
+    """A clock on `fake` whose wait for the next frame takes no time: the test sets the
+    time of each frame by hand."""
+    return FrameClock(fake, lambda seconds: None)
+
+
+def run_frames(
+    player: Player,
+    n: int | None = 1,
+    script: Iterable[tuple[float, Action]] = (),
+    *,
+    inputs: Iterable[Any] = (),
+    until: Callable[[], bool] | None = None,
+) -> None:
+    """Run `n` more frames of `player` (None: until `until()` says so) through
+    `Session.run` with `inputs` (started already; they stay open) and `script`; the last
+    frame's snapshot is `player.status`."""
+    session = Session(player, inputs=inputs)
+    frames = None if n is None else player.frame + n
+    session.run(script, frames=frames, status=False, until=until)
