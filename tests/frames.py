@@ -7,15 +7,17 @@ the wait for the next frame on the player's own clock. A later call goes on from
 time reached. With `FrameClock(fake, fake.sleep)` each frame moves the fake time on to the
 next frame boundary (as `step(); fake.advance(1 / fps)` did); with `hand_clock(fake)` the
 wait takes no time and the test moves the time itself (`fake.t = ...`, `fake.advance`).
+`run_steps(player, script())` runs a test's script as a generator, one `yield` a frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import Action
+from app.loop import Steps
 from app.player import Player
 from app.session import Session
 
@@ -40,3 +42,19 @@ def run_frames(
     session = Session(player, inputs=inputs)
     frames = None if n is None else player.frame + n
     session.run(script, frames=frames, status=False, until=until)
+
+
+def run_steps(
+    player: Player, steps: Generator[None, None, Any], *, inputs: Iterable[Any] = ()
+) -> Any:
+    """Run frames of `player` through `Session.run` until `steps` returns, and return its
+    value. `steps` runs up to its first `yield` before the first frame, then on to its
+    next `yield` after each frame: the code between two yields sees the frame just drawn
+    (the pixels, the status) and sets up the next one."""
+    try:
+        next(steps)
+    except StopIteration as end:
+        return end.value
+    script = Steps(steps)
+    run_frames(player, None, inputs=[*inputs, script], until=lambda: script.done)
+    return script.value
