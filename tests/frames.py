@@ -22,10 +22,26 @@ from app.player import Player
 from app.session import Session
 
 
+class HandClock(FrameClock):
+    """A test's clock: show time is the fake time as the test sets it (`fake.t = ...`,
+    `fake.advance`), from the loop's start too, and waiting for the next frame takes no
+    time."""
+
+    def __init__(self, fake: FakeTime) -> None:
+        super().__init__(fake, fake.sleep)
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self.frame = 0
+
+    def wait_next_frame(self, fps: float) -> float:
+        self.frame += 1
+        return self.time()
+
+
 def hand_clock(fake: FakeTime) -> FrameClock:
-    """A clock on `fake` whose wait for the next frame takes no time: the test sets the
-    time of each frame by hand."""
-    return FrameClock(fake, lambda seconds: None)
+    """A `HandClock` on `fake`: the test sets the time of each frame by hand."""
+    return HandClock(fake)
 
 
 def run_frames(
