@@ -276,15 +276,15 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
     """
     from app.control.gamepad import GamepadInput, GamepadMappingError, load_mapping
     from app.control.osc import OscServer
+    from app.status import alert_of
 
     player = session.player
 
     def log(message: str, fields: dict[str, Any]) -> None:
         player.log.write("info", player.clock.time(), message=message, **fields)
-        if message.startswith(
-            ("osc refused", "osc denied", "osc bad passcode", "web console refused")
-        ):
-            player.warn(f"{message}: {fields.get('client', '?')}", "refused")
+        alert = alert_of(message, fields)  # a warning, of the kind its source gave it
+        if alert is not None:
+            player.warn(alert.message, alert.kind)
 
     cfg = player.show.osc
     if not getattr(args, "no_osc", False):
