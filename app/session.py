@@ -93,13 +93,16 @@ class Session:
 
         Stops when the output window closes, after `frames` frames, on Esc twice, when
         `stop` was requested (Ctrl-C twice, SIGTERM), or when `until()` (asked before each
-        frame: a bench's clock) says so.
+        frame: a bench's clock) says so. A later `run()` of the same player goes on from the
+        show time reached (a test runs its frames a few at a time): the clock starts once, at
+        the player's first frame.
         """
         player, operator = self.player, self.operator
         pending = sorted(script, key=lambda item: item[0])
         fps = player.show.output.fps
         last_status = 0.0
-        player.clock.start()
+        if player.frame == 0:
+            player.clock.start()
         while not player.output.should_close and (frames is None or player.frame < frames):
             if self.stop.requested or (until is not None and until()):
                 break
@@ -273,15 +276,15 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
     """
     from app.control.gamepad import GamepadInput, GamepadMappingError, load_mapping
     from app.control.osc import OscServer
+    from app.status import alert_of
 
     player = session.player
 
     def log(message: str, fields: dict[str, Any]) -> None:
         player.log.write("info", player.clock.time(), message=message, **fields)
-        if message.startswith(
-            ("osc refused", "osc denied", "osc bad passcode", "web console refused")
-        ):
-            player.warn(f"{message}: {fields.get('client', '?')}", "refused")
+        alert = alert_of(message, fields)  # a warning, of the kind its source gave it
+        if alert is not None:
+            player.warn(alert.message, alert.kind)
 
     cfg = player.show.osc
     if not getattr(args, "no_osc", False):

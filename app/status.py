@@ -12,7 +12,9 @@ counters): the player calls its listeners, on the main thread, when the key chan
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,22 @@ class Alert:
 
     kind: str
     message: str
+
+
+# An input's log line (`log(message, fields)`: the OSC server, the web console) that is
+# also a warning of the status carries its Alert kind in this field, chosen where the line
+# is written; the session shows it (`alert_of`) without reading the message's words.
+ALERT = "alert"
+REFUSED = "refused"  # the Alert kind of a refused client
+
+
+def alert_of(message: str, fields: Mapping[str, Any]) -> Alert | None:
+    """The warning an input's log line carries (`message: client`, of the kind in its
+    `ALERT` field), or None for a line that is no warning."""
+    kind = fields.get(ALERT)
+    if not isinstance(kind, str):
+        return None
+    return Alert(kind, f"{message}: {fields.get('client', '?')}")
 
 
 @dataclass(frozen=True)

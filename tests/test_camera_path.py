@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from frames import run_frames
 from splat_writers import known_splats, write_inria_ply
 
-from app.clock import FakeTime, FrameClock
+from app.clock import FakeTime
 from app.cues.commands import parse
 from app.cues.state import CameraOffset
+from app.loop import FrameTap, RenderClock
 from app.media.types import MediaError
 from app.player import Player
 from app.render.camera_path import path_from_samples, read_path, write_path
@@ -51,16 +53,19 @@ def _run(
     show = load_show(path)
     fake = FakeTime()
     out = HeadlessOutput(W, H)
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), offline=True)
+    player = Player(show, out, clock=RenderClock(fake), offline=True)  # frame n at n / FPS
     poses, pictures = [], []
+
+    def before(t: float) -> None:
+        for line in script.get(player.frame, []):
+            player.put(parse(line, source="test"), t)
+
+    def after() -> None:
+        poses.append(player.pool.camera_moves.last(0))
+        pictures.append(out.read_pixels().copy())
+
     try:
-        for n in range(frames):
-            fake.t = n / FPS
-            for line in script.get(n, []):
-                player.put(parse(line, source="test"), fake.t)
-            player.step()
-            poses.append(player.pool.camera_moves.last(0))
-            pictures.append(out.read_pixels().copy())
+        run_frames(player, frames, inputs=[FrameTap(after, before)])
     finally:
         player.close()
         out.close()

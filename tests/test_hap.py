@@ -275,6 +275,8 @@ def test_fallback_decodes_hap_on_the_cpu(clips: dict[str, Path]) -> None:
 
 def play(tmp_path: Path, clip: Path, frames: int, on_note=None):
     """A one-cue show played offline on a headless output; returns (pixels, player notes)."""
+    from frames import run_frames
+
     from app.bench.common import show_of
     from app.clock import FakeTime, FrameClock
     from app.cues.actions import Go
@@ -290,9 +292,7 @@ def play(tmp_path: Path, clip: Path, frames: int, on_note=None):
         if on_note is not None:
             player.pool.on_note = on_note
         player.put(Go(source="key"), 0.0)
-        for _ in range(frames):
-            player.step()
-            fake.advance(1.0 / FPS)
+        run_frames(player, frames)  # each frame moves the fake clock on by 1 / FPS
         return out.read_pixels().astype(int), player.pool.image_for(0)
     finally:
         player.close()

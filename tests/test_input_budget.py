@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from frames import run_frames
 from PIL import Image
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -18,6 +19,7 @@ from app.control.inbox import BOUND, BUSY, PER_FRAME, Inbox
 from app.control.osc import OscServer, encode_message
 from app.cues.actions import CameraOrbit, Go, LayerOpacity, Master, StandbyStep
 from app.eventlog import EventLog, read_log
+from app.loop import FrameTap
 from app.player import Player
 
 FPS = 30.0
@@ -162,11 +164,14 @@ def test_flood_of_valid_bundles(tmp_path: Path) -> None:
     frames = int(6 * FPS)
     try:
         player.put(Go(source="test"))
-        for n in range(frames):
+
+        def flood(t: float) -> None:  # before each frame
+            n = player.frame
             if n % 3 == 0 and n // 3 < 50:  # 10 bundles a second for 5 s
                 srv.handle_datagram(bundle, "127.0.0.1", 9000)
-            player.step()
-            fake.advance(1 / FPS)
+
+        # each frame moves the fake clock on by 1 / FPS
+        run_frames(player, frames, inputs=[FrameTap(lambda: None, flood)])
         player.log.flush()
         size = (tmp_path / "run.jsonl").stat().st_size
         records = read_log(tmp_path / "run.jsonl")
@@ -209,7 +214,7 @@ def test_refused_actions_reach_the_acknowledgement_hooks(tmp_path: Path) -> None
     try:
         results = [player.put(StandbyStep(cues=1, source="web")) for _ in range(BOUND + 1)]
         assert results[-1] is False
-        player.step()
+        run_frames(player)
         assert (StandbyStep(cues=1, source="web"), BUSY) in seen
         assert "input busy" in player.status.warnings[-1]
     finally:

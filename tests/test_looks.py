@@ -14,10 +14,11 @@ from pathlib import Path
 import moderngl
 import numpy as np
 import pytest
+from frames import hand_clock, run_frames
 from PIL import Image
 
 from app.bench.common import show_of
-from app.clock import FakeTime, FrameClock
+from app.clock import FakeTime
 from app.cues.actions import Go
 from app.cues.state import LayerMix, Mix, MixEntry
 from app.eventlog import EventLog
@@ -362,14 +363,15 @@ def test_player_draws_cue_looks(tmp_path: Path) -> None:
     player = Player(
         show,
         out,
-        clock=FrameClock(fake, fake.sleep),
+        clock=hand_clock(fake),
         log=EventLog(tmp_path / "r.jsonl"),
         offline=True,
     )
     try:
         player.put(Go(), 0.0)
         fake.advance(0.5)
-        t = player.step().t
+        run_frames(player)  # one frame of the show's loop at 0.5 s
+        t = player.status.t
         expected = lm.apply_look(np.full((H, W, 3), colour) / 255.0, look, t) * 255.0
         assert_close(out.read_pixels(), expected)
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from frames import run_frames
 from PIL import Image
 
 from app.bench.common import show_of
@@ -80,10 +81,8 @@ def test_cue_waits_for_its_still_and_its_fade_starts_late(
     log_path = tmp_path / "run.jsonl"
     player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(log_path))
 
-    def frames(n: int) -> None:
-        for _ in range(n):
-            player.step()
-            fake.advance(1 / FPS)
+    def frames(n: int) -> None:  # the show's loop: each frame moves the clock on by 1 / FPS
+        run_frames(player, n)
 
     try:
         player.put(Go(source="test"), 0.0)
@@ -176,8 +175,10 @@ from app.bench.stall import write_big_png
 from app.clock import FrameClock
 from app.cues.actions import Go
 from app.eventlog import EventLog, read_log
+from app.loop import Steps
 from app.player import Player
 from app.render.outputs import HeadlessOutput
+from app.session import Session
 
 media, log_path, target = [Path(p) for p in sys.argv[1].split(",")], sys.argv[2], sys.argv[3]
 show = show_of(media, width=160, height=90, fps=30.0, fade=0.5)
@@ -185,23 +186,25 @@ out = HeadlessOutput(160, 90)
 clock = FrameClock()
 player = Player(show, out, clock=clock, log=EventLog(log_path))
 player.put(Go(source="test"))
-clock.start()
 target_index = show.cues.index(next(c for c in show.cues if c.id == target))
-phase = 0
-deadline = time.monotonic() + 120.0
-while time.monotonic() < deadline:
-    player.step()
-    if phase == 0 and player.pool.ready(0) and player.frame > 10:
-        player.put(Go(poem="1", cue=target, source="test"))
-        phase = 1
-    elif phase == 1 and player.state.live == target_index:
-        phase = 2
-    elif phase == 2 and not player.starting:
-        break
-    clock.wait_next_frame(30.0)
-for _ in range(10):
-    player.step()
-    clock.wait_next_frame(30.0)
+
+def script():  # after each frame of the show's loop, in real time at 30 fps
+    phase = 0
+    deadline = time.monotonic() + 120.0
+    while time.monotonic() < deadline:
+        if phase == 0 and player.pool.ready(0) and player.frame > 10:
+            player.put(Go(poem="1", cue=target, source="test"))
+            phase = 1
+        elif phase == 1 and player.state.live == target_index:
+            phase = 2
+        elif phase == 2 and not player.starting:
+            break
+        yield
+    for _ in range(10):
+        yield
+
+steps = Steps(script())
+Session(player, inputs=[steps]).run(status=False, until=lambda: steps.done)
 player.close()
 out.close()
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]

@@ -8,9 +8,14 @@ inputs and the console register through the player's methods (`add_listener`, `o
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app"
+TESTS = Path(__file__).resolve().parent
+# Test files that may call `step()` of a player themselves: none. (A unit test of
+# `Player.step` itself would be named here, with the reason in its docstring.)
+STEPS_OF_THEIR_OWN: set[str] = set()
 MUTATORS = {"append", "extend", "insert", "remove", "pop", "clear", "update", "add", "discard"}
 
 
@@ -160,7 +165,9 @@ def test_the_console_state_is_built_from_a_status_alone() -> None:
 def test_a_players_status_makes_the_console_state(tmp_path: Path) -> None:
     """What the console shows of a real frame comes from the frame's snapshot: a fade in
     progress (weights, clip clock), the master, the frame counter."""
-    from app.clock import FakeTime, FrameClock
+    from frames import hand_clock, run_frames
+
+    from app.clock import FakeTime
     from app.cues.commands import build
     from app.eventlog import EventLog
     from app.player import Player
@@ -172,15 +179,15 @@ def test_a_players_status_makes_the_console_state(tmp_path: Path) -> None:
     show = load_show(tiny_show(tmp_path))
     fake = FakeTime()
     out = HeadlessOutput(64, 36)
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    player = Player(show, out, clock=hand_clock(fake), log=EventLog(), offline=True)
     try:
         desc = show_description(show)
         assert console_state(player.status, desc)["standby"] == 0  # before the first frame
         player.put(build("master", (0.5,), source="test"), 0.0)
         player.put(build("layer_opacity", (3, 0.4), source="test"), 0.0)
         player.put(build("go", source="test"), 0.0)
-        for _ in range(3):
-            player.step()
+        for _ in range(3):  # frames at 0, 0.1 and 0.2 s
+            run_frames(player)
             fake.advance(0.1)
         status = player.status
         state = console_state(status, desc)
@@ -222,3 +229,20 @@ def test_session_run_is_the_only_loop_that_steps_the_player() -> None:
             calls += _step_calls(path.read_text(), str(path.relative_to(APP.parent)))
     assert len(calls) == 1, calls
     assert calls[0].startswith("app/session.py:") and calls[0].endswith("(run)"), calls
+
+
+STEP_CALL = re.compile(r"\.step\(\s*\)")
+
+
+def test_tests_run_their_frames_through_session_run() -> None:
+    """Tests drive the one loop too (tests/frames.py: `run_frames` runs `Session.run`):
+    no `<anything>.step()` in tests/, in code or in a script a test runs as a child
+    process. (This file is left out: its checkers name the call they look for.)"""
+    found = []
+    for path in sorted(TESTS.rglob("*.py")):
+        if path.name == Path(__file__).name or path.name in STEPS_OF_THEIR_OWN:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if STEP_CALL.search(line):
+                found.append(f"tests/{path.relative_to(TESTS)}:{number}: {line.strip()}")
+    assert found == []

@@ -324,8 +324,10 @@ def test_operator_shows_the_notes_and_the_follow_countdown(
 ) -> None:
     from dataclasses import replace
 
+    from frames import hand_clock, run_frames
+
     from app.bench.common import show_of
-    from app.clock import FakeTime, FrameClock
+    from app.clock import FakeTime
     from app.cues.actions import Go
     from app.eventlog import EventLog
     from app.player import Player
@@ -346,13 +348,13 @@ def test_operator_shows_the_notes_and_the_follow_countdown(
     show = replace(show, poems=(replace(poem, cues=cues, notes="slow"),))
     fake = FakeTime()
     out = HeadlessOutput(OUT_W, OUT_H, ctx=ctx)
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    player = Player(show, out, clock=hand_clock(fake), log=EventLog(), offline=True)
     op = OperatorWindow(out, width=OP_W, height=OP_H, every=1)
     try:
         player.put(Go(source="script"), 0.0)
-        for n in range(6):
+        for n in range(6):  # frames at 0, 0.1 ... 0.5 s
             fake.t = n / 10.0
-            player.step()
+            run_frames(player)
         op.draw(player, force=True)
         assert op.notes_drawn == performer_notes(show, player.status)
         assert op.notes_drawn == [
@@ -363,7 +365,7 @@ def test_operator_shows_the_notes_and_the_follow_countdown(
         ]
         assert player.status.line().endswith("follow 1.2 in 1.5 s")
         fake.t = 2.0
-        player.step()  # the follow fired: 1.2 live, 1.3 (no notes) in standby
+        run_frames(player)  # the follow fired: 1.2 live, 1.3 (no notes) in standby
         op.draw(player, force=True)
         assert player.status.live == 1
         assert op.notes_drawn == [("LIVE", "1.2: bar 23"), ("POEM", "1: slow")]
@@ -378,6 +380,8 @@ def test_operator_shows_the_console_address_as_a_qr_code(
     ctx: moderngl.Context, tmp_path: Path
 ) -> None:
     from types import SimpleNamespace
+
+    from frames import run_frames
 
     from app.bench.common import show_of
     from app.clock import FakeTime, FrameClock
@@ -395,7 +399,7 @@ def test_operator_shows_the_console_address_as_a_qr_code(
     op = OperatorWindow(out, width=1280, height=800, every=1)
     url = "http://192.168.1.20:8080/?token=Xc3-operate"
     try:
-        player.step()
+        run_frames(player)
         op.draw(player, force=True)
         assert op.qr_rect is None  # no console, no code
         player.set_web(SimpleNamespace(url=url))

@@ -13,6 +13,7 @@ from typing import Any
 import moderngl
 import numpy as np
 import pytest
+from frames import run_frames
 from PIL import Image, ImageFont
 
 from app.cues.commands import log_name
@@ -129,8 +130,10 @@ def _solid(path: Path, rgb: tuple[int, int, int]) -> Path:
 def two_poems(ctx: moderngl.Context, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A two-poem show (1.1, 1.2 | 2.1, 2.2; cuts) playing headless with an operator view
     driven by a fake clock."""
+    from frames import hand_clock
+
     from app.bench.common import show_of
-    from app.clock import FakeTime, FrameClock
+    from app.clock import FakeTime
     from app.eventlog import EventLog
     from app.player import Player
     from app.render.operator import OperatorWindow
@@ -153,7 +156,7 @@ def two_poems(ctx: moderngl.Context, tmp_path: Path) -> Iterator[dict[str, Any]]
     show = replace(base, poems=poems)
     fake = FakeTime()
     out = HeadlessOutput(OUT_W, OUT_H, ctx=ctx)
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    player = Player(show, out, clock=hand_clock(fake), log=EventLog(), offline=True)
     op = OperatorWindow(out, width=1280, height=800, every=1, clock=fake)
     try:
         yield {"player": player, "op": op, "out": out, "fake": fake, "show": show}
@@ -169,7 +172,7 @@ def _step(env: dict[str, Any], *actions: Any) -> None:
     for action in actions:
         player.put(action, fake())
     fake.advance(1 / 30)
-    player.step()
+    run_frames(player)  # one frame of the show's loop, 1/30 s later
 
 
 def test_the_live_poems_cues_stay_in_view_at_a_poems_end(two_poems: dict[str, Any]) -> None:
@@ -274,7 +277,9 @@ def test_poem_titles_wrap_instead_of_being_cut(two_poems: dict[str, Any]) -> Non
 def test_the_operator_window_draws_every_pierrot_title_whole(ctx: moderngl.Context) -> None:
     """The real show (its media need not exist): each poem put in standby in turn, its title
     drawn whole in the poem list and as the cue grid's heading, at 1280 x 800."""
-    from app.clock import FakeTime, FrameClock
+    from frames import hand_clock
+
+    from app.clock import FakeTime
     from app.cues.commands import build
     from app.eventlog import EventLog
     from app.player import Player
@@ -285,13 +290,13 @@ def test_the_operator_window_draws_every_pierrot_title_whole(ctx: moderngl.Conte
     show = load_show(PIERROT, allow_missing=True)
     fake = FakeTime()
     out = HeadlessOutput(320, 180, ctx=ctx)
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    player = Player(show, out, clock=hand_clock(fake), log=EventLog(), offline=True)
     op = OperatorWindow(out, width=1280, height=800, every=1)
     try:
         for poem in show.poems:
             player.put(build("standby", [poem.id], source="script"), fake())
             fake.advance(1 / 30)
-            player.step()
+            run_frames(player)
             op.draw(player, force=True)
             assert op.grid_poems == [poem.id]
             assert " ".join(op.poem_lines[poem.id]) == poem.title

@@ -468,6 +468,7 @@ def test_port_in_use_is_a_clear_error() -> None:
 def test_end_to_end_with_player(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A real /go reaches the player's engine; the state push follows; garbage changes nothing."""
     import numpy as np
+    from frames import run_frames
     from PIL import Image
 
     from app.bench.common import show_of
@@ -499,14 +500,13 @@ def test_end_to_end_with_player(tmp_path) -> None:  # type: ignore[no-untyped-de
         c = client_for(srv)
         c.send_message("/subscribe", None)
         assert recv_one(c).address == "/reply/subscribe"
-        player.step()  # first frame: the snapshot is published to the subscriber
+        run_frames(player)  # first frame: the snapshot is published to the subscriber
         first = recv_until(c, "/state/transition")
         assert first["/state/cue"] == [""] and first["/state/standby"] == ["1.1"]
         c.send_message("/go", 1)
         c.send_message("/go", 0)  # release: ignored
         assert recv_one(c).params == ["ok"] and recv_one(c).params == ["ok"]
-        fake.advance(1 / 30)
-        player.step()
+        run_frames(player)  # each frame moves the fake clock on by 1/30 s
         assert player.state.live == 0
         pushed = recv_until(c, "/state/standby")
         assert pushed["/state/cue"] == ["1.1"] and pushed["/state/standby"] == ["1.2"]
@@ -524,8 +524,7 @@ def test_end_to_end_with_player(tmp_path) -> None:  # type: ignore[no-untyped-de
         assert wait_for(lambda: srv.stats["received"] >= 1900, timeout=10.0)
         c.send_message("/ping", None)
         assert "/pong" in recv_until(c, "/pong")
-        fake.advance(1 / 30)
-        player.step()
+        run_frames(player)
         assert player.state == before
         player.log.flush()
         actions = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "action"]

@@ -320,6 +320,7 @@ def test_patterns_from_liblo_oscsend(tmp_path) -> None:  # type: ignore[no-untyp
     import subprocess
 
     import numpy as np
+    from frames import run_frames
     from PIL import Image
     from requires import missing
 
@@ -351,7 +352,7 @@ def test_patterns_from_liblo_oscsend(tmp_path) -> None:  # type: ignore[no-untyp
     )
     srv = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"]).start()
     try:
-        player.step()
+        run_frames(player)  # each frame moves the fake clock on by 1/30 s
         sent = [
             ("/layer/*/opacity", "f", "0.5"),
             ("/layer/[1-2]/rate", "f", "0.25"),
@@ -365,8 +366,7 @@ def test_patterns_from_liblo_oscsend(tmp_path) -> None:  # type: ignore[no-untyp
                 timeout=20,
             )
         _barrier(srv)  # oscsend has exited: its packets are queued before the ping
-        fake.advance(1 / 30)
-        player.step()
+        run_frames(player)
         player.log.flush()
         actions = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "action"]
         detail = [(r["action"], r["detail"]) for r in actions]

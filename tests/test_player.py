@@ -6,13 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from frames import run_frames
 from PIL import Image
 from waiting import wait_until
 
 from app.bench.common import show_of
-from app.clock import FakeTime, FrameClock
+from app.clock import FakeTime
 from app.cues.actions import Blackout, Go
 from app.eventlog import EventLog, read_log
+from app.loop import RenderClock
 from app.media.lavfi import make_clip
 from app.player import Player
 from app.render.outputs import HeadlessOutput
@@ -30,18 +32,8 @@ def make_player(tmp_path: Path, media: list[Path], *, fade: float, offline: bool
     fake = FakeTime()
     out = HeadlessOutput(W, H)
     log = EventLog(tmp_path / "run.jsonl")
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=log, offline=offline)
+    player = Player(show, out, clock=RenderClock(fake), log=log, offline=offline)
     return player, fake, out
-
-
-def run_frames(player: Player, fake: FakeTime, n: int, script=()) -> None:
-    pending = sorted(script, key=lambda s: s[0])
-    for _ in range(n):
-        while pending and pending[0][0] <= fake.t + 1e-9:
-            t, action = pending.pop(0)
-            player.put(action, t)
-        player.step()
-        fake.advance(1.0 / FPS)
 
 
 def test_crossfade_log_and_pixels(tmp_path: Path) -> None:
@@ -49,7 +41,7 @@ def test_crossfade_log_and_pixels(tmp_path: Path) -> None:
     blue = solid_png(tmp_path / "blue.png", (0, 0, 200))
     player, fake, out = make_player(tmp_path, [red, blue], fade=1.0)
     try:
-        run_frames(player, fake, 46, [(0.0, Go()), (0.5, Go())])
+        run_frames(player, 46, [(0.0, Go()), (0.5, Go())])
         # At t = 1.0 (frame 30) the second GO (fired at 0.5 with a 1 s smooth fade) is at 50%.
         frames = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "frame"]
         f30 = {e["cue"]: e["opacity"] for e in frames[30]["layers"]}
@@ -75,12 +67,12 @@ def test_first_frame_after_go_shows_preroll(tmp_path: Path) -> None:
     )
     player, fake, out = make_player(tmp_path, [a, clip], fade=0.5, offline=False)
     try:
-        run_frames(player, fake, 10, [(0.0, Go())])  # standby (the video) pre-rolls meanwhile
+        run_frames(player, 10, [(0.0, Go())])  # standby (the video) pre-rolls meanwhile
         # the frames never wait for it: wait here, a frame per poll
-        wait_until(lambda: run_frames(player, fake, 1) or player.pool.ready(1), 30.0, "preroll")
+        wait_until(lambda: run_frames(player, 1) or player.pool.ready(1), 30.0, "preroll")
         go_t = fake.t - 0.5 / FPS  # between two frames, as a real input arrives
         player.put(Go(source="key"), go_t)
-        run_frames(player, fake, 1)
+        run_frames(player, 1)
         records = read_log(tmp_path / "run.jsonl")
         frame = [r for r in records if r["event"] == "frame"][-1]
         assert frame["t"] > go_t
@@ -97,11 +89,11 @@ def test_broken_video_mid_show_fades_to_black_and_goes_on(tmp_path: Path) -> Non
     still = solid_png(tmp_path / "g.png", (0, 180, 0))
     player, fake, out = make_player(tmp_path, [clip, still], fade=0.0, offline=False)
     try:
-        run_frames(player, fake, 3, [(0.0, Go())])
+        run_frames(player, 3, [(0.0, Go())])
         # the frames never wait for the clip: wait here, a frame per poll
-        wait_until(lambda: run_frames(player, fake, 1) or player.pool.ready(0), 30.0, "the clip")
+        wait_until(lambda: run_frames(player, 1) or player.pool.ready(0), 30.0, "the clip")
         clip.write_bytes(b"\0" * 100)  # truncated under the decoder's feet
-        run_frames(player, fake, 45)
+        run_frames(player, 45)
         errors = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "error"]
         assert errors and errors[0]["cue"] == "1.1"
         frames = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "frame"]
@@ -110,7 +102,7 @@ def test_broken_video_mid_show_fades_to_black_and_goes_on(tmp_path: Path) -> Non
         assert [r["cue"] for r in told] == [0]  # the engine heard it: status and log agree
         assert player.status.media_failed == (0,)
         player.put(Go(source="key"), fake.t)  # the show goes on
-        run_frames(player, fake, 2)
+        run_frames(player, 2)
         px = out.read_pixels()[H // 2, W // 2, :3].astype(int)
         assert np.abs(px - [0, 180, 0]).max() <= 2
     finally:
@@ -122,7 +114,7 @@ def test_missing_media_draws_black_and_logs(tmp_path: Path) -> None:
     gone = tmp_path / "gone.png"
     player, fake, out = make_player(tmp_path, [gone], fade=0.0)
     try:
-        run_frames(player, fake, 3, [(0.0, Go())])
+        run_frames(player, 3, [(0.0, Go())])
         errors = [r for r in read_log(tmp_path / "run.jsonl") if r["event"] == "error"]
         assert "not found" in errors[0]["message"]
         assert out.read_pixels()[:, :, :3].max() == 0
@@ -135,11 +127,11 @@ def test_blackout_covers_and_releases(tmp_path: Path) -> None:
     white = solid_png(tmp_path / "w.png", (255, 255, 255))
     player, fake, out = make_player(tmp_path, [white], fade=0.0)
     try:
-        run_frames(player, fake, 2, [(0.0, Go())])
+        run_frames(player, 2, [(0.0, Go())])
         assert out.read_pixels()[H // 2, W // 2, 0] == 255
-        run_frames(player, fake, 2, [(fake.t, Blackout(source="key"))])
+        run_frames(player, 2, [(fake.t, Blackout(source="key"))])
         assert out.read_pixels()[:, :, :3].max() == 0
-        run_frames(player, fake, 2, [(fake.t, Blackout(source="key"))])
+        run_frames(player, 2, [(fake.t, Blackout(source="key"))])
         assert out.read_pixels()[H // 2, W // 2, 0] == 255
     finally:
         player.close()

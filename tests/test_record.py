@@ -12,13 +12,15 @@ import imageio_ffmpeg
 import moderngl
 import numpy as np
 import pytest
+from frames import run_frames
 from PIL import Image
 
 from app.bench.common import show_of
 from app.cli import main
-from app.clock import FakeTime, FrameClock
+from app.clock import FakeTime
 from app.cues.actions import Go
 from app.eventlog import EventLog, read_log
+from app.loop import FrameTap, RenderClock
 from app.player import Player
 from app.render.outputs import HeadlessOutput
 from app.render.recorder import Recorder, RecorderError
@@ -57,20 +59,16 @@ def test_recorded_run_matches_the_rendered_frames(tmp_path: Path) -> None:
     show = show_of(media, width=W, height=H, fps=FPS, fade=0.3)
     fake = FakeTime()
     out = HeadlessOutput(W, H)
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    player = Player(show, out, clock=RenderClock(fake), log=EventLog(), offline=True)
     video = tmp_path / "run.mp4"
     recorder = Recorder(out.ctx, W, H, FPS, video, queue_frames=256, crf=4)
     player.set_recorder(recorder)
     script = [(0.0, Go()), (0.6, Go()), (1.2, Go())]
     rendered = []
-    try:
-        for _ in range(54):
-            while script and script[0][0] <= fake.t + 1e-9:
-                t, action = script.pop(0)
-                player.put(action, t)
-            player.step()
-            rendered.append(out.read_pixels())
-            fake.advance(1.0 / FPS)
+    try:  # frame n at exactly n / FPS, each one kept as it is out
+        run_frames(
+            player, 54, script, inputs=[FrameTap(lambda: rendered.append(out.read_pixels()))]
+        )
         assert not video.exists()  # the file appears only when complete
         recorder.close()
     finally:

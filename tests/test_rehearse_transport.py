@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from frames import run_frames
 from PIL import Image
 
 from app.clock import FakeTime
@@ -30,7 +31,13 @@ from app.rehearse.recording import (
     probe_recording,
 )
 from app.rehearse.reference import PREROLL, Reference, ReferenceError, open_reference
-from app.rehearse.transport import BLOCK, AudioTransport, Mark, heard_position
+from app.rehearse.transport import (
+    BLOCK,
+    AudioTransport,
+    Mark,
+    ReferenceClock,
+    heard_position,
+)
 from app.render.window import KeyEvent
 from app.show.loader import ShowError, load_show
 
@@ -211,17 +218,20 @@ class Rig:
         )
         self.log_path = folder / "run.jsonl"
         self.out = HeadlessOutput(32, 18, ctx=ctx)
-        self.player = Player(show, self.out, clock=self.ref.clock, log=EventLog(self.log_path))
+        # the rehearsal's clock, its frames paced on the fake wall clock: waiting for the
+        # next frame takes no time (the audio callbacks move the time)
+        clock = ReferenceClock(tr, wall=self.wall, sleep=lambda seconds: None)
+        self.player = Player(show, self.out, clock=clock, log=EventLog(self.log_path))
         self.ref.attach(self.player).start()
         self.ref._decoder.join()  # type: ignore[union-attr]
-        self.ref.clock.start()  # plays
+        clock.start()  # plays
 
     def frame(self, seconds: float = 0.1) -> float:
-        """The audio plays `seconds` (one callback), then one frame: poll, step."""
+        """The audio plays `seconds` (one callback), then one frame of the show's loop
+        (the reference polled, the frame drawn); the show time of that frame."""
         _block(self.ref.transport, self.wall, frames=int(round(seconds * RATE)))
         t = self.player.clock.time()
-        self.ref.poll(t)
-        self.player.step()
+        run_frames(self.player, inputs=[self.ref])
         return t
 
     def until(self, position: float) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from frames import run_frames
 from PIL import Image
 
 from app.bench.common import show_of
@@ -81,7 +82,7 @@ def test_status_is_immutable_and_replaced_each_frame(player: Player) -> None:
         first.master = 0.5  # type: ignore[misc]
     player.put(build("master", [0.5], source="test"))
     player.put(build("standby", ["9"], source="test"))  # refused: the note is in the status
-    player.step()
+    run_frames(player)  # the same loop goes on: its next frame
     assert player.status is not first and first.master == 1.0
     assert player.status.master == 0.5
     assert player.status.last_note == "STANDBY ignored: no poem '9'"

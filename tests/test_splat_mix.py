@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from frames import hand_clock, run_frames
 from PIL import Image
 
 from app.bench.common import show_of
-from app.clock import FakeTime, FrameClock
+from app.clock import FakeTime
 from app.cues.actions import CameraOrbit, Go
 from app.eventlog import EventLog
 from app.media.lavfi import make_clip
@@ -35,12 +36,12 @@ def test_still_to_splat_to_video_crossfade(tmp_path: Path) -> None:
     show = show_of([still, room, clip], width=W, height=H, fps=FPS, fade=1.0)
     fake = FakeTime()
     out = HeadlessOutput(W, H)
-    player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(), offline=True)
+    player = Player(show, out, clock=hand_clock(fake), log=EventLog(), offline=True)
 
     def frame_at(t: float) -> np.ndarray:
         while fake.t < t - 1e-9:
             fake.advance(1.0 / FPS)
-        player.step()
+        run_frames(player)  # one frame of the show's loop at that time
         return out.read_pixels()[:, :, :3].astype(float)
 
     try:

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import faulthandler
 import threading
+from collections.abc import Generator
 from pathlib import Path
 
 import av
 import numpy as np
+from frames import run_steps
 
 from app.bench.clips import make_hap_clip
 from app.bench.common import show_of
-from app.clock import FakeTime, FrameClock
+from app.clock import FakeTime
 from app.cues.actions import Go
 from app.cues.engine import MEDIA_FAIL_FADE
 from app.eventlog import EventLog, read_log
+from app.loop import RenderClock
 from app.media.lavfi import make_clip
 from app.player import Player
 from app.render.outputs import HeadlessOutput
@@ -92,29 +95,27 @@ def test_corrupted_clips_never_stop_the_show(tmp_path: Path) -> None:
     fake = FakeTime()
     out = HeadlessOutput(W, H)
     log_path = tmp_path / "run.jsonl"
-    player = Player(
-        show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(log_path), offline=True
-    )
+    # frame n at exactly n / FPS
+    player = Player(show, out, clock=RenderClock(fake), log=EventLog(log_path), offline=True)
     black_after_fade: dict[int, bool] = {}
-    faulthandler.dump_traceback_later(RUN_LIMIT, exit=True)
-    try:
-        n = 0
+
+    def script() -> Generator[None, None, None]:  # one yield a frame
         for cue in range(VARIANTS):
             player.put(Go(source="key"), fake.t)
             played = 0
             while cue not in player.state.failed:
-                fake.t = n / FPS
-                player.step()
-                n += 1
+                yield
                 played += 1
                 if played >= PLAY_FRAMES and player.pool.error_since(cue) is None:
                     break
             if cue in player.state.failed:
                 for _ in range(FADE_FRAMES):
-                    fake.t = n / FPS
-                    player.step()
-                    n += 1
+                    yield
                 black_after_fade[cue] = int(out.read_pixels().max()) == 0
+
+    faulthandler.dump_traceback_later(RUN_LIMIT, exit=True)
+    try:
+        run_steps(player, script())
         assert player.state.live == VARIANTS - 1  # the show reached its last cue
         last_frame = player.frame
     finally:

@@ -13,9 +13,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from frames import run_frames
 
 from app.clock import FakeTime, FrameClock
 from app.eventlog import EventLog
+from app.loop import FrameTap
 from app.web.console import WebConsole
 from app.web.server import Tokens, WebServer
 from app.web.truth import DEFAULT_TTL, MAX_TTL, MIN_TTL, ClockSync, clamp_ttl, late
@@ -117,13 +119,10 @@ def test_a_held_command_is_refused_by_the_show_and_a_fresh_one_applied(
             done.set()
 
     threading.Thread(target=client, daemon=True).start()
-    fps = player.show.output.fps
-    while not done.is_set():  # the show's main loop
-        console.poll(fake_time.t)
-        player.step()
-        console.idle()
-        fake_time.advance(1.0 / fps)
-        done.wait(0.005)
+    # the show's main loop (each frame moves the fake clock on by 1/fps); after each frame
+    # the client's thread gets a moment
+    pause = FrameTap(lambda: done.wait(0.005))
+    run_frames(player, None, inputs=[console, pause], until=done.is_set)
     assert "error" not in result, result.get("error")
     assert result["pong"]["t"] == 100000.0 and isinstance(result["pong"]["frame"], int)
     assert result["held"]["ok"] is False

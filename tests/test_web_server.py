@@ -13,11 +13,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from frames import run_frames
 
 from app.clock import FakeTime, FrameClock
 from app.cues.actions import Action, Go, Master
 from app.cues.commands import CommandError, build, log_name
 from app.eventlog import EventLog, read_log
+from app.loop import FrameTap
 from app.web.console import WebConsole
 from app.web.protocol import MAX_MESSAGE, ProtocolError, parse_request
 from app.web.server import Tokens, WebServer
@@ -346,22 +348,20 @@ def test_ten_thousand_hostile_messages(live: tuple[Any, WebConsole, FakeTime]) -
             done.set()
 
     initial = player.state
-    fps = player.show.output.fps
     frames_before = player.frame
     threading.Thread(target=client, daemon=True).start()
     state_during_flood = None
-    # the show's main loop: it never waits for the server
-    while not done.is_set():
-        console.poll(fake_time.t)
-        player.step()
-        fake_time.advance(1.0 / fps)
+
+    def after_frame() -> None:
+        nonlocal state_during_flood
         if flooded.is_set() and not checked.is_set():
             state_during_flood = player.state
             checked.set()
-    for _ in range(3):
-        console.poll(fake_time.t)
-        player.step()
-        fake_time.advance(1.0 / fps)
+
+    # the show's main loop (each frame moves the fake clock on by 1/fps): it never waits
+    # for the server
+    run_frames(player, None, inputs=[console, FrameTap(after_frame)], until=done.is_set)
+    run_frames(player, 3, inputs=[console])
     assert "error" not in result, result.get("error")
     assert state_during_flood == initial  # nothing hostile changed the show
     assert result["ack"] == {"type": "ack", "id": "ok1", "ok": True}

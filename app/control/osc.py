@@ -91,7 +91,7 @@ from app.control.bindings import OscBinding, load_osc_bindings
 from app.cues.actions import Action
 from app.cues.commands import MAX_LAYER, CommandError, build
 from app.ratelog import RateLimitedLog
-from app.status import InputStatus, Status
+from app.status import ALERT, REFUSED, InputStatus, Status
 from app.threads import BackgroundThread
 
 DEFAULT_PORT = 7700
@@ -791,14 +791,18 @@ class OscServer:
         self._stats["received"] += 1
         if not self.access.allowed(host):
             self._stats["denied"] += 1
-            self._log(f"denied:{host}", "osc refused: not on the allow-list", {"client": host})
+            self._log(
+                f"denied:{host}",
+                "osc refused: not on the allow-list",
+                {"client": host, ALERT: REFUSED},
+            )
             return
         if not self._intake.take(host, len(data)):
             self._stats["limited"] += 1
             self._log(
                 f"limited:{host}",
                 "osc refused: over the rate limit",
-                {"client": host, "bytes": len(data)},
+                {"client": host, "bytes": len(data), ALERT: REFUSED},
             )
             return
         client = self._touch(host, port)
@@ -862,7 +866,7 @@ class OscServer:
             self._log(
                 f"denied:{client.host}",
                 "osc denied",
-                {"client": who, "address": address, "reason": reason},
+                {"client": who, "address": address, "reason": reason, ALERT: REFUSED},
             )
             self._reply(client, address, "denied", reason, always=True)
             return
@@ -905,7 +909,11 @@ class OscServer:
             reason = f"locked out for {math.ceil(self.access.locked_for(client.host))} s"
         elif verdict is Verdict.BUSY:
             self._log("busy", "osc passcode refused: too many wrong passcodes", {"client": who})
-        self._log(f"denied:{client.host}", "osc bad passcode", {"client": who, "reason": reason})
+        self._log(
+            f"denied:{client.host}",
+            "osc bad passcode",
+            {"client": who, "reason": reason, ALERT: REFUSED},
+        )
         self._reply(client, "/connect", "denied", reason, always=True)
 
     def _renew(self, host: str) -> None:

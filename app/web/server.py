@@ -33,6 +33,7 @@ from aiohttp import WSMsgType, web
 from app.cues.actions import Action
 from app.cues.commands import CommandError, build, name_of
 from app.ratelog import RateLimitedLog
+from app.status import ALERT, REFUSED
 from app.web.auth import Bucket, Guard
 from app.web.protocol import ProtocolError, Request, ack, encode, parse_request
 from app.web.truth import GRACE, ClockSync
@@ -465,7 +466,7 @@ class WebServer:
         self._log(
             f"refused:{remote}",
             "web console refused",
-            {"client": remote, "path": request.path, "reason": reason},
+            {"client": remote, "path": request.path, "reason": reason, ALERT: REFUSED},
         )
 
     def _refuse(self, request: web.Request, reason: str, status: int) -> web.Response:
