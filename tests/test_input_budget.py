@@ -23,6 +23,7 @@ from app.loop import FrameTap
 from app.player import Player
 
 FPS = 30.0
+ACTION_COST = 0.378 / 2000  # seconds a frame spent on one action before the budget
 
 
 def test_continuous_controls_keep_the_newest_value() -> None:
@@ -146,8 +147,15 @@ def _player(tmp_path: Path) -> tuple[Player, FakeTime, object]:
 def test_flood_of_valid_bundles(tmp_path: Path) -> None:
     """50 bundles of 2,000 valid commands in 5 s from loopback: every frame applies a
     bounded number of actions, every discrete command is applied or counted as refused,
-    and the event log stays small."""
+    and the event log stays small.
+
+    The frame times of the event log come from the fake clock, and the fake clock charges
+    each action the frame applies (or answers) what one cost before the budget: 378 ms for a
+    bundle of 2,000, 0.19 ms each (issue 21). A frame that applied a whole bundle would
+    then last 0.4 s; the frame intervals during the flood must stay at most 4x the median
+    interval outside it, and under 0.5 s."""
     player, fake, out = _player(tmp_path)
+    player.on_applied(lambda action, note: fake.advance(ACTION_COST))
     srv = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"], clock=lambda: fake.t)
     per_bundle = 2000
     messages: list[tuple[str, list[float]]] = []
@@ -205,6 +213,13 @@ def test_flood_of_valid_bundles(tmp_path: Path) -> None:
     assert masters[-1]["level"] == pytest.approx((per_bundle // 4 - 1) / per_bundle)
     assert len([r for r in records if r["event"] == "frame"]) == frames
     assert size < 1_000_000, size
+    # frame intervals from the event log: the flood holds no frame
+    times = [r["t"] for r in records if r["event"] == "frame"]
+    intervals = np.diff(times)
+    flood_end = 50 * 3  # the frame of the last bundle
+    quiet = np.median(intervals[flood_end + 5 :])
+    assert quiet == pytest.approx(1 / FPS, abs=1e-5)
+    assert intervals.max() <= 4 * quiet and intervals.max() < 0.5, intervals.max()
 
 
 def test_refused_actions_reach_the_acknowledgement_hooks(tmp_path: Path) -> None:
