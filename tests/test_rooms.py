@@ -54,7 +54,7 @@ DEBT = {
     # show/ checks command lines, ComfyUI workflows and camera paths with the rooms that
     # define them (the room circle show <-> cues: cues reads the show model).
     ("app/show/controls.py", "app.cues.commands"),
-    ("app/show/check.py", "app.generate.backends.comfyui"),
+    ("app/show/check.py", "app.generate.comfyui.backend"),
     ("app/show/check_splats.py", "app.render.camera_path"),
     # check reads the reference recording and the cue-times file with the rehearse room
     ("app/show/check.py", "app.rehearse.cuetimes"),
@@ -70,7 +70,11 @@ DEBT = {
 CIRCLES_DEBT = {
     frozenset({"app.cues.actions", "app.cues.commands"}),
     frozenset(
-        {"app.generate.backends", "app.generate.backends.diffusers_backend", "app.generate.chain"}
+        {
+            "app.generate.backends",
+            "app.generate.chain.diffusers_backend",
+            "app.generate.chain.stages",
+        }
     ),
     frozenset({"app.generate.backends.sharp", "app.generate.registry"}),
     frozenset(

@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from app import safe_yaml
-from app.generate.backends.comfyui_limits import ComfyLimits, parse_limits
+from app.generate.comfyui.limits import ComfyLimits, parse_limits
 from app.generate.errors import GenerateError, ModelNotFoundError
 
 KINDS = ("t2i", "i2v", "depth", "lora", "upscale", "edit", "sharp")

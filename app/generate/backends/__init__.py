@@ -100,7 +100,7 @@ def make_backend(name: str, **options: Any) -> Backend:
 
         return PlaceholderBackend()
     if name == "diffusers":
-        from app.generate.backends.diffusers_backend import DiffusersBackend
+        from app.generate.chain.diffusers_backend import DiffusersBackend
 
         return DiffusersBackend(**options)
     raise ValueError(f"unknown backend {name!r}: expected 'diffusers' or 'placeholder'")

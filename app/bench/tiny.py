@@ -678,7 +678,7 @@ def save_tiny_esrgan(path: Path, scale: int = 2, arch: str = "esrgan") -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from app.generate.upscale import import_spandrel
+    from app.generate.chain.upscale import import_spandrel
 
     import_spandrel()
     torch.manual_seed(0)

@@ -1,7 +1,7 @@
 """The call arguments of the diffusers pipeline classes the family table names, as data.
 
 `check` tests a recipe's `extra:` keys against this table without importing torch or
-diffusers. Written from diffusers 0.42.1 (`python -m app.generate.pipeline_args` prints
+diffusers. Written from diffusers 0.42.1 (`python -m app.generate.chain.pipeline_args` prints
 it again from the installed diffusers); tests/test_a1111.py keeps it equal to that. A class
 not in the table is checked when it renders.
 """

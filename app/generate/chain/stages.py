@@ -22,12 +22,12 @@ from typing import Any
 
 from PIL import Image
 
-from app.generate import lora as lora_mod
 from app.generate.backends import Rendered, StepCallback
 from app.generate.backends import sharp as sharp_mod
+from app.generate.chain import lora as lora_mod
+from app.generate.chain.prompt_weights import weighting_problem
 from app.generate.errors import JobError, ModelNotFoundError
 from app.generate.plan import Job
-from app.generate.prompt_weights import weighting_problem
 from app.generate.registry import ModelEntry, Registry, model_identity
 from app.show.model import GenerateSpec, MediaKind
 
@@ -83,7 +83,7 @@ def accepts_model(job: Job, entry: ModelEntry) -> bool:
 
 
 def _class_of(entry: ModelEntry) -> str | None:
-    from app.generate.backends.diffusers_backend import pipeline_class_name
+    from app.generate.chain.diffusers_backend import pipeline_class_name
 
     name = pipeline_class_name(entry)
     if name is None and entry.single_file and entry.kind == "t2i":
@@ -224,7 +224,7 @@ def upscale_images(
     name = upscale_model(spec)
     if name is None:
         return [im.resize(size, Image.Resampling.LANCZOS) for im in images]
-    from app.generate.upscale import DEFAULT_OVERLAP, DEFAULT_TILE, load_upscaler
+    from app.generate.chain.upscale import DEFAULT_OVERLAP, DEFAULT_TILE, load_upscaler
 
     entry = backend.registry.locate(name)
     cached = getattr(backend, "_upscaler", None)
@@ -244,7 +244,7 @@ def weighted_embeddings(
 ) -> dict[str, Any] | None:
     """Prompt embeddings through compel when `prompt` or `negative` carry A1111 weights and
     the pipeline's family can weight them; None otherwise (the text is passed as it is)."""
-    from app.generate.prompt_weights import WeightedEncoder, has_weights, weighting_family
+    from app.generate.chain.prompt_weights import WeightedEncoder, has_weights, weighting_family
 
     if not (has_weights(prompt) or has_weights(negative)):
         return None
@@ -279,8 +279,8 @@ def after_base(
     recipe size, edit. Each step but the last is stored in the backend's step store under a
     key made of the previous step's key and its own settings, so a chain that failed at a
     step resumes there, and a changed later setting reuses the earlier steps."""
-    from app.generate.backends.diffusers_backend import DEFAULT_GRID, fit_exact
-    from app.generate.families import family_of, snap
+    from app.generate.chain.diffusers_backend import DEFAULT_GRID, fit_exact
+    from app.generate.chain.families import family_of, snap
     from app.generate.steps import step_key
 
     spec = jobs[0].spec
@@ -428,7 +428,7 @@ def render_edit_cue(
     backend: Any, entry: ModelEntry, jobs: list[Job], source: Path, on_step: StepCallback
 ) -> list[Rendered]:
     """A `kind: edit` cue: its `from:` image edited by its prompt, at the recipe size."""
-    from app.generate.backends.diffusers_backend import fit_exact
+    from app.generate.chain.diffusers_backend import fit_exact
 
     spec = jobs[0].spec
     with Image.open(source) as im:

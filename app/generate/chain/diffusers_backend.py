@@ -28,12 +28,12 @@ from typing import Any
 
 from PIL import Image
 
-from app.generate import a1111, chain
+from app.generate import a1111
 from app.generate.backends import Capabilities, Rendered, StepCallback
 from app.generate.backends.depth_splat import DepthModel, image_to_scene
 from app.generate.cache import file_sha256
-from app.generate.errors import DeviceError, JobError, ModelNotFoundError
-from app.generate.families import (
+from app.generate.chain import stages as chain
+from app.generate.chain.families import (
     Family,
     call_guidance,
     family_of,
@@ -42,9 +42,10 @@ from app.generate.families import (
     recipe_problems,
     snap,
 )
-from app.generate.lora import LoraSet
+from app.generate.chain.lora import LoraSet
+from app.generate.chain.pipeline_args import extra_problem
+from app.generate.errors import DeviceError, JobError, ModelNotFoundError
 from app.generate.metadata import REFINE_STRENGTH
-from app.generate.pipeline_args import extra_problem
 from app.generate.plan import Job, full_prompt
 from app.generate.registry import ModelEntry, Registry, model_identity
 from app.generate.steps import StepStore, step_key
@@ -122,7 +123,7 @@ def _scheduler_rules(name: str | None, entry: ModelEntry) -> list[str]:
 
 def _extra_rules(job: Job, cls: str | None, family: Family | None) -> list[str]:
     """`extra:` keys the first pass's pipeline class takes no argument for (a table of the
-    call arguments, app/generate/pipeline_args.py: no diffusers import at check)."""
+    call arguments, app/generate/chain/pipeline_args.py: no diffusers import at check)."""
     if job.kind is MediaKind.SPLAT or cls is None:
         return []
     if job.spec.source is not None and job.kind is MediaKind.STILL:

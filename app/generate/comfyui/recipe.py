@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.generate.workflow import Workflow, WorkflowError, load_workflow
+from app.generate.comfyui.workflow import Workflow, WorkflowError, load_workflow
 
 # Widget order of the core nodes the mapping reads (the rest of a UI file is not needed).
 _INT, _FLOAT, _STR = ["INT", {}], ["FLOAT", {}], ["STRING", {}]
