@@ -294,7 +294,7 @@ def test_chain_generate_upscale_refine_edit_then_nothing(
     # The chain fails at its last step: the cue is named, the steps before it are kept.
     show = write_show(tmp_path, CHAIN_SHOW)
     with monkeypatch.context() as patch:
-        patch.setattr(chain, "edit_images", broken)
+        patch.setattr(chain.Chain, "edit_images", broken)
         assert _gen(show, registry) == 1
     err = capsys.readouterr().err
     assert "cue '14.1'" in err and "step edited failed: RuntimeError: the editor broke" in err

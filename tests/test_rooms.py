@@ -69,13 +69,6 @@ DEBT = {
 # Known import circles (lazy imports inside functions make them work): debt of issue 27.
 CIRCLES_DEBT = {
     frozenset({"app.cues.actions", "app.cues.commands"}),
-    frozenset(
-        {
-            "app.generate.backends",
-            "app.generate.chain.diffusers_backend",
-            "app.generate.chain.stages",
-        }
-    ),
     frozenset({"app.generate.backends.sharp", "app.generate.registry"}),
     frozenset(
         {"app.media.splats", "app.media.splat_cply", "app.media.splat_sog", "app.media.splat_spz"}
@@ -172,6 +165,21 @@ def test_each_room_imports_only_what_the_table_allows() -> None:
             offences.append(f"{rel}:{line}: room '{room}' imports {target} (room '{other}')")
     assert not offences, "\n".join(offences)
     assert used_debt == DEBT, f"debt paid off: delete from DEBT {sorted(DEBT - used_debt)}"
+
+
+# Test support kept in app/ for the benches: the product never imports it.
+TEST_SUPPORT = {"app.bench.tiny"}
+
+
+def test_test_support_stays_out_of_the_product() -> None:
+    offences = [
+        f"{path.relative_to(ROOT)}:{line}: imports {target}, test support for the benches"
+        for module, path in MODULES.items()
+        if _room(module) != "bench"
+        for target, line in _imports(module, path)
+        if target in TEST_SUPPORT
+    ]
+    assert not offences, "\n".join(offences)
 
 
 def test_leaves_import_nothing_of_app() -> None:

@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.generate.backends import Backend, Capabilities, Rendered, StepCallback
+from app.generate.backends.base import Backend, Capabilities, Rendered, StepCallback
 from app.generate.comfyui.limits import ComfyLimits
 from app.generate.comfyui.workflow import (
     Workflow,

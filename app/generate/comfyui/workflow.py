@@ -1,7 +1,7 @@
 """ComfyUI workflows as recipes: load an API-format graph, bind cue fields, validate it.
 
 A recipe names `workflow:` (path relative to the show file): a workflow as ComfyUI saves it
-(UI format, converted with a server's `/object_info` by `comfy_ui_format`), an "Export (API)"
+(UI format, converted with a server's `/object_info` by `ui_format`), an "Export (API)"
 graph, or a PNG/WebP saved by ComfyUI (its metadata), and `bind:`, which says where the cue's
 fields go (a node by id, or by its title: "Positive.text"):
 
