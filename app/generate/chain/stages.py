@@ -242,10 +242,6 @@ def chained(spec: GenerateSpec) -> bool:
     return bool(spec.refine or upscale_model(spec) or spec.edit)
 
 
-def _snap(value: float) -> int:
-    return max(EDIT_GRID, int(math.ceil(value / EDIT_GRID - 1e-9)) * EDIT_GRID)
-
-
 def _run_step(
     label: str, what: dict[str, Any], make: Any, todo: list[int], images: list[Image.Image]
 ) -> list[Image.Image]:
@@ -450,7 +446,7 @@ class Chain:
         steps = int(settings.get("steps", EDIT_STEPS))
         out = []
         for i, (image, seed) in enumerate(zip(images, seeds, strict=True)):
-            w, h = _snap(image.width), _snap(image.height)
+            w, h = snap(image.width, EDIT_GRID), snap(image.height, EDIT_GRID)
             wanted: dict[str, Any] = {
                 "image": image.convert("RGB").resize((w, h), Image.Resampling.LANCZOS),
                 "prompt": settings["prompt"],
