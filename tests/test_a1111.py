@@ -300,7 +300,7 @@ def test_comfyui_files_go_to_the_comfyui_module(
         seen.append(path)
         return {"workflow": str(path), "bind": {"prompt": "6.text"}}, ["node 9 (Note)"]
 
-    import app.generate.comfy_recipe as comfy_recipe
+    import app.generate.comfyui.recipe as comfy_recipe
 
     monkeypatch.setattr(comfy_recipe, "recipe_from_comfyui", recipe_from_comfyui)
     for path in (png, webp, workflow):

@@ -20,7 +20,7 @@ from tiny_models import build_tiny_models, write_show  # noqa: E402
 
 from app.cli import main  # noqa: E402
 from app.generate import a1111  # noqa: E402
-from app.generate.pipeline_args import CALL_ARGUMENTS, installed_arguments  # noqa: E402
+from app.generate.chain.pipeline_args import CALL_ARGUMENTS, installed_arguments  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -38,7 +38,7 @@ SD_CONFIG = {
 @pytest.mark.parametrize("cls", sorted(CALL_ARGUMENTS))
 def test_call_argument_table_matches_installed_diffusers(cls: str) -> None:
     assert CALL_ARGUMENTS[cls] == installed_arguments(cls), (
-        f"{cls}: regenerate app/generate/pipeline_args.py"
+        f"{cls}: regenerate app/generate/chain/pipeline_args.py"
     )
 
 

@@ -22,7 +22,7 @@ import yaml
 from waiting import wait_until
 
 from app.generate.backends import make_backend
-from app.generate.grid import cells_for, make_grid_sheet, parse_axes
+from app.generate.curation.grid import cells_for, make_grid_sheet, parse_axes
 from app.generate.manifest import Manifest
 from app.generate.plan import plan_show, variation_jobs
 from app.generate.runner import Runner

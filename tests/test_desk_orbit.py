@@ -18,7 +18,7 @@ from app.desk.auth import Access
 from app.desk.orbit import FRAMES
 from app.desk.server import DeskServer
 from app.desk.store import DeskStore
-from app.generate.catalog import variations_dir
+from app.generate.curation.catalog import variations_dir
 from app.generate.errors import GenerateError
 from app.media.splat_demo import make_demo_scene
 from app.render.splat_views import orbit_offsets

@@ -14,10 +14,10 @@ from tiny_models import write_show
 from app.cli import main
 from app.desk.jobs import JobQueue, finer_axes, new_seeds
 from app.desk.store import DeskStore
-from app.generate.catalog import variations_dir
+from app.generate.curation.catalog import variations_dir
+from app.generate.curation.picks import load_pick_recipes, load_picks, save_pick
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest
-from app.generate.picks import load_pick_recipes, load_picks, save_pick
 from app.show.loader import load_show
 
 SHOW = """

@@ -11,9 +11,9 @@ from tiny_models import write_show
 
 from app.cli import main
 from app.desk.store import DeskStore
+from app.generate.curation.picks import picks_path
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest
-from app.generate.picks import picks_path
 from app.show.loader import load_show
 
 SHOW = """

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from app.generate.curation.picks import (
+    load_pick_recipes,
+    load_pick_variations,
+    load_picks,
+    save_pick,
+)
+from app.generate.curation.ratings import Mark, load_ratings, save_ratings
 from app.generate.errors import GenerateError
-from app.generate.picks import load_pick_recipes, load_pick_variations, load_picks, save_pick
-from app.generate.ratings import Mark, load_ratings, save_ratings
 from app.generate.registry import load_registry
 from app.render.warp import Venue, VenueError, Warp, load_venue
 

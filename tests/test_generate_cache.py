@@ -10,6 +10,7 @@ from PIL import Image
 
 from app.atomic import atomic_output, partial_path, remove_partials
 from app.generate.cache import file_sha256, recipe_hash
+from app.generate.curation.picks import load_picks, picks_path, save_pick
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, RunLock
 from app.generate.metadata import (
@@ -20,7 +21,6 @@ from app.generate.metadata import (
     save_png,
     write_sidecar,
 )
-from app.generate.picks import load_picks, picks_path, save_pick
 
 
 def test_recipe_hash_is_canonical() -> None:

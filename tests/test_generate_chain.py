@@ -97,7 +97,7 @@ def _lora(folder: Path, family: str) -> Path:
     diffusers saves them."""
     from peft import LoraConfig, get_peft_model_state_dict
 
-    from app.generate.tiny import tiny_flux, tiny_sdxl
+    from app.bench.tiny import tiny_flux, tiny_sdxl
 
     torch.manual_seed(1)
     config = LoraConfig(
@@ -119,7 +119,7 @@ def _lora(folder: Path, family: str) -> Path:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """models.yaml with the tiny models plus a Kontext editor, an ESRGAN, LoRAs and ml-sharp
     entries (a stub tool, a missing tool with a depth fallback, a missing one without)."""
-    from app.generate.tiny import save_tiny
+    from app.bench.tiny import save_tiny
 
     folder = tmp_path_factory.mktemp("chain-models")
     base = tiny_registry()
@@ -215,8 +215,8 @@ def test_lora_weights_change_the_image_without_reloading(
 
 
 def test_weighted_prompt_changes_the_conditioning() -> None:
-    from app.generate.prompt_weights import WeightedEncoder
-    from app.generate.tiny import tiny_sdxl
+    from app.bench.tiny import tiny_sdxl
+    from app.generate.chain.prompt_weights import WeightedEncoder
 
     encoder = WeightedEncoder(tiny_sdxl())
     weighted = encoder.encode("a moon, (messy hair:1.4)", "blurry")
@@ -286,7 +286,7 @@ def test_chain_generate_upscale_refine_edit_then_nothing(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import app.generate.chain as chain
+    import app.generate.chain.stages as chain
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the editor broke")
@@ -294,7 +294,7 @@ def test_chain_generate_upscale_refine_edit_then_nothing(
     # The chain fails at its last step: the cue is named, the steps before it are kept.
     show = write_show(tmp_path, CHAIN_SHOW)
     with monkeypatch.context() as patch:
-        patch.setattr(chain, "edit_images", broken)
+        patch.setattr(chain.Chain, "edit_images", broken)
         assert _gen(show, registry) == 1
     err = capsys.readouterr().err
     assert "cue '14.1'" in err and "step edited failed: RuntimeError: the editor broke" in err
@@ -448,7 +448,7 @@ poems:
 def fullsize_registry(registry: Path) -> Path:
     """The chain registry plus tiny SDXL and Kontext models whose VAEs downscale by 8, so the
     paper's sizes (1280x720, upscaled to 2560x1440) run on a CPU."""
-    from app.generate.tiny import save_tiny, save_tiny_esrgan
+    from app.bench.tiny import save_tiny, save_tiny_esrgan
 
     models = yaml.safe_load(registry.read_text())["models"]
     for name in ("sdxl-fullsize", "kontext-fullsize"):
@@ -477,7 +477,7 @@ def test_the_papers_chain_at_full_size_then_nothing(
 ) -> None:
     """Generate 1280x720 -> learned upscale x2 -> refine -> edit, in one `generate` call, each
     step taking the one before's image; a second call does nothing."""
-    import app.generate.chain as chain
+    import app.generate.chain.stages as chain
 
     seen: list[tuple[str, list[bytes], list[bytes], tuple[int, int]]] = []
     run_step = chain._run_step

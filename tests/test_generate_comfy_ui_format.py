@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from app.generate.comfy_image import MAX_TEXT_BYTES, ImageMetadataError, read_texts
-from app.generate.comfy_ui_format import ui_to_api
-from app.generate.workflow import WorkflowError, load_workflow
+from app.generate.comfyui.image import MAX_TEXT_BYTES, ImageMetadataError, read_texts
+from app.generate.comfyui.ui_format import ui_to_api
+from app.generate.comfyui.workflow import WorkflowError, load_workflow
 
 INFO: dict[str, Any] = {
     "Src": {"input": {"required": {"size": ["INT", {}]}}, "input_order": {"required": ["size"]}},
@@ -233,7 +233,7 @@ def test_metadata_reads_are_bounded(tmp_path: Path) -> None:
 
 
 def test_a_malformed_ui_workflow_is_a_problem_line_not_a_crash(tmp_path: Path) -> None:
-    from app.generate.workflow import check_against
+    from app.generate.comfyui.workflow import check_against
 
     path = tmp_path / "bad.json"
     ui = {"nodes": [node(1, "Sink", ["x"], ins=[("images", "IMAGE", 5, False)])], "links": []}

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from comfyui_fakes import WORKFLOW, FakeComfy
 
-from app.generate.backends.comfyui_limits import ComfyLimits
+from app.generate.comfyui.limits import ComfyLimits
 from app.generate.errors import GenerateError
 from app.generate.registry import load_registry
 
@@ -143,7 +143,7 @@ def test_an_800_mb_object_info_is_refused_without_holding_it(
 
 @pytest.mark.parametrize("fake", ["slowloris"], indirect=True)
 def test_a_byte_every_20_s_ends_at_the_read_timeout(fake: FakeComfy, tmp_path: Path) -> None:
-    from app.generate.backends.comfyui import ComfyClient, ServerDown
+    from app.generate.comfyui.backend import ComfyClient, ServerDown
 
     client = ComfyClient(fake.url, ComfyLimits(read_timeout=1.0, request_timeout=3.0))
     started = time.monotonic()
@@ -200,7 +200,7 @@ def test_an_image_over_the_pixel_cap_is_refused_from_its_header(
 
 @pytest.mark.parametrize("fake", ["cut_body"], indirect=True)
 def test_a_server_closing_mid_body_is_a_one_line_error(fake: FakeComfy, tmp_path: Path) -> None:
-    from app.generate.backends.comfyui import ComfyClient, ServerDown
+    from app.generate.comfyui.backend import ComfyClient, ServerDown
 
     with pytest.raises(ServerDown) as caught:
         ComfyClient(fake.url).view({"filename": "x.png"})

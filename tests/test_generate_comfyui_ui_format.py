@@ -3,7 +3,7 @@ ComfyUI server (the test venv, CPU, placeholder weights).
 
 The oracle is ComfyUI's own frontend (the server's comfyui-frontend-package, in chromium):
 `app.graphToPrompt()` converts every template of the server's template package whose node
-classes the server has; our converter (app/generate/comfy_ui_format.py) must give the same
+classes the server has; our converter (app/generate/comfyui/ui_format.py) must give the same
 API graph. The oracle never comes from our converter.
 """
 
@@ -28,10 +28,10 @@ from tiny_models import write_show
 from tools.comfy_oracle import frontend_convert, template_files
 
 from app.cli import main
-from app.generate.comfy_image import read_texts
-from app.generate.comfy_recipe import recipe_from_comfyui
-from app.generate.comfy_ui_format import VIRTUAL, ui_to_api
-from app.generate.workflow import load_workflow
+from app.generate.comfyui.image import read_texts
+from app.generate.comfyui.recipe import recipe_from_comfyui
+from app.generate.comfyui.ui_format import VIRTUAL, ui_to_api
+from app.generate.comfyui.workflow import load_workflow
 
 # HAND_MADE with White, the blend and a RandomNoise turned into a legacy group node by
 # ComfyUI's frontend and saved (tests/tools/comfy_group_node.py made it).
@@ -260,7 +260,7 @@ def test_hand_made_graph_primitive_reroute_bypass_mute(converted: Converted) -> 
 def test_a_recipe_pointing_at_each_template_passes_check(
     converted: Converted, tmp_path: Path
 ) -> None:
-    from app.generate.backends.comfyui import check_show_workflows
+    from app.generate.comfyui.backend import check_show_workflows
     from app.show.loader import load_show
 
     cues = "".join(

@@ -19,7 +19,7 @@ requires.module("transformers")
 from tiny_models import tiny_registry, write_show  # noqa: E402
 
 from app.cli import main  # noqa: E402
-from app.generate.backends.diffusers_backend import DiffusersBackend  # noqa: E402
+from app.generate.chain.diffusers_backend import DiffusersBackend  # noqa: E402
 from app.generate.errors import is_out_of_memory  # noqa: E402
 from app.generate.metadata import read_png_metadata, sidecar_path  # noqa: E402
 from app.media.probe import probe  # noqa: E402

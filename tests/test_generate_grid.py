@@ -11,8 +11,8 @@ from PIL import Image
 from tiny_models import write_show
 
 from app.cli import main
+from app.generate.curation.grid import parse_axes, parse_axis
 from app.generate.errors import GenerateError
-from app.generate.grid import parse_axes, parse_axis
 from app.generate.manifest import Manifest
 
 SHOW = """

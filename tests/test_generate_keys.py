@@ -10,7 +10,7 @@ from tiny_models import write_show
 from app.cli import main
 from app.generate.backends import Capabilities
 from app.generate.backends.placeholder import PlaceholderBackend
-from app.generate.families import FAMILIES, family_of, recipe_problems
+from app.generate.chain.families import FAMILIES, family_of, recipe_problems
 from app.generate.manifest import Manifest
 from app.generate.plan import plan_show
 from app.generate.runner import Runner

@@ -9,15 +9,15 @@ import pytest
 import requires
 from PIL import Image
 
+from app.generate.chain.upscale import load_upscaler, tile_boxes
 from app.generate.errors import JobError
-from app.generate.upscale import load_upscaler, tile_boxes
 
 requires.module("torch")
 
 
 def tiny_esrgan(path: Path, scale: int = 2) -> Path:
-    """The tiny random ESRGAN of app.generate.tiny, saved at `path`."""
-    from app.generate.tiny import save_tiny_esrgan
+    """The tiny random ESRGAN of app.bench.tiny, saved at `path`."""
+    from app.bench.tiny import save_tiny_esrgan
 
     return save_tiny_esrgan(path, scale)
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.generate.backends.comfyui import prompt_id
-from app.generate.workflow import (
+from app.generate.comfyui.backend import prompt_id
+from app.generate.comfyui.workflow import (
     WorkflowError,
     bind_graph,
     check_against,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.generate.prompt_weights import has_weights, parse_weighted, plain_text
+from app.generate.chain.prompt_weights import has_weights, parse_weighted, plain_text
 from app.show.loader import ShowError, load_show
 
 

@@ -16,9 +16,9 @@ import yaml
 
 from app import safe_yaml
 from app.control.bindings import BindingError, read_yaml
+from app.generate.curation.picks import load_picks
+from app.generate.curation.ratings import load_ratings
 from app.generate.errors import GenerateError
-from app.generate.picks import load_picks
-from app.generate.ratings import load_ratings
 from app.generate.registry import load_registry
 from app.render.warp import VenueError, load_venue
 from app.show.controls import read_file, read_keyboard

@@ -132,7 +132,7 @@ def measure(args: argparse.Namespace, model: Path, tiny: bool) -> dict[str, Any]
     import torch
     from diffusers import DiffusionPipeline
 
-    from app.generate.backends.diffusers_backend import DiffusersBackend, dtype_keyword
+    from app.generate.chain.diffusers_backend import DiffusersBackend, dtype_keyword
     from app.generate.registry import ModelEntry, Registry
 
     cuda = args.device.startswith("cuda")
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         model = args.model
         tiny = model is None
         if tiny:
-            from app.generate.tiny import save_tiny
+            from app.bench.tiny import save_tiny
 
             model = save_tiny("sdxl", Path(tmp) / "tiny-sdxl")
         elif not (Path(model) / "model_index.json").is_file():

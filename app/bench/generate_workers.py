@@ -76,7 +76,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         root = Path(tmp)
         if model is None:
-            from app.generate.tiny import save_tiny
+            from app.bench.tiny import save_tiny
 
             model = save_tiny("sdxl", root / "tiny-sdxl")
         registry = root / "show" / "models.yaml"

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.desk.store import DeskStore
-from app.generate.catalog import Variation
+from app.generate.curation.catalog import Variation
+from app.generate.curation.grid import Axis, cells_for
 from app.generate.errors import GenerateError
-from app.generate.grid import Axis, cells_for
 from app.generate.manifest import Manifest, RunLock
 from app.generate.plan import Job, require_recipe, variation_jobs
 

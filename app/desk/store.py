@@ -19,13 +19,13 @@ from typing import Any
 from app.atomic import atomic_output, copy_atomic
 from app.desk.orbit import OrbitRenderer
 from app.desk.undo import PickHistory
-from app.generate.catalog import Variation, list_variations, variations_dir
+from app.generate.curation.catalog import Variation, list_variations, variations_dir
+from app.generate.curation.picks import load_pick_variations, load_picks, picks_path, save_pick
+from app.generate.curation.ratings import Mark, load_ratings, save_ratings
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, ProcessLock, RunLock, state_dir
 from app.generate.metadata import write_sidecar
-from app.generate.picks import load_pick_variations, load_picks, picks_path, save_pick
 from app.generate.plan import require_recipe
-from app.generate.ratings import Mark, load_ratings, save_ratings
 from app.media.types import MediaError
 from app.render.gl import GLError
 from app.show.model import Cue, MediaKind, Show, media_kind_for

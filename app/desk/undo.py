@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from app.atomic import write_text_atomic
+from app.generate.curation.picks import picks_path
 from app.generate.errors import GenerateError
 from app.generate.manifest import Manifest, state_dir
 from app.generate.metadata import sidecar_path
-from app.generate.picks import picks_path
 
 DEPTH = 20  # picks that can be undone, newest first
 

@@ -6,10 +6,11 @@ model so each pipeline loads once, and records everything in a manifest next to 
 `variations` sweeps seeds and makes a contact sheet; `pick` records the chosen seed.
 
 Layout: `registry` (models.yaml), `plan` (jobs, order), `cache` (hashes, atomic writes),
-`manifest`, `picks`, `metadata` (PNG chunks, sidecars), `runner` (the loop), `backends/`
-(`placeholder`: no torch; `diffusers_backend`, `depth_splat`: torch imported inside
-functions; `sharp`: ml-sharp as an installed tool), `chain` (the steps after a still's base:
-with `lora`, `prompt_weights`, `upscale`, `chain_images`), `contact_sheet`, `cli`.
+`manifest`, `metadata` (PNG chunks, sidecars), `runner` (the loop), `backends/`
+(`placeholder`: no torch; `depth_splat`: torch imported inside functions; `sharp`: ml-sharp
+as an installed tool), `chain/` (the diffusers backend and the steps after a still's base),
+`comfyui/` (workflow recipes and the ComfyUI client), `curation/` (catalog, ratings, picks,
+grids, contact sheets), `cli`.
 Importing this package never imports torch.
 """
 

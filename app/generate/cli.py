@@ -171,8 +171,8 @@ class _Session:
 
     def __init__(self, args: argparse.Namespace, err: TextIO) -> None:
         from app.generate.backends import make_backend
+        from app.generate.curation.picks import load_pick_recipes, load_picks
         from app.generate.manifest import Manifest
-        from app.generate.picks import load_pick_recipes, load_picks
         from app.generate.registry import find_registry, load_registry
 
         self.show = _load(args.show)
@@ -191,7 +191,7 @@ class _Session:
         if args.backend != "placeholder" and any(
             c.generate is not None and c.generate.workflow for c in self.show.cues
         ):
-            from app.generate.backends.comfyui import ComfyUIBackend, RoutedBackend
+            from app.generate.comfyui.backend import ComfyUIBackend, RoutedBackend
 
             registry = load_registry(find_registry(self.show.path, args.models))
             comfy = ComfyUIBackend(
@@ -350,7 +350,7 @@ def recipe_report(show_path: Path) -> tuple[list[str], list[str]]:
     another machine than the one that made its media. Without a registry, nothing is said.
     No torch import: the rules and the registry are plain data.
     """
-    from app.generate.backends.diffusers_backend import DiffusersBackend
+    from app.generate.chain.diffusers_backend import DiffusersBackend
     from app.generate.plan import plan_show
     from app.generate.registry import find_registry, load_registry
 
@@ -417,8 +417,8 @@ def cmd_variations(
 ) -> int:
     """`variations SHOW CUE`: render a seed sweep and its contact sheet."""
     out, err = out or sys.stdout, err or sys.stderr
-    from app.generate.chain_images import read_steps
-    from app.generate.contact_sheet import make_contact_sheet
+    from app.generate.chain.previews import read_steps
+    from app.generate.curation.contact_sheet import make_contact_sheet
     from app.generate.plan import recipe_cue, variation_jobs, variation_path
 
     if args.prune:
@@ -462,7 +462,7 @@ def cmd_variations(
 def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """`pick SHOW CUE SEED`: record the chosen seed of a cue."""
     out, err = out or sys.stdout, err or sys.stderr
-    from app.generate.picks import save_pick
+    from app.generate.curation.picks import save_pick
     from app.generate.plan import dependants, plan_show, recipe_cue, variation_path
 
     try:
@@ -489,7 +489,7 @@ def cmd_pick(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
 
 def cmd_grid(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`variations SHOW CUE --grid F=a,b [--grid G=c,d] [--seeds N]`: an X/Y/Z grid."""
-    from app.generate.grid import cells_for, make_grid_sheet, parse_axes
+    from app.generate.curation.grid import cells_for, make_grid_sheet, parse_axes
     from app.generate.plan import recipe_cue
 
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -528,11 +528,11 @@ def _size(n: float) -> str:
 
 def cmd_prune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`variations SHOW CUE --prune`: delete the rejected variations of a cue, after asking."""
-    from app.generate.catalog import list_variations
+    from app.generate.curation.catalog import list_variations
+    from app.generate.curation.picks import load_pick_variations
+    from app.generate.curation.ratings import load_ratings, save_ratings
     from app.generate.manifest import Manifest, RunLock
-    from app.generate.picks import load_pick_variations
     from app.generate.plan import recipe_cue
-    from app.generate.ratings import load_ratings, save_ratings
 
     try:
         show = _load(args.show)

@@ -47,11 +47,11 @@ def a1111_parameters(prompt: str, negative_prompt: str, fields: list[tuple[str, 
 
 def first_pass_size(spec: GenerateSpec, info: dict[str, Any]) -> tuple[int, int]:
     """A1111's `Size`: the first pass the backend made (its `generated_size`), else the one
-    the recipe asks for (A1111's hires rounding, app/generate/families.py)."""
+    the recipe asks for (A1111's hires rounding, app/generate/chain/families.py)."""
     made = info.get("generated_size")
     if made:
         return int(made[0]), int(made[1])
-    from app.generate.families import generation_size
+    from app.generate.chain.families import generation_size
 
     w, h = generation_size(spec)
     return round(w), round(h)
@@ -148,7 +148,7 @@ def recipe_summary(spec: Any, grid: int = 8) -> str:
     """One line for `generate --dry-run`: scheduler and its diffusers config, the first pass,
     the hires pass (scale, size, steps, strength, CFG)."""
     from app.generate.a1111 import parse_scheduler
-    from app.generate.families import generation_size
+    from app.generate.chain.families import generation_size
 
     parts = []
     if spec.scheduler:

@@ -2,7 +2,7 @@
 
 FILE may be an AUTOMATIC1111/Forge picture (PNG `parameters` text chunk, or the EXIF
 UserComment of a JPEG/WebP), a `parameters` text file, or a ComfyUI picture or workflow
-(through `app.generate.comfy_recipe`). The recipe is printed as YAML
+(through `app.generate.comfyui.recipe`). The recipe is printed as YAML
 to paste under a cue's `generate:`; with `--show SHOW --cue ID` it is written into that cue's
 `generate:` (ruamel.yaml round trip: the file's comments and order stay). What could not be
 mapped is named, on stderr and as comments above the printed recipe.
@@ -319,7 +319,7 @@ def recipe_from_parameters(text: str, registry: Any = None) -> Imported:
 
 
 def _comfy(path: Path) -> Imported:
-    from app.generate.comfy_recipe import recipe_from_comfyui
+    from app.generate.comfyui.recipe import recipe_from_comfyui
 
     recipe, unmapped = recipe_from_comfyui(path)
     return Imported(dict(recipe), list(unmapped), source="ComfyUI")

@@ -24,7 +24,7 @@ models:
 A `comfyui: {servers: [http://127.0.0.1:8188, http://gpu2:8188]}` block lists the ComfyUI
 servers that render recipes with `workflow:` (one job at a time per server). A server may be
 a mapping `{url: ..., timeout: 3600, ...}`, and the block may hold limits for every server
-(`app/generate/backends/comfyui_limits.py`: time limits, answer sizes, the pixel cap).
+(`app/generate/comfyui/limits.py`: time limits, answer sizes, the pixel cap).
 
 Other keys of an entry: `pipeline` (a diffusers class name, default: from model_index.json),
 `variant`, `options` (extra `from_pretrained` arguments), `refiner` (name of a model used for
@@ -47,8 +47,8 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from app.generate.backends.comfyui_limits import FIELDS as LIMIT_FIELDS
-from app.generate.backends.comfyui_limits import ComfyLimits
+from app.generate.comfyui.limits import FIELDS as LIMIT_FIELDS
+from app.generate.comfyui.limits import ComfyLimits
 from app.generate.errors import GenerateError, ModelNotFoundError
 from app.show.schema import (
     FLOAT_TAG,

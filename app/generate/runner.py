@@ -24,7 +24,7 @@ from app.atomic import atomic_output, copy_atomic, remove_partials
 from app.generate import a1111 as a1111_fields
 from app.generate.backends import Backend, Rendered
 from app.generate.cache import CACHE_VERSION, file_sha256, recipe_hash
-from app.generate.chain_images import write_steps
+from app.generate.chain.previews import write_steps
 from app.generate.errors import GenerateError, JobError, is_out_of_memory
 from app.generate.executors import (
     IDLE,

@@ -59,7 +59,7 @@ def _digest(*paths: Path) -> str:
 
 
 def picks_file(show_path: Path) -> Path:
-    """The desk's picks file of a show (app.generate.picks.picks_path, not imported here:
+    """The desk's picks file of a show (app.generate.curation.picks.picks_path, not imported here:
     that room reads YAML with other dependencies)."""
     return show_path.with_name(f"{show_path.stem}.picks.yaml")
 

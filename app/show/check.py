@@ -134,7 +134,7 @@ def _check_workflows(report: CheckReport, show: Show) -> None:
     """ComfyUI workflow recipes: files, binds, and the servers' node classes when they answer."""
     if not any(c.generate is not None and c.generate.workflow for c in show.cues):
         return
-    from app.generate.backends.comfyui import check_show_workflows
+    from app.generate.comfyui.backend import check_show_workflows
 
     problems, warnings = check_show_workflows(show)
     report.problems.extend(problems)

@@ -1,7 +1,7 @@
 """The local executor: one worker in this process (today's behaviour), plus server slots.
 
 `LocalSlot` runs its backend inline, in the caller's thread. Extra slots (one per ComfyUI
-server, see app/generate/backends/comfyui.py) run in threads of their own, so that several
+server, see app/generate/comfyui/backend.py) run in threads of their own, so that several
 servers render at once while this process only waits on them.
 """
 

@@ -57,30 +57,36 @@ class Family:
         return self.guidance != DISTILLED
 
 
-FAMILIES: tuple[Family, ...] = (
-    Family(
-        "SDXL",
+def _t2i(name: str, stem: str, **rules: Any) -> Family:
+    """A text-to-image family whose classes follow diffusers' naming: `<stem>Pipeline`, and
+    its twins `<stem>Img2ImgPipeline` (also a class of the family) and
+    `<stem>InpaintPipeline`."""
+    img2img = f"{stem}Img2ImgPipeline"
+    return Family(
+        name,
         "t2i",
-        ("StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"),
-        img2img="StableDiffusionXLImg2ImgPipeline",
-        inpaint="StableDiffusionXLInpaintPipeline",
+        (f"{stem}Pipeline", img2img),
+        img2img=img2img,
+        inpaint=f"{stem}InpaintPipeline",
+        **rules,
+    )
+
+
+FAMILIES: tuple[Family, ...] = (
+    _t2i(
+        "SDXL",
+        "StableDiffusionXL",
         size_multiple=8,
         tested="folder and single-file checkpoint; refine; refiner model",
     ),
-    Family(
+    _t2i(
         "SD3",
-        "t2i",
-        ("StableDiffusion3Pipeline", "StableDiffusion3Img2ImgPipeline"),
-        img2img="StableDiffusion3Img2ImgPipeline",
-        inpaint="StableDiffusion3InpaintPipeline",
+        "StableDiffusion3",
         tested="text to image, refine",
     ),
-    Family(
+    _t2i(
         "FLUX.1",
-        "t2i",
-        ("FluxPipeline", "FluxImg2ImgPipeline"),
-        img2img="FluxImg2ImgPipeline",
-        inpaint="FluxInpaintPipeline",
+        "Flux",
         guidance=DISTILLED,
         tested="text to image, refine",
     ),
@@ -91,28 +97,19 @@ FAMILIES: tuple[Family, ...] = (
         guidance=DISTILLED,
         tested="rules only (no image-to-image twin in diffusers: refine is refused)",
     ),
-    Family(
+    _t2i(
         "Chroma",
-        "t2i",
-        ("ChromaPipeline", "ChromaImg2ImgPipeline"),
-        img2img="ChromaImg2ImgPipeline",
-        inpaint="ChromaInpaintPipeline",
+        "Chroma",
         tested="text to image, refine, image from image; the reference show's model",
     ),
-    Family(
+    _t2i(
         "Z-Image",
-        "t2i",
-        ("ZImagePipeline", "ZImageImg2ImgPipeline"),
-        img2img="ZImageImg2ImgPipeline",
-        inpaint="ZImageInpaintPipeline",
+        "ZImage",
         tested="text to image, refine",
     ),
-    Family(
+    _t2i(
         "Qwen-Image",
-        "t2i",
-        ("QwenImagePipeline", "QwenImageImg2ImgPipeline"),
-        img2img="QwenImageImg2ImgPipeline",
-        inpaint="QwenImageInpaintPipeline",
+        "QwenImage",
         guidance=TRUE_CFG,
         tested="text to image, refine",
     ),
@@ -137,11 +134,18 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 _BY_CLASS = {cls: family for family in FAMILIES for cls in family.classes}
+DEFAULT_GRID = 16  # size multiple of a pipeline class that is not in the family table
 
 
 def family_of(class_name: str | None) -> Family | None:
     """The family of a diffusers pipeline class, or None when it is not in the table."""
     return _BY_CLASS.get(class_name or "")
+
+
+def grid_of(class_name: str | None) -> int:
+    """The multiple a pipeline class's sizes must be (its family's, else DEFAULT_GRID)."""
+    family = family_of(class_name)
+    return family.size_multiple if family else DEFAULT_GRID
 
 
 def pipeline_class_name(entry: ModelEntry) -> str | None:
@@ -157,16 +161,22 @@ def pipeline_class_name(entry: ModelEntry) -> str | None:
         return None
 
 
+def upscale_factor(spec: GenerateSpec) -> float:
+    """The recipe's upscale factor: `upscale:` (a number or its `scale`), else refine.scale."""
+    up = spec.upscale
+    if isinstance(up, dict):  # a learned upscaler: {model, scale}
+        return float(up.get("scale", 2.0))
+    if up:
+        return float(up)
+    return float((spec.refine or {}).get("scale") or 1.0)
+
+
 def generation_size(spec: GenerateSpec, grid: int = 8) -> tuple[float, float]:
     """The size the first pass is made at: the recipe size over `upscale` or `refine.scale`;
     when that division does not land on a multiple of `grid`, the first pass that A1111's
     hires rounding (`int(W*s)//8*8`) takes to the recipe size, if there is one (so 840x1264
     at 1.65 is made from 512x768)."""
-    up = spec.upscale
-    if isinstance(up, dict):  # a learned upscaler: {model, scale}
-        scale = float(up.get("scale", 2.0))
-    else:
-        scale = float(up or (spec.refine or {}).get("scale") or 1.0)
+    scale = upscale_factor(spec)
     w, h = spec.width / scale, spec.height / scale
     if scale > 1.0:
         w = first_pass_side(spec.width, scale, grid) or w

@@ -4,16 +4,47 @@ tests and for `bench generate` on machines without real weights.
 
 Shapes follow the dummy components of diffusers' own fast tests; tokenizers are built
 locally with the `tokenizers` library (character level), so nothing is ever downloaded.
-Everything here imports torch: call it only from tests, benches or the generate backends.
+Everything here imports torch. Test support: tests and benches call it; the product never
+imports it (tests/test_rooms.py).
 """
 
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _SPECIAL = ("<pad>", "<unk>", "<s>", "</s>")
+# The transformer blocks of the FLUX-like tiny pipelines (FLUX, Chroma).
+_FLUX_BLOCKS: dict[str, Any] = {
+    "patch_size": 1,
+    "in_channels": 4,
+    "num_layers": 1,
+    "num_single_layers": 1,
+    "attention_head_dim": 16,
+    "num_attention_heads": 2,
+    "joint_attention_dim": 32,
+    "axes_dims_rope": [4, 4, 8],
+}
+# The latent scaling of FLUX's VAE (and its no-quant-conv layout), kept by the tiny ones.
+_FLUX_VAE: dict[str, Any] = {
+    "use_quant_conv": False,
+    "use_post_quant_conv": False,
+    "shift_factor": 0.0609,
+    "scaling_factor": 1.5035,
+}
+
+
+def _seeded(make: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`make(*args, **kwargs)` with torch's generator at seed 0, so that every tiny component
+    gets the same random weights on each build."""
+    import torch
+
+    torch.manual_seed(0)
+    return make(*args, **kwargs)
 
 
 def char_tokenizer(model_max_length: int = 77, chat: bool = False, markers: bool = False) -> Any:
@@ -86,8 +117,8 @@ def tiny_sdxl(seed: int = 0) -> Any:
         beta_schedule="scaled_linear",
         timestep_spacing="leading",
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
+    vae = _seeded(
+        AutoencoderKL,
         block_out_channels=[32, 64],
         in_channels=3,
         out_channels=3,
@@ -96,15 +127,10 @@ def tiny_sdxl(seed: int = 0) -> Any:
         latent_channels=4,
         sample_size=128,
     )
-    config = _tiny_clip_config()
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(config)
-    torch.manual_seed(0)
-    text_encoder_2 = CLIPTextModelWithProjection(config)
     return StableDiffusionXLPipeline(
         vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
+        text_encoder=_clip(CLIPTextModel),
+        text_encoder_2=_clip(CLIPTextModelWithProjection),
         tokenizer=char_tokenizer(markers=True),
         tokenizer_2=char_tokenizer(markers=True),
         unet=unet,
@@ -139,11 +165,14 @@ def _tiny_clip_config() -> Any:
     )
 
 
+def _clip(cls: Any) -> Any:
+    """A tiny CLIP text encoder of class `cls` (with or without projection)."""
+    return _seeded(cls, _tiny_clip_config())
+
+
 def _tiny_t5(umt5: bool = False) -> Any:
-    import torch
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
-    torch.manual_seed(0)
     config = (UMT5Config if umt5 else T5Config)(
         vocab_size=1000,
         d_model=32,
@@ -156,12 +185,11 @@ def _tiny_t5(umt5: bool = False) -> Any:
         eos_token_id=3,
         decoder_start_token_id=0,
     )
-    return (UMT5EncoderModel if umt5 else T5EncoderModel)(config).eval()
+    return _seeded(UMT5EncoderModel if umt5 else T5EncoderModel, config).eval()
 
 
 def tiny_flux() -> Any:
     """A FluxPipeline with random weights (works at 16x16 or 32x32)."""
-    import torch
     from diffusers import (
         FlowMatchEulerDiscreteScheduler,
         FluxPipeline,
@@ -169,42 +197,25 @@ def tiny_flux() -> Any:
     )
     from transformers import CLIPTextModel
 
-    torch.manual_seed(0)
-    transformer = FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        pooled_projection_dim=32,
-        axes_dims_rope=[4, 4, 8],
-    )
-    config = _tiny_clip_config()
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModel(config)
-    text_encoder_2 = _tiny_t5()
-    vae = _tiny_flux_vae()
+    transformer = _seeded(FluxTransformer2DModel, **_FLUX_BLOCKS, pooled_projection_dim=32)
     return FluxPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
+        text_encoder=_clip(CLIPTextModel),
+        text_encoder_2=_tiny_t5(),
         tokenizer=char_tokenizer(77),
         tokenizer_2=char_tokenizer(512),
         transformer=transformer,
-        vae=vae,
+        vae=_tiny_flux_vae(),
     )
 
 
 def _tiny_flux_vae(latent_channels: int = 1) -> Any:
     """The one-block AutoencoderKL (no downscale) of the FLUX-like tiny pipelines (one
     latent channel; SD3's has 4)."""
-    import torch
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(0)
-    return AutoencoderKL(
+    return _seeded(
+        AutoencoderKL,
         sample_size=32,
         in_channels=3,
         out_channels=3,
@@ -212,28 +223,17 @@ def _tiny_flux_vae(latent_channels: int = 1) -> Any:
         layers_per_block=1,
         latent_channels=latent_channels,
         norm_num_groups=1,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
+        **_FLUX_VAE,
     )
 
 
 def tiny_chroma() -> Any:
     """A ChromaPipeline (Chroma1-HD's class) with random weights; works at 16x16 or 32x32."""
-    import torch
     from diffusers import ChromaPipeline, ChromaTransformer2DModel, FlowMatchEulerDiscreteScheduler
 
-    torch.manual_seed(0)
-    transformer = ChromaTransformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        axes_dims_rope=[4, 4, 8],
+    transformer = _seeded(
+        ChromaTransformer2DModel,
+        **_FLUX_BLOCKS,
         approximator_hidden_dim=32,
         approximator_layers=1,
         approximator_num_channels=16,
@@ -252,7 +252,6 @@ def tiny_chroma() -> Any:
 def tiny_sd3() -> Any:
     """A StableDiffusion3Pipeline (two CLIP encoders and a T5) with random weights; works at
     32x32."""
-    import torch
     from diffusers import (
         FlowMatchEulerDiscreteScheduler,
         SD3Transformer2DModel,
@@ -260,8 +259,8 @@ def tiny_sd3() -> Any:
     )
     from transformers import CLIPTextModelWithProjection
 
-    torch.manual_seed(0)
-    transformer = SD3Transformer2DModel(
+    transformer = _seeded(
+        SD3Transformer2DModel,
         sample_size=32,
         patch_size=1,
         in_channels=4,
@@ -273,22 +272,16 @@ def tiny_sd3() -> Any:
         pooled_projection_dim=64,
         out_channels=4,
     )
-    config = _tiny_clip_config()
-    torch.manual_seed(0)
-    text_encoder = CLIPTextModelWithProjection(config)
-    torch.manual_seed(0)
-    text_encoder_2 = CLIPTextModelWithProjection(config)
-    vae = _tiny_flux_vae(latent_channels=4)
     return StableDiffusion3Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
+        text_encoder=_clip(CLIPTextModelWithProjection),
+        text_encoder_2=_clip(CLIPTextModelWithProjection),
         text_encoder_3=_tiny_t5(),
         tokenizer=char_tokenizer(77),
         tokenizer_2=char_tokenizer(77),
         tokenizer_3=char_tokenizer(256),
         transformer=transformer,
-        vae=vae,
+        vae=_tiny_flux_vae(latent_channels=4),
     )
 
 
@@ -304,8 +297,8 @@ def tiny_zimage() -> Any:
     )
     from transformers import Qwen3Config, Qwen3Model
 
-    torch.manual_seed(0)
-    transformer = ZImageTransformer2DModel(
+    transformer = _seeded(
+        ZImageTransformer2DModel,
         all_patch_size=(2,),
         all_f_patch_size=(1,),
         in_channels=16,
@@ -325,8 +318,8 @@ def tiny_zimage() -> Any:
     with torch.no_grad():  # made with torch.empty: fixed so that no NaN comes out
         transformer.x_pad_token.copy_(torch.ones_like(transformer.x_pad_token.data))
         transformer.cap_pad_token.copy_(torch.ones_like(transformer.cap_pad_token.data))
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
+    vae = _seeded(
+        AutoencoderKL,
         in_channels=3,
         out_channels=3,
         down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
@@ -339,8 +332,8 @@ def tiny_zimage() -> Any:
         scaling_factor=0.3611,
         shift_factor=0.1159,
     )
-    torch.manual_seed(0)
-    text_encoder = Qwen3Model(
+    text_encoder = _seeded(
+        Qwen3Model,
         Qwen3Config(
             hidden_size=16,
             intermediate_size=16,
@@ -349,7 +342,7 @@ def tiny_zimage() -> Any:
             num_key_value_heads=2,
             vocab_size=1000,
             max_position_embeddings=512,
-        )
+        ),
     ).eval()
     return ZImagePipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
@@ -363,7 +356,6 @@ def tiny_zimage() -> Any:
 def tiny_qwen_image() -> Any:
     """A QwenImagePipeline (Qwen2.5-VL text encoder, Wan-style VAE) with random weights;
     works at 32x32."""
-    import torch
     from diffusers import (
         AutoencoderKLQwenImage,
         FlowMatchEulerDiscreteScheduler,
@@ -372,8 +364,8 @@ def tiny_qwen_image() -> Any:
     )
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    torch.manual_seed(0)
-    transformer = QwenImageTransformer2DModel(
+    transformer = _seeded(
+        QwenImageTransformer2DModel,
         patch_size=2,
         in_channels=16,
         out_channels=4,
@@ -384,8 +376,8 @@ def tiny_qwen_image() -> Any:
         guidance_embeds=False,
         axes_dims_rope=(8, 4, 4),
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKLQwenImage(
+    vae = _seeded(
+        AutoencoderKLQwenImage,
         base_dim=24,
         z_dim=4,
         dim_mult=[1, 2, 4],
@@ -394,7 +386,6 @@ def tiny_qwen_image() -> Any:
         latents_mean=[0.0] * 4,
         latents_std=[1.0] * 4,
     )
-    torch.manual_seed(0)
     config = Qwen2_5_VLConfig(
         text_config={
             "hidden_size": 16,
@@ -423,7 +414,7 @@ def tiny_qwen_image() -> Any:
         vision_start_token_id=998,
         vision_token_id=999,
     )
-    text_encoder = Qwen2_5_VLForConditionalGeneration(config).eval()
+    text_encoder = _seeded(Qwen2_5_VLForConditionalGeneration, config).eval()
     return QwenImagePipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
@@ -435,7 +426,6 @@ def tiny_qwen_image() -> Any:
 
 def tiny_ltx_i2v() -> Any:
     """An LTXImageToVideoPipeline with random weights; works at 32x32 with 9 frames."""
-    import torch
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
@@ -443,8 +433,8 @@ def tiny_ltx_i2v() -> Any:
         LTXVideoTransformer3DModel,
     )
 
-    torch.manual_seed(0)
-    transformer = LTXVideoTransformer3DModel(
+    transformer = _seeded(
+        LTXVideoTransformer3DModel,
         in_channels=8,
         out_channels=8,
         patch_size=1,
@@ -455,8 +445,8 @@ def tiny_ltx_i2v() -> Any:
         num_layers=1,
         caption_channels=32,
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKLLTXVideo(
+    vae = _seeded(
+        AutoencoderKLLTXVideo,
         in_channels=3,
         out_channels=3,
         latent_channels=8,
@@ -489,7 +479,6 @@ def tiny_ltx_i2v() -> Any:
 def tiny_wan_i2v() -> Any:
     """A Wan2.2-style WanImageToVideoPipeline (two experts, no image encoder) with random
     weights; works at 16x16 with 5 or 9 frames, with or without a last frame."""
-    import torch
     from diffusers import (
         AutoencoderKLWan,
         UniPCMultistepScheduler,
@@ -497,8 +486,8 @@ def tiny_wan_i2v() -> Any:
         WanTransformer3DModel,
     )
 
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(
+    vae = _seeded(
+        AutoencoderKLWan,
         base_dim=3,
         z_dim=16,
         dim_mult=[1, 1, 1, 1],
@@ -507,9 +496,9 @@ def tiny_wan_i2v() -> Any:
     )
     experts = []
     for _ in range(2):
-        torch.manual_seed(0)
         experts.append(
-            WanTransformer3DModel(
+            _seeded(
+                WanTransformer3DModel,
                 patch_size=(1, 2, 2),
                 num_attention_heads=2,
                 attention_head_dim=12,
@@ -543,7 +532,6 @@ def tiny_wan_i2v() -> Any:
 def tiny_depth() -> tuple[Any, Any]:
     """A Depth Anything model (DINOv2 backbone) with random weights and its image processor
     (works at 32x32)."""
-    import torch
     from transformers import (
         DepthAnythingConfig,
         DepthAnythingForDepthEstimation,
@@ -551,7 +539,6 @@ def tiny_depth() -> tuple[Any, Any]:
         DPTImageProcessor,
     )
 
-    torch.manual_seed(0)
     backbone = Dinov2Config(
         image_size=32,
         patch_size=16,
@@ -570,7 +557,7 @@ def tiny_depth() -> tuple[Any, Any]:
         neck_hidden_sizes=[2, 2],
         fusion_hidden_size=6,
     )
-    model = DepthAnythingForDepthEstimation(config).eval()
+    model = _seeded(DepthAnythingForDepthEstimation, config).eval()
     processor = DPTImageProcessor(
         do_resize=True,
         size={"height": 32, "width": 32},
@@ -584,35 +571,17 @@ def tiny_kontext() -> Any:
     """A FluxKontextPipeline (instruction editing) on the tiny FLUX components."""
     from diffusers import FluxKontextPipeline
 
-    flux = tiny_flux()
-    return FluxKontextPipeline(
-        scheduler=flux.scheduler,
-        text_encoder=flux.text_encoder,
-        text_encoder_2=flux.text_encoder_2,
-        tokenizer=flux.tokenizer,
-        tokenizer_2=flux.tokenizer_2,
-        transformer=flux.transformer,
-        vae=flux.vae,
-    )
+    return FluxKontextPipeline(**tiny_flux().components)
 
 
 def _vae_x8(latent_channels: int, *, flux: bool, blocks: int = 4) -> Any:
     """An AutoencoderKL that downscales by 2**(blocks-1), 8 like the real ones by default
     (one-layer blocks of 4 channels, no attention), so a tiny pipeline runs at a show's real
     sizes on a CPU."""
-    import torch
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(0)
-    extra: dict[str, Any] = {}
-    if flux:
-        extra = {
-            "use_quant_conv": False,
-            "use_post_quant_conv": False,
-            "shift_factor": 0.0609,
-            "scaling_factor": 1.5035,
-        }
-    return AutoencoderKL(
+    return _seeded(
+        AutoencoderKL,
         in_channels=3,
         out_channels=3,
         block_out_channels=(4,) * blocks,
@@ -623,24 +592,23 @@ def _vae_x8(latent_channels: int, *, flux: bool, blocks: int = 4) -> Any:
         norm_num_groups=1,
         mid_block_add_attention=False,
         sample_size=64,
-        **extra,
+        **(_FLUX_VAE if flux else {}),
     )
 
 
 def tiny_sdxl_fullsize() -> Any:
     """`tiny_sdxl` with a VAE that downscales by 8 and one attention layer per level, so
     1280x720 and 2560x1440 take seconds on a CPU."""
-    import torch
     from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 
     parts = tiny_sdxl().components
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
+    unet = _seeded(
+        UNet2DConditionModel,
         **{
             **dict(parts["unet"].config),
             "layers_per_block": 1,
             "transformer_layers_per_block": (1, 1),
-        }
+        },
     )
     return StableDiffusionXLPipeline(**{**parts, "unet": unet, "vae": _vae_x8(4, flux=False)})
 
@@ -678,7 +646,7 @@ def save_tiny_esrgan(path: Path, scale: int = 2, arch: str = "esrgan") -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from app.generate.upscale import import_spandrel
+    from app.generate.chain.upscale import import_spandrel
 
     import_spandrel()
     torch.manual_seed(0)

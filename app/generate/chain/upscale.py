@@ -74,7 +74,9 @@ def import_spandrel() -> Any:
 
     stand_ins: dict[str, types.ModuleType] = {}
     for full in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional"):
-        module = types.ModuleType(full, "stand-in for spandrel's import (app.generate.upscale)")
+        module = types.ModuleType(
+            full, "stand-in for spandrel's import (app.generate.chain.upscale)"
+        )
         stand_ins[full] = module
     stand_ins["torchvision"].transforms = stand_ins["torchvision.transforms"]  # type: ignore[attr-defined]
     functional = stand_ins["torchvision.transforms.functional"]

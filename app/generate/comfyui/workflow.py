@@ -1,7 +1,7 @@
 """ComfyUI workflows as recipes: load an API-format graph, bind cue fields, validate it.
 
 A recipe names `workflow:` (path relative to the show file): a workflow as ComfyUI saves it
-(UI format, converted with a server's `/object_info` by `comfy_ui_format`), an "Export (API)"
+(UI format, converted with a server's `/object_info` by `ui_format`), an "Export (API)"
 graph, or a PNG/WebP saved by ComfyUI (its metadata), and `bind:`, which says where the cue's
 fields go (a node by id, or by its title: "Positive.text"):
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.generate.comfy_ui_format import FRONTEND_WIDGETS, is_ui_format
+from app.generate.comfyui.ui_format import FRONTEND_WIDGETS, is_ui_format
 
 FIELDS = (
     "prompt",
@@ -87,7 +87,7 @@ class Workflow:
         """The API graph of a UI-format workflow on a server with `object_info`."""
         if self.ui is None:
             return self
-        from app.generate.comfy_ui_format import UIFormatError, ui_to_api
+        from app.generate.comfyui.ui_format import UIFormatError, ui_to_api
 
         try:
             found = ui_to_api(self.ui, object_info)
@@ -112,7 +112,7 @@ class Workflow:
 
 def _read(path: Path) -> tuple[Any, str, bytes]:
     """(parsed JSON, where it came from, bytes for the hash) of a workflow file or image."""
-    from app.generate.comfy_image import ImageMetadataError, is_image, read_texts
+    from app.generate.comfyui.image import ImageMetadataError, is_image, read_texts
 
     try:
         with path.open("rb") as f:

@@ -16,9 +16,7 @@ comfyui:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 MB = 1 << 20
 
@@ -43,36 +41,3 @@ class ComfyLimits:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(ComfyLimits)}
-
-
-def parse_limits(
-    raw: Mapping[str, Any],
-    base: ComfyLimits,
-    where: str,
-    problems: list[str],
-    skip: tuple[str, ...],
-) -> ComfyLimits:
-    """`base` with the limit keys of `raw` applied; other keys (but `skip`) are problems."""
-    changes: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in skip or key == "__line__":
-            continue
-        spec = FIELDS.get(str(key))
-        if spec is None:
-            known = ", ".join(sorted(FIELDS))
-            problems.append(f"{where}: comfyui: unknown key '{key}' (limits: {known})")
-            continue
-        number = _positive(value, spec.type == "int")
-        if number is None:
-            problems.append(f"{where}: comfyui: {key}: expected a positive number, got {value!r}")
-            continue
-        changes[str(key)] = number
-    return dataclasses.replace(base, **changes)
-
-
-def _positive(value: Any, whole: bool) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not value > 0 or value != value or value == float("inf"):
-        return None
-    return int(value) if whole else float(value)

@@ -10,6 +10,10 @@ PyTorch SDPA attention (diffusers' default processor), the prompt encoded once p
 and seeds batched in one call with one CPU `torch.Generator` per image, so image i of a
 batch is the image a single call with seed i makes (CPU generators also make a seed give the
 same noise on any GPU).
+
+The steps after the first pass (learned upscale, refine, edit), edit cues and ml-sharp
+splats are its `Chain` (stages.py): the backend builds it with its loader, hands it its
+`refine` pass and calls its public methods.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import gc
 import importlib.util
 import inspect
 import json
-import math
 import os
 import platform
 import sys
@@ -28,23 +31,26 @@ from typing import Any
 
 from PIL import Image
 
-from app.generate import a1111, chain
-from app.generate.backends import Capabilities, Rendered, StepCallback
+from app.generate import a1111
+from app.generate.backends.base import Capabilities, Rendered, StepCallback
 from app.generate.backends.depth_splat import DepthModel, image_to_scene
 from app.generate.cache import file_sha256
-from app.generate.errors import DeviceError, JobError, ModelNotFoundError
-from app.generate.families import (
+from app.generate.chain import stages
+from app.generate.chain.families import (
     Family,
     call_guidance,
     family_of,
     generation_size,
+    grid_of,
     pipeline_class_name,
     recipe_problems,
     snap,
+    upscale_factor,
 )
-from app.generate.lora import LoraSet
+from app.generate.chain.pipeline_args import extra_problem
+from app.generate.chain.stages import Chain, fit_exact, step_callback
+from app.generate.errors import DeviceError, JobError, ModelNotFoundError
 from app.generate.metadata import REFINE_STRENGTH
-from app.generate.pipeline_args import extra_problem
 from app.generate.plan import Job, full_prompt
 from app.generate.registry import ModelEntry, Registry, model_identity
 from app.generate.steps import StepStore, step_key
@@ -61,23 +67,10 @@ KIND_NAMES = {
     "lora": "LoRA",
     "upscale": "upscaler",
 }
-DEFAULT_GRID = 16  # size multiple of a pipeline class that is not in the family table
 # Recipe `extra` keys that are ours (splat making), not pipeline arguments.
 OWN_EXTRA = frozenset({"style", "splat_width", "fov", "near", "far", "edge_fade"})
 # diffusers' auto maps: the fallback for twins of classes not in the family table.
 AUTO_TWINS = {"img2img": "AutoPipelineForImage2Image", "inpaint": "AutoPipelineForInpainting"}
-
-
-def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
-    """`image` scaled to cover width x height (Lanczos) and centre-cropped to it."""
-    if image.size == (width, height):
-        return image
-    k = max(width / image.width, height / image.height)
-    rw = max(width, math.ceil(image.width * k))
-    rh = max(height, math.ceil(image.height * k))
-    scaled = image.resize((rw, rh), Image.Resampling.LANCZOS)
-    left, top = (rw - width) // 2, (rh - height) // 2
-    return scaled.crop((left, top, left + width, top + height))
 
 
 def scheduler_spec(name: str) -> tuple[str, dict[str, Any]] | None:
@@ -122,7 +115,7 @@ def _scheduler_rules(name: str | None, entry: ModelEntry) -> list[str]:
 
 def _extra_rules(job: Job, cls: str | None, family: Family | None) -> list[str]:
     """`extra:` keys the first pass's pipeline class takes no argument for (a table of the
-    call arguments, app/generate/pipeline_args.py: no diffusers import at check)."""
+    call arguments, app/generate/chain/pipeline_args.py: no diffusers import at check)."""
     if job.kind is MediaKind.SPLAT or cls is None:
         return []
     if job.spec.source is not None and job.kind is MediaKind.STILL:
@@ -165,14 +158,13 @@ class DiffusersBackend:
         self._schedulers: dict[int, tuple[Any, dict[str, Any]]] = {}  # id(pipe) -> its own
         self._embeds: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self._warned: set[str] = set()
-        self.steps: StepStore | None = None
         self.notes: list[str] = []
-        self.loras = LoraSet()  # LoRAs of the loaded pipeline (chain.py steps)
-        self._upscaler: Any = None
+        # The steps after the base pass, their LoRAs, upscaler and step store.
+        self.chain = Chain(registry, device, self.load, half=self.on_cuda)
 
     def use_steps(self, store: StepStore) -> None:
         """Cache the intermediate steps of chains (a refine's base pass) in `store`."""
-        self.steps = store
+        self.chain.use_steps(store)
 
     @property
     def on_cuda(self) -> bool:
@@ -209,8 +201,8 @@ class DiffusersBackend:
             if isinstance(entry, str):
                 missing.append((job, entry))
                 continue
-            need = chain.needed_kind(job)
-            if not chain.accepts_model(job, entry):
+            need = stages.needed_kind(job)
+            if not stages.accepts_model(job, entry):
                 problems.append(
                     (
                         job,
@@ -221,8 +213,8 @@ class DiffusersBackend:
                 )
                 continue
             problems.extend((job, m) for m in self._recipe_rules(job, entry, seen))
-            problems.extend((job, m) for m in chain.chain_problems(self.registry, job, entry))
-            for note in chain.chain_notes(self.registry, job, entry):
+            problems.extend((job, m) for m in stages.chain_problems(self.registry, job, entry))
+            for note in stages.chain_notes(self.registry, job, entry):
                 if note not in self.notes:
                     self.notes.append(note)
         return problems, missing
@@ -288,7 +280,7 @@ class DiffusersBackend:
             ident["fps"] = entry.fps
         if job.kind is MediaKind.STILL and job.spec.refine and entry.refiner:
             ident["refiner"] = self._entry_identity(self.registry.get(entry.refiner))
-        ident.update(chain.chain_identity(self.registry, job))
+        ident.update(stages.chain_identity(self.registry, job))
         return ident
 
     def prepare(self) -> None:
@@ -427,7 +419,7 @@ class DiffusersBackend:
         self._twins.clear()
         self._schedulers.clear()
         self._embeds = None
-        self.loras.forget()
+        self.chain.forget()
         gc.collect()
         self._empty_cache()
 
@@ -457,13 +449,13 @@ class DiffusersBackend:
         job = jobs[0]
         assert job.spec.model is not None
         entry = self.registry.locate(job.spec.model)
-        if job.kind is MediaKind.STILL and chain.is_edit(job.spec):
-            return chain.render_edit_cue(self, entry, jobs, inputs["from"], on_step)
+        if job.kind is MediaKind.STILL and stages.is_edit(job.spec):
+            return self.chain.render_edit_cue(entry, jobs, inputs["from"], on_step)
         if job.kind is MediaKind.SPLAT and entry.kind == "sharp":
-            return [chain.render_sharp(self, entry, job, inputs["from"], on_step)]
+            return [self.chain.render_sharp(entry, job, inputs["from"], on_step)]
         model = self.load(entry)
         if job.kind is not MediaKind.SPLAT:
-            self.loras.apply(model, chain.lora_uses(self.registry, job.spec))
+            self.chain.use_loras(model, job.spec)
         if job.kind is MediaKind.STILL:
             return self.text_to_image(model, entry, jobs, on_step, inputs.get("from"))
         if len(jobs) != 1:
@@ -521,13 +513,6 @@ class DiffusersBackend:
                 )
         return {k: v for k, v in kwargs.items() if k in params}
 
-    def _step_callback(self, on_step: StepCallback, start: float, span: float, steps: int) -> Any:
-        def callback(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> Any:
-            on_step(start + span * (step + 1) / max(steps, 1))
-            return tensors
-
-        return callback
-
     def prompt_embeddings(self, pipe: Any, job: Job, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Encode the prompt once per recipe (SDXL and FLUX families); {} for others.
 
@@ -538,7 +523,7 @@ class DiffusersBackend:
 
         name = type(pipe).__name__
         spec = job.spec
-        weighted = chain.weighted_embeddings(self, pipe, full_prompt(spec), spec.negative_prompt)
+        weighted = self.chain.weighted_embeddings(pipe, full_prompt(spec), spec.negative_prompt)
         if weighted is not None:
             return weighted
         extra = {k: v for k, v in spec.extra.items() if k not in OWN_EXTRA}
@@ -555,7 +540,7 @@ class DiffusersBackend:
             return {}
         msl = extra.get("max_sequence_length", 512 if family == "flux" else None)
         prompt = full_prompt(spec)
-        loras = tuple(sorted(self.loras.active.items()))  # text-encoder LoRAs change embeds
+        loras = tuple(sorted(self.chain.loras.active.items()))  # text-encoder LoRAs change embeds
         key = (id(pipe), family, prompt, spec.negative_prompt, spec.guidance > 1.0, msl, loras)
         if self._embeds is not None and self._embeds[0] == key:
             return self._embeds[1]
@@ -604,8 +589,7 @@ class DiffusersBackend:
         its first pass.
         """
         spec = jobs[0].spec
-        family = family_of(type(pipe).__name__)
-        grid = family.size_multiple if family else DEFAULT_GRID
+        grid = grid_of(type(pipe).__name__)
         refine = dict(spec.refine or {})
         fw, fh = generation_size(spec, grid)
         gw, gh = snap(fw, grid), snap(fh, grid)
@@ -616,10 +600,11 @@ class DiffusersBackend:
         if entry.single_file and entry.path.is_file():  # A1111's `Model hash` of the file
             info["model_hash"] = a1111.autov2_hash(entry.path)
         keys: list[str | None] = [None] * len(jobs)
-        if chain.chained(spec) and self.steps is not None:
+        store = self.chain.steps
+        if stages.chained(spec) and store is not None:
             keys = [self._base_key(job, entry, (gw, gh), source) for job in jobs]
         images: list[Image.Image | None] = [
-            self.steps.load(k) if self.steps is not None and k else None for k in keys
+            store.load(k) if store is not None and k else None for k in keys
         ]
         todo = [i for i, im in enumerate(images) if im is None]
         if todo:
@@ -629,14 +614,16 @@ class DiffusersBackend:
             for i, image in zip(todo, made, strict=True):
                 images[i] = image
                 key = keys[i]
-                if self.steps is not None and key is not None:
-                    self.steps.save(key, image)
+                if store is not None and key is not None:
+                    store.save(key, image)
         on_step(share)
         if len(todo) < len(jobs):
             info["base_from_cache"] = len(jobs) - len(todo)
         done = [im for im in images if im is not None]
         info["sampler"] = sampler
-        results = chain.after_base(self, pipe, entry, jobs, done, keys, on_step, share, info)
+        results = self.chain.after_base(
+            pipe, entry, jobs, done, keys, on_step, share, info, refine_pass=self.refine
+        )
         for result in results:
             result.info.pop("sampler", None)
         on_step(1.0)
@@ -692,7 +679,7 @@ class DiffusersBackend:
             "generator": generators,
             "num_images_per_prompt": len(jobs),
             "output_type": "pil",
-            "callback_on_step_end": self._step_callback(on_step, 0.0, share, spec.steps),
+            "callback_on_step_end": step_callback(on_step, 0.0, share, spec.steps),
         }
         first_pass = pipe
         if source is not None:
@@ -748,7 +735,7 @@ class DiffusersBackend:
             made.scheduler = pipe.scheduler.__class__.from_config(pipe.scheduler.config)
         return made
 
-    def _refine(
+    def refine(
         self,
         pipe: Any,
         entry: ModelEntry,
@@ -770,9 +757,9 @@ class DiffusersBackend:
         else:
             i2i = self.twin(pipe, "img2img")
         family = family_of(type(i2i).__name__)
-        grid = family.size_multiple if family else DEFAULT_GRID
+        grid = grid_of(type(i2i).__name__)
         rw, rh = snap(spec.width, grid), snap(spec.height, grid)
-        upscaled = chain.upscale_images(self, spec, images, (rw, rh))
+        upscaled = self.chain.upscale_images(spec, images, (rw, rh))
         steps = int(refine.get("steps", spec.steps))
         # The refine pass gets its own noise stream per seed (offset so it differs from the
         # first pass's), still one generator per image.
@@ -790,11 +777,11 @@ class DiffusersBackend:
             "height": rh,
             "generator": generators,
             "output_type": "pil",
-            "callback_on_step_end": self._step_callback(on_step, start, 1.0 - start, steps),
+            "callback_on_step_end": step_callback(on_step, start, 1.0 - start, steps),
         }
         kwargs = self._call_kwargs(i2i, jobs[0], wanted, extra=False)
-        weighted = chain.weighted_embeddings(
-            self, i2i, wanted["prompt"][0], spec.negative_prompt, copies=n
+        weighted = self.chain.weighted_embeddings(
+            i2i, wanted["prompt"][0], spec.negative_prompt, copies=n
         )
         if weighted is not None:
             kwargs.pop("prompt", None)
@@ -811,8 +798,8 @@ class DiffusersBackend:
 
         spec = job.spec
         family = family_of(type(pipe).__name__)
-        grid = family.size_multiple if family else DEFAULT_GRID
-        scale = chain.upscale_factor(spec) if spec.upscale else 1.0
+        grid = grid_of(type(pipe).__name__)
+        scale = upscale_factor(spec) if spec.upscale else 1.0
         gw, gh = snap(spec.width / scale, grid), snap(spec.height / scale, grid)
         # The rate the model makes its frames at: the registry's, else the family's.
         rate = entry.fps or (family.native_fps if family else None)
@@ -837,7 +824,7 @@ class DiffusersBackend:
             "guidance_scale": spec.guidance,
             "generator": torch.Generator(device="cpu").manual_seed(job.seed),
             "output_type": "np",
-            "callback_on_step_end": self._step_callback(on_step, 0.0, 1.0, spec.steps),
+            "callback_on_step_end": step_callback(on_step, 0.0, 1.0, spec.steps),
         }
         if family is not None and family.fps_argument and rate:
             wanted[family.fps_argument] = rate

@@ -39,12 +39,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.generate.backends import Backend, Capabilities, Rendered, StepCallback
-from app.generate.backends.comfyui_limits import ComfyLimits
-from app.generate.errors import JobError
-from app.generate.executors import RenderTask, TaskOutcome, describe_failure, task_inputs
-from app.generate.executors.pool import WorkerLost
-from app.generate.workflow import (
+from app.generate.backends.base import Backend, Capabilities, Rendered, StepCallback
+from app.generate.comfyui.limits import ComfyLimits
+from app.generate.comfyui.workflow import (
     Workflow,
     WorkflowError,
     bind_graph,
@@ -52,6 +49,9 @@ from app.generate.workflow import (
     check_offline,
     load_workflow,
 )
+from app.generate.errors import JobError
+from app.generate.executors import RenderTask, TaskOutcome, describe_failure, task_inputs
+from app.generate.executors.pool import WorkerLost
 from app.show.model import MediaKind
 
 if TYPE_CHECKING:

@@ -14,29 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from app.atomic import write_text_atomic
-from app.generate.errors import GenerateError
-from app.show.schema import (
-    INVALID,
-    Converter,
-    Reporter,
-    check_keys,
-    compose_file,
-    identifier,
-    integer,
-    is_null,
-    mapping,
-    raw_mapping,
-    string,
-)
+from app.generate.curation.sidecar import Items, by_cue, read_sidecar, sidecar_path, write_sidecar
+from app.show.schema import Converter, Reporter, check_keys, integer, raw_mapping, string
 
 
 def picks_path(show_path: Path) -> Path:
     """The picks file of a show: `pierrot.yaml` -> `pierrot.picks.yaml`."""
-    show_path = Path(show_path)
-    return show_path.with_name(f"{show_path.stem}.picks.yaml")
+    return sidecar_path(show_path, "picks")
 
 
 _SECTIONS: dict[str, Converter] = {
@@ -50,26 +34,15 @@ def _read(show_path: Path) -> dict[str, dict[str, Any]]:
     """The picks file's sections `picks`, `recipes`, `variations` by cue id (empty when there is
     no file), validated with the show's schema: a GenerateError lists every problem, one
     `file:line: message` a line."""
-    path = picks_path(show_path)
     out: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
-    if not path.is_file():
-        return out
-    rep = Reporter(path)
-    root = compose_file(path, rep, "the picks file")
-    items = mapping(root, rep, "the picks file") if root is not None else None
-    if items is not None:
+
+    def read(items: Items, rep: Reporter) -> None:
         check_keys(items, _SECTIONS, rep, "the picks file")
         for name, convert in _SECTIONS.items():
-            if name not in items or is_null(items[name][1]):
-                continue
-            section = mapping(items[name][1], rep, name)
-            for key, (knode, vnode) in (section or {}).items():
-                cue = identifier()(knode, rep, f"{name}: a cue id")
-                value = convert(vnode, rep, f"{name}: cue '{key}'")
-                if cue is not INVALID and value is not INVALID:
-                    out[name][cue] = value
-    if rep.problems:
-        raise GenerateError("\n".join(str(p) for p in rep.problems))
+            if name in items:
+                out[name] = by_cue(items[name][1], rep, name, convert)
+
+    read_sidecar(picks_path(show_path), "the picks file", read)
     return out
 
 
@@ -114,11 +87,9 @@ def save_pick(
     for name, section in sections.items():
         if section:
             data[name] = dict(sorted(section.items()))
-    path = picks_path(show_path)
-    text = (
+    header = (
         "# Seeds picked with `python -m app pick` or the desk; `python -m app generate` renders\n"
         "# these cues at the picked seed (and recipe values). Written by the program, safe to "
-        "edit.\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        "edit.\n"
     )
-    write_text_atomic(path, text)
-    return path
+    return write_sidecar(picks_path(show_path), header, data)

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw
 
 from app.atomic import atomic_output, write_text_atomic
 from app.generate.cache import canonical_json
-from app.generate.contact_sheet import _font
+from app.generate.curation.contact_sheet import _font
 from app.generate.errors import GenerateError
 from app.generate.manifest import state_dir
 from app.generate.plan import (

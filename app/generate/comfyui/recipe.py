@@ -13,27 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.generate.workflow import Workflow, WorkflowError, load_workflow
+from app.generate.comfyui.workflow import Workflow, WorkflowError, load_workflow
 
 # Widget order of the core nodes the mapping reads (the rest of a UI file is not needed).
 _INT, _FLOAT, _STR = ["INT", {}], ["FLOAT", {}], ["STRING", {}]
 _SEED = ["INT", {"control_after_generate": True}]
+_SAMPLING = [("steps", _INT), ("cfg", _FLOAT), ("sampler_name", [[]]), ("scheduler", [[]])]
+_IMAGE_LATENT = [("width", _INT), ("height", _INT), ("batch_size", _INT)]
+_VIDEO_LATENT = [("width", _INT), ("height", _INT), ("length", _INT), ("batch_size", _INT)]
 _CORE: dict[str, list[tuple[str, Any]]] = {
-    "KSampler": [
-        ("seed", _SEED),
-        ("steps", _INT),
-        ("cfg", _FLOAT),
-        ("sampler_name", [[]]),
-        ("scheduler", [[]]),
-        ("denoise", _FLOAT),
-    ],
+    "KSampler": [("seed", _SEED), *_SAMPLING, ("denoise", _FLOAT)],
     "KSamplerAdvanced": [
         ("add_noise", [[]]),
         ("noise_seed", _SEED),
-        ("steps", _INT),
-        ("cfg", _FLOAT),
-        ("sampler_name", [[]]),
-        ("scheduler", [[]]),
+        *_SAMPLING,
         ("start_at_step", _INT),
         ("end_at_step", _INT),
         ("return_with_leftover_noise", [[]]),
@@ -43,26 +36,11 @@ _CORE: dict[str, list[tuple[str, Any]]] = {
     "CFGGuider": [("cfg", _FLOAT)],
     "FluxGuidance": [("guidance", _FLOAT)],
     "CLIPTextEncode": [("text", _STR)],
-    "EmptyLatentImage": [("width", _INT), ("height", _INT), ("batch_size", _INT)],
-    "EmptySD3LatentImage": [("width", _INT), ("height", _INT), ("batch_size", _INT)],
-    "EmptyHunyuanLatentVideo": [
-        ("width", _INT),
-        ("height", _INT),
-        ("length", _INT),
-        ("batch_size", _INT),
-    ],
-    "WanImageToVideo": [
-        ("width", _INT),
-        ("height", _INT),
-        ("length", _INT),
-        ("batch_size", _INT),
-    ],
-    "WanFirstLastFrameToVideo": [
-        ("width", _INT),
-        ("height", _INT),
-        ("length", _INT),
-        ("batch_size", _INT),
-    ],
+    "EmptyLatentImage": _IMAGE_LATENT,
+    "EmptySD3LatentImage": _IMAGE_LATENT,
+    "EmptyHunyuanLatentVideo": _VIDEO_LATENT,
+    "WanImageToVideo": _VIDEO_LATENT,
+    "WanFirstLastFrameToVideo": _VIDEO_LATENT,
     "LoadImage": [("image", [[], {"image_upload": True}])],
 }
 CORE_INFO = {

@@ -10,23 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from yaml.nodes import Node
 
-from app.atomic import write_text_atomic
-from app.generate.errors import GenerateError
-from app.show.schema import (
-    INVALID,
-    Reporter,
-    boolean,
-    check_keys,
-    compose_file,
-    identifier,
-    integer,
-    is_null,
-    mapping,
-    read_fields,
-)
+from app.generate.curation.sidecar import Items, by_cue, read_sidecar, sidecar_path, write_sidecar
+from app.show.schema import Reporter, boolean, check_keys, integer, is_null, mapping, read_fields
 
 
 @dataclass(frozen=True)
@@ -39,8 +26,7 @@ class Mark:
 
 def ratings_path(show_path: Path) -> Path:
     """`pierrot.yaml` -> `pierrot.ratings.yaml`."""
-    show_path = Path(show_path)
-    return show_path.with_name(f"{show_path.stem}.ratings.yaml")
+    return sidecar_path(show_path, "ratings")
 
 
 _MARK = {"rating": integer(0), "rejected": boolean()}
@@ -49,28 +35,18 @@ _MARK = {"rating": integer(0), "rejected": boolean()}
 def load_ratings(show_path: Path) -> dict[str, dict[str, Mark]]:
     """cue id -> variation name -> Mark (empty when there is no file); read with the show's
     schema: a GenerateError lists every problem, one `file:line: message` a line."""
-    path = ratings_path(show_path)
-    if not path.is_file():
-        return {}
-    rep = Reporter(path)
-    root = compose_file(path, rep, "the ratings file")
-    items = mapping(root, rep, "the ratings file") if root is not None else None
     out: dict[str, dict[str, Mark]] = {}
-    if items is not None:
+
+    def read(items: Items, rep: Reporter) -> None:
         check_keys(items, ["ratings"], rep, "the ratings file")
-        cues = items.get("ratings")
-        if cues is not None and not is_null(cues[1]):
-            for key, (knode, marks) in (mapping(cues[1], rep, "ratings") or {}).items():
-                cue = identifier()(knode, rep, "ratings: a cue id")
-                table = _marks(marks, rep, f"ratings: cue '{key}'")
-                if cue is not INVALID and table is not None:
-                    out[cue] = table
-    if rep.problems:
-        raise GenerateError("\n".join(str(p) for p in rep.problems))
+        if "ratings" in items:
+            out.update(by_cue(items["ratings"][1], rep, "ratings", _marks))
+
+    read_sidecar(ratings_path(show_path), "the ratings file", read)
     return out
 
 
-def _marks(node: Node, rep: Reporter, where: str) -> dict[str, Mark] | None:
+def _marks(node: Node, rep: Reporter, where: str) -> dict[str, Mark]:
     """The marks of one cue's variations (a variation with an empty entry: unmarked)."""
     table: dict[str, Mark] = {}
     for name, (_, vnode) in (mapping(node, rep, where) or {}).items():
@@ -105,11 +81,8 @@ def save_ratings(show_path: Path, ratings: dict[str, dict[str, Mark]]) -> Path:
                 marks[name] = entry
         if marks:
             data[cue] = marks
-    path = ratings_path(show_path)
-    text = (
+    header = (
         "# Ratings (1-5) and rejections given in `python -m app desk`; "
         "`variations --prune` deletes rejected files.\n"
-        + yaml.safe_dump({"ratings": data}, sort_keys=False, allow_unicode=True)
     )
-    write_text_atomic(path, text)
-    return path
+    return write_sidecar(ratings_path(show_path), header, {"ratings": data})
