@@ -137,7 +137,7 @@ def test_a_real_4k_clip_is_reported_by_check(tmp_path: Path) -> None:
     )
     report = check_show(path)
     assert report.ok, report.problems
-    assert [(r.codec, r.width, r.height, r.fps, r.hap) for r in report.videos] == [
-        ("h264", 3840, 2160, 30.0, None)
-    ]
+    assert [
+        (r.codec, r.info.width, r.info.height, r.info.fps, r.info.hap) for r in report.videos
+    ] == [("h264", 3840, 2160, 30.0, None)]
     assert any("video on 2 layers" in w and "HAP" in w for w in report.warnings)

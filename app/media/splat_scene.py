@@ -9,6 +9,7 @@ k = 1..(degree+1)^2-1. A leaf: the format modules import it, it imports none of 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ INRIA_DILATION = 0.3  # px^2 added to the 2D covariance by the Inria rasteriser
 ColourSpace = Literal["srgb", "linear"]
 SourceKind = Literal["inria", "mlsharp", "splat", "compressed_ply", "spz", "sog"]
 Intrinsics = tuple[float, float, float, float, int, int]  # fx, fy, cx, cy, width, height
+PER_SPLAT = ("positions", "scales", "rotations", "opacities", "colours")  # one row a splat
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,22 +59,13 @@ class SplatScene:
 
     def subset(self, index: np.ndarray | slice) -> SplatScene:
         """A scene with only the splats selected by `index` (same metadata)."""
-        return SplatScene(
-            positions=np.ascontiguousarray(self.positions[index]),
-            scales=np.ascontiguousarray(self.scales[index]),
-            rotations=np.ascontiguousarray(self.rotations[index]),
-            opacities=np.ascontiguousarray(self.opacities[index]),
-            colours=np.ascontiguousarray(self.colours[index]),
-            sh=None if self.sh is None else np.ascontiguousarray(self.sh[index]),
-            sh_degree=self.sh_degree,
-            dilation=self.dilation,
-            colour_space=self.colour_space,
-            blend_linear=self.blend_linear,
-            intrinsics=self.intrinsics,
-            extrinsic=self.extrinsic,
-            kind=self.kind,
-            path=self.path,
-        )
+
+        def pick(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a[index])
+
+        per_splat = {k: pick(getattr(self, k)) for k in PER_SPLAT}
+        sh = None if self.sh is None else pick(self.sh)
+        return dataclasses.replace(self, sh=sh, **per_splat)
 
 
 def scene_from_arrays(

@@ -46,50 +46,45 @@ class VideoRow:
     """One video clip of the show, as `check` lists it."""
 
     media_ref: str
-    codec: str
-    width: int
-    height: int
-    fps: float | None
-    pix_fmt: str | None
-    bit_depth: int
-    full_range: bool
-    alpha: bool
-    rotation: int
-    hap: str | None
+    info: MediaInfo  # what the probe found in the file
     cues: tuple[str, ...]  # ids of the cues that play it
     line: int = 0  # show-file line of the first of them
 
     @property
+    def codec(self) -> str:
+        return self.info.codec or "?"
+
+    @property
     def gpu(self) -> bool:
         """Whether its frames go to the GPU as compressed textures (an upright HAP clip)."""
-        return self.hap is not None and (not self.rotation or self.hap in GPU_ONLY)
+        return self.info.hap is not None and (not self.info.rotation or self.info.hap in GPU_ONLY)
 
     @property
     def plays_as(self) -> str:
         if self.gpu:
             return "GPU textures"
-        if self.hap is not None:
+        if self.info.hap is not None:
             return "CPU decode (rotated HAP)"
         return "CPU decode"
 
     @property
     def format(self) -> str:
         """'HapY (Hap Q...)' for HAP, else pixel format, bit depth, range, alpha, rotation."""
-        if self.hap is not None:
-            parts = [HAP_LAYOUTS.get(self.hap, self.hap)]
+        if self.info.hap is not None:
+            parts = [HAP_LAYOUTS.get(self.info.hap, self.info.hap)]
         else:
-            parts = [self.pix_fmt or "?", f"{self.bit_depth}-bit"]
-            parts.append("full range" if self.full_range else "tv range")
-            if self.alpha:
+            parts = [self.info.pix_fmt or "?", f"{self.info.bit_depth}-bit"]
+            parts.append("full range" if self.info.full_range else "tv range")
+            if self.info.alpha:
                 parts.append("alpha")
-        if self.rotation:
-            parts.append(f"rotated {self.rotation}")
+        if self.info.rotation:
+            parts.append(f"rotated {self.info.rotation}")
         return ", ".join(parts)
 
     @property
     def pixel_rate(self) -> float:
         """Pixels per second it asks of its decoder."""
-        return float(self.width * self.height * (self.fps or 0.0))
+        return float(self.info.width * self.info.height * (self.info.fps or 0.0))
 
 
 def video_rows(show: Show, infos: Mapping[Path, MediaInfo]) -> list[VideoRow]:
@@ -101,20 +96,10 @@ def video_rows(show: Show, infos: Mapping[Path, MediaInfo]) -> list[VideoRow]:
             cues_of.setdefault(cue.media, []).append(cue)
     rows = []
     for media, cues in cues_of.items():
-        i = infos[media]
         rows.append(
             VideoRow(
                 media_ref=cues[0].media_ref,
-                codec=i.codec or "?",
-                width=i.width,
-                height=i.height,
-                fps=i.fps,
-                pix_fmt=i.pix_fmt,
-                bit_depth=i.bit_depth,
-                full_range=i.full_range,
-                alpha=i.alpha,
-                rotation=i.rotation,
-                hap=i.hap,
+                info=infos[media],
                 cues=tuple(c.id for c in cues),
                 line=cues[0].line,
             )
@@ -131,22 +116,22 @@ def video_warnings(show: Show, rows: Sequence[VideoRow], path: Path | None = Non
     out: list[str] = []
     for r in rows:
         cues = f"{where}:{r.line}: cue {', '.join(r.cues)}"
-        if r.alpha and r.hap is None:
+        if r.info.alpha and r.info.hap is None:
             out.append(
-                f"{cues}: {r.media_ref}: its alpha is dropped ({r.codec} {r.pix_fmt}): only "
+                f"{cues}: {r.media_ref}: its alpha is dropped ({r.codec} {r.info.pix_fmt}): only "
                 f"HAP alpha composites; encode it with "
                 + HAP_COMMAND.format(src=r.media_ref, fmt="hap_alpha", dst=_mov(r.media_ref))
             )
-        if r.hap is not None and not r.gpu:
+        if r.info.hap is not None and not r.gpu:
             out.append(
-                f"{cues}: {r.media_ref} is a rotated {r.hap} clip: it plays through FFmpeg's CPU "
-                "decoder (turned upright), not as GPU textures; re-encode it upright "
+                f"{cues}: {r.media_ref} is a rotated {r.info.hap} clip: it plays through FFmpeg's "
+                "CPU decoder (turned upright), not as GPU textures; re-encode it upright "
                 "(ffmpeg turns it while encoding)"
             )
-        if r.hap in GPU_ONLY:
+        if r.info.hap in GPU_ONLY:
             out.append(
-                f"{cues}: {r.media_ref}: {r.hap} plays only on a GL with "
-                f"{'BPTC (BC7)' if r.hap == 'Hap7' else 'BPTC (BC6H)'} textures: FFmpeg "
+                f"{cues}: {r.media_ref}: {r.info.hap} plays only on a GL with "
+                f"{'BPTC (BC7)' if r.info.hap == 'Hap7' else 'BPTC (BC6H)'} textures: FFmpeg "
                 "has no decoder to fall back on"
             )
     out += _load_warnings(show, by_ref, where)
@@ -167,13 +152,14 @@ def _load_warnings(show: Show, by_ref: Mapping[str, VideoRow], where: Path) -> l
         return []
     heavy = sorted(heaviest.items(), key=lambda lr: -lr[1].pixel_rate)
     listed = "; ".join(
-        f"layer {layer}: {r.media_ref} ({r.codec} {r.width}x{r.height} at {r.fps:g} fps)"
+        f"layer {layer}: {r.media_ref} ({r.codec} {r.info.width}x{r.info.height} "
+        f"at {r.info.fps:g} fps)"
         for layer, r in heavy
     )
-    uhd = [r for _, r in heavy if r.width * r.height >= UHD_PIXELS]
+    uhd = [r for _, r in heavy if r.info.width * r.info.height >= UHD_PIXELS]
     what = "4K clips" if uhd else "clips"
     first = (uhd or [heavy[0][1]])[0]
-    fmt = "hap_alpha" if first.alpha else "hap_q"
+    fmt = "hap_alpha" if first.info.alpha else "hap_q"
     layers = f"{len(heaviest)} layer{'s' if len(heaviest) != 1 else ''}"
     return [
         f"{where}: video on {layers} asks for up to "
@@ -194,8 +180,8 @@ def format_videos(rows: Sequence[VideoRow]) -> list[str]:
         (
             r.media_ref,
             r.codec,
-            f"{r.width}x{r.height}",
-            "-" if r.fps is None else f"{r.fps:.5g}",
+            f"{r.info.width}x{r.info.height}",
+            "-" if r.info.fps is None else f"{r.info.fps:.5g}",
             r.format,
             r.plays_as,
         )
