@@ -166,6 +166,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Play the rounds (see the module docstring) and return the figures."""
     from app.bench.common import show_of
     from app.clock import FrameClock
+    from app.control.access import Listen
     from app.control.osc import OscServer
     from app.cues.commands import build
     from app.eventlog import EventLog, read_log
@@ -196,7 +197,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     log_path = folder / "run.jsonl"
     output = HeadlessOutput(args.width, args.height)
     player = Player(show, output, clock=FrameClock(), log=EventLog(log_path))
-    server = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"])
+    server = OscServer(player.put, Listen("127.0.0.1", 0, ["loopback"]))
     session = Session(player)
     session.closers += [output.close, player.close]
     try:
