@@ -52,7 +52,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=180)
     p.add_argument("--seed", type=int, default=1, help="seed of the send moments")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _stills(folder: Path, width: int, height: int) -> tuple[Path, Path]:

@@ -65,7 +65,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--height", type=int, default=180)
     p.add_argument("--window", type=float, default=5.0, help="seconds per window (default 5)")
     p.add_argument("--big", type=int, default=13000, help="side of the huge still in pixels")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def write_big_png(path: Path, size: int, bits: int = 16) -> Path:

@@ -71,7 +71,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--in-process", action="store_true", help="the server on a thread (as before the child)"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _load() -> list[float]:
