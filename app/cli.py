@@ -3,6 +3,7 @@
 Each room registers its own subcommands so that this file stays a table of contents:
 - `play`, `render`, `check`: here (they use app.session and app.show.check);
 - `bench <name>`: `app/bench/<name>.py` exposes `add_arguments(parser)` and `run(args) -> int`;
+  every bench takes `--json` (its figures as one JSON object), declared here;
 - `generate`, `variations`, `pick`: `app.generate.cli.register(subparsers)` (torch is
   imported only when one of them runs);
 - `pack`, `verify`, `unpack`: `app.pack.cli.register(subparsers)`; play, render and check
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         bp = bench_sub.add_parser(name, help=(mod.__doc__ or name).strip().splitlines()[0])
         mod.add_arguments(bp)
+        bp.add_argument("--json", action="store_true", help="print one JSON object")
         bp.set_defaults(handler=mod.run)
 
     try:

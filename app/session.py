@@ -274,6 +274,7 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
     A port that is taken or a gamepad layer that cannot start is reported and the show plays
     on without that input (the keyboard always works).
     """
+    from app.control.access import Listen
     from app.control.gamepad import GamepadInput, GamepadMappingError, load_mapping
     from app.control.osc import OscServer
     from app.status import alert_of
@@ -288,14 +289,12 @@ def start_inputs(session: Session, args: argparse.Namespace) -> None:
 
     cfg = player.show.osc
     if not getattr(args, "no_osc", False):
-        server = OscServer(
-            player.put,
-            host=args.osc_host or cfg.host,
-            port=args.osc_port if args.osc_port is not None else cfg.port,
-            passcode=args.passcode or cfg.passcode,
-            allow=args.osc_allow or (list(cfg.allow) if cfg.allow is not None else None),
-            log=log,
+        listen = Listen(
+            args.osc_host or cfg.host,
+            args.osc_port if args.osc_port is not None else cfg.port,
+            args.osc_allow or cfg.allow,
         )
+        server = OscServer(player.put, listen, passcode=args.passcode or cfg.passcode, log=log)
         try:
             session.add_input(server)
         except (OSError, ValueError) as exc:

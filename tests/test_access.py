@@ -15,6 +15,7 @@ from app.control.access import (
     LOOPBACK,
     PRIVATE,
     AccessControl,
+    Listen,
     Verdict,
     local_networks,
     parse_allow,
@@ -107,9 +108,7 @@ def test_server_passcode_refuses_then_accepts() -> None:
     clock = FakeTime(100.0)
     with OscServer(
         got.append,
-        host="127.0.0.1",
-        port=0,
-        allow=["loopback"],
+        Listen("127.0.0.1", 0, ["loopback"]),
         passcode="moon",
         log=lambda m, f: logs.append((m, f)),
         clock=clock,
@@ -136,7 +135,7 @@ def test_server_lockout_after_five_wrong_passcodes() -> None:
     got: list[A.Action] = []
     clock = FakeTime(0.0)
     with OscServer(
-        got.append, host="127.0.0.1", port=0, allow=["loopback"], passcode="moon", clock=clock
+        got.append, Listen("127.0.0.1", 0, ["loopback"]), passcode="moon", clock=clock
     ) as srv:
         c = SimpleUDPClient("127.0.0.1", srv.port)
         replies = []
@@ -162,9 +161,7 @@ def test_server_allow_list_refuses_silently() -> None:
     logs: list[tuple[str, dict]] = []
     with OscServer(
         got.append,
-        host="127.0.0.1",
-        port=0,
-        allow=["127.0.0.2/32"],
+        Listen("127.0.0.1", 0, ["127.0.0.2/32"]),
         log=lambda m, f: logs.append((m, f)),
     ) as srv:
         stranger = SimpleUDPClient("127.0.0.1", srv.port)  # sends from 127.0.0.1

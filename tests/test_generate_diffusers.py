@@ -266,15 +266,14 @@ def test_out_of_memory_detection() -> None:
 
 
 def test_bench_generate_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
-
     from app.bench import generate as bench
+    from app.cli import build_parser
 
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
     model = tiny_registry().parent / "tiny-sdxl"
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         [
+            "bench",
+            "generate",
             "--model",
             str(model),
             "--device",

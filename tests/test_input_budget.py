@@ -15,6 +15,7 @@ from requires import missing
 
 from app.bench.common import show_of
 from app.clock import FakeTime, FrameClock
+from app.control.access import Listen
 from app.control.inbox import BOUND, BUSY, PER_FRAME, Inbox
 from app.control.osc import OscServer, encode_message
 from app.cues.actions import CameraOrbit, Go, LayerOpacity, Master, StandbyStep
@@ -86,7 +87,7 @@ def test_arrival_order_is_kept_between_kinds() -> None:
 def test_osc_intake_limit_before_parsing() -> None:
     now = [0.0]
     got: list[object] = []
-    srv = OscServer(got.append, host="127.0.0.1", port=0, allow=["loopback"], clock=lambda: now[0])
+    srv = OscServer(got.append, Listen("127.0.0.1", 0, ["loopback"]), clock=lambda: now[0])
     garbage = b"/" + b"x" * 60_000  # would be malformed, were it parsed
     for _ in range(10):
         srv.handle_datagram(garbage, "127.0.0.1", 9000)
@@ -102,7 +103,8 @@ def test_osc_intake_limit_before_parsing() -> None:
 def test_busy_is_answered() -> None:
     inbox = Inbox(bound=2)
     srv = OscServer(
-        lambda a: inbox.put(a, 0.0), host="127.0.0.1", port=0, allow=["loopback"]
+        lambda a: inbox.put(a, 0.0),
+        Listen("127.0.0.1", 0, ["loopback"]),
     ).start()
     sent: list[tuple[bytes, tuple[str, int]]] = []
     srv._send = lambda data, target: sent.append((data, target))  # type: ignore[method-assign]
@@ -156,7 +158,7 @@ def test_flood_of_valid_bundles(tmp_path: Path) -> None:
     interval outside it, and under 0.5 s."""
     player, fake, out = _player(tmp_path)
     player.on_applied(lambda action, note: fake.advance(ACTION_COST))
-    srv = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"], clock=lambda: fake.t)
+    srv = OscServer(player.put, Listen("127.0.0.1", 0, ["loopback"]), clock=lambda: fake.t)
     per_bundle = 2000
     messages: list[tuple[str, list[float]]] = []
     for i in range(per_bundle // 4):

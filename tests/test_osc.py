@@ -20,6 +20,7 @@ from requires import missing
 from waiting import wait_until
 
 from app.clock import FakeTime
+from app.control.access import Listen
 from app.control.osc import (
     MalformedPacket,
     OscArgError,
@@ -94,9 +95,7 @@ def server() -> Iterator[tuple[OscServer, list[A.Action], list[tuple[str, dict]]
     logs: list[tuple[str, dict]] = []
     srv = OscServer(
         got.append,
-        host="127.0.0.1",
-        port=0,
-        allow=["loopback"],
+        Listen("127.0.0.1", 0, ["loopback"]),
         log=lambda m, f: logs.append((m, f)),
     )
     srv.start()
@@ -332,7 +331,7 @@ def test_bundle_runs_in_order(server) -> None:
 def test_subscribe_and_state_pushes() -> None:
     clock = FakeTime(100.0)  # the answer budget refills only when the test says so
     got: list[A.Action] = []
-    srv = OscServer(got.append, host="127.0.0.1", port=0, allow=["loopback"], clock=clock)
+    srv = OscServer(got.append, Listen("127.0.0.1", 0, ["loopback"]), clock=clock)
     srv.start()
     try:
         _subscribe_and_state_pushes(srv, got, clock)
@@ -400,9 +399,7 @@ def test_flood_of_garbage() -> None:
     logs: list[tuple[str, dict]] = []
     srv = OscServer(
         got.append,
-        host="127.0.0.1",
-        port=0,
-        allow=["loopback"],
+        Listen("127.0.0.1", 0, ["loopback"]),
         log=lambda m, f: logs.append((m, f)),
         clock=lambda: 100.0,  # a frozen clock: the log's token buckets never refill
     ).start()
@@ -449,7 +446,7 @@ def test_flood_of_garbage() -> None:
 
 
 def test_unknown_sender_port_and_close_is_prompt() -> None:
-    srv = OscServer(lambda a: None, host="127.0.0.1", port=0, allow=["loopback"]).start()
+    srv = OscServer(lambda a: None, Listen("127.0.0.1", 0, ["loopback"])).start()
     t0 = time.perf_counter()
     srv.close()
     assert time.perf_counter() - t0 < 1.0
@@ -457,9 +454,9 @@ def test_unknown_sender_port_and_close_is_prompt() -> None:
 
 
 def test_port_in_use_is_a_clear_error() -> None:
-    with OscServer(lambda a: None, host="127.0.0.1", port=0) as srv:
+    with OscServer(lambda a: None, Listen("127.0.0.1", 0)) as srv:
         with pytest.raises(OSError, match="cannot listen for OSC on 127.0.0.1"):
-            OscServer(lambda a: None, host="127.0.0.1", port=srv.port).start()
+            OscServer(lambda a: None, Listen("127.0.0.1", srv.port)).start()
 
 
 # --- end to end with the player ----------------------------------------------------------
@@ -494,7 +491,7 @@ def test_end_to_end_with_player(tmp_path) -> None:  # type: ignore[no-untyped-de
         log=EventLog(tmp_path / "run.jsonl"),
         offline=True,
     )
-    srv = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"]).start()
+    srv = OscServer(player.put, Listen("127.0.0.1", 0, ["loopback"])).start()
     player.add_listener(srv.publish)
     try:
         c = client_for(srv)

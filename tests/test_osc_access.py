@@ -14,7 +14,7 @@ import pytest
 from pythonosc.osc_message import OscMessage
 
 from app.clock import FakeTime
-from app.control.access import AccessControl, Verdict
+from app.control.access import AccessControl, Listen, Verdict
 from app.control.osc import (
     MAX_SUBSCRIBERS,
     REPLY_BURST,
@@ -76,7 +76,7 @@ def clock() -> FakeTime:
 def passcode_server(clock: FakeTime) -> Iterator[tuple[OscServer, list[A.Action]]]:
     got: list[A.Action] = []
     srv = OscServer(
-        got.append, host="127.0.0.1", port=0, allow=["loopback"], passcode="4711", clock=clock
+        got.append, Listen("127.0.0.1", 0, ["loopback"]), passcode="4711", clock=clock
     ).start()
     yield srv, got
     srv.close()
@@ -175,7 +175,7 @@ def test_256_subscriptions_then_a_fade_send_under_50_packets(clock) -> None:
     """256 /subscribe from one host (256 source ports) naming one port, then one /go and a 3 s
     fade published frame by frame: that port gets one subscription's worth of packets."""
     got: list[A.Action] = []
-    srv = OscServer(got.append, host="127.0.0.1", port=0, allow=["loopback"], clock=clock).start()
+    srv = OscServer(got.append, Listen("127.0.0.1", 0, ["loopback"]), clock=clock).start()
     listener = _sock()
     port = listener.getsockname()[1]
     senders = [_sock() for _ in range(256)]
@@ -210,7 +210,7 @@ def test_256_subscriptions_then_a_fade_send_under_50_packets(clock) -> None:
 
 
 def test_subscriptions_one_per_host_bounded_and_expiring(clock) -> None:
-    srv = OscServer(lambda a: None, host="127.0.0.1", port=0, allow=["loopback"], clock=clock)
+    srv = OscServer(lambda a: None, Listen("127.0.0.1", 0, ["loopback"]), clock=clock)
     srv.start()
     socks = [_sock(f"127.0.4.{n + 1}") for n in range(MAX_SUBSCRIBERS + 1)]
     try:
@@ -350,7 +350,7 @@ def test_patterns_from_liblo_oscsend(tmp_path) -> None:  # type: ignore[no-untyp
         log=EventLog(tmp_path / "run.jsonl"),
         offline=True,
     )
-    srv = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"]).start()
+    srv = OscServer(player.put, Listen("127.0.0.1", 0, ["loopback"])).start()
     try:
         run_frames(player)  # each frame moves the fake clock on by 1/30 s
         sent = [

@@ -197,7 +197,8 @@ def test_web_block_becomes_a_spec_the_console_reads(
     player = SimpleNamespace(show=show, put=lambda a: None, listeners=[])
     args = SimpleNamespace(web_host=None, web_port=None, web_token=None, web_view_token=None)
     assert console.start_web_console(player, args, lambda m, f: None) is None
-    assert started["host"] == "127.0.0.1" and started["port"] == 0
-    assert started["allow"] == ["local"]
+    listen: object = started["listen"]  # app.control.access.Listen
+    assert listen.host == "127.0.0.1" and listen.port == 0  # type: ignore[attr-defined]
+    assert list(listen.allow) == ["local"]  # type: ignore[attr-defined]
     tokens: object = started["tokens"]
     assert (tokens.operate, tokens.view) == ("op-token", "view-token")  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.control.access import Listen
 from app.cues.actions import Action, Master
 from app.desk.auth import Access
 from app.desk.server import DeskServer
@@ -46,8 +47,8 @@ class Show:
 def _server(allow: list[str] | None = None, clock: Any = None) -> tuple[WebServer, Show]:
     show = Show()
     kwargs = {} if clock is None else {"clock": clock}
-    server = WebServer({"poems": []}, show.put, host="127.0.0.1", port=0, tokens=TOKENS,
-                       allow=allow, **kwargs)  # fmt: skip
+    server = WebServer({"poems": []}, show.put, Listen("127.0.0.1", 0, allow), tokens=TOKENS,
+                       **kwargs)  # fmt: skip
     show.server = server
     server.start()
     server.publish({"n": 0})

@@ -16,6 +16,7 @@ import pytest
 from frames import run_frames
 
 from app.clock import FakeTime, FrameClock
+from app.control.access import Listen
 from app.eventlog import EventLog
 from app.loop import FrameTap
 from app.web.console import WebConsole
@@ -65,7 +66,7 @@ def live(ctx: Any, tmp_path: Path) -> Iterator[tuple[Any, WebConsole, FakeTime]]
     )
 
     def factory(desc: dict[str, Any], put: Any) -> WebServer:
-        return WebServer(desc, put, host="127.0.0.1", port=0, tokens=TOKENS, put_deadline=put)
+        return WebServer(desc, put, Listen("127.0.0.1", 0), tokens=TOKENS, put_deadline=put)
 
     console = WebConsole(player, factory).start()
     yield player, console, fake_time

@@ -16,6 +16,7 @@ import pytest
 from frames import run_frames
 
 from app.clock import FakeTime, FrameClock
+from app.control.access import Listen
 from app.cues.actions import Action, Go, Master
 from app.cues.commands import CommandError, build, log_name
 from app.eventlog import EventLog, read_log
@@ -85,9 +86,7 @@ class FakeShow:
 @pytest.fixture
 def fake() -> Iterator[tuple[WebServer, FakeShow]]:
     show = FakeShow()
-    server = WebServer(
-        {"title": "t", "poems": []}, show.put, host="127.0.0.1", port=0, tokens=TOKENS
-    )
+    server = WebServer({"title": "t", "poems": []}, show.put, Listen("127.0.0.1", 0), tokens=TOKENS)
     show.server = server
     server.start()
     server.publish({"master": 1.0, "n": 0})
@@ -174,7 +173,7 @@ def test_refusals_execute_nothing(fake: tuple[WebServer, FakeShow]) -> None:
 
 def test_allow_list_refuses_other_addresses() -> None:
     server = WebServer(
-        {}, lambda a: None, host="127.0.0.1", port=0, tokens=TOKENS, allow=["10.0.0.0/8"]
+        {}, lambda a: None, Listen("127.0.0.1", 0, ["10.0.0.0/8"]), tokens=TOKENS
     ).start()
     try:
 
@@ -295,8 +294,7 @@ def live(ctx: Any, tmp_path: Path) -> Iterator[tuple[Any, WebConsole, FakeTime]]
         return WebServer(
             desc,
             put,
-            host="127.0.0.1",
-            port=0,
+            Listen("127.0.0.1", 0),
             tokens=TOKENS,
             log=lambda m, f: player.log.write("info", fake_time.t, message=m, **f),
         )

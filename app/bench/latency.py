@@ -52,7 +52,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--height", type=int, default=180)
     p.add_argument("--seed", type=int, default=1, help="seed of the send moments")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _stills(folder: Path, width: int, height: int) -> tuple[Path, Path]:
@@ -185,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
     from app.bench.common import show_of
     from app.clock import FrameClock
+    from app.control.access import Listen
     from app.control.osc import OscServer
     from app.cues.commands import build
     from app.eventlog import EventLog
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"bench latency: no headless output: {exc}", file=sys.stderr)
             return 2
         player = Player(show, output, clock=FrameClock(), log=EventLog())
-        server = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"])
+        server = OscServer(player.put, Listen("127.0.0.1", 0, ["loopback"]))
         server.start()
         player.add_listener(server.publish)
         client = SimpleUDPClient("127.0.0.1", server.port)

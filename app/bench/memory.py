@@ -20,7 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("clip", nargs="?", type=Path, default=None, help="video (default: generated)")
     p.add_argument("--minutes", type=float, default=10.0, help="how long to play")
     p.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:

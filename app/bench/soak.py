@@ -52,7 +52,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the GOs and the input")
     p.add_argument("--go-every", type=float, default=4.0, help="mean seconds between GOs")
     p.add_argument("--operator", action="store_true", help="also draw the operator view")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--reload-every",
         type=float,

@@ -38,7 +38,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="a .ply or .splat scene (default: synthetic scenes of --counts)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object with the rows")
     p.add_argument("--width", type=int, default=None, help="target width (default 1920)")
     p.add_argument("--height", type=int, default=None, help="target height (default 1080)")
     p.add_argument(

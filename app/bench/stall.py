@@ -65,7 +65,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--height", type=int, default=180)
     p.add_argument("--window", type=float, default=5.0, help="seconds per window (default 5)")
     p.add_argument("--big", type=int, default=13000, help="side of the huge still in pixels")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def write_big_png(path: Path, size: int, bits: int = 16) -> Path:
@@ -166,6 +165,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Play the rounds (see the module docstring) and return the figures."""
     from app.bench.common import show_of
     from app.clock import FrameClock
+    from app.control.access import Listen
     from app.control.osc import OscServer
     from app.cues.commands import build
     from app.eventlog import EventLog, read_log
@@ -196,7 +196,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     log_path = folder / "run.jsonl"
     output = HeadlessOutput(args.width, args.height)
     player = Player(show, output, clock=FrameClock(), log=EventLog(log_path))
-    server = OscServer(player.put, host="127.0.0.1", port=0, allow=["loopback"])
+    server = OscServer(player.put, Listen("127.0.0.1", 0, ["loopback"]))
     session = Session(player)
     session.closers += [output.close, player.close]
     try:

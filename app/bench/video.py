@@ -43,7 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="video (default: a generated 1080p30 H.264 clip)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--repeat", type=int, default=2, help="runs of each path; the best counts")
     p.add_argument(
         "--rounds", type=int, default=5, help="interleaved rounds of (a) and (b); the median counts"

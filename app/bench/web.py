@@ -71,7 +71,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--in-process", action="store_true", help="the server on a thread (as before the child)"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _load() -> list[float]:
@@ -291,6 +290,7 @@ def _rounds(block: Any, count: int, seconds: float, active: Any) -> Frames[list[
 def run(args: argparse.Namespace) -> int:
     """`python -m app bench web`."""
     from app.clock import FrameClock
+    from app.control.access import Listen
     from app.cues.commands import build
     from app.eventlog import EventLog
     from app.loop import FrameTap, Steps
@@ -313,12 +313,8 @@ def run(args: argparse.Namespace) -> int:
 
         def factory(desc: dict[str, Any], put: Any) -> Any:
             if args.in_process:
-                return WebServer(
-                    desc, put, host="127.0.0.1", port=0, tokens=tokens, put_deadline=put
-                )
-            return ServerProcess(
-                desc, put, host="127.0.0.1", port=0, tokens=tokens, put_deadline=put
-            )
+                return WebServer(desc, put, Listen("127.0.0.1", 0), tokens=tokens, put_deadline=put)
+            return ServerProcess(desc, put, Listen("127.0.0.1", 0), tokens=tokens, put_deadline=put)
 
         console = WebConsole(player, factory).start()
         server = console.server

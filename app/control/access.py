@@ -154,6 +154,23 @@ def parse_allow(entries: Iterable[str] | None) -> tuple[list[IPNetwork], bool]:
     return unique, allow_any
 
 
+@dataclass(frozen=True)
+class Listen:
+    """Where a server listens and who may talk to it (the OSC server and the web console).
+
+    `host` is the bind address, `port` the port (0 picks a free one: the server says which
+    once started), `allow` the allow-list of the module docstring (None = `["local"]`).
+    """
+
+    host: str
+    port: int
+    allow: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.allow is not None and not isinstance(self.allow, tuple):
+            object.__setattr__(self, "allow", tuple(self.allow))  # a list given: frozen
+
+
 def _address(host: str) -> IPAddress | None:
     try:
         addr = ipaddress.ip_address(host.split("%", 1)[0])

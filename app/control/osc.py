@@ -86,7 +86,7 @@ from typing import Any
 
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from app.control.access import AccessControl, Verdict
+from app.control.access import AccessControl, Listen, Verdict
 from app.control.bindings import OscBinding, load_osc_bindings
 from app.cues.actions import Action
 from app.cues.commands import MAX_LAYER, CommandError, build
@@ -95,6 +95,7 @@ from app.status import ALERT, REFUSED, InputStatus, Status
 from app.threads import BackgroundThread
 
 DEFAULT_PORT = 7700
+DEFAULT_LISTEN = Listen("0.0.0.0", DEFAULT_PORT)  # every interface, the `local` allow-list
 MAX_BUNDLE_DEPTH = 4
 MAX_CLIENTS = 256
 MAX_SUBSCRIBERS = 32  # hosts receiving /state pushes
@@ -599,32 +600,31 @@ class _IntakeBuckets:
 class OscServer:
     """UDP OSC server that turns messages into actions (see the module docstring).
 
-    `put` receives every action (the player's thread-safe queue). `port=0` picks a free
-    port (tests); `.port` is the bound one after `start()`. `log(message, fields)` gets
-    refusals and errors, rate-limited, on the thread that calls `poll` (the main loop, once
-    per frame). `clock` is monotonic seconds (injectable). `access` replaces the
-    AccessControl built from `allow` and `passcode`.
+    `put` receives every action (the player's thread-safe queue). `listen` says where to
+    listen and who may talk (`port` 0 picks a free port, `.port` is the bound one after
+    `start()`). `log(message, fields)` gets refusals and errors, rate-limited, on the thread
+    that calls `poll` (the main loop, once per frame). `clock` is monotonic seconds
+    (injectable). `access` replaces the AccessControl built from `listen.allow` and
+    `passcode`.
     """
 
     def __init__(
         self,
         put: Callable[[Action], None],
+        listen: Listen = DEFAULT_LISTEN,
         *,
-        host: str = "0.0.0.0",
-        port: int = DEFAULT_PORT,
         passcode: str | None = None,
-        allow: list[str] | None = None,
         log: Log | None = None,
         go_button_edge: bool = True,
         clock: Callable[[], float] = time.monotonic,
         access: AccessControl | None = None,
     ) -> None:
         self._put = put
-        self.host = host
-        self._port = port
+        self.listen = listen
+        self._port = listen.port
         self.go_button_edge = go_button_edge
         self._clock = clock
-        self.access = access or AccessControl(allow, passcode, clock=clock)
+        self.access = access or AccessControl(listen.allow, passcode, clock=clock)
         self._log = RateLimitedLog(log, clock)
         self._sock: socket.socket | None = None
         self._thread = BackgroundThread(self._run, "osc-server")
@@ -650,15 +650,16 @@ class OscServer:
 
     def start(self) -> OscServer:
         """Bind the socket and start the receive thread. Raises OSError if the port is taken."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        host = self.listen.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            sock.bind((self.host, self._port))
+            sock.bind((host, self._port))
         except OSError as e:
             sock.close()
             raise OSError(
-                e.errno, f"cannot listen for OSC on {self.host}:{self._port}: {e.strerror}"
+                e.errno, f"cannot listen for OSC on {host}:{self._port}: {e.strerror}"
             ) from None
         sock.settimeout(0.1)  # lets close() stop the thread promptly
         self._sock = sock

@@ -18,8 +18,15 @@ from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
-from app.web.auth import Guard, Handler
+from app.web.auth import Guard, Handler, Rules
 from app.web.server import Role, Tokens
+
+# a view token only looks; every change draws on the client's bucket
+DESK_RULES = Rules(
+    view_may_post=False,
+    limit_posts=True,
+    no_token="this desk needs its token: open the address `python -m app desk` printed",
+)
 
 
 class Access:
@@ -38,10 +45,8 @@ class Access:
             self.tokens,
             allow,
             names=names,  # the --host name, when it is one
-            view_may_post=False,
-            limit_posts=True,
+            rules=DESK_RULES,
             clock=clock,
-            no_token="this desk needs its token: open the address `python -m app desk` printed",
         )
         self.control = self.guard.control
 

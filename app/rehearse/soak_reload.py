@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +58,24 @@ def save(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+@dataclass(eq=False)
 class Editor:
-    """A thread that edits the show file every `every` seconds during the edit phases."""
+    """A thread that edits the show file every `every` seconds during the edit phases.
 
-    def __init__(
-        self, path: Path, media: list[Path], args: Any, every: float, phase: float
-    ) -> None:
-        self.path = path
-        self.media = media
-        self.args = args
-        self.every = every
-        self.phase = phase
-        self.edits = 0
-        self._start = time.perf_counter()
+    `path` is the show file, `media` its media, `args` the soak's options (output size),
+    `phase` the phase length (`phase_length`); `edits` counts the edits made so far.
+    """
+
+    path: Path
+    media: list[Path]
+    args: Any
+    every: float
+    phase: float
+    edits: int = field(default=0, init=False)
+    _start: float = field(default_factory=time.perf_counter, init=False, repr=False)
+    _thread: BackgroundThread = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
         self._thread = BackgroundThread(self._run, "soak-editor")
 
     def start(self, start: float) -> Editor:

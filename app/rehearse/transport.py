@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,6 +57,7 @@ def heard_position(mark: Mark, now: float, rate: int) -> float:
     return mark.start / rate + min(since, mark.frames / rate)
 
 
+@dataclass(eq=False)
 class AudioTransport:
     """Plays int16 `(frames, channels)` samples (given by `load`, any thread) through a
     PortAudio output stream (sounddevice) and says the position heard.
@@ -64,37 +66,31 @@ class AudioTransport:
     monotonic clock the callback and the frame loop share.
     """
 
-    def __init__(
-        self,
-        rate: int,
-        channels: int,
-        *,
-        device: Any = None,
-        stream_factory: Callable[..., Any] | None = None,
-        wall: Callable[[], float] = time.perf_counter,
-    ) -> None:
-        self.rate = rate
-        self.channels = channels
-        self.device = device
-        self._factory = stream_factory
-        self._wall = wall
+    rate: int
+    channels: int
+    _: KW_ONLY
+    device: Any = None
+    stream_factory: Callable[..., Any] | None = None
+    wall: Callable[[], float] = time.perf_counter
+    offset: float = field(default=0.0, init=False)  # show time - position (changes at seeks)
+    xruns: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
         self._samples: np.ndarray | None = None
         self._cmd = Command(0, False, None, 0.0)
         self._mark: Mark | None = None
         self._n = 0  # the callback's read position (callback thread only)
         self._gen = 0  # the command generation the callback has applied
         self._last = 0.0  # the last position read (monotonic between commands)
-        self.offset = 0.0  # show time - position (changes at seeks)
         self._show_last = 0.0
         self._stream: Any = None
-        self.xruns = 0
 
     # --- life cycle -------------------------------------------------------------------
 
     def open(self) -> None:
         """Open and start the output stream (silent until `play`); raises OSError when the
         audio output cannot be used (no PortAudio, no device)."""
-        factory = self._factory
+        factory = self.stream_factory
         if factory is None:
             try:
                 import sounddevice
@@ -162,7 +158,7 @@ class AudioTransport:
         if k or mark is None or mark.gen != cmd.gen:
             # a silent block (loading, or past the end) keeps the last block's mark, so that
             # the position runs on to the end of what was written
-            self._mark = Mark(cmd.gen, n, k, self._wall(), latency)
+            self._mark = Mark(cmd.gen, n, k, self.wall(), latency)
 
     # --- the main thread --------------------------------------------------------------
 
@@ -178,7 +174,7 @@ class AudioTransport:
         if not cmd.playing or mark is None or mark.gen != cmd.gen:
             pos = cmd.anchor  # paused, or the callback has not seen the command yet
         else:
-            pos = max(cmd.anchor, heard_position(mark, self._wall(), self.rate))
+            pos = max(cmd.anchor, heard_position(mark, self.wall(), self.rate))
         self._last = max(self._last, pos)
         return self._last
 

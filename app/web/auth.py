@@ -26,6 +26,7 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -81,10 +82,26 @@ def machine_names() -> set[str]:
     return names
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What one server lets through once a client passed the address, Host and Origin checks
+    (steps 4 and 5 of the module docstring): the paths open without a token, whether a view
+    token may post, whether posts draw on the client's bucket (`rate` a second), and the
+    reason given to a request without a token."""
+
+    open_paths: tuple[str, ...] = OPEN_PATHS
+    open_prefixes: tuple[str, ...] = OPEN_PREFIXES
+    view_may_post: bool = True
+    limit_posts: bool = False
+    rate: float = RATE
+    no_token: str = "no token"
+
+
 class Guard:
     """The middleware of the module docstring, for one server.
 
-    `tokens` has `role(token) -> "operate" | "view" | None` (app.web.server.Tokens).
+    `tokens` has `role(token) -> "operate" | "view" | None` (app.web.server.Tokens); `rules`
+    are the server's own (the console's and the desk's differ).
     """
 
     def __init__(
@@ -93,26 +110,16 @@ class Guard:
         allow: Iterable[str] | None = None,
         *,
         names: Iterable[str] = (),
-        open_paths: tuple[str, ...] = OPEN_PATHS,
-        open_prefixes: tuple[str, ...] = OPEN_PREFIXES,
-        view_may_post: bool = True,
-        limit_posts: bool = False,
-        rate: float = RATE,
+        rules: Rules = Rules(),
         clock: Callable[[], float] = time.monotonic,
         refused: Callable[[web.Request, str], None] | None = None,
-        no_token: str = "no token",
     ) -> None:
         self.tokens = tokens
         self.control = AccessControl(allow, clock=clock)
         self.names = machine_names() | {host_name(n) for n in names}
-        self.open_paths = open_paths
-        self.open_prefixes = open_prefixes
-        self.view_may_post = view_may_post
-        self.limit_posts = limit_posts
-        self.rate = rate
+        self.rules = rules
         self._clock = clock
         self._refused = refused
-        self.no_token = no_token  # the reason given to a request without a token
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
 
     def bucket(self, remote: str) -> Bucket:
@@ -121,7 +128,7 @@ class Guard:
         if b is None:
             if len(self._buckets) >= _MAX_BUCKETS:
                 self._buckets.popitem(last=False)
-            b = self._buckets[remote] = Bucket(self.rate, self._clock)
+            b = self._buckets[remote] = Bucket(self.rules.rate, self._clock)
         else:
             self._buckets.move_to_end(remote)
         return b
@@ -167,16 +174,16 @@ class Guard:
         if not self.origin_ok(request):
             return self._refuse(request, "cross-origin request refused", 403)
         path = request.path
-        if path in self.open_paths or path.startswith(self.open_prefixes):
+        if path in self.rules.open_paths or path.startswith(self.rules.open_prefixes):
             return None
         role = self.role(request)
         token = request.query.get("token") or request.headers.get("Authorization")
         if role is None:
-            return self._refuse(request, "wrong token" if token else self.no_token, 401)
+            return self._refuse(request, "wrong token" if token else self.rules.no_token, 401)
         changes = request.method not in ("GET", "HEAD")
-        if changes and role != "operate" and not self.view_may_post:
+        if changes and role != "operate" and not self.rules.view_may_post:
             return self._refuse(request, "a view token can look but not change anything", 403)
-        if changes and self.limit_posts and not self.bucket(request.remote or "?").take():
+        if changes and self.rules.limit_posts and not self.bucket(request.remote or "?").take():
             return self._refuse(request, "too many requests: slow down", 429)
         request["role"] = role
         return None

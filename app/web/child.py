@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from app.control.access import Listen
 from app.cues.actions import Action
 
 _LEN = struct.Struct(">I")
@@ -81,26 +82,22 @@ class ServerProcess:
         self,
         show: dict[str, Any],
         put: Callable[[Action], None],
+        listen: Listen,
         *,
-        host: str,
-        port: int,
         tokens: Any,
-        allow: list[str] | None = None,
         log: Log | None = None,
         thumbs_dir: Path | None = None,
         show_file: Path | None = None,
         put_deadline: Callable[[Action, float], None] | None = None,
     ) -> None:
-        self.host = host
-        self._port = port
+        self.host = listen.host
+        self._port = listen.port
         self.tokens = tokens
         self._config = {
             "show": show,
-            "host": host,
-            "port": port,
+            "listen": listen,
             "operate": tokens.operate,
             "view": tokens.view,
-            "allow": allow,
             "thumbs": str(thumbs_dir) if thumbs_dir else None,
             "show_file": str(show_file) if show_file else None,
         }
@@ -346,10 +343,8 @@ def _child() -> int:
         server = WebServer(
             config["show"],
             put,
-            host=config["host"],
-            port=config["port"],
+            config["listen"],
             tokens=Tokens(config["operate"], config["view"]),
-            allow=config["allow"],
             log=lambda message, fields: send(("log", message, fields)),
             thumb_file=thumb_file,
             show_file=Path(config["show_file"]) if config.get("show_file") else None,

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from app.control.access import Listen
 from app.cues.actions import Action
 from app.show.model import Show
 from app.status import Status
@@ -461,11 +462,14 @@ def start_web_console(
     from app.web.server import DEFAULT_PORT, Tokens
 
     cfg = player.show.web
-    host = getattr(args, "web_host", None) or cfg.host or "0.0.0.0"
     port = getattr(args, "web_port", None)
     if port is None:
         port = DEFAULT_PORT if cfg.port is None else cfg.port
-    allow = getattr(args, "web_allow", None) or (list(cfg.allow) if cfg.allow else None)
+    listen = Listen(
+        getattr(args, "web_host", None) or cfg.host or "0.0.0.0",
+        port,
+        getattr(args, "web_allow", None) or cfg.allow or None,
+    )
     try:
         tokens = Tokens(
             getattr(args, "web_token", None) or cfg.token,
@@ -482,11 +486,9 @@ def start_web_console(
         return ServerProcess(
             show,
             put,
+            listen=listen,
             put_deadline=put,
-            host=host,
-            port=port,
             tokens=tokens,
-            allow=allow,
             log=log,
             thumbs_dir=thumbs.folder,
             show_file=player.show.path,  # the edit view (app/web/edit.py)
@@ -498,7 +500,7 @@ def start_web_console(
         print(f"web console: {exc} (playing without it)", file=sys.stderr)
         return None
     server = console.server
-    shown = lan_address() if host in ("0.0.0.0", "::", "") else host
+    shown = lan_address() if listen.host in ("0.0.0.0", "::", "") else listen.host
     url = server.url(shown)
     console.url = url
     print(f"console: {url}", file=sys.stderr, flush=True)

@@ -30,16 +30,18 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from app.control.access import Listen
 from app.cues.actions import Action
 from app.cues.commands import CommandError, build, name_of
 from app.ratelog import RateLimitedLog
 from app.status import ALERT, REFUSED
-from app.web.auth import Bucket, Guard
+from app.web.auth import Bucket, Guard, Rules
 from app.web.protocol import ProtocolError, Request, ack, encode, parse_request
 from app.web.truth import GRACE, ClockSync
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_PORT = 8080
+DEFAULT_LISTEN = Listen("0.0.0.0", DEFAULT_PORT)  # every interface, the `local` allow-list
 MAX_CONSOLES = 24
 MAX_WS_FRAME = 65536  # aiohttp closes the socket beyond this; protocol.MAX_MESSAGE refuses less
 UPDATE_INTERVAL = 1.0 / 30.0  # updates are coalesced to at most 30 a second per client
@@ -47,6 +49,7 @@ HEARTBEAT = 1.0
 SEND_TIMEOUT = 10.0  # a client that takes longer to accept one message is dropped
 ACK_TIMEOUT = 5.0  # a REST command not answered by then is answered with an error
 COMMAND_RATE = 50.0  # commands a second per console (burst: twice that)
+CONSOLE_RULES = Rules(rate=COMMAND_RATE)  # the handlers draw on guard.bucket per command
 BACKLOG_LIMIT = 256 * 1024  # bytes waiting in a client's socket before updates are skipped
 # with the show lock on, only these run: GO, BACK, the standby steps, and BLACKOUT and PANIC
 # (behind their holds on the page); picking a cue or a poem directly and the faders wait
@@ -151,7 +154,8 @@ class WebServer:
     """The console server (see the module docstring).
 
     `show` is the JSON-ready description of the show (poems, cues); `put(action)` takes the
-    actions of accepted commands. `port=0` picks a free port (`.port` once started).
+    actions of accepted commands. `listen` says where to listen and who may talk (`port` 0
+    picks a free port: `.port` once started).
     `thumb_file(key)` returns the cached thumbnail file of a key (or None).
     """
 
@@ -159,11 +163,9 @@ class WebServer:
         self,
         show: dict[str, Any],
         put: Callable[[Action], None],
+        listen: Listen = DEFAULT_LISTEN,
         *,
-        host: str = "0.0.0.0",
-        port: int = DEFAULT_PORT,
         tokens: Tokens | None = None,
-        allow: list[str] | None = None,
         log: Log | None = None,
         clock: Callable[[], float] = time.monotonic,
         thumb_file: Callable[[str], Path | None] | None = None,
@@ -171,15 +173,15 @@ class WebServer:
         put_deadline: PutDeadline | None = None,
         probe: Probe | None = None,
     ) -> None:
-        self.host = host
+        self.host = listen.host
         self.show_file = show_file  # the edit view's file (app/web/edit.py), when given
-        self._port = port
+        self._port = listen.port
         self.tokens = tokens or Tokens()
         self.guard = Guard(
             self.tokens,
-            allow,
-            names=[host],  # a bind address given as a name is a name it is reached by
-            rate=COMMAND_RATE,
+            listen.allow,
+            names=[listen.host],  # a bind address given as a name is a name it is reached by
+            rules=CONSOLE_RULES,
             clock=clock,
             refused=self._count_refusal,
         )
