@@ -13,7 +13,7 @@ import json
 import platform
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from itertools import zip_longest
@@ -208,32 +208,27 @@ def job_cost(job: Job, backend: Backend) -> float:
     return 2.0
 
 
+@dataclass(eq=False)
 class Runner:
     """Runs an ordered list of jobs with one backend, recording outputs in a manifest."""
 
-    def __init__(
-        self,
-        show: Show,
-        backend: Backend,
-        manifest: Manifest,
-        *,
-        force: bool = False,
-        verbose: bool = False,
-        out: TextIO | None = None,
-        err: TextIO | None = None,
-    ) -> None:
-        self.show = show
-        self.backend = backend
-        self.manifest = manifest
-        self.force = force
-        self.verbose = verbose
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+    show: Show
+    backend: Backend
+    manifest: Manifest
+    _: KW_ONLY
+    force: bool = False
+    verbose: bool = False
+    out: TextIO | None = None  # default: sys.stdout
+    err: TextIO | None = None  # default: sys.stderr
+
+    def __post_init__(self) -> None:
+        self.out = self.out or sys.stdout
+        self.err = self.err or sys.stderr
         self._prepared = False
         self._versions = software_versions()
-        if backend.capabilities.step_cache:
-            store = StepStore.for_media_root(show.media_root, reuse=not force)
-            backend.use_steps(store)  # type: ignore[attr-defined]
+        if self.backend.capabilities.step_cache:
+            store = StepStore.for_media_root(self.show.media_root, reuse=not self.force)
+            self.backend.use_steps(store)  # type: ignore[attr-defined]
 
     def backend_of(self, job: Job) -> Backend:
         """The backend that makes `job` (a routing backend picks one per recipe)."""
