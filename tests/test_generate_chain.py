@@ -96,8 +96,9 @@ def _lora(folder: Path, family: str) -> Path:
     """A LoRA made with peft on a tiny model (random, non-zero up weights), saved the way
     diffusers saves them."""
     from peft import LoraConfig, get_peft_model_state_dict
+    from tiny_builders import tiny_flux
 
-    from app.bench.tiny import tiny_flux, tiny_sdxl
+    from app.bench.tiny import tiny_sdxl
 
     torch.manual_seed(1)
     config = LoraConfig(
@@ -119,7 +120,7 @@ def _lora(folder: Path, family: str) -> Path:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """models.yaml with the tiny models plus a Kontext editor, an ESRGAN, LoRAs and ml-sharp
     entries (a stub tool, a missing tool with a depth fallback, a missing one without)."""
-    from app.bench.tiny import save_tiny
+    from tiny_builders import save_tiny
 
     folder = tmp_path_factory.mktemp("chain-models")
     base = tiny_registry()
@@ -448,7 +449,7 @@ poems:
 def fullsize_registry(registry: Path) -> Path:
     """The chain registry plus tiny SDXL and Kontext models whose VAEs downscale by 8, so the
     paper's sizes (1280x720, upscaled to 2560x1440) run on a CPU."""
-    from app.bench.tiny import save_tiny, save_tiny_esrgan
+    from tiny_builders import save_tiny, save_tiny_esrgan
 
     models = yaml.safe_load(registry.read_text())["models"]
     for name in ("sdxl-fullsize", "kontext-fullsize"):

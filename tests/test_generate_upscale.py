@@ -16,8 +16,8 @@ requires.module("torch")
 
 
 def tiny_esrgan(path: Path, scale: int = 2) -> Path:
-    """The tiny random ESRGAN of app.bench.tiny, saved at `path`."""
-    from app.bench.tiny import save_tiny_esrgan
+    """The tiny random ESRGAN of tests/tiny_builders.py, saved at `path`."""
+    from tiny_builders import save_tiny_esrgan
 
     return save_tiny_esrgan(path, scale)
 

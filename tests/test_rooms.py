@@ -162,7 +162,8 @@ def test_each_room_imports_only_what_the_table_allows() -> None:
     assert used_debt == DEBT, f"debt paid off: delete from DEBT {sorted(DEBT - used_debt)}"
 
 
-# Test support kept in app/ for the benches: the product never imports it.
+# The bench's tiny SDXL, kept in app/ for `bench generate` (the tests' other tiny models are
+# built on it in tests/tiny_builders.py): the product never imports it.
 TEST_SUPPORT = {"app.bench.tiny"}
 
 

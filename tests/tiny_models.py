@@ -54,7 +54,7 @@ def build_tiny_models(
 
     `aliases` registers more names for models already built (e.g. a show's model names).
     """
-    from app.bench.tiny import save_sdxl_single_file, save_tiny, save_tiny_esrgan
+    from tiny_builders import save_sdxl_single_file, save_tiny, save_tiny_esrgan
 
     models = {}
     for name in names:

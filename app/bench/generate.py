@@ -239,9 +239,9 @@ def run(args: argparse.Namespace) -> int:
         model = args.model
         tiny = model is None
         if tiny:
-            from app.bench.tiny import save_tiny
+            from app.bench.tiny import save_tiny_sdxl
 
-            model = save_tiny("sdxl", Path(tmp) / "tiny-sdxl")
+            model = save_tiny_sdxl(Path(tmp) / "tiny-sdxl")
         elif not (Path(model) / "model_index.json").is_file():
             print(f"bench generate: --model {model}: not a diffusers folder (no model_index.json)")
             return 2

@@ -76,9 +76,9 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         root = Path(tmp)
         if model is None:
-            from app.bench.tiny import save_tiny
+            from app.bench.tiny import save_tiny_sdxl
 
-            model = save_tiny("sdxl", root / "tiny-sdxl")
+            model = save_tiny_sdxl(root / "tiny-sdxl")
         registry = root / "show" / "models.yaml"
         registry.parent.mkdir(parents=True, exist_ok=True)
         registry.write_text(
