@@ -78,9 +78,13 @@ def _close_when_opened(future: Future[VideoSource]) -> None:
         future.result().close()
 
 
-def _load_scene(cue: Cue) -> SplatScene:
-    """A splat cue's scene as it draws: loaded, trimmed by its `splat:` (worker thread)."""
-    return load_cue_scene(cue.media, cue.splat).scene
+def _load_scene(cue: Cue) -> tuple[SplatScene, np.ndarray]:
+    """A splat cue's scene as it draws, loaded and trimmed by its `splat:`, and its rows as
+    the GPU takes them (worker thread)."""
+    from app.render.splats import pack_splats
+
+    scene = load_cue_scene(cue.media, cue.splat).scene
+    return scene, pack_splats(scene)
 
 
 def _open_video(cue: Cue, hap_missing: dict[str, str | None]) -> VideoSource:
@@ -114,7 +118,7 @@ class _Slot:
     cue: Cue
     image: LayerImage | None = None
     still: Future[np.ndarray] | None = None
-    scene: Future[SplatScene] | None = None
+    scene: Future[tuple[SplatScene, np.ndarray]] | None = None  # and its packed rows
     splat: Any = None  # GpuSplats once uploaded
     smoother: CameraSmoother | None = None
     last_t: float | None = None
@@ -468,12 +472,12 @@ class MediaPool:
             if not wait and not slot.scene.done():
                 return
             try:
-                scene = slot.scene.result()
+                scene, packed = slot.scene.result()
                 if self._splat_renderer is None:
                     from app.render.splats import SplatRenderer
 
                     self._splat_renderer = SplatRenderer(self.ctx, timing=False)
-                slot.splat = self._splat_renderer.upload(scene)
+                slot.splat = self._splat_renderer.upload(scene, packed)
                 slot.extra["scene"] = scene
             except (MediaError, OSError, ValueError, RuntimeError) as exc:
                 self._fail(slot, str(exc), t)
@@ -490,6 +494,15 @@ class MediaPool:
         offset = self.camera_moves.offset(index, offset, cue_time, live=index == self._live)
         width, height = self.size
         view = cue_view(slot.extra["scene"], slot.cue.camera, offset, t, width, height)
+        if slot.image is None and not wait:
+            # the first picture over frames: the sort, then SPLATS_PER_STEP splats a frame
+            drawing = slot.extra.get("drawing")
+            if drawing is None:
+                drawing = self._splat_renderer.begin(slot.splat, view, width, height)
+                slot.extra["drawing"] = drawing
+            if drawing.step():
+                slot.image = slot.extra.pop("drawing").target
+            return
         slot.image = self._splat_renderer.render(slot.splat, view, width, height)
 
     def _preroll(self, slot: _Slot, t: float) -> None:
