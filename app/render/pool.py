@@ -10,6 +10,10 @@ The frame never waits on media (except `offline`, for renders to a file): a cue 
 before its media is ready is prepared like the cue in standby (`starting`), and `ready(cue)`
 says when its first image is on the GPU; the player holds its fade until then. Stills are
 decoded no larger than the output needs (app.media.still), by `DECODE_WORKERS` workers.
+A first image reaches the GPU over frames: a still, or a video's first frame, `UPLOAD_BYTES`
+a frame (the video's textures made a frame before); a splat scene's first picture is sorted
+and then drawn a slice of splats a frame (`SplatRenderer.begin`). One thread touches GL: this
+pool's, the main thread.
 
 A media failure never raises out of the pool: the cue's image becomes None (black), the error
 is logged once, and `error_since(cue)` tells the player when to fade that entry out.
@@ -43,13 +47,13 @@ from app.render.camera import CameraSmoother, cue_view
 from app.render.camera_path import CameraMoves
 from app.render.compositor import LayerImage
 from app.render.hap import HapTextures, missing_support
-from app.render.textures import RgbaTexture, YuvTextures, premultiply
+from app.render.textures import RgbaTexture, SpreadYuvUpload, YuvTextures, premultiply
 from app.show.model import Cue, Fit, MediaKind, Show
 
 ErrorLog = Callable[[str, int], None]  # (message, cue index)
 DECODE_WORKERS = 2  # threads that decode stills, open videos and load splat scenes
 FIRST_FRAME_WAIT = 0.002  # s: the most a frame waits for a just-opened video's first frame
-UPLOAD_BYTES = 1 << 20  # bytes of a still uploaded per frame (a large one takes a few frames)
+UPLOAD_BYTES = 1 << 20  # bytes of a still, or of a video's first frame, uploaded per frame
 NoteLog = Callable[[str], None]
 
 # The texture formats of each HAP variant (what the GL must sample to play it as textures).
@@ -417,6 +421,9 @@ class MediaPool:
 
     def _upload_yuv(self, slot: _Slot, frame: YuvFrame) -> None:
         image = slot.image
+        if image is None and not self.offline:
+            self._first_yuv(slot, frame)
+            return
         if not isinstance(image, YuvTextures) or (image.width, image.height) != (
             frame.width,
             frame.height,
@@ -426,6 +433,19 @@ class MediaPool:
             slot.image = YuvTextures(self.ctx, frame.width, frame.height)
         slot.image.upload(frame)
         slot.last_pts = frame.pts
+
+    def _first_yuv(self, slot: _Slot, frame: YuvFrame) -> None:
+        """A video's first frame goes to the GPU over frames: its textures are made in one
+        frame, its rows written `UPLOAD_BYTES` a frame in the next ones (newer frames wait);
+        the slot's image is set, and the cue can start, once all of it is there."""
+        uploading = slot.extra.get("uploading")
+        if uploading is None:
+            textures = YuvTextures(self.ctx, frame.width, frame.height, black=False)
+            slot.extra["uploading"] = SpreadYuvUpload(textures, frame, UPLOAD_BYTES)
+            return
+        if uploading.upload_more():
+            slot.image = slot.extra.pop("uploading").textures
+            slot.last_pts = uploading.frame.pts
 
     def _upload_hap(self, slot: _Slot, frame: HapFrame) -> None:
         image = slot.image
