@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import moderngl
 import numpy as np
@@ -596,6 +596,7 @@ def _use(fbo: Any) -> None:
         fbo.use()
 
 
+@dataclass(eq=False)
 class SplatDraw:
     """One render of a scene spread over frames (`SplatRenderer.begin`).
 
@@ -612,36 +613,28 @@ class SplatDraw:
     The GL state a step sets is its own: the frames between steps may draw anything else.
     """
 
-    MIN_SLICE = 64
+    MIN_SLICE: ClassVar[int] = 64
 
-    def __init__(
-        self,
-        renderer: SplatRenderer,
-        gpu: GpuSplats,
-        view: CameraView,
-        width: int,
-        height: int,
-        per_step: int,
-        budget: float,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
-        self.renderer = renderer
-        self.gpu = gpu
-        self.view = view
-        self.width = width
-        self.height = height
-        self.per_step = per_step
-        self.budget = budget
-        self.clock = clock
-        self.visible: int | None = None
-        self.drawn = 0
-        self.steps = 0
-        self.slices: list[int] = []
-        self.done = False
-        self.target = renderer._ensure_target(gpu, width, height)
-        self._order: np.ndarray | None = None  # the CPU path's sorted indices
-        self._preprocessed = False
-        self._sorted = False
+    renderer: SplatRenderer
+    gpu: GpuSplats
+    view: CameraView
+    width: int
+    height: int
+    per_step: int
+    budget: float
+    clock: Callable[[], float] = time.perf_counter
+    visible: int | None = field(default=None, init=False)
+    drawn: int = field(default=0, init=False)
+    steps: int = field(default=0, init=False)
+    slices: list[int] = field(default_factory=list, init=False)
+    done: bool = field(default=False, init=False)
+    target: PremulTexture = field(init=False)
+    _order: np.ndarray | None = field(default=None, init=False)  # the CPU path's sorted ids
+    _preprocessed: bool = field(default=False, init=False)
+    _sorted: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.target = self.renderer._ensure_target(self.gpu, self.width, self.height)
 
     def step(self) -> bool:
         """Do the next part of the render; True once the image is complete."""
