@@ -14,7 +14,8 @@ in turn:
 Frame intervals come from the event log's frame times. Reported: p50, p99 and max of the
 intervals in the quiet and the disturbed windows (and per disturbance), `stall_ratio` (p99
 disturbed / p99 quiet), `max_frame_ms` (the longest interval of the run) and its ratio to
-the quiet median; the late starts the event log recorded, and the OSC server's counters.
+the quiet median; the late starts the event log recorded, the OSC server's counters and the
+machine's load average before and after the run (`load`).
 Exit status 1 when `stall_ratio` > 1.5 or `max_frame_ms` > 4x the quiet median.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -173,6 +175,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from app.render.outputs import HeadlessOutput
     from app.session import Session
 
+    load_before = os.getloadavg()[0]
     media = _media(folder, args.width, args.height, args.fps, args.big)
     show = show_of(media, width=args.width, height=args.height, fps=args.fps, fade=0.5)
     target = {"still": "1.3", "video": "1.4", "splat": "1.5"}
@@ -237,6 +240,9 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "osc": {k: stats[k] for k in ("received", "limited", "ok", "busy", "malformed")},
         "fps": args.fps,
         "size": f"{args.width}x{args.height}",
+        # the machine's 1-minute load average before and after: other processes' share of
+        # the cores shows in every window, quiet ones included
+        "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -263,4 +269,5 @@ def run(args: argparse.Namespace) -> int:
             f"{MAX_OVER_MEDIAN:g}x)"
         )
         print(f"late starts: {result['late_starts']}; osc: {result['osc']}")
+        print(f"load average before and after: {result['load'][0]}, {result['load'][1]}")
     return 0 if ok else 1

@@ -174,7 +174,11 @@ class HeadlessOutput(Output):
         self.fbo.use()
 
     def end_frame(self) -> None:
-        """Nothing to present headless."""
+        """Nothing to present headless; the frame's GL work is finished here, as a window's
+        buffer swap submits it: a software GL defers drawing until something waits on it,
+        and frames of piled-up work would land on a later frame (the first upload or
+        splat sort that syncs)."""
+        self.ctx.finish()
 
     def inject(self, events: KeyEvent | Iterable[KeyEvent]) -> None:
         """Queue key events as if they came from a keyboard."""

@@ -10,6 +10,10 @@ The frame never waits on media (except `offline`, for renders to a file): a cue 
 before its media is ready is prepared like the cue in standby (`starting`), and `ready(cue)`
 says when its first image is on the GPU; the player holds its fade until then. Stills are
 decoded no larger than the output needs (app.media.still), by `DECODE_WORKERS` workers.
+A first image reaches the GPU over frames: a still, or a video's first frame, `UPLOAD_BYTES`
+a frame (the video's textures made a frame before); a splat scene's first picture is sorted
+and then drawn a slice of splats a frame (`SplatRenderer.begin`). One thread touches GL: this
+pool's, the main thread.
 
 A media failure never raises out of the pool: the cue's image becomes None (black), the error
 is logged once, and `error_since(cue)` tells the player when to fade that entry out.
@@ -43,13 +47,13 @@ from app.render.camera import CameraSmoother, cue_view
 from app.render.camera_path import CameraMoves
 from app.render.compositor import LayerImage
 from app.render.hap import HapTextures, missing_support
-from app.render.textures import RgbaTexture, YuvTextures, premultiply
+from app.render.textures import RgbaTexture, SpreadYuvUpload, YuvTextures, premultiply
 from app.show.model import Cue, Fit, MediaKind, Show
 
 ErrorLog = Callable[[str, int], None]  # (message, cue index)
 DECODE_WORKERS = 2  # threads that decode stills, open videos and load splat scenes
 FIRST_FRAME_WAIT = 0.002  # s: the most a frame waits for a just-opened video's first frame
-UPLOAD_BYTES = 1 << 20  # bytes of a still uploaded per frame (a large one takes a few frames)
+UPLOAD_BYTES = 1 << 20  # bytes of a still, or of a video's first frame, uploaded per frame
 NoteLog = Callable[[str], None]
 
 # The texture formats of each HAP variant (what the GL must sample to play it as textures).
@@ -78,9 +82,13 @@ def _close_when_opened(future: Future[VideoSource]) -> None:
         future.result().close()
 
 
-def _load_scene(cue: Cue) -> SplatScene:
-    """A splat cue's scene as it draws: loaded, trimmed by its `splat:` (worker thread)."""
-    return load_cue_scene(cue.media, cue.splat).scene
+def _load_scene(cue: Cue) -> tuple[SplatScene, np.ndarray]:
+    """A splat cue's scene as it draws, loaded and trimmed by its `splat:`, and its rows as
+    the GPU takes them (worker thread)."""
+    from app.render.splats import pack_splats
+
+    scene = load_cue_scene(cue.media, cue.splat).scene
+    return scene, pack_splats(scene)
 
 
 def _open_video(cue: Cue, hap_missing: dict[str, str | None]) -> VideoSource:
@@ -114,7 +122,7 @@ class _Slot:
     cue: Cue
     image: LayerImage | None = None
     still: Future[np.ndarray] | None = None
-    scene: Future[SplatScene] | None = None
+    scene: Future[tuple[SplatScene, np.ndarray]] | None = None  # and its packed rows
     splat: Any = None  # GpuSplats once uploaded
     smoother: CameraSmoother | None = None
     last_t: float | None = None
@@ -413,6 +421,9 @@ class MediaPool:
 
     def _upload_yuv(self, slot: _Slot, frame: YuvFrame) -> None:
         image = slot.image
+        if image is None and not self.offline:
+            self._first_yuv(slot, frame)
+            return
         if not isinstance(image, YuvTextures) or (image.width, image.height) != (
             frame.width,
             frame.height,
@@ -422,6 +433,19 @@ class MediaPool:
             slot.image = YuvTextures(self.ctx, frame.width, frame.height)
         slot.image.upload(frame)
         slot.last_pts = frame.pts
+
+    def _first_yuv(self, slot: _Slot, frame: YuvFrame) -> None:
+        """A video's first frame goes to the GPU over frames: its textures are made in one
+        frame, its rows written `UPLOAD_BYTES` a frame in the next ones (newer frames wait);
+        the slot's image is set, and the cue can start, once all of it is there."""
+        uploading = slot.extra.get("uploading")
+        if uploading is None:
+            textures = YuvTextures(self.ctx, frame.width, frame.height, black=False)
+            slot.extra["uploading"] = SpreadYuvUpload(textures, frame, UPLOAD_BYTES)
+            return
+        if uploading.upload_more():
+            slot.image = slot.extra.pop("uploading").textures
+            slot.last_pts = uploading.frame.pts
 
     def _upload_hap(self, slot: _Slot, frame: HapFrame) -> None:
         image = slot.image
@@ -468,12 +492,12 @@ class MediaPool:
             if not wait and not slot.scene.done():
                 return
             try:
-                scene = slot.scene.result()
+                scene, packed = slot.scene.result()
                 if self._splat_renderer is None:
                     from app.render.splats import SplatRenderer
 
                     self._splat_renderer = SplatRenderer(self.ctx, timing=False)
-                slot.splat = self._splat_renderer.upload(scene)
+                slot.splat = self._splat_renderer.upload(scene, packed)
                 slot.extra["scene"] = scene
             except (MediaError, OSError, ValueError, RuntimeError) as exc:
                 self._fail(slot, str(exc), t)
@@ -490,6 +514,15 @@ class MediaPool:
         offset = self.camera_moves.offset(index, offset, cue_time, live=index == self._live)
         width, height = self.size
         view = cue_view(slot.extra["scene"], slot.cue.camera, offset, t, width, height)
+        if slot.image is None and not wait:
+            # the first picture over frames: the sort, then SPLATS_PER_STEP splats a frame
+            drawing = slot.extra.get("drawing")
+            if drawing is None:
+                drawing = self._splat_renderer.begin(slot.splat, view, width, height)
+                slot.extra["drawing"] = drawing
+            if drawing.step():
+                slot.image = slot.extra.pop("drawing").target
+            return
         slot.image = self._splat_renderer.render(slot.splat, view, width, height)
 
     def _preroll(self, slot: _Slot, t: float) -> None:

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import moderngl
 import numpy as np
@@ -57,6 +57,8 @@ TEXTURE_ROW = 4096  # texels per row of the CPU-sort path's textures
 MAX_GROUPS = 65535
 RADIUS_CLAMP = 1.0  # screen-radius clamp, in multiples of the target's larger side
 TAN_CLAMP = 1.3  # the EWA Jacobian is evaluated within 1.3x the frustum
+SPLAT_SLICE = 256  # splats in the first slice a `SplatDraw.step` blends
+SPLAT_STEP_BUDGET = 0.008  # s of drawing a `SplatDraw.step` aims at (a first picture over frames)
 
 
 def quaternion_matrices(q: np.ndarray) -> np.ndarray:
@@ -283,7 +285,7 @@ class SplatRenderer:
         self._draw_cpu = load_program(ctx, "splat_draw", {"PROJECT_IN_VERTEX": 1})
         self._resolve = load_program(ctx, "splat_resolve")
         self._resolve_vao = ctx.vertex_array(self._resolve, [])
-        self._preprocess = load_compute(ctx, "splat_draw") if self.mode == "gpu" else None
+        self._preprocess_prog = load_compute(ctx, "splat_draw") if self.mode == "gpu" else None
         self._gather = load_compute(ctx, "splat_sort", {"STAGE": 4}) if self.mode == "gpu" else None
         self.sorter = GpuRadixSort(ctx) if self.mode == "gpu" else None
         self._queries: dict[str, moderngl.Query] = {}
@@ -300,8 +302,9 @@ class SplatRenderer:
 
     # --- upload -----------------------------------------------------------------------------
 
-    def upload(self, scene: SplatScene) -> GpuSplats:
-        """Put a scene on the GPU (covariances are computed here, once)."""
+    def upload(self, scene: SplatScene, packed: np.ndarray | None = None) -> GpuSplats:
+        """Put a scene on the GPU. `packed`: its `pack_splats` rows when made already (on a
+        worker thread: the covariances are the costly part), else they are made here."""
         if scene.count == 0:
             raise ValueError("cannot upload an empty splat scene")
         sh_count = 0 if scene.sh is None else int(scene.sh.shape[1])
@@ -314,7 +317,10 @@ class SplatRenderer:
             blend_linear=bool(scene.blend_linear),
             to_linear=bool(scene.blend_linear and scene.colour_space == "srgb"),
         )
-        packed = pack_splats(scene)
+        if packed is None:
+            packed = pack_splats(scene)
+        elif packed.shape != (scene.count, SPLAT_FLOATS) or packed.dtype != np.float32:
+            raise ValueError(f"packed splats are {packed.shape} {packed.dtype}, not the scene's")
         ctx = self.ctx
         if self.mode == "gpu":
             n = scene.count
@@ -394,9 +400,10 @@ class SplatRenderer:
                 gpu.objects["index"].write(order.tobytes())
             timings["visible"] = float(len(order))
         with self._timed("draw", timings):
-            self._draw_layer(gpu, view, width, height, None if self.mode == "gpu" else len(order))
-        if previous_fbo is not None and not isinstance(previous_fbo.mglo, moderngl.InvalidObject):
-            previous_fbo.use()
+            self._clear_layer(gpu, width, height)
+            self._draw_splats(gpu, view, width, height, None if self.mode == "gpu" else len(order))
+            self._resolve_layer(gpu)
+        _use(previous_fbo)
         if self.timing and self.mode == "gpu":
             counts = np.frombuffer(gpu.objects["indirect"].read(), dtype=np.uint32)
             timings["visible"] = float(counts[1])
@@ -449,45 +456,91 @@ class SplatRenderer:
     def _preprocess_and_sort(
         self, gpu: GpuSplats, view: CameraView, timings: dict[str, float]
     ) -> None:
-        assert self._preprocess is not None and self._gather is not None
-        assert self.sorter is not None
-        obj = gpu.objects
-        ctx = self.ctx
         with self._timed("pre", timings):
-            obj["indirect"].write(np.array([4, 0, 0, 0], dtype=np.uint32).tobytes())
-            self._view_uniforms(self._preprocess, gpu, view)
-            _set(self._preprocess, "u_count", gpu.count)
-            for binding, name in enumerate(
-                ("splats", "sh", "keys", "values", "records", "indirect")
-            ):
-                obj[name].bind_to_storage_buffer(binding)
-            self._preprocess.run(*_groups(gpu.count))
-            ctx.memory_barrier()
+            self._preprocess(gpu, view)
         with self._timed("sort", timings):
-            self.sorter.sort(obj["keys"], obj["values"], gpu.count)
-            for binding, name in enumerate(("values", "records", "drawn", "indirect")):
-                obj[name].bind_to_storage_buffer(binding)
-            self._gather.run(*_groups(gpu.count))
-            ctx.memory_barrier()
+            self._sort_records(gpu)
 
-    def _draw_layer(
-        self, gpu: GpuSplats, view: CameraView, width: int, height: int, instances: int | None
+    def _preprocess(self, gpu: GpuSplats, view: CameraView) -> None:
+        """Cull and project every splat: depth keys, screen records, the visible count."""
+        assert self._preprocess_prog is not None
+        obj = gpu.objects
+        obj["indirect"].write(np.array([4, 0, 0, 0], dtype=np.uint32).tobytes())
+        self._view_uniforms(self._preprocess_prog, gpu, view)
+        _set(self._preprocess_prog, "u_count", gpu.count)
+        for binding, name in enumerate(("splats", "sh", "keys", "values", "records", "indirect")):
+            obj[name].bind_to_storage_buffer(binding)
+        self._preprocess_prog.run(*_groups(gpu.count))
+        self.ctx.memory_barrier()
+
+    def _sort_records(self, gpu: GpuSplats) -> None:
+        """Sort the keys the preprocess wrote and gather the records back to front."""
+        assert self._gather is not None and self.sorter is not None
+        obj = gpu.objects
+        self.sorter.sort(obj["keys"], obj["values"], gpu.count)
+        for binding, name in enumerate(("values", "records", "drawn", "indirect")):
+            obj[name].bind_to_storage_buffer(binding)
+        self._gather.run(*_groups(gpu.count))
+        self.ctx.memory_barrier()
+
+    def begin(
+        self,
+        gpu: GpuSplats,
+        view: CameraView,
+        width: int,
+        height: int,
+        *,
+        per_step: int = SPLAT_SLICE,
+        budget: float = SPLAT_STEP_BUDGET,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> SplatDraw:
+        """A render of `gpu` seen from `view` spread over calls of `SplatDraw.step` (one a
+        frame: the sort, then slices of splats for about `budget` seconds a call), for a
+        first picture that must not hold a frame. Its `target` is the image `render` gives,
+        once `step` returned True."""
+        if gpu.mode != self.mode:
+            raise ValueError(f"scene was uploaded for the {gpu.mode} path, renderer is {self.mode}")
+        if per_step < 1:
+            raise ValueError(f"per_step must be at least 1, got {per_step}")
+        view = view.resized(width, height)
+        return SplatDraw(self, gpu, view, width, height, per_step, budget, clock)
+
+    def _clear_layer(self, gpu: GpuSplats, width: int, height: int) -> None:
+        fbo = gpu.objects["accum_fbo"] if gpu.blend_linear else gpu.objects["fbo"]
+        fbo.use()
+        self.ctx.viewport = (0, 0, width, height)
+        fbo.clear(0.0, 0.0, 0.0, 0.0)
+
+    def _draw_splats(
+        self,
+        gpu: GpuSplats,
+        view: CameraView,
+        width: int,
+        height: int,
+        instances: int | None,
+        first: int = 0,
     ) -> None:
+        """Blend sorted splats into the layer (not cleared here): on the GPU path all the
+        visible ones when `instances` is None (the count the preprocess wrote), else
+        `instances` of them from the `first` in back-to-front order (the CPU path's index
+        buffer holds those from `first` on)."""
         ctx = self.ctx
         obj = gpu.objects
         fbo = obj["accum_fbo"] if gpu.blend_linear else obj["fbo"]
         fbo.use()
         ctx.viewport = (0, 0, width, height)
-        fbo.clear(0.0, 0.0, 0.0, 0.0)
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         ctx.enable(moderngl.BLEND)
         ctx.blend_equation = moderngl.FUNC_ADD
         ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
         vao = obj["vao"]
-        if instances is None:
+        if self.mode == "gpu":
             _set(self._draw, "u_size", (float(width), float(height)))
+            if instances is not None:  # a slice: (vertices, instances, first vertex, base)
+                command = np.array([4, instances, 0, first], dtype=np.uint32)
+                obj["indirect"].write(command.tobytes())
             vao.render_indirect(obj["indirect"], mode=moderngl.TRIANGLE_STRIP, count=1)
-        elif instances > 0:
+        elif instances:
             prog = self._draw_cpu
             self._view_uniforms(prog, gpu, view)
             _set(prog, "u_splats", 0)
@@ -497,7 +550,11 @@ class SplatRenderer:
             obj["sh_tex"].use(1)
             vao.render(moderngl.TRIANGLE_STRIP, vertices=4, instances=instances)
         ctx.disable(moderngl.BLEND)
+
+    def _resolve_layer(self, gpu: GpuSplats) -> None:
+        """Linear-light scenes: their accumulated layer, encoded to sRGB, into the target."""
         if gpu.blend_linear:
+            obj = gpu.objects
             obj["fbo"].use()
             obj["accum"].use(0)
             _set(self._resolve, "u_accum", 0)
@@ -531,3 +588,118 @@ class SplatRenderer:
         for q in self._queries.values():
             q.release()
         self._queries = {}
+
+
+def _use(fbo: Any) -> None:
+    """Bind `fbo` again if it still exists (what was bound before a render)."""
+    if fbo is not None and not isinstance(fbo.mglo, moderngl.InvalidObject):
+        fbo.use()
+
+
+@dataclass(eq=False)
+class SplatDraw:
+    """One render of a scene spread over frames (`SplatRenderer.begin`).
+
+    The first steps cull and sort (on the GPU path the preprocess and the sort are a step
+    each) and clear the layer; each later one blends the next splats
+    in back-to-front order, so the "over" blend of the whole sorted list, and the picture,
+    are those of one `render`; the last one resolves linear-light scenes. A step blends
+    `per_step` splats, waits for the GL to finish them (`ctx.finish`) and goes on while the
+    next slice fits in `budget` seconds of `clock`, the slice doubling while it takes under
+    a quarter of the budget and halving when one alone overran it: a software GL gets a few
+    hundred splats a frame, a GPU the whole scene in a few frames. `drawn` counts the
+    splats blended so far, `slices` the size of each slice drawn; `visible` those the sort
+    kept (None until the step after the sort reads the GPU's count, which has run by then).
+    The GL state a step sets is its own: the frames between steps may draw anything else.
+    """
+
+    MIN_SLICE: ClassVar[int] = 64
+
+    renderer: SplatRenderer
+    gpu: GpuSplats
+    view: CameraView
+    width: int
+    height: int
+    per_step: int
+    budget: float
+    clock: Callable[[], float] = time.perf_counter
+    visible: int | None = field(default=None, init=False)
+    drawn: int = field(default=0, init=False)
+    steps: int = field(default=0, init=False)
+    slices: list[int] = field(default_factory=list, init=False)
+    done: bool = field(default=False, init=False)
+    target: PremulTexture = field(init=False)
+    _order: np.ndarray | None = field(default=None, init=False)  # the CPU path's sorted ids
+    _preprocessed: bool = field(default=False, init=False)
+    _sorted: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.target = self.renderer._ensure_target(self.gpu, self.width, self.height)
+
+    def step(self) -> bool:
+        """Do the next part of the render; True once the image is complete."""
+        if self.done:
+            return True
+        r, gpu = self.renderer, self.gpu
+        previous_fbo = r.ctx.fbo
+        try:
+            self.steps += 1
+            if not self._sorted:
+                self._sort()
+            else:
+                if self.visible is None:
+                    counts = np.frombuffer(gpu.objects["indirect"].read(), dtype=np.uint32)
+                    self.visible = int(counts[1])
+                self._draw_for_budget()
+                if self.drawn >= self.visible:
+                    r._resolve_layer(gpu)
+                    gpu.last_key = (self.view.key(), self.width, self.height)
+                    self.done = True
+        finally:
+            _use(previous_fbo)
+        return self.done
+
+    def _draw_for_budget(self) -> None:
+        assert self.visible is not None
+        start = self.clock()
+        while self.drawn < self.visible:
+            n = min(self.per_step, self.visible - self.drawn)
+            before = self.clock()
+            self._draw_slice(n)
+            self.renderer.ctx.finish()
+            now = self.clock()
+            took, spent = now - before, now - start
+            if took > self.budget:
+                self.per_step = max(self.MIN_SLICE, self.per_step // 2)
+                return
+            if took < self.budget / 4 and n == self.per_step:
+                self.per_step *= 2
+                took *= 2
+            if spent + took > self.budget:
+                return
+
+    def _draw_slice(self, n: int) -> None:
+        r, gpu = self.renderer, self.gpu
+        if self._order is not None:  # the CPU path: the slice to the index buffer
+            part = self._order[self.drawn : self.drawn + n]
+            gpu.objects["index"].write(part.tobytes())
+        first = 0 if self._order is not None else self.drawn
+        r._draw_splats(gpu, self.view, self.width, self.height, n, first)
+        self.drawn += n
+        self.slices.append(n)
+
+    def _sort(self) -> None:
+        r, gpu = self.renderer, self.gpu
+        gpu.last_key = None  # the layer is being redrawn
+        if r.mode == "gpu":
+            if not self._preprocessed:  # a step of its own: the sort is the next one
+                r._preprocess(gpu, self.view)
+                self._preprocessed = True
+                return
+            r._sort_records(gpu)
+        else:
+            assert gpu.positions is not None
+            self._order = cpu_sort_order(gpu.positions, self.view)
+            self.visible = len(self._order)
+        r._clear_layer(gpu, self.width, self.height)
+        self._sorted = True

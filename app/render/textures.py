@@ -128,7 +128,11 @@ class YuvTextures:
 
     top_row_first = True
 
-    def __init__(self, ctx: moderngl.Context, width: int, height: int) -> None:
+    def __init__(
+        self, ctx: moderngl.Context, width: int, height: int, *, black: bool = True
+    ) -> None:
+        """`black=False` leaves the textures unset (cheaper: nothing to write) for a caller
+        that shows them only once a whole frame is in (`SpreadYuvUpload`)."""
         _check_size(ctx, width, height, "YuvTextures")
         self.ctx = ctx
         self.width = width
@@ -140,12 +144,12 @@ class YuvTextures:
         self.pts: float | None = None
         luma = (width, height)
         chroma = (self.chroma_width, self.chroma_height)
-        self.y = self._plane(luma, 0)
-        self.u = self._plane(chroma, 128)
-        self.v = self._plane(chroma, 128)
+        self.y = self._plane(luma, 0 if black else None)
+        self.u = self._plane(chroma, 128 if black else None)
+        self.v = self._plane(chroma, 128 if black else None)
 
-    def _plane(self, size: tuple[int, int], fill: int) -> moderngl.Texture:
-        data = np.full((size[1], size[0]), fill, dtype=np.uint8)
+    def _plane(self, size: tuple[int, int], fill: int | None) -> moderngl.Texture:
+        data = None if fill is None else np.full((size[1], size[0]), fill, dtype=np.uint8)
         tex = self.ctx.texture(size, 1, data, alignment=1)
         tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
         tex.repeat_x = False
@@ -163,10 +167,18 @@ class YuvTextures:
         Plain `texture.write` from the numpy planes: on llvmpipe a 1080p frame takes about
         0.2 ms this way and 0.3 ms through a pixel-buffer object, so there is none.
         """
+        for tex, plane in self.planes_of(frame):
+            # numpy planes are written as they are when contiguous: no copy in Python
+            tex.write(np.ascontiguousarray(plane), alignment=1)
+        self.took(frame)
+
+    def planes_of(self, frame: YuvFrame) -> list[tuple[moderngl.Texture, np.ndarray]]:
+        """(texture, plane) for Y, U and V; ValueError when the frame does not fit."""
         if frame.width != self.width or frame.height != self.height:
             raise ValueError(
                 f"frame is {frame.width}x{frame.height}, textures are {self.width}x{self.height}"
             )
+        pairs = []
         for tex, plane, w, h in (
             (self.y, frame.y, self.width, self.height),
             (self.u, frame.u, self.chroma_width, self.chroma_height),
@@ -174,8 +186,11 @@ class YuvTextures:
         ):
             if plane.shape != (h, w) or plane.dtype != np.uint8:
                 raise ValueError(f"plane is {plane.shape} {plane.dtype}, expected ({h}, {w}) uint8")
-            # numpy planes are written as they are when contiguous: no copy in Python
-            tex.write(np.ascontiguousarray(plane), alignment=1)
+            pairs.append((tex, plane))
+        return pairs
+
+    def took(self, frame: YuvFrame) -> None:
+        """Note that `frame` is now what the textures hold (its colour space and time)."""
         self.colorspace = canonical_colorspace(frame.colorspace)
         self.full_range = bool(frame.full_range)
         self.pts = frame.pts
@@ -184,6 +199,60 @@ class YuvTextures:
         """Free the three GPU textures."""
         for tex in self.textures:
             tex.release()
+
+
+class SpreadYuvUpload:
+    """One frame written into `textures` over several calls of `upload_more`, each writing
+    whole rows of the Y, then U, then V plane, at most `max_bytes` (or one row, when a row
+    is longer): the first frame of a video reaches the GPU over frames, none of them held.
+    `last_bytes` is what the last call wrote; `complete` says when every row is in (the
+    textures then hold the frame, as `YuvTextures.upload` leaves them).
+    """
+
+    def __init__(self, textures: YuvTextures, frame: YuvFrame, max_bytes: int) -> None:
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, got {max_bytes}")
+        self.textures = textures
+        self.frame = frame
+        self.max_bytes = max_bytes
+        self.last_bytes = 0
+        self._planes = textures.planes_of(frame)  # checked now: a bad frame fails at once
+        self._plane = 0
+        self._row = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every row of the frame is on the GPU."""
+        return self._plane >= len(self._planes)
+
+    def upload_more(self) -> bool:
+        """Write the next rows (see the class docstring); True once complete."""
+        budget = self.max_bytes
+        self.last_bytes = 0
+        while not self.complete:
+            tex, plane = self._planes[self._plane]
+            height, width = plane.shape
+            rows = min(height - self._row, max(budget // width, 0))
+            if rows == 0:
+                if self.last_bytes:
+                    break  # the budget is spent
+                rows = 1  # a row longer than the budget goes alone
+            y0 = self._row
+            strip = np.ascontiguousarray(plane[y0 : y0 + rows])
+            tex.write(strip, viewport=(0, y0, width, rows), alignment=1)
+            self.last_bytes += strip.nbytes
+            budget -= strip.nbytes
+            self._row += rows
+            if self._row >= height:
+                self._plane += 1
+                self._row = 0
+        if self.complete:
+            self.textures.took(self.frame)
+        return self.complete
+
+    def release(self) -> None:
+        """Free the textures (an upload dropped before it completed)."""
+        self.textures.release()
 
 
 class PremulTexture:
