@@ -6,11 +6,13 @@ is the picture one upload or one render gives."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import moderngl
 import numpy as np
 import pytest
+from frames import run_frames
 from PIL import Image
 
 from app.bench.common import show_of
@@ -120,7 +122,7 @@ def test_a_splat_picture_over_frames_is_the_picture_of_one_render(
     drawing = renderer.begin(spread, view, W, H, per_step=256, budget=0.5, clock=StepClock(1.0))
     fbo = ctx.simple_framebuffer((8, 8))
     fbo.use()
-    while not drawing.step():
+    while not drawing.advance():
         assert spread.last_key is None  # not the scene's picture yet
         assert ctx.fbo is fbo  # what was bound is bound again
     assert drawing.visible is not None and drawing.drawn == drawing.visible > 256
@@ -149,8 +151,8 @@ def test_a_fast_gl_gets_the_whole_picture_in_one_step_after_the_sort(
     gpu = renderer.upload(scene)
     view = cue_view(scene, None, CameraOffset(), 0.0, W, H)
     drawing = renderer.begin(gpu, view, W, H, per_step=64, budget=1.0, clock=StepClock(0.0))
-    assert not drawing.step() and not drawing.step()  # preprocess, sort
-    assert drawing.step()
+    assert not drawing.advance() and not drawing.advance()  # preprocess, sort
+    assert drawing.advance()
     assert drawing.slices[:4] == [64, 128, 256, 512] and sum(drawing.slices) == drawing.visible
     gpu.release()
     renderer.release()
@@ -161,6 +163,21 @@ def _solid(path: Path, rgb: tuple[int, int, int]) -> Path:
     return path
 
 
+def _ready_within(player: Player, index: int, seconds: float) -> Callable[[], bool]:
+    """For `run_frames(until=...)`: a bounded poll, after each frame, on the pool having cue
+    `index` ready; the media load and decode on worker threads, on the wall clock."""
+    deadline = time.monotonic() + seconds
+
+    def ready() -> bool:
+        if player.pool.ready(index):
+            return True
+        assert time.monotonic() < deadline, f"cue {index} not ready within {seconds} s"
+        time.sleep(0.005)  # let the worker threads run
+        return False
+
+    return ready
+
+
 def test_a_fired_video_reaches_the_gpu_over_frames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -169,7 +186,7 @@ def test_a_fired_video_reaches_the_gpu_over_frames(
     once the textures hold that frame."""
     import app.render.pool as pool_module
     from app.eventlog import EventLog, read_log
-    from app.media.testclips import make_clip
+    from app.media.lavfi import make_clip
     from app.media.video import VideoSource
     from app.render.outputs import HeadlessOutput
 
@@ -195,12 +212,8 @@ def test_a_fired_video_reaches_the_gpu_over_frames(
     log_path = tmp_path / "run.jsonl"
     player = Player(show, out, clock=FrameClock(fake, fake.sleep), log=EventLog(log_path))
 
-    def until(ready: int) -> None:
-        deadline = time.monotonic() + 60.0
-        while not player.pool.ready(ready) and time.monotonic() < deadline:
-            player.step()
-            fake.advance(1 / FPS)
-            time.sleep(0.005)  # the decoder threads run on the wall clock
+    def until(ready: int) -> None:  # frames of the show's loop until cue `ready` is
+        run_frames(player, None, until=_ready_within(player, ready, 60.0))
 
     try:
         player.put(Go(source="test"), 0.0)
@@ -210,7 +223,7 @@ def test_a_fired_video_reaches_the_gpu_over_frames(
         image = player.pool.image_for(2)
         assert isinstance(image, YuvTextures)
         y, u, v = (_read(tex) for tex in image.textures)
-        player.step()
+        run_frames(player)
         player.log.flush()
         records = read_log(log_path)
     finally:
@@ -229,7 +242,7 @@ def test_a_fired_video_reaches_the_gpu_over_frames(
 
 def test_a_fired_splat_scene_is_drawn_over_frames(tmp_path: Path) -> None:
     """GO onto a splat cue not in standby: the pool sorts, then draws it a slice a frame;
-    the cue is ready once the picture is complete, one `SplatDraw.step` a frame."""
+    the cue is ready once the picture is complete, one `SplatDraw.advance` a frame."""
     from app.media.splat_demo import make_demo_scene
     from app.render.outputs import HeadlessOutput
 
@@ -241,7 +254,7 @@ def test_a_fired_splat_scene_is_drawn_over_frames(tmp_path: Path) -> None:
     out = HeadlessOutput(W, H)
     player = Player(show, out, clock=FrameClock(fake, fake.sleep))
     steps: list[tuple[int, int]] = []  # (frame, splats drawn so far)
-    real = SplatDraw.step
+    real = SplatDraw.advance
 
     def spy(self: SplatDraw) -> bool:
         done = real(self)
@@ -249,17 +262,13 @@ def test_a_fired_splat_scene_is_drawn_over_frames(tmp_path: Path) -> None:
         return done
 
     try:
-        SplatDraw.step = spy  # type: ignore[method-assign]
+        SplatDraw.advance = spy  # type: ignore[method-assign]
         player.put(Go(source="test"), 0.0)
         player.put(Go(poem="1", cue="1.3", source="test"), 0.0)  # 1.2 is in standby
-        deadline = time.monotonic() + 60.0
-        while not player.pool.ready(2) and time.monotonic() < deadline:
-            player.step()
-            fake.advance(1 / FPS)
-            time.sleep(0.005)  # the scene loads on a worker thread
+        run_frames(player, None, until=_ready_within(player, 2, 60.0))
         assert player.pool.ready(2)
     finally:
-        SplatDraw.step = real  # type: ignore[method-assign]
+        SplatDraw.advance = real  # type: ignore[method-assign]
         player.close()
         out.close()
     frames = [f for f, _ in steps]

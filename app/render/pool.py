@@ -520,7 +520,7 @@ class MediaPool:
             if drawing is None:
                 drawing = self._splat_renderer.begin(slot.splat, view, width, height)
                 slot.extra["drawing"] = drawing
-            if drawing.step():
+            if drawing.advance():
                 slot.image = slot.extra.pop("drawing").target
             return
         slot.image = self._splat_renderer.render(slot.splat, view, width, height)

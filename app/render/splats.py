@@ -57,8 +57,10 @@ TEXTURE_ROW = 4096  # texels per row of the CPU-sort path's textures
 MAX_GROUPS = 65535
 RADIUS_CLAMP = 1.0  # screen-radius clamp, in multiples of the target's larger side
 TAN_CLAMP = 1.3  # the EWA Jacobian is evaluated within 1.3x the frustum
-SPLAT_SLICE = 256  # splats in the first slice a `SplatDraw.step` blends
-SPLAT_STEP_BUDGET = 0.008  # s of drawing a `SplatDraw.step` aims at (a first picture over frames)
+SPLAT_SLICE = 256  # splats in the first slice a `SplatDraw.advance` blends
+SPLAT_STEP_BUDGET = (
+    0.008  # s of drawing a `SplatDraw.advance` aims at (a first picture over frames)
+)
 
 
 def quaternion_matrices(q: np.ndarray) -> np.ndarray:
@@ -494,10 +496,10 @@ class SplatRenderer:
         budget: float = SPLAT_STEP_BUDGET,
         clock: Callable[[], float] = time.perf_counter,
     ) -> SplatDraw:
-        """A render of `gpu` seen from `view` spread over calls of `SplatDraw.step` (one a
+        """A render of `gpu` seen from `view` spread over calls of `SplatDraw.advance` (one a
         frame: the sort, then slices of splats for about `budget` seconds a call), for a
         first picture that must not hold a frame. Its `target` is the image `render` gives,
-        once `step` returned True."""
+        once `advance` returned True."""
         if gpu.mode != self.mode:
             raise ValueError(f"scene was uploaded for the {gpu.mode} path, renderer is {self.mode}")
         if per_step < 1:
@@ -636,7 +638,7 @@ class SplatDraw:
     def __post_init__(self) -> None:
         self.target = self.renderer._ensure_target(self.gpu, self.width, self.height)
 
-    def step(self) -> bool:
+    def advance(self) -> bool:
         """Do the next part of the render; True once the image is complete."""
         if self.done:
             return True
