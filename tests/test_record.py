@@ -205,14 +205,16 @@ def test_show_time_holds_frames_for_skipped_slots(ctx: moderngl.Context) -> None
 
 def test_frames_dropped_at_the_end_still_take_their_time(ctx: moderngl.Context) -> None:
     out = HeadlessOutput(W, H, ctx=ctx)
-    writer = SlowWriter(0.1)
+    writer = HeldWriter()  # the encoder finishes nothing while the 12 frames are captured
     rec = Recorder(ctx, W, H, FPS, "unused.mp4", queue_frames=2, lag=1, writer=writer)
     try:
         for i in range(12):
             numbered(out, i)
             rec.capture(out.fbo, i / FPS)
+        writer.gate.set()
         rec.close()
     finally:
+        writer.gate.set()
         out.close()
     assert rec.dropped > 0
     assert rec.written == 12  # one video frame per show frame: the video keeps the run's length
