@@ -36,10 +36,8 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from app.closing import Closing
 
-
-class EventLog(Closing):
+class EventLog:
     """Append-only JSON-lines writer; a log with no path keeps nothing (but counts errors)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -68,6 +66,12 @@ class EventLog(Closing):
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
