@@ -28,6 +28,7 @@ LEAVES = {
     "app.ratelog",
     "app.atomic",
     "app.threads",
+    "app.closing",
 }
 
 # room -> the rooms it may import (besides itself and LEAVES). ARCHITECTURE.md's table.

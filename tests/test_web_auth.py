@@ -23,7 +23,7 @@ from app.show.loader import load_show
 from app.web import safe_json
 from app.web.auth import Guard, host_name
 from app.web.protocol import ProtocolError, parse_request
-from app.web.server import COMMAND_RATE, Tokens, WebServer
+from app.web.server import COMMAND_RATE, STATIC_DIR, Tokens, WebServer
 from tests.web_helpers import tiny_show
 
 TOKENS = Tokens("op-token", "view-token")
@@ -114,6 +114,25 @@ def test_host_names() -> None:
 
 
 # --- the console -----------------------------------------------------------------------------
+
+
+def test_pages_are_served_with_the_shared_head() -> None:
+    """Every console page comes with static/head.html in place of its include line: the
+    doctype, the phone viewport and the stylesheet, once, and no include line left."""
+    head = (STATIC_DIR / "head.html").read_text()
+    server, _ = _server(allow=["loopback"])
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        for path, title in (("/", "Console"), ("/static/index.html", "Console"),
+                            ("/static/rehearse.html", "Rehearse"),
+                            ("/static/edit.html", "Edit the show")):  # fmt: skip
+            status, text = asyncio.run(_get(base + path))
+            assert status == 200, (path, status)
+            assert text.startswith(head), path
+            assert f"<title>{title}</title>" in text and "#include" not in text, path
+            assert text.count('name="viewport"') == 1 and text.count("console.css") == 1, path
+    finally:
+        server.close()
 
 
 def test_static_file_refused_off_the_allow_list() -> None:

@@ -135,3 +135,47 @@ def test_a_held_command_is_refused_by_the_show_and_a_fresh_one_applied(
     fired = [r for r in records if r["event"] == "cue"]
     assert [r["action"] for r in refused] == ["GO"]
     assert [r["cue"] for r in fired] == ["1.1"]  # one GO fired: the fresh one
+
+
+def test_a_ping_queued_before_the_first_frame_is_answered_with_a_frame(
+    live: tuple[Any, WebConsole, FakeTime],
+) -> None:
+    """The frame counter reaches the server before the pings of a frame are answered: a ping
+    waiting when the show loop starts comes back with the counter of the frame that answered
+    it (0: the first frame polls its inputs before drawing), never `frame: null`."""
+    player, console, _ = live
+    url = f"http://127.0.0.1:{console.server.port}/ws?token=op-token"
+    result: dict[str, Any] = {}
+    queued, done = threading.Event(), threading.Event()
+
+    async def page() -> None:
+        async with aiohttp.ClientSession() as s, s.ws_connect(url) as ws:
+            async with asyncio.timeout(30):
+                while json.loads((await ws.receive()).data)["type"] != "snapshot":
+                    pass
+                await ws.send_str('{"type":"ping","t":5000.0}')
+                # answered by the server itself, after the ping (one connection, in order)
+                await ws.send_bytes(b"x")
+                while json.loads((await ws.receive()).data)["type"] != "error":
+                    pass
+                queued.set()
+                while (m := json.loads((await ws.receive()).data))["type"] != "pong":
+                    pass
+                result["pong"] = m
+
+    def client() -> None:
+        try:
+            asyncio.run(page())
+        except BaseException as exc:
+            result["error"] = exc
+        finally:
+            queued.set()
+            done.set()
+
+    threading.Thread(target=client, daemon=True).start()
+    assert queued.wait(30)
+    assert player.status.frame == 0  # the show loop has not run a frame yet
+    pause = FrameTap(lambda: done.wait(0.005))
+    run_frames(player, None, inputs=[console, pause], until=done.is_set)
+    assert "error" not in result, result.get("error")
+    assert result["pong"] == {"type": "pong", "t": 5000.0, "frame": 0}

@@ -4,7 +4,8 @@ a child process, goes on answering) shows STALE, a GO tapped in the stall is sho
 applied and never fires after the show resumes, a T-bar pulled in the stall does not land;
 taps on a fader or a cue do nothing; LIVE reads black after PANIC; the blackout banner; the
 lock leaves PANIC usable; the screen wake fallback on a page without the Wake Lock API; a GO
-held by a stalled link (SIGSTOP of the console server) is shown not applied and never fires."""
+held by a stalled link (SIGSTOP of the console server) is shown not applied and never fires;
+a page that connects before the show's first state waits for it and throws nothing."""
 
 from __future__ import annotations
 
@@ -44,9 +45,38 @@ def play(tmp_path: Path) -> Iterator[Play]:
     p.stop()
 
 
-def open_console(browser: Any, url: str, **context: Any) -> Any:
-    page = browser.new_context(**context).new_page()
-    page.on("pageerror", lambda exc: pytest.fail(f"script error on the page: {exc}"))
+class Pages:
+    """The browser contexts of one test. A script error on any of their pages is kept and
+    fails the test after it (raised inside Playwright's event callback, it would kill the
+    browser's connection, and with it every later test of the module); the contexts are
+    closed before the test's `play` stops."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.contexts: list[Any] = []
+        self.errors: list[str] = []
+
+    def context(self, **options: Any) -> Any:
+        context = self.browser.new_context(**options)
+        context.on("weberror", lambda e: self.errors.append(f"{e.page and e.page.url}: {e.error}"))
+        self.contexts.append(context)
+        return context
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+        assert not self.errors, f"script errors on the page: {self.errors}"
+
+
+@pytest.fixture
+def pages(browser: Any, play: Play) -> Iterator[Pages]:
+    opened = Pages(browser)
+    yield opened
+    opened.close()
+
+
+def open_console(pages: Pages, url: str, **context: Any) -> Any:
+    page = pages.context(**context).new_page()
     page.goto(url)
     page.get_by_text("online").wait_for(timeout=30000)
     page.wait_for_function(FRESH, timeout=30000)
@@ -80,8 +110,8 @@ def web(play: Play, action: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_frozen_show_loop_is_stale_and_late_commands_never_land(browser: Any, play: Play) -> None:
-    page = open_console(browser, play.url, viewport=TABLET)
+def test_frozen_show_loop_is_stale_and_late_commands_never_land(pages: Pages, play: Play) -> None:
+    page = open_console(pages, play.url, viewport=TABLET)
     page.locator("#go").click()
     page.locator("#live-cue", has_text="1.1").wait_for()
     wait_for(lambda: web(play, "GO"), message="the first GO in the event log")
@@ -134,8 +164,8 @@ def test_frozen_show_loop_is_stale_and_late_commands_never_land(browser: Any, pl
     page.context.close()
 
 
-def test_stray_taps_change_nothing(browser: Any, play: Play) -> None:
-    page = open_console(browser, play.url, viewport=PHONE, has_touch=True, is_mobile=True)
+def test_stray_taps_change_nothing(pages: Pages, play: Play) -> None:
+    page = open_console(pages, play.url, viewport=PHONE, has_touch=True, is_mobile=True)
     n = sent(page)
     # one tap at 15% of the master fader
     box = page.locator("#f-master").bounding_box()
@@ -155,8 +185,8 @@ def test_stray_taps_change_nothing(browser: Any, play: Play) -> None:
     page.context.close()
 
 
-def test_panic_blackout_and_the_lock(browser: Any, play: Play) -> None:
-    page = open_console(browser, play.url, viewport=TABLET)
+def test_panic_blackout_and_the_lock(pages: Pages, play: Play) -> None:
+    page = open_console(pages, play.url, viewport=TABLET)
     page.locator("#go").click()
     page.locator("#live-cue", has_text="1.1").wait_for()
     # master below full is shown large beside LIVE (keys step the fader by 1%)
@@ -208,8 +238,8 @@ def test_panic_blackout_and_the_lock(browser: Any, play: Play) -> None:
     page.context.close()
 
 
-def test_screen_wake_falls_back_to_a_video_without_the_api(browser: Any, play: Play) -> None:
-    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
+def test_screen_wake_falls_back_to_a_video_without_the_api(pages: Pages, play: Play) -> None:
+    context = pages.context(viewport=PHONE, has_touch=True, is_mobile=True)
     # what a plain-HTTP LAN address gives: no navigator.wakeLock (not a secure context)
     context.add_init_script(
         "Object.defineProperty(Navigator.prototype, 'wakeLock', {get: () => undefined});"
@@ -234,9 +264,9 @@ def _web_child(pid: int) -> int:
 
 
 def test_a_go_held_by_a_stalled_link_is_shown_not_applied_and_never_fires(
-    browser: Any, play: Play
+    pages: Pages, play: Play
 ) -> None:
-    page = open_console(browser, play.url, viewport=TABLET)
+    page = open_console(pages, play.url, viewport=TABLET)
     server = _web_child(play.proc.pid)
     os.kill(server, signal.SIGSTOP)  # the link stalls: messages wait, as in a Wi-Fi dropout
     try:
@@ -261,3 +291,40 @@ def test_a_go_held_by_a_stalled_link_is_shown_not_applied_and_never_fires(
     refused = [r for r in play.records() if r.get("event") == "refused" and r.get("action") == "GO"]
     assert all("deadline" in r["reason"] for r in refused), refused
     page.context.close()
+
+
+# a page's uncaught script errors, readable by the test in the page itself
+RECORD_ERRORS = """window.scriptErrors = [];
+addEventListener('error', (e) => window.scriptErrors.push(String(e.message)));
+addEventListener('unhandledrejection', (e) => window.scriptErrors.push(String(e.reason)));"""
+
+
+def test_a_page_before_the_first_state_waits_and_throws_nothing(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The console server has the show but no state yet (the show loop has not published
+    its first frame: what a slow start gives): the page builds the show, says it waits for
+    the first frame, and runs no step on the missing state."""
+    from app.control.access import Listen
+    from app.show.loader import load_show
+    from app.web.console import show_description
+    from app.web.server import Tokens, WebServer
+
+    desc = show_description(load_show(tiny_show(tmp_path)))
+    server = WebServer(desc, lambda action: None, Listen("127.0.0.1", 0),
+                       tokens=Tokens("op-token", "view-token"))  # fmt: skip
+    server.start()
+    opened = Pages(browser)
+    try:
+        context = opened.context(viewport=TABLET)
+        context.add_init_script(RECORD_ERRORS)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{server.port}/?token=op-token")
+        page.locator("#poems button").first.wait_for()  # the snapshot was handled
+        page.locator("#stale-why", has_text="waiting for the show's first frame").wait_for()
+        assert page.evaluate("window.scriptErrors") == []
+        assert page.locator("#stale").is_visible()
+        assert page.locator("#live-cue").inner_text() in ("", "-")
+    finally:
+        opened.close()
+        server.close()

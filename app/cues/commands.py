@@ -31,34 +31,7 @@ from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from app.cues.actions import (
-    Action,
-    Back,
-    Blackout,
-    CameraDolly,
-    CameraOrbit,
-    CameraPan,
-    CameraRecord,
-    CameraReset,
-    FadeOut,
-    Go,
-    HardBlack,
-    LayerOpacity,
-    LayerRate,
-    Master,
-    NextFade,
-    Panic,
-    Retime,
-    Standby,
-    StandbyStep,
-    TBar,
-    TransportPause,
-    TransportPlay,
-    TransportPoem,
-    TransportSeek,
-    TransportSkip,
-    TransportToggle,
-)
+from app.cues import actions
 
 ArgType = Literal["int", "float", "bool", "id"]
 
@@ -124,7 +97,7 @@ class Command:
     """
 
     name: str
-    action: type[Action]
+    action: type[actions.Action]
     args: tuple[Arg, ...] = ()
     help: str = ""
     fields: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
@@ -167,111 +140,121 @@ def _step(key: str, sign: int) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
 _TABLE: tuple[Command, ...] = (
     Command(
         "go",
-        Go,
+        actions.Go,
         (Arg("poem", "id", "poem id", optional=True), Arg("cue", "id", "cue id", optional=True)),
         "fire the cue in standby (or the named poem's first cue, or that cue)",
     ),
-    Command("back", Back, (), "standby back one cue (what is live stays)"),
+    Command("back", actions.Back, (), "standby back one cue (what is live stays)"),
     Command(
         "standby",
-        Standby,
+        actions.Standby,
         (Arg("poem", "id", "poem id"), Arg("cue", "id", "cue id", optional=True)),
         "set standby to a poem's first cue, or to a cue of it",
     ),
-    Command("standby_next", StandbyStep, (_count(),), "standby forward by cues", _step("cues", 1)),
-    Command("standby_prev", StandbyStep, (_count(),), "standby back by cues", _step("cues", -1)),
+    Command(
+        "standby_next",
+        actions.StandbyStep,
+        (_count(),),
+        "standby forward by cues",
+        _step("cues", 1),
+    ),
+    Command(
+        "standby_prev", actions.StandbyStep, (_count(),), "standby back by cues", _step("cues", -1)
+    ),
     Command(
         "poem_next",
-        StandbyStep,
+        actions.StandbyStep,
         (_count(),),
         "standby to the next poem's first cue",
         _step("poems", 1),
     ),
     Command(
         "poem_prev",
-        StandbyStep,
+        actions.StandbyStep,
         (_count(),),
         "standby to the previous poem's first cue",
         _step("poems", -1),
     ),
-    Command("next_fade", NextFade, (_seconds(),), "transition time of the next GO only"),
+    Command("next_fade", actions.NextFade, (_seconds(),), "transition time of the next GO only"),
     Command(
         "fadeout",
-        FadeOut,
+        actions.FadeOut,
         (_seconds(optional=True, help="seconds (default: the show's fade)"),),
         "fade everything to black",
     ),
-    Command("blackout", Blackout, (_switch("on", "off"),), "blackout on, off or toggled"),
-    Command("panic", Panic, (), "fade to black over the panic time; a second one cuts"),
-    Command("hardblack", HardBlack, (), "cut to black at once (standby stays)"),
-    Command("master", Master, (_unit("level", "master level"),), "master level"),
+    Command("blackout", actions.Blackout, (_switch("on", "off"),), "blackout on, off or toggled"),
+    Command("panic", actions.Panic, (), "fade to black over the panic time; a second one cuts"),
+    Command("hardblack", actions.HardBlack, (), "cut to black at once (standby stays)"),
+    Command("master", actions.Master, (_unit("level", "master level"),), "master level"),
     Command(
         "tbar",
-        TBar,
+        actions.TBar,
         (_unit("position", "T-bar position"),),
         "manual crossfade toward the cue in standby (1 completes it)",
     ),
     Command(
         "layer_opacity",
-        LayerOpacity,
+        actions.LayerOpacity,
         (_layer(), _unit("opacity", "opacity multiplier")),
         "a layer's opacity multiplier",
     ),
     Command(
         "layer_rate",
-        LayerRate,
+        actions.LayerRate,
         (_layer(), Arg("rate", "float", "rate multiplier", 0.0, MAX_LAYER_RATE)),
         "a layer's video rate, times each cue's own rate (0 pauses)",
     ),
     Command(
         "orbit",
-        CameraOrbit,
+        actions.CameraOrbit,
         (_move("dx", "yaw degrees"), _move("dy", "pitch degrees")),
         "orbit the splat camera",
     ),
     Command(
         "pan",
-        CameraPan,
+        actions.CameraPan,
         (_move("dx", "focus distances"), _move("dy", "focus distances")),
         "pan the splat camera",
     ),
     Command(
         "dolly",
-        CameraDolly,
+        actions.CameraDolly,
         (_move("d", "focus distances, + toward the scene"),),
         "dolly the splat camera",
     ),
-    Command("camera_reset", CameraReset, (), "splat camera back to the cue's base view"),
+    Command("camera_reset", actions.CameraReset, (), "splat camera back to the cue's base view"),
     Command(
         "camera_record",
-        CameraRecord,
+        actions.CameraRecord,
         (_switch("start", "stop"),),
         "record the live splat cue's camera move to a path file (start, stop or toggle)",
     ),
-    Command("transport_play", TransportPlay, (), "play the reference recording"),
-    Command("transport_pause", TransportPause, (), "pause the reference recording"),
-    Command("transport_toggle", TransportToggle, (), "play or pause the reference recording"),
+    Command("transport_play", actions.TransportPlay, (), "play the reference recording"),
+    Command("transport_pause", actions.TransportPause, (), "pause the reference recording"),
+    Command(
+        "transport_toggle", actions.TransportToggle, (), "play or pause the reference recording"
+    ),
     Command(
         "transport_seek",
-        TransportSeek,
+        actions.TransportSeek,
         (Arg("seconds", "float", "seconds from the start", 0.0, MAX_RECORDING),),
         "move the reference recording to a position",
     ),
     Command(
         "transport_skip",
-        TransportSkip,
+        actions.TransportSkip,
         (Arg("seconds", "float", "seconds, negative: back", -MAX_RECORDING, MAX_RECORDING),),
         "move the reference recording forward or back",
     ),
     Command(
         "transport_poem",
-        TransportPoem,
+        actions.TransportPoem,
         (Arg("poem", "id", "poem id (default: standby's poem)", optional=True),),
         "move the recording to a poem's first captured cue, and standby to that cue",
     ),
     Command(
         "cue_time",
-        Retime,
+        actions.Retime,
         (
             Arg("cue", "id", "cue id"),
             Arg("seconds", "float", "seconds into the recording", 0.0, MAX_RECORDING),
@@ -405,7 +388,7 @@ def _values(cmd: Command, args: Sequence[Any] | Mapping[str, Any], text: bool) -
 
 def _make(
     name: str, args: Sequence[Any] | Mapping[str, Any], source: str, detail: str, text: bool
-) -> Action:
+) -> actions.Action:
     cmd = command(name)
     values = _values(cmd, args, text)
     kwargs = cmd.fields(values) if cmd.fields is not None else values
@@ -418,7 +401,7 @@ def build(
     *,
     source: str,
     detail: str = "",
-) -> Action:
+) -> actions.Action:
     """The action of command `name` with typed `args` (positional, or by argument name).
 
     Numbers must be numbers (ints or floats; a bool is not a number), ids strings or
@@ -428,7 +411,7 @@ def build(
     return _make(name, args, source, detail, text=False)
 
 
-def parse(text: str, *, source: str, detail: str = "") -> Action:
+def parse(text: str, *, source: str, detail: str = "") -> actions.Action:
     """The action of one command line `name arg ...` (words separated by spaces)."""
     words = text.split()
     if not words:
@@ -458,9 +441,9 @@ def _word(value: Any) -> str:
     return str(value)
 
 
-def name_of(action: Action) -> str:
+def name_of(action: actions.Action) -> str:
     """The command that makes this action (for a StandbyStep: the one matching its sign)."""
-    if isinstance(action, StandbyStep):
+    if isinstance(action, actions.StandbyStep):
         if action.poems:
             return "poem_next" if action.poems > 0 else "poem_prev"
         return "standby_prev" if action.cues < 0 else "standby_next"
@@ -470,12 +453,12 @@ def name_of(action: Action) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(action).__name__).lower()  # MediaFailed
 
 
-def log_name(action: Action) -> str:
+def log_name(action: actions.Action) -> str:
     """The upper-case name of the command that makes an action, for notes and logs ('GO')."""
     return name_of(action).upper()
 
 
-def log_fields(action: Action) -> dict[str, Any]:
+def log_fields(action: actions.Action) -> dict[str, Any]:
     """An action as JSON-ready fields for the event log: its own fields, `action` (its
     `log_name`), and `detail` only when it says something."""
     d = asdict(action)
@@ -485,13 +468,13 @@ def log_fields(action: Action) -> dict[str, Any]:
     return d
 
 
-def format_action(action: Action) -> str:
+def format_action(action: actions.Action) -> str:
     """`parse`'s inverse: the command line of an action ('standby 2 2.1', 'orbit 5 2').
 
     A StandbyStep that moves both poems and cues has no single command line: it is written
     as two separated by ' ; ' (poems first, the order the engine applies them in).
     """
-    if isinstance(action, StandbyStep):
+    if isinstance(action, actions.StandbyStep):
         parts = []
         for n, ahead, behind in (
             (action.poems, "poem_next", "poem_prev"),
@@ -501,7 +484,7 @@ def format_action(action: Action) -> str:
                 word = ahead if n >= 0 else behind
                 parts.append(word if abs(n) <= 1 else f"{word} {abs(n)}")
         return " ; ".join(parts)
-    if isinstance(action, Go) and action.poem is None and action.cue is not None:
+    if isinstance(action, actions.Go) and action.poem is None and action.cue is not None:
         raise CommandError("a GO by cue id alone has no command line", command="go")
     name = name_of(action)
     cmd = COMMANDS.get(name)

@@ -35,6 +35,7 @@ from typing import Any
 import av
 import numpy as np
 
+from app.closing import Closing
 from app.media.ffmpeg import input_arg, last_line, run_ffmpeg
 from app.media.hap import HapError, HapFrame, parse_frame
 from app.media.probe import probe
@@ -312,7 +313,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {strerror or exc}"
 
 
-class VideoSource:
+class VideoSource(Closing):
     """A video clip played by timestamp: a decoder thread ahead, the caller picks frames.
 
     `rate`, `loop`, `start` and `end` are the cue's settings (`end` None: the clip's end).
@@ -503,12 +504,6 @@ class VideoSource:
         self._retired.clear()
         self._pending = None
 
-    def __enter__(self) -> VideoSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __del__(self) -> None:
         try:
             for dec in [self._decoder, *self._retired]:
@@ -648,7 +643,7 @@ class VideoSource:
             dec.close()
 
 
-class FrameStream:
+class FrameStream(Closing):
     """Every frame of a clip as fast as the decoder gives them (benchmarks, no pacing).
 
     `next()` blocks for the next frame, None once the clip ended (a looping stream never
@@ -703,12 +698,6 @@ class FrameStream:
     def close(self) -> None:
         """Stop the decoder thread and join it."""
         self._decoder.close()
-
-    def __enter__(self) -> FrameStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def decode_throughput(

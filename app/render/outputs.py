@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Self
 
 import moderngl
 import numpy as np
 
+from app.closing import Closing
 from app.render.fit import fit_scale
 from app.render.gl import GLError, create_headless_context, make_current, release_framebuffer
 from app.render.programs import load_program
@@ -73,7 +73,7 @@ class WarpPresenter:
         self._vao.release()
 
 
-class Output(ABC):
+class Output(ABC, Closing):
     """The interface both outputs implement.
 
     A frame is `begin_frame()` (binds `fbo`), drawing into `fbo`, `end_frame()` (presents).
@@ -108,12 +108,6 @@ class Output(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the output's GL objects (and window/context it made)."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class HeadlessOutput(Output):

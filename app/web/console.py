@@ -302,16 +302,16 @@ class WebConsole:
     def poll(self, t: float) -> None:
         """Main thread, once a frame (see the module docstring)."""
         server = self.server
-        server.poll(t)
-        if t - self._health_at >= HEALTH_INTERVAL or t < self._health_at:
-            self._health_at = t
-            self._health = console_health(self.player.status)
         now = time.monotonic()
         tick = getattr(server, "tick", None)
         if tick is not None and now - self._tick_at >= TICK_INTERVAL:
             self._tick_at = now
             status = self.player.status
             tick(status.frame, round(status.t, 3))
+        server.poll(t)  # after the tick: the pings it answers carry a frame counter
+        if t - self._health_at >= HEALTH_INTERVAL or t < self._health_at:
+            self._health_at = t
+            self._health = console_health(self.player.status)
         if not self._idle_seen:  # a loop without `idle`: hand over at the frame's start
             self._publish()
         self._idle_seen = False

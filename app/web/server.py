@@ -18,6 +18,7 @@ per client address, REST and WebSocket alike. Refusals are counted and logged
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import secrets
 import threading
@@ -40,6 +41,21 @@ from app.web.protocol import ProtocolError, Request, ack, encode, parse_request
 from app.web.truth import GRACE, ClockSync
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+INCLUDE_HEAD = "<!--#include head.html"
+
+
+@functools.cache
+def page_html(name: str) -> bytes:
+    """The console page `static/<name>.html`, its first line (`<!--#include head.html ...`)
+    replaced by `static/head.html`: the doctype, charset, phone viewport, colour scheme and
+    stylesheet every page shares, written once."""
+    text = (STATIC_DIR / f"{name}.html").read_text(encoding="utf-8")
+    first, _, rest = text.partition("\n")
+    if first.startswith(INCLUDE_HEAD):
+        text = (STATIC_DIR / "head.html").read_text(encoding="utf-8") + rest
+    return text.encode("utf-8")
+
+
 DEFAULT_PORT = 8080
 DEFAULT_LISTEN = Listen("0.0.0.0", DEFAULT_PORT)  # every interface, the `local` allow-list
 MAX_CONSOLES = 24
@@ -276,6 +292,7 @@ class WebServer:
             from app.web.edit import EditRoutes
 
             EditRoutes(self.show_file, self.guard).register(app.router)
+        app.router.add_get("/static/{page:index|rehearse|edit}.html", self._page)
         app.router.add_static("/static", STATIC_DIR, show_index=False)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -484,7 +501,10 @@ class WebServer:
         return str(role)
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        name = request.match_info.get("page", "index")
+        return web.Response(
+            body=page_html(name), content_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
 
     async def _rest_state(self, request: web.Request) -> web.Response:
         role = self._authorize(request, check_origin=True)

@@ -499,6 +499,9 @@ function isBlack(s) {
 }
 
 function setState(s) {
+  // until the show loop publishes its first state the server has only the lock and the
+  // consoles: nothing of the stage to show (STALE says "waiting for the show's first frame")
+  if (!s || !Array.isArray(s.layers)) return;
   state = s;
   if (!show) return;
   const live = cueAt(s.live);

@@ -56,7 +56,9 @@ function command(name, args) {
 }
 
 function take(state) {
-  const r = state && state.rehearsal;
+  // before the show loop's first state the server has only the lock and the consoles
+  if (!state || !Array.isArray(state.layers)) { say("waiting for the show's first frame"); return; }
+  const r = state.rehearsal;
   if (!r) { say("no reference recording: play SHOW --reference FILE"); return; }
   reh = r;
   heardAt = performance.now();
