@@ -125,7 +125,8 @@ def test_rehearse_page_transport_seek_and_retime(
         30,
         "the seek to 45 s",
     )
-    assert page.locator("#countdown").inner_text() == "late 35.0 s"  # 1.1 at 10 s
+    # the page shows it once the show's next state reaches it (not at once: a wait, not a read)
+    page.locator("#countdown", has_text="late 35.0 s").wait_for(timeout=30000)  # 1.1 at 10 s
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=OUTPUT / "rehearse.png")
     if os.environ.get("UPDATE_DOCS") == "1":  # the picture of docs/rehearsal-reference.md
