@@ -272,6 +272,15 @@ def test_moving_to_another_poem_and_curve_notes_follow(browser: Any, tmp_path: P
             10.0,
             "notes",
         )
+        # on a phone the notes field takes a line of its own, wide enough to read, and the
+        # delete button sits beside it, not over it
+        page.set_viewport_size({"width": 390, "height": 844})
+        field = page.locator(f"{row} input.notes").bounding_box()
+        delete = page.locator(f"{row} button.delete").bounding_box()
+        assert field is not None and delete is not None
+        assert field["width"] >= 150, field
+        assert field["x"] + field["width"] <= delete["x"] and delete["x"] + delete["width"] <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         page.context.close()
         play.stop()
