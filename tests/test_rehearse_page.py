@@ -153,4 +153,12 @@ def test_rehearse_page_transport_seek_and_retime(
     assert any(r.get("event") == "cuetime" and r["cue"] == "1.2" for r in play.records())
     # the pause held through all of it: the show clock did not move
     assert _rehearsal(play)["position"] == pytest.approx(0.75 * LENGTH, abs=0.1)
+    # on a phone every transport label is read whole (wrapped in its button, not cut short)
+    page.set_viewport_size({"width": 390, "height": 844})
+    cut = page.evaluate(
+        "[...document.querySelectorAll('section[aria-label=Transport] button')]"
+        ".filter((b) => b.scrollWidth > b.clientWidth).map((b) => b.id)"
+    )
+    assert cut == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.context.close()
