@@ -5,7 +5,8 @@ applied and never fires after the show resumes, a T-bar pulled in the stall does
 taps on a fader or a cue do nothing; LIVE reads black after PANIC; the blackout banner; the
 lock leaves PANIC usable; the screen wake fallback on a page without the Wake Lock API; a GO
 held by a stalled link (SIGSTOP of the console server) is shown not applied and never fires;
-a page that connects before the show's first state waits for it and throws nothing."""
+a page that connects before the show's first state waits for it and throws nothing; a new
+show description (thumbnails made) keeps the faders and poem buttons under a finger."""
 
 from __future__ import annotations
 
@@ -325,6 +326,42 @@ def test_a_page_before_the_first_state_waits_and_throws_nothing(
         assert page.evaluate("window.scriptErrors") == []
         assert page.locator("#stale").is_visible()
         assert page.locator("#live-cue").inner_text() in ("", "-")
+    finally:
+        opened.close()
+        server.close()
+
+
+def test_a_new_show_description_keeps_the_faders_and_poem_buttons(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Thumbnails made or the show file reloaded: the server sends the show again. The page
+    rebuilds what changed, never the master fader a finger may be on, or the poem strip when
+    its poems are the same; a new layer rebuilds the faders."""
+    from app.control.access import Listen
+    from app.show.loader import load_show
+    from app.web.console import show_description
+    from app.web.server import Tokens, WebServer
+
+    desc = show_description(load_show(tiny_show(tmp_path)))
+    server = WebServer(desc, lambda action: None, Listen("127.0.0.1", 0),
+                       tokens=Tokens("op-token", "view-token"))  # fmt: skip
+    server.start()
+    opened = Pages(browser)
+    try:
+        page = opened.context(viewport=PHONE, has_touch=True, is_mobile=True).new_page()
+        page.goto(f"http://127.0.0.1:{server.port}/?token=op-token")
+        page.locator("#f-master").wait_for()
+        page.evaluate("window.kept = [document.getElementById('f-master'), "
+                      "document.querySelector('#poems button')]")  # fmt: skip
+        server.set_show({**desc, "title": "Thumbnails made"})
+        page.wait_for_function("document.title.startsWith('Thumbnails made')")
+        same = "window.kept.map((el) => el.isConnected)"
+        assert page.evaluate(same) == [True, True]
+        assert page.locator("#show-title").inner_text() == "Thumbnails made"
+        # a show with another layer: new faders for it (the old master is replaced)
+        server.set_show({**desc, "title": "Layered", "layers": [*desc["layers"], 9]})
+        page.locator("#f-l9-opacity").wait_for()
+        assert page.evaluate(same) == [False, True]
     finally:
         opened.close()
         server.close()

@@ -333,10 +333,31 @@ let viewPoem = null;     // the poem whose cues the list shows
 let browsing = false;    // the performer picked it (else it follows the show)
 let focusPoem = null;    // the show's poem (standby's, else live's)
 
+// what the poem strip and the faders were last built from: a new show description (thumbnails
+// made, the show file reloaded) rebuilds only what changed, so a finger on a fader or a poem
+// button keeps its element
+let builtPoems = null;
+let builtLayers = null;
+
 function buildShow() {
   $("show-title").textContent = show.title;
   document.title = show.title + " - console";
   document.documentElement.style.setProperty("--aspect", String(show.aspect || 16 / 9));
+  viewPoem = null;
+  const poemsKey = JSON.stringify(show.poems.map((p) => [p.id, p.title]));
+  if (poemsKey !== builtPoems) {
+    builtPoems = poemsKey;
+    buildPoemStrip();
+  }
+  const layersKey = JSON.stringify(show.layers);
+  if (layersKey !== builtLayers) {
+    builtLayers = layersKey;
+    buildFaders();
+  }
+  applyBlocks();
+}
+
+function buildPoemStrip() {
   const nav = $("poems");
   nav.textContent = "";
   for (const p of show.poems) {
@@ -354,6 +375,9 @@ function buildShow() {
     };
     nav.appendChild(b);
   }
+}
+
+function buildFaders() {
   const mf = $("main-faders");
   mf.textContent = "";
   mf.appendChild(makeFader("f-master", "Master", 0, 1, "master", (v) => ({ level: v }), 1, true));
@@ -366,8 +390,6 @@ function buildShow() {
     lf.appendChild(makeFader(`f-l${n}-rate`, `Layer ${n} rate`, 0, 4,
       "layer_rate", (v) => ({ layer: n, rate: v }), 1, false, `L${n} rate`));
   }
-  viewPoem = null;
-  applyBlocks();
 }
 
 function showPoem(id) {
