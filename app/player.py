@@ -329,10 +329,14 @@ class Player:
 
     # --- one frame --------------------------------------------------------------------
 
-    def step(self) -> FrameResult:
-        """Render one frame at the clock's current time; returns what it did."""
+    def step(self, t: float | None = None) -> FrameResult:
+        """Render one frame at show time `t` (None: the clock's time now); returns what it
+        did. The loop passes the time it polled its inputs at, so the frame is drawn at the
+        time its inputs saw: a GO due between two readings of the clock cannot be logged at
+        a frame that does not show it."""
         started = time.perf_counter()
-        t = self.clock.time()
+        if t is None:
+            t = self.clock.time()
         self._applied_now = []
         self._drain(t)
         self._hold_starts(t)

@@ -113,7 +113,7 @@ class Session:
                 inp.poll(t)
             if not self._keys(t):
                 return
-            player.step()
+            player.step(t)  # the time the inputs were polled at
             if operator is not None:
                 operator.draw(player)
             if status and time.monotonic() - last_status > 0.5:

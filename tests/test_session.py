@@ -87,3 +87,55 @@ def test_status_is_immutable_and_replaced_each_frame(player: Player) -> None:
     assert player.status.master == 0.5
     assert player.status.last_note == "STANDBY ignored: no poem '9'"
     assert player.status.layer(1).opacity == 1.0 and "live 1.1" not in player.status.line()
+
+
+class SplitReads(FrameClock):
+    """Frame k's first reading of the clock gives k/fps; every later reading in that frame
+    gives k/fps + EPS: time passing between the loop's poll of its inputs and the frame."""
+
+    EPS = 0.004
+
+    def __init__(self) -> None:
+        super().__init__(lambda: 0.0, lambda seconds: None)
+        self.base = 0.0
+        self.read = False
+
+    def start(self) -> None:
+        self.frame, self.base, self.read = 0, 0.0, False
+
+    def time(self) -> float:
+        t = self.base + (self.EPS if self.read else 0.0)
+        self.read = True
+        return t
+
+    def wait_next_frame(self, fps: float) -> float:
+        self.frame += 1
+        self.base, self.read = self.frame / fps, False
+        return self.base
+
+
+def test_a_go_due_while_the_inputs_are_polled_is_logged_at_a_frame_that_shows_it(
+    tmp_path: Path,
+) -> None:
+    """A GO due after the loop polled its inputs but before the frame read the clock again
+    waits for the next frame; the event log must then not say it fired at a frame that
+    does not show it (the frame is drawn at the time its inputs were polled at)."""
+    from app.eventlog import EventLog, read_log
+
+    Image.new("RGB", (16, 9), (200, 0, 0)).save(tmp_path / "a.png")
+    show = show_of([tmp_path / "a.png"], width=16, height=9, fps=30.0, fade=0.0)
+    out = HeadlessOutput(16, 9)
+    log = tmp_path / "run.jsonl"
+    player = Player(show, out, clock=SplitReads(), log=EventLog(log), offline=True)
+    try:
+        due = 3 / 30 + SplitReads.EPS / 2  # between frame 3's poll and its second reading
+        run_frames(player, 6, script=[(due, build("go", source="script"))])
+    finally:
+        player.close()
+        out.close()
+    records = read_log(log)
+    fired = [r for r in records if r["event"] == "cue"]
+    assert [r["cue"] for r in fired] == [show.cues[0].id]
+    frames = [r for r in records if r["event"] == "frame"]
+    first = next(f for f in frames if f["t"] >= fired[0]["t"])
+    assert [layer["cue"] for layer in first["layers"]] == [show.cues[0].id], (fired, first)
