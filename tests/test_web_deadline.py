@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,26 @@ def live(ctx: Any, tmp_path: Path) -> Iterator[tuple[Any, WebConsole, FakeTime]]
     out.close()
 
 
+def _client(
+    page: Callable[[], Coroutine[Any, Any, None]],
+    result: dict[str, Any],
+    *ends: threading.Event,
+) -> None:
+    """Run the page's coroutine on a thread of its own; its exception goes to
+    `result["error"]` and every event of `ends` is set when it ends, however it ends."""
+
+    def run() -> None:
+        try:
+            asyncio.run(page())
+        except BaseException as exc:
+            result["error"] = exc
+        finally:
+            for end in ends:
+                end.set()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 def test_a_held_command_is_refused_by_the_show_and_a_fresh_one_applied(
     live: tuple[Any, WebConsole, FakeTime], tmp_path: Path
 ) -> None:
@@ -111,15 +131,7 @@ def test_a_held_command_is_refused_by_the_show_and_a_fresh_one_applied(
             got = await until(ws, lambda m: m["type"] == "ack" and m["id"] == "g2")
             result["fresh"] = got[-1]
 
-    def client() -> None:
-        try:
-            asyncio.run(page())
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=client, daemon=True).start()
+    _client(page, result, done)
     # the show's main loop (each frame moves the fake clock on by 1/fps); after each frame
     # the client's thread gets a moment
     pause = FrameTap(lambda: done.wait(0.005))
@@ -163,16 +175,7 @@ def test_a_ping_queued_before_the_first_frame_is_answered_with_a_frame(
                     pass
                 result["pong"] = m
 
-    def client() -> None:
-        try:
-            asyncio.run(page())
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            queued.set()
-            done.set()
-
-    threading.Thread(target=client, daemon=True).start()
+    _client(page, result, queued, done)
     assert queued.wait(30)
     assert player.status.frame == 0  # the show loop has not run a frame yet
     pause = FrameTap(lambda: done.wait(0.005))

@@ -294,6 +294,28 @@ def test_a_go_held_by_a_stalled_link_is_shown_not_applied_and_never_fires(
     page.context.close()
 
 
+@pytest.fixture
+def bare(browser: Any, tmp_path: Path) -> Iterator[tuple[Any, dict[str, Any], Pages, str]]:
+    """A console server with the tiny show's description and no show loop behind it (no
+    state yet), the test's browser contexts, and the page's address with the operate
+    token."""
+    from app.control.access import Listen
+    from app.show.loader import load_show
+    from app.web.console import show_description
+    from app.web.server import Tokens, WebServer
+
+    desc = show_description(load_show(tiny_show(tmp_path)))
+    server = WebServer(desc, lambda action: None, Listen("127.0.0.1", 0),
+                       tokens=Tokens("op-token", "view-token"))  # fmt: skip
+    server.start()
+    opened = Pages(browser)
+    try:
+        yield server, desc, opened, f"http://127.0.0.1:{server.port}/?token=op-token"
+    finally:
+        opened.close()
+        server.close()
+
+
 # a page's uncaught script errors, readable by the test in the page itself
 RECORD_ERRORS = """window.scriptErrors = [];
 addEventListener('error', (e) => window.scriptErrors.push(String(e.message)));
@@ -301,67 +323,41 @@ addEventListener('unhandledrejection', (e) => window.scriptErrors.push(String(e.
 
 
 def test_a_page_before_the_first_state_waits_and_throws_nothing(
-    browser: Any, tmp_path: Path
+    bare: tuple[Any, dict[str, Any], Pages, str],
 ) -> None:
     """The console server has the show but no state yet (the show loop has not published
     its first frame: what a slow start gives): the page builds the show, says it waits for
     the first frame, and runs no step on the missing state."""
-    from app.control.access import Listen
-    from app.show.loader import load_show
-    from app.web.console import show_description
-    from app.web.server import Tokens, WebServer
-
-    desc = show_description(load_show(tiny_show(tmp_path)))
-    server = WebServer(desc, lambda action: None, Listen("127.0.0.1", 0),
-                       tokens=Tokens("op-token", "view-token"))  # fmt: skip
-    server.start()
-    opened = Pages(browser)
-    try:
-        context = opened.context(viewport=TABLET)
-        context.add_init_script(RECORD_ERRORS)
-        page = context.new_page()
-        page.goto(f"http://127.0.0.1:{server.port}/?token=op-token")
-        page.locator("#poems button").first.wait_for()  # the snapshot was handled
-        page.locator("#stale-why", has_text="waiting for the show's first frame").wait_for()
-        assert page.evaluate("window.scriptErrors") == []
-        assert page.locator("#stale").is_visible()
-        assert page.locator("#live-cue").inner_text() in ("", "-")
-    finally:
-        opened.close()
-        server.close()
+    _, _, opened, url = bare
+    context = opened.context(viewport=TABLET)
+    context.add_init_script(RECORD_ERRORS)
+    page = context.new_page()
+    page.goto(url)
+    page.locator("#poems button").first.wait_for()  # the snapshot was handled
+    page.locator("#stale-why", has_text="waiting for the show's first frame").wait_for()
+    assert page.evaluate("window.scriptErrors") == []
+    assert page.locator("#stale").is_visible()
+    assert page.locator("#live-cue").inner_text() in ("", "-")
 
 
 def test_a_new_show_description_keeps_the_faders_and_poem_buttons(
-    browser: Any, tmp_path: Path
+    bare: tuple[Any, dict[str, Any], Pages, str],
 ) -> None:
     """Thumbnails made or the show file reloaded: the server sends the show again. The page
     rebuilds what changed, never the master fader a finger may be on, or the poem strip when
     its poems are the same; a new layer rebuilds the faders."""
-    from app.control.access import Listen
-    from app.show.loader import load_show
-    from app.web.console import show_description
-    from app.web.server import Tokens, WebServer
-
-    desc = show_description(load_show(tiny_show(tmp_path)))
-    server = WebServer(desc, lambda action: None, Listen("127.0.0.1", 0),
-                       tokens=Tokens("op-token", "view-token"))  # fmt: skip
-    server.start()
-    opened = Pages(browser)
-    try:
-        page = opened.context(viewport=PHONE, has_touch=True, is_mobile=True).new_page()
-        page.goto(f"http://127.0.0.1:{server.port}/?token=op-token")
-        page.locator("#f-master").wait_for()
-        page.evaluate("window.kept = [document.getElementById('f-master'), "
-                      "document.querySelector('#poems button')]")  # fmt: skip
-        server.set_show({**desc, "title": "Thumbnails made"})
-        page.wait_for_function("document.title.startsWith('Thumbnails made')")
-        same = "window.kept.map((el) => el.isConnected)"
-        assert page.evaluate(same) == [True, True]
-        assert page.locator("#show-title").inner_text() == "Thumbnails made"
-        # a show with another layer: new faders for it (the old master is replaced)
-        server.set_show({**desc, "title": "Layered", "layers": [*desc["layers"], 9]})
-        page.locator("#f-l9-opacity").wait_for()
-        assert page.evaluate(same) == [False, True]
-    finally:
-        opened.close()
-        server.close()
+    server, desc, opened, url = bare
+    page = opened.context(viewport=PHONE, has_touch=True, is_mobile=True).new_page()
+    page.goto(url)
+    page.locator("#f-master").wait_for()
+    page.evaluate("window.kept = [document.getElementById('f-master'), "
+                  "document.querySelector('#poems button')]")  # fmt: skip
+    server.set_show({**desc, "title": "Thumbnails made"})
+    page.wait_for_function("document.title.startsWith('Thumbnails made')")
+    same = "window.kept.map((el) => el.isConnected)"
+    assert page.evaluate(same) == [True, True]
+    assert page.locator("#show-title").inner_text() == "Thumbnails made"
+    # a show with another layer: new faders for it (the old master is replaced)
+    server.set_show({**desc, "title": "Layered", "layers": [*desc["layers"], 9]})
+    page.locator("#f-l9-opacity").wait_for()
+    assert page.evaluate(same) == [False, True]
